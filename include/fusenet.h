@@ -1,0 +1,269 @@
+/*
+ * fusenet.h - the whole public API of libfusenet.
+ *
+ * libfusenet builds Keras' ResNet50 and VGG16 from their legacy HDF5 weight
+ * files, taps the output of any named Keras layer, resizes tapped feature maps
+ * to a common height/width and concatenates them on the channel axis, on
+ * oneDNN CPU kernels. Tensors are float32, NHWC, dense, C order, as in Keras.
+ *
+ * The flow:  weights file -> fusenet_model (layer graph + raw weights)
+ *            -> fusenet_net_build (prune to taps, fold BN, fuse post-ops,
+ *               compile oneDNN primitives, plan memory) -> fusenet_net_run ...
+ *
+ * Conventions (they hold for every call below unless its comment says otherwise):
+ *  - Every fallible call returns a fusenet_status. The last argument `err` is
+ *    optional (may be NULL); when given it is cleared on success and filled on
+ *    failure with the same status and a one-line message naming the file,
+ *    layer, weight, shape or argument at fault. There is no hidden global
+ *    "last error" and the library never prints, exits or aborts.
+ *  - Constructors are all-or-nothing: on failure *out is set to NULL and
+ *    nothing is leaked. Whoever creates an object frees it; free functions
+ *    accept NULL.
+ *  - Thread-safety: a fusenet_model is read-only after it is created or
+ *    loaded and may be shared by any number of threads (building nets from it
+ *    concurrently is safe). A fusenet_net is used by one thread at a time;
+ *    distinct nets may run concurrently. fusenet_set_threads is process-wide.
+ */
+#ifndef FUSENET_H
+#define FUSENET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(FUSENET_SHARED_BUILD)
+#define FUSENET_API __attribute__((visibility("default")))
+#else
+#define FUSENET_API
+#endif
+
+/* ---- version ------------------------------------------------------------ */
+
+#define FUSENET_VERSION_MAJOR 0
+#define FUSENET_VERSION_MINOR 1
+#define FUSENET_VERSION_PATCH 0
+
+/** The library version, "MAJOR.MINOR.PATCH". Static string; thread-safe. */
+FUSENET_API const char *fusenet_version(void);
+
+/* ---- errors ------------------------------------------------------------- */
+
+typedef enum fusenet_status {
+    FUSENET_OK = 0,
+    FUSENET_ERR_INVALID_ARG = 1,   /* NULL or out-of-range argument, bad params */
+    FUSENET_ERR_NOMEM = 2,         /* allocation failed, or a size over the limits */
+    FUSENET_ERR_IO = 3,            /* cannot open, read or write a file */
+    FUSENET_ERR_FORMAT = 4,        /* malformed file: HDF5, .npy or image */
+    FUSENET_ERR_ARCH = 5,          /* weights file does not fit the architecture */
+    FUSENET_ERR_SHAPE = 6,         /* weight or input shape mismatch */
+    FUSENET_ERR_UNKNOWN_LAYER = 7, /* no layer of that name (message suggests names) */
+    FUSENET_ERR_UNSUPPORTED = 8,   /* valid request this build cannot serve */
+    FUSENET_ERR_BACKEND = 9,       /* oneDNN failed (message: layer and oneDNN status) */
+    FUSENET_ERR_VALUE = 10         /* NaN or Inf where a finite number is required */
+} fusenet_status;
+
+#define FUSENET_ERROR_MESSAGE_SIZE 512
+
+/** Caller-owned error record. */
+typedef struct fusenet_error {
+    fusenet_status status;
+    char message[FUSENET_ERROR_MESSAGE_SIZE]; /* NUL-terminated, one line */
+} fusenet_error;
+
+/** "FUSENET_ERR_IO" etc. Static string; "FUSENET_ERR_?" for unknown values. */
+FUSENET_API const char *fusenet_status_name(fusenet_status status);
+
+/* ---- small value types -------------------------------------------------- */
+
+typedef enum fusenet_arch {
+    FUSENET_ARCH_RESNET50 = 1,
+    FUSENET_ARCH_VGG16 = 2
+} fusenet_arch;
+
+typedef enum fusenet_pooling {
+    FUSENET_POOLING_NONE = 0, /* Keras pooling=None */
+    FUSENET_POOLING_AVG = 1,  /* pooling='avg' (include_top = 0 only) */
+    FUSENET_POOLING_MAX = 2   /* pooling='max' (include_top = 0 only) */
+} fusenet_pooling;
+
+typedef enum fusenet_interp {
+    FUSENET_INTERP_BILINEAR = 0, /* half-pixel centres, no antialias (Keras default) */
+    FUSENET_INTERP_NEAREST = 1   /* half-pixel centres, floor rule (TensorFlow) */
+} fusenet_interp;
+
+typedef enum fusenet_size_policy {
+    FUSENET_SIZE_MIN = 0,     /* smallest H and smallest W among the taps (Keras users' choice) */
+    FUSENET_SIZE_MAX = 1,     /* largest H and W */
+    FUSENET_SIZE_EXPLICIT = 2 /* out_h x out_w given in the params */
+} fusenet_size_policy;
+
+typedef enum fusenet_mode {
+    FUSENET_MODE_EXACT = 0, /* direct convolutions, ~1e-6 relative to the reference */
+    FUSENET_MODE_FAST = 1   /* Winograd where oneDNN offers it, ~1e-3 relative */
+} fusenet_mode;
+
+/** A dense NHWC float32 view. Never owns its data. */
+typedef struct fusenet_tensor {
+    float *data;
+    int32_t n, h, w, c;
+} fusenet_tensor;
+
+/* ---- model: layer graph + raw weights; immutable, shareable -------------- */
+
+typedef struct fusenet_model fusenet_model;
+
+typedef struct fusenet_model_params {
+    fusenet_arch arch;       /* required: FUSENET_ARCH_RESNET50 or FUSENET_ARCH_VGG16 */
+    int include_top;         /* 1: Keras include_top=True (global pool/flatten + dense) */
+    fusenet_pooling pooling; /* with include_top = 0: Keras pooling= */
+    /* If n_needed > 0, a load reads only the weights that these layers depend
+     * on (the rest of the graph is kept, without weights, and cannot be
+     * tapped). NULL/0: read all weights. The strings are not retained. */
+    const char *const *needed_layers;
+    size_t n_needed;
+    int allow_nonfinite; /* 0 (default): NaN/Inf weights are refused */
+} fusenet_model_params;
+
+/** Defaults: ResNet50, include_top = 0, pooling NONE, all weights. */
+FUSENET_API fusenet_model_params fusenet_model_default_params(void);
+
+/** Creates the graph of a model without weights (enough for listings and
+ *  shapes). *out must be freed with fusenet_model_free. */
+FUSENET_API fusenet_status fusenet_model_create(const fusenet_model_params *params,
+                                                fusenet_model **out, fusenet_error *err);
+
+/** Loads a model from a legacy Keras HDF5 weights file (the official
+ *  *_notop.h5 and full files). Weights are matched by layer name through each
+ *  layer's weight_names attribute; every shape is checked against the graph.
+ *  Older Keras ResNet50 files (res2a_branch2a naming) are refused with a
+ *  message saying so. Statuses: IO, FORMAT, ARCH, SHAPE, VALUE, NOMEM,
+ *  INVALID_ARG, UNKNOWN_LAYER (needed_layers). */
+FUSENET_API fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *params,
+                                              fusenet_model **out, fusenet_error *err);
+
+FUSENET_API void fusenet_model_free(fusenet_model *model);
+
+FUSENET_API fusenet_arch fusenet_model_arch(const fusenet_model *model);
+
+/** Number of layers, the Keras input layer included (175 for ResNet50 notop). */
+FUSENET_API size_t fusenet_model_layer_count(const fusenet_model *model);
+
+typedef struct fusenet_layer_info {
+    const char *name; /* Keras layer name; valid while the model lives */
+    const char *type; /* Keras class name: "Conv2D", "BatchNormalization", ... */
+    int32_t h, w, c;  /* output shape for the input size asked; h = w = 0 for flat outputs */
+    int64_t params;   /* parameter count as model.summary() gives it */
+} fusenet_layer_info;
+
+/** Describes layer `index` (model order) for an in_h x in_w input.
+ *  Statuses: INVALID_ARG (index, sizes), SHAPE (input too small). */
+FUSENET_API fusenet_status fusenet_model_layer_info(const fusenet_model *model, size_t index,
+                                                    int32_t in_h, int32_t in_w,
+                                                    fusenet_layer_info *out, fusenet_error *err);
+
+/** Index of the layer called `name`. UNKNOWN_LAYER lists the closest names. */
+FUSENET_API fusenet_status fusenet_model_find_layer(const fusenet_model *model, const char *name,
+                                                    size_t *index, fusenet_error *err);
+
+/* ---- net: pruned, compiled, planned; runs many times -------------------- */
+
+typedef struct fusenet_net fusenet_net;
+
+/** One requested output: a layer of a model. */
+typedef struct fusenet_tap {
+    const fusenet_model *model;
+    const char *layer;
+} fusenet_tap;
+
+typedef struct fusenet_net_params {
+    const fusenet_tap *taps; /* 1..16 taps; all models must have weights for them */
+    size_t n_taps;
+    int32_t batch, in_h, in_w; /* input: batch x in_h x in_w x 3, preprocessed */
+    int fuse;                  /* 1: resize taps to one H x W and concatenate on C */
+    fusenet_interp resize;
+    fusenet_size_policy size;
+    int32_t out_h, out_w; /* FUSENET_SIZE_EXPLICIT only */
+    fusenet_mode mode;
+} fusenet_net_params;
+
+/** Defaults: no taps, batch 1, 224 x 224, fuse = 1, bilinear, SIZE_MIN, exact. */
+FUSENET_API fusenet_net_params fusenet_net_default_params(void);
+
+/** Compiles a net computing the taps (and, with fuse, the fused map). The net
+ *  copies what it needs: the models may be freed right after this call.
+ *  Statuses: INVALID_ARG, UNKNOWN_LAYER, SHAPE, NOMEM, BACKEND. */
+FUSENET_API fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out,
+                                             fusenet_error *err);
+
+typedef struct fusenet_dual_params {
+    const char *resnet_weights; /* path of a ResNet50 .h5 (notop or full) */
+    const char *vgg_weights;    /* path of a VGG16 .h5 (notop or full) */
+    const char *resnet_layer;   /* NULL: "conv4_block6_out" */
+    const char *vgg_layer;      /* NULL: "block5_conv3" */
+    int32_t batch, in_h, in_w;
+    fusenet_interp resize;
+    fusenet_size_policy size;
+    int32_t out_h, out_w;
+    fusenet_mode mode;
+} fusenet_dual_params;
+
+/** Defaults: NULL paths (required), default layers, batch 1, 224 x 224,
+ *  bilinear, SIZE_MIN, exact. */
+FUSENET_API fusenet_dual_params fusenet_dual_default_params(void);
+
+/** The one-call product: loads both files (only the weights the taps need),
+ *  builds a fused net (ResNet channels first, then VGG), frees the models.
+ *  Same statuses as fusenet_model_load and fusenet_net_build. */
+FUSENET_API fusenet_status fusenet_build_dual(const fusenet_dual_params *params, fusenet_net **out,
+                                              fusenet_error *err);
+
+/** Runs the net on `input` (batch x in_h x in_w x 3, NHWC float32, already
+ *  preprocessed; read during the call only). Outputs are then readable with
+ *  fusenet_net_output / fusenet_net_tap_output. No allocation happens here.
+ *  Statuses: INVALID_ARG, SHAPE (input shape differs from the built one), BACKEND. */
+FUSENET_API fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input,
+                                           fusenet_error *err);
+
+/** The fused map (fuse = 1 only). The view stays valid until the next
+ *  fusenet_net_run or fusenet_net_free. INVALID_ARG if the net has no fused map. */
+FUSENET_API fusenet_status fusenet_net_output(const fusenet_net *net, fusenet_tensor *out,
+                                              fusenet_error *err);
+
+/** Tap i's own output (before any resize), same lifetime as above. */
+FUSENET_API fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t i,
+                                                  fusenet_tensor *out, fusenet_error *err);
+
+/** Bytes of activation arena, scratchpad and weights held by the net. */
+FUSENET_API size_t fusenet_net_memory_bytes(const fusenet_net *net);
+
+FUSENET_API void fusenet_net_free(fusenet_net *net);
+
+/** Sets the number of compute threads (process-wide: OpenMP's setting). */
+FUSENET_API void fusenet_set_threads(int n);
+
+/* ---- images ------------------------------------------------------------- */
+
+typedef struct fusenet_image_params {
+    int32_t height, width;     /* network input size; default 224 x 224 */
+    fusenet_interp interp;     /* default NEAREST, as keras.utils.load_img */
+    int caffe;                 /* 1 (default): RGB->BGR, ImageNet mean subtracted */
+    int64_t max_pixels;        /* refuse larger images before decoding; default 100 M */
+} fusenet_image_params;
+
+FUSENET_API fusenet_image_params fusenet_image_default_params(void);
+
+/** Decodes a JPEG or PNG file, converts it to RGB, resizes it to
+ *  height x width like keras.utils.load_img(path, target_size=...) and writes
+ *  height*width*3 floats (HWC) to dst, "caffe"-preprocessed if asked.
+ *  Statuses: INVALID_ARG, IO, FORMAT, UNSUPPORTED, NOMEM (over max_pixels). */
+FUSENET_API fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params,
+                                              float *dst, fusenet_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FUSENET_H */

@@ -1,0 +1,23 @@
+/* alloc.h - every heap allocation of the library goes through these (private).
+ * A test hook makes the k-th allocation fail, for out-of-memory sweeps. */
+#ifndef FN_ALLOC_H
+#define FN_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *fn_malloc(size_t size);
+void *fn_calloc(size_t count, size_t size);
+void *fn_realloc(void *ptr, size_t size);
+void *fn_aligned_alloc(size_t size); /* 64-byte aligned, free with fn_free */
+void fn_free(void *ptr);
+char *fn_strdup(const char *s);
+
+/* Overflow-checked size arithmetic: returns 0 and leaves *out untouched on overflow. */
+int fn_mul_size(size_t a, size_t b, size_t *out);
+
+/* Test hook: after `count` more successful allocations, every allocation fails
+ * (count < 0: never). Returns the number of allocations made since the last call. */
+int64_t fn_alloc_fail_after(int64_t count);
+
+#endif

@@ -1,0 +1,72 @@
+/* h5.h - the only HDF5 code of the library: reading and writing the legacy
+ * Keras weights layout (private). See the spec of the layout in README.md.
+ *
+ * Layout: root attribute `layer_names` (possibly chunked as layer_names0,
+ * layer_names1, ...; possibly under a `model_weights` group) lists every layer;
+ * each layer group has a `weight_names` attribute listing dataset paths
+ * relative to the group ("conv1_conv/kernel:0" nested, or "block1_conv1_W_1:0"
+ * flat). String attributes may be fixed-length (NUL-padded) or variable-length.
+ * A layer without weights has an empty weight_names (zero-length, any type).
+ */
+#ifndef FN_H5_H
+#define FN_H5_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fusenet.h"
+
+#define FN_MAX_RANK 4
+
+/* One weight of a layer: what the graph expects, and where its floats go. */
+typedef struct fn_wspec {
+    const char *role;          /* "kernel", "bias", "gamma", ... for messages */
+    int rank;                  /* 1..FN_MAX_RANK */
+    int64_t dims[FN_MAX_RANK]; /* Keras layout, e.g. (kh, kw, in, out) */
+    float *data;               /* read: destination; write: source */
+} fn_wspec;
+
+typedef struct fn_h5 fn_h5; /* an open weights file */
+
+/* Opens `path` read-only and reads the layer list. HDF5's own error printing is
+ * silenced during every call of this module and restored afterwards; HDF5's
+ * innermost message is folded into ours. IO: missing/unreadable file or a
+ * directory; FORMAT: not HDF5, truncated, no layer_names. */
+fusenet_status fn_h5_open(const char *path, fn_h5 **out, fusenet_error *err);
+void fn_h5_close(fn_h5 *f);
+
+const char *fn_h5_path(const fn_h5 *f);
+size_t fn_h5_layer_count(const fn_h5 *f);
+const char *fn_h5_layer_name(const fn_h5 *f, size_t i); /* file order */
+
+/* Number of entries of the layer's weight_names (0 for weightless layers).
+ * UNKNOWN_LAYER if the file has no such layer group. */
+fusenet_status fn_h5_layer_weight_count(fn_h5 *f, const char *layer, size_t *n, fusenet_error *err);
+
+/* Reads the n weights of `layer`, in weight_names order, into specs[i].data,
+ * converting any floating-point dtype (float16/32/64, either endianness) to
+ * float32. Checks: the count equals n, every dataset exists and is floating
+ * point, its rank and dims equal specs[i] (SHAPE: "FILE: layer L weight
+ * NAME (role): expected (3,3,64,64), found (3,3,64,32)"), and unless
+ * allow_nonfinite every value is finite (VALUE, naming layer, weight, index). */
+fusenet_status fn_h5_read_layer(fn_h5 *f, const char *layer, size_t n, const fn_wspec *specs,
+                                int allow_nonfinite, fusenet_error *err);
+
+/* One layer to write: its name and its weights (names relative to the group). */
+typedef struct fn_h5_layer_out {
+    const char *name;
+    size_t n;
+    const char *const *weight_names; /* n entries */
+    const fn_wspec *specs;           /* n entries; data is the source */
+} fn_h5_layer_out;
+
+/* Writes a legacy Keras weights file exactly as the official files are laid
+ * out: root attributes layer_names (fixed-length NUL-padded strings, chunked
+ * into layer_names0, 1, ... beyond 64512 bytes as Keras does), backend
+ * "tensorflow", keras_version "2.2.4"; one group per layer, weightless layers
+ * included, each with weight_names; float32 datasets, intermediate groups
+ * created for nested names. Replaces `path`. */
+fusenet_status fn_h5_write(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
+                           fusenet_error *err);
+
+#endif
