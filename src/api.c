@@ -1,0 +1,64 @@
+/* api.c - the one-call product entry point and the version string. */
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+
+#define FN_STR2(x) #x
+#define FN_STR(x) FN_STR2(x)
+
+const char *fusenet_version(void) {
+    return FN_STR(FUSENET_VERSION_MAJOR) "." FN_STR(FUSENET_VERSION_MINOR) "." FN_STR(FUSENET_VERSION_PATCH);
+}
+
+fusenet_dual_params fusenet_dual_default_params(void) {
+    fusenet_dual_params p;
+    memset(&p, 0, sizeof p);
+    p.batch = 1;
+    p.in_h = p.in_w = 224;
+    p.resize = FUSENET_INTERP_BILINEAR;
+    p.size = FUSENET_SIZE_MIN;
+    p.mode = FUSENET_MODE_EXACT;
+    return p;
+}
+
+fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **out, fusenet_error *err) {
+    if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: out is NULL");
+    *out = NULL;
+    if (!p) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: params is NULL");
+    if (!p->resnet_weights || !p->vgg_weights)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: %s is NULL",
+                        p->resnet_weights ? "vgg_weights" : "resnet_weights");
+    const char *layers[2] = {p->resnet_layer ? p->resnet_layer : "conv4_block6_out",
+                             p->vgg_layer ? p->vgg_layer : "block5_conv3"};
+    const char *paths[2] = {p->resnet_weights, p->vgg_weights};
+    const fusenet_arch archs[2] = {FUSENET_ARCH_RESNET50, FUSENET_ARCH_VGG16};
+    fusenet_model *models[2] = {NULL, NULL};
+    fusenet_status st = FUSENET_OK;
+    for (int k = 0; k < 2 && !st; k++) {
+        fusenet_model_params mp = fusenet_model_default_params();
+        mp.arch = archs[k];
+        mp.needed_layers = &layers[k]; /* read only what the tap needs */
+        mp.n_needed = 1;
+        st = fusenet_model_load(paths[k], &mp, &models[k], err);
+    }
+    if (!st) {
+        fusenet_tap taps[2] = {{models[0], layers[0]}, {models[1], layers[1]}};
+        fusenet_net_params np = fusenet_net_default_params();
+        np.taps = taps;
+        np.n_taps = 2;
+        np.batch = p->batch;
+        np.in_h = p->in_h;
+        np.in_w = p->in_w;
+        np.fuse = 1;
+        np.resize = p->resize;
+        np.size = p->size;
+        np.out_h = p->out_h;
+        np.out_w = p->out_w;
+        np.mode = p->mode;
+        st = fusenet_net_build(&np, out, err);
+    }
+    fusenet_model_free(models[0]);
+    fusenet_model_free(models[1]);
+    return st;
+}

@@ -1,0 +1,244 @@
+/* graph.c - layer graph builder, lookup, shape inference and pruning. */
+#include "graph.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+
+static int fail(fn_graph *g, fusenet_status status, const char *fmt, const char *a) {
+    if (g->status == FUSENET_OK) {
+        g->status = status;
+        snprintf(g->message, sizeof g->message, fmt, a);
+    }
+    return -1;
+}
+
+static fn_node *push(fn_graph *g, fn_op op, const char *name, int a, int b) {
+    if (g->status != FUSENET_OK) return NULL;
+    int n_in = (a >= 0) + (b >= 0);
+    if ((op != FN_OP_INPUT && a < 0) || (op == FN_OP_ADD && b < 0) || a >= g->n || b >= g->n) {
+        fail(g, FUSENET_ERR_INVALID_ARG, "graph: layer %s has an invalid input", name);
+        return NULL;
+    }
+    if (strlen(name) >= FN_NAME_MAX) {
+        fail(g, FUSENET_ERR_INVALID_ARG, "graph: layer name %.64s... too long", name);
+        return NULL;
+    }
+    if (fn_graph_find(g, name) >= 0) {
+        fail(g, FUSENET_ERR_INVALID_ARG, "graph: duplicate layer name %s", name);
+        return NULL;
+    }
+    if (g->n == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 64;
+        fn_node *nodes = fn_realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) {
+            fail(g, FUSENET_ERR_NOMEM, "graph: out of memory adding layer %s", name);
+            return NULL;
+        }
+        g->nodes = nodes;
+        g->cap = cap;
+    }
+    fn_node *node = &g->nodes[g->n++];
+    memset(node, 0, sizeof *node);
+    node->op = op;
+    snprintf(node->name, sizeof node->name, "%s", name);
+    node->in[0] = a;
+    node->in[1] = b;
+    node->n_in = n_in;
+    return node;
+}
+
+int fn_input(fn_graph *g, const char *name) { return push(g, FN_OP_INPUT, name, -1, -1) ? g->n - 1 : -1; }
+
+int fn_zero_pad(fn_graph *g, int x, int pad, const char *name) {
+    fn_node *n = push(g, FN_OP_ZERO_PAD, name, x, -1);
+    if (!n) return -1;
+    n->pad_t = n->pad_b = n->pad_l = n->pad_r = pad;
+    return g->n - 1;
+}
+
+int fn_conv2d(fn_graph *g, int x, int filters, int k, int stride, fn_padding padding, fn_act act,
+              const char *name) {
+    fn_node *n = push(g, FN_OP_CONV2D, name, x, -1);
+    if (!n) return -1;
+    n->filters = filters;
+    n->kh = n->kw = k;
+    n->stride = stride;
+    n->padding = padding;
+    n->act = act;
+    return g->n - 1;
+}
+
+int fn_batch_norm(fn_graph *g, int x, float epsilon, const char *name) {
+    fn_node *n = push(g, FN_OP_BATCH_NORM, name, x, -1);
+    if (!n) return -1;
+    n->epsilon = epsilon;
+    return g->n - 1;
+}
+
+int fn_relu(fn_graph *g, int x, const char *name) { return push(g, FN_OP_RELU, name, x, -1) ? g->n - 1 : -1; }
+
+int fn_max_pool(fn_graph *g, int x, int k, int stride, const char *name) {
+    fn_node *n = push(g, FN_OP_MAX_POOL, name, x, -1);
+    if (!n) return -1;
+    n->kh = n->kw = k;
+    n->stride = stride;
+    n->padding = FN_PAD_VALID;
+    return g->n - 1;
+}
+
+int fn_global_pool(fn_graph *g, int x, int is_max, const char *name) {
+    return push(g, is_max ? FN_OP_GLOBAL_MAX_POOL : FN_OP_GLOBAL_AVG_POOL, name, x, -1) ? g->n - 1 : -1;
+}
+
+int fn_add(fn_graph *g, int a, int b, const char *name) { return push(g, FN_OP_ADD, name, a, b) ? g->n - 1 : -1; }
+
+int fn_flatten(fn_graph *g, int x, const char *name) { return push(g, FN_OP_FLATTEN, name, x, -1) ? g->n - 1 : -1; }
+
+int fn_dense(fn_graph *g, int x, int units, fn_act act, const char *name) {
+    fn_node *n = push(g, FN_OP_DENSE, name, x, -1);
+    if (!n) return -1;
+    n->filters = units;
+    n->act = act;
+    return g->n - 1;
+}
+
+fusenet_status fn_graph_finish(fn_graph *g, fusenet_error *err) {
+    if (g->status != FUSENET_OK) return fn_error(err, g->status, "%s", g->message);
+    return fn_ok(err);
+}
+
+void fn_graph_free(fn_graph *g) {
+    if (!g) return;
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < FN_MAX_WEIGHTS; k++) fn_free(g->nodes[i].w[k]);
+    fn_free(g->nodes);
+    memset(g, 0, sizeof *g);
+}
+
+int fn_graph_find(const fn_graph *g, const char *name) {
+    for (int i = 0; i < g->n; i++)
+        if (strcmp(g->nodes[i].name, name) == 0) return i;
+    return -1;
+}
+
+fusenet_status fn_graph_lookup(const fn_graph *g, const char *name, const char *model_name, int *index,
+                               fusenet_error *err) {
+    int i = fn_graph_find(g, name);
+    if (i >= 0) {
+        *index = i;
+        return fn_ok(err);
+    }
+    char msg[FUSENET_ERROR_MESSAGE_SIZE];
+    snprintf(msg, sizeof msg, "%s has no layer named '%.80s'", model_name, name);
+    const char *names[512];
+    size_t n = 0;
+    for (int k = 0; k < g->n && n < 512; k++) names[n++] = g->nodes[k].name;
+    fn_suggest(msg, sizeof msg, name, names, n);
+    return fn_error(err, FUSENET_ERR_UNKNOWN_LAYER, "%s", msg);
+}
+
+const char *fn_op_keras_type(const fn_node *node) {
+    switch (node->op) {
+    case FN_OP_INPUT: return "InputLayer";
+    case FN_OP_ZERO_PAD: return "ZeroPadding2D";
+    case FN_OP_CONV2D: return "Conv2D";
+    case FN_OP_BATCH_NORM: return "BatchNormalization";
+    case FN_OP_RELU: return "Activation";
+    case FN_OP_MAX_POOL: return "MaxPooling2D";
+    case FN_OP_GLOBAL_AVG_POOL: return "GlobalAveragePooling2D";
+    case FN_OP_GLOBAL_MAX_POOL: return "GlobalMaxPooling2D";
+    case FN_OP_ADD: return "Add";
+    case FN_OP_FLATTEN: return "Flatten";
+    case FN_OP_DENSE: return "Dense";
+    }
+    return "?";
+}
+
+int fn_node_weight_count(const fn_node *node) {
+    switch (node->op) {
+    case FN_OP_CONV2D:
+    case FN_OP_DENSE: return 2;
+    case FN_OP_BATCH_NORM: return 4;
+    default: return 0;
+    }
+}
+
+int64_t fn_node_params(const fn_graph *g, const fn_node *node, const fn_shape *shapes) {
+    const fn_shape *in = node->n_in ? &shapes[node->in[0]] : NULL;
+    (void)g;
+    switch (node->op) {
+    case FN_OP_CONV2D: return (int64_t)node->kh * node->kw * in->c * node->filters + node->filters;
+    case FN_OP_DENSE: {
+        int64_t fan_in = in->flat ? in->c : (int64_t)in->h * in->w * in->c;
+        return fan_in * node->filters + node->filters;
+    }
+    case FN_OP_BATCH_NORM: return 4 * (int64_t)in->c;
+    default: return 0;
+    }
+}
+
+int32_t fn_conv_out(int32_t in, int k, int stride, fn_padding padding) {
+    if (padding == FN_PAD_SAME) return (in + stride - 1) / stride;
+    if (in < k) return 0;
+    return (in - k) / stride + 1;
+}
+
+int32_t fn_same_pad_before(int32_t in, int k, int stride) {
+    int32_t out = (in + stride - 1) / stride;
+    int32_t total = (out - 1) * stride + k - in;
+    if (total < 0) total = 0;
+    return total / 2;
+}
+
+fusenet_status fn_graph_shapes(const fn_graph *g, int32_t in_h, int32_t in_w, fn_shape *shapes,
+                               fusenet_error *err) {
+    for (int i = 0; i < g->n; i++) {
+        const fn_node *n = &g->nodes[i];
+        const fn_shape *x = n->n_in ? &shapes[n->in[0]] : NULL;
+        fn_shape s = {0, 0, 0, 0};
+        if (x && x->flat && n->op != FN_OP_DENSE)
+            return fn_error(err, FUSENET_ERR_INVALID_ARG, "layer %s needs a spatial input", n->name);
+        switch (n->op) {
+        case FN_OP_INPUT: s = (fn_shape){in_h, in_w, 3, 0}; break;
+        case FN_OP_ZERO_PAD: s = (fn_shape){x->h + n->pad_t + n->pad_b, x->w + n->pad_l + n->pad_r, x->c, 0}; break;
+        case FN_OP_CONV2D:
+            s = (fn_shape){fn_conv_out(x->h, n->kh, n->stride, n->padding),
+                           fn_conv_out(x->w, n->kw, n->stride, n->padding), n->filters, 0};
+            break;
+        case FN_OP_MAX_POOL:
+            s = (fn_shape){fn_conv_out(x->h, n->kh, n->stride, n->padding),
+                           fn_conv_out(x->w, n->kw, n->stride, n->padding), x->c, 0};
+            break;
+        case FN_OP_BATCH_NORM:
+        case FN_OP_RELU: s = *x; break;
+        case FN_OP_ADD: {
+            const fn_shape *y = &shapes[n->in[1]];
+            if (x->h != y->h || x->w != y->w || x->c != y->c)
+                return fn_error(err, FUSENET_ERR_SHAPE, "layer %s adds %dx%dx%d and %dx%dx%d", n->name, x->h,
+                                x->w, x->c, y->h, y->w, y->c);
+            s = *x;
+            break;
+        }
+        case FN_OP_GLOBAL_AVG_POOL:
+        case FN_OP_GLOBAL_MAX_POOL: s = (fn_shape){1, 1, x->c, 1}; break;
+        case FN_OP_FLATTEN: s = (fn_shape){1, 1, x->h * x->w * x->c, 1}; break;
+        case FN_OP_DENSE: s = (fn_shape){1, 1, n->filters, 1}; break;
+        }
+        if (s.h <= 0 || s.w <= 0)
+            return fn_error(err, FUSENET_ERR_SHAPE,
+                            "input %dx%d is too small: layer %s would have an empty output", in_h, in_w, n->name);
+        shapes[i] = s;
+    }
+    return fn_ok(err);
+}
+
+void fn_graph_live(const fn_graph *g, const int *outputs, int n_outputs, unsigned char *live) {
+    memset(live, 0, (size_t)g->n);
+    for (int k = 0; k < n_outputs; k++) live[outputs[k]] = 1;
+    for (int i = g->n - 1; i >= 0; i--)
+        if (live[i])
+            for (int j = 0; j < g->nodes[i].n_in; j++) live[g->nodes[i].in[j]] = 1;
+}

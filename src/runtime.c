@@ -1,0 +1,97 @@
+/* runtime.c - running a compiled net and reading its outputs. No allocation here. */
+#include <omp.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "net.h"
+#include "ops.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void *value_ptr(fusenet_net *net, int v) {
+    fn_value *val = &net->values[v];
+    return val->kind == FN_VALUE_ARENA ? (char *)net->arena + val->offset : val->own;
+}
+
+static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
+    if (!net || !input) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: %s is NULL", net ? "input" : "net");
+    if (!input->data) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input data is NULL");
+    if (input->n != net->batch || input->h != net->in_h || input->w != net->in_w || input->c != 3)
+        return fn_error(err, FUSENET_ERR_SHAPE, "input is %dx%dx%dx%d (NHWC) but the net was built for %dx%dx%dx3",
+                        input->n, input->h, input->w, input->c, net->batch, net->in_h, net->in_w);
+    /* Bind the caller's input (read only: no step writes to it). */
+    int k = 0;
+    for (int s = 0; s < net->n_steps; s++)
+        for (int a = 0; a < net->steps[s].nargs; a++, k++)
+            if (net->values[net->steps[s].args[a].value].kind == FN_VALUE_INPUT)
+                dnnl_memory_set_data_handle(net->mems[k], input->data);
+    for (int s = 0; s < net->n_steps; s++) {
+        fn_step *step = &net->steps[s];
+        double t0 = profile ? now_ms() : 0.0;
+        if (step->zero_value >= 0) memset(value_ptr(net, step->zero_value), 0, net->values[step->zero_value].size);
+        if (step->tf_resize) {
+            fn_tf_resize_nhwc(step->nearest, value_ptr(net, step->src_value), step->n, step->ih, step->iw, step->c,
+                              value_ptr(net, step->dst_value), step->oh, step->ow);
+        } else {
+            dnnl_status_t st = dnnl_primitive_execute(step->prim, net->stream, step->nargs, step->exec);
+            if (st != dnnl_success) return fn_dnnl_error(err, st, step->layer, "execution");
+        }
+        if (profile) {
+            dnnl_stream_wait(net->stream);
+            step->time_ms += now_ms() - t0;
+        }
+    }
+    dnnl_status_t st = dnnl_stream_wait(net->stream);
+    if (st != dnnl_success) return fn_dnnl_error(err, st, "-", "stream wait");
+    return fn_ok(err);
+}
+
+fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
+    return run(net, input, 0, err);
+}
+
+fusenet_status fn_net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
+    return run(net, input, 1, err);
+}
+
+static void view(fusenet_net *net, const fn_tap_out *t, fusenet_tensor *out) {
+    out->data = value_ptr(net, t->value);
+    out->n = t->n;
+    out->h = t->h;
+    out->w = t->w;
+    out->c = t->c;
+}
+
+fusenet_status fusenet_net_output(const fusenet_net *net, fusenet_tensor *out, fusenet_error *err) {
+    if (!net || !out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_output: %s is NULL", net ? "out" : "net");
+    if (!net->fused) return fn_error(err, FUSENET_ERR_INVALID_ARG, "the net was built without fuse: no fused map");
+    view((fusenet_net *)net, &net->out, out);
+    return fn_ok(err);
+}
+
+fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t i, fusenet_tensor *out, fusenet_error *err) {
+    if (!net || !out)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_tap_output: %s is NULL", net ? "out" : "net");
+    if (i >= (size_t)net->n_taps)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "tap index %zu out of range (the net has %d taps)", i,
+                        net->n_taps);
+    view((fusenet_net *)net, &net->taps[i], out);
+    return fn_ok(err);
+}
+
+size_t fusenet_net_memory_bytes(const fusenet_net *net) {
+    if (!net) return 0;
+    size_t total = net->arena_size;
+    for (int v = 0; v < net->n_values; v++)
+        if (net->values[v].kind == FN_VALUE_OWNED) total += net->values[v].size;
+    return total;
+}
+
+void fusenet_set_threads(int n) {
+    if (n > 0) omp_set_num_threads(n);
+}
