@@ -1,0 +1,595 @@
+/* image.c - JPEG/PNG decoding (stb_image), PIL-exact resizing, caffe preprocessing.
+ *
+ * The goal is to produce what
+ *     img = keras.utils.load_img(path, target_size=(h, w), interpolation=...)
+ *     x = keras.applications.<resnet50|vgg16>.preprocess_input(np.asarray(img, 'float32'))
+ * produces, with Pillow doing the decoding and resizing:
+ *  - img.convert('RGB'): grey is replicated, alpha is dropped (not composited),
+ *    palettes are expanded.
+ *  - img.resize((w, h), resample) on the 8-bit RGB image. NEAREST follows
+ *    Pillow's ImagingScaleAffine (source index from an accumulated double
+ *    position, truncated), BILINEAR follows Pillow's ImagingResample: a
+ *    triangle filter whose support grows with the downscale factor, separable,
+ *    horizontal pass then vertical pass, coefficients in 22-bit fixed point,
+ *    rounded to 8 bits after each pass. Same size: no resize.
+ *  - caffe: RGB -> BGR, float32 ImageNet means subtracted, no scaling.
+ *
+ * Where the result can differ from Pillow:
+ *  - JPEG: stb_image's IDCT and chroma upsampling are not libjpeg's; decoded
+ *    pixels differ by a few units here and there. PNG decoding is lossless and
+ *    the resize is bit-exact, so PNG inputs match Pillow exactly.
+ *  - 16-bit PNGs are reduced to 8 bits by keeping the high byte. Pillow does the
+ *    same for 16-bit RGB(A), but opens 16-bit grey as mode "I" and clips it to
+ *    255 in convert('RGB'); we keep the high byte instead (the visible image).
+ *  - CMYK JPEGs are converted by stb_image, not as Pillow's naive CMYK->RGB.
+ *  - EXIF orientation is ignored, as keras.utils.load_img ignores it.
+ */
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "error.h"
+
+/* stb_image does not always report a failed allocation as "outofmem", so the
+ * allocation hooks remember it (per thread) for the error message. */
+static _Thread_local int stb_alloc_failed;
+
+static void *stb_malloc(size_t size) {
+    void *p = fn_malloc(size);
+    if (!p) stb_alloc_failed = 1;
+    return p;
+}
+
+static void *stb_realloc(void *ptr, size_t size) {
+    void *p = fn_realloc(ptr, size);
+    if (!p) stb_alloc_failed = 1;
+    return p;
+}
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_MALLOC(sz) stb_malloc(sz)
+#define STBI_REALLOC(p, newsz) stb_realloc(p, newsz)
+#define STBI_FREE(p) fn_free(p)
+/* stb_image only asserts internal invariants; never abort the host process. */
+#define STBI_ASSERT(x) ((void)sizeof(!(x)))
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+/* Unused static stb_image functions are only diagnosed at the end of the file. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#define FN_IMAGE_MAX_SIDE 16384
+#define FN_IMAGE_MAX_FILE ((size_t)1 << 30)
+
+/* ImageNet channel means in BGR order, as keras' caffe preprocessing (float32). */
+static const float caffe_mean_bgr[3] = {103.939f, 116.779f, 123.68f};
+
+fusenet_image_params fusenet_image_default_params(void) {
+    fusenet_image_params p;
+    memset(&p, 0, sizeof p);
+    p.height = 224;
+    p.width = 224;
+    p.interp = FUSENET_INTERP_NEAREST;
+    p.caffe = 1;
+    p.max_pixels = 100000000;
+    return p;
+}
+
+static fusenet_status check_params(const fusenet_image_params *params, float *dst,
+                                   fusenet_error *err) {
+    if (!params) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params is NULL");
+    if (!dst) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image dst is NULL");
+    if (params->height <= 0 || params->height > FN_IMAGE_MAX_SIDE)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params height %d out of range 1..%d",
+                        (int)params->height, FN_IMAGE_MAX_SIDE);
+    if (params->width <= 0 || params->width > FN_IMAGE_MAX_SIDE)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params width %d out of range 1..%d",
+                        (int)params->width, FN_IMAGE_MAX_SIDE);
+    if (params->interp != FUSENET_INTERP_NEAREST && params->interp != FUSENET_INTERP_BILINEAR)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG,
+                        "image params interp %d is neither NEAREST nor BILINEAR", (int)params->interp);
+    if (params->caffe != 0 && params->caffe != 1)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params caffe %d is neither 0 nor 1",
+                        params->caffe);
+    if (params->max_pixels <= 0)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params max_pixels %lld must be > 0",
+                        (long long)params->max_pixels);
+    return FUSENET_OK;
+}
+
+/* ---- format detection and header dimensions ------------------------------ */
+
+typedef enum { IMG_UNKNOWN = 0, IMG_PNG, IMG_JPEG } img_kind;
+
+static int starts_with(const unsigned char *buf, size_t size, const char *magic, size_t n) {
+    return size >= n && memcmp(buf, magic, n) == 0;
+}
+
+/* Names formats we recognise but do not decode; NULL if none matches. */
+static const char *other_format(const unsigned char *b, size_t n) {
+    if (starts_with(b, n, "GIF87a", 6) || starts_with(b, n, "GIF89a", 6)) return "GIF";
+    if (starts_with(b, n, "BM", 2)) return "BMP";
+    if (starts_with(b, n, "II*\0", 4) || starts_with(b, n, "MM\0*", 4)) return "TIFF";
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0) return "WebP";
+    if (starts_with(b, n, "8BPS", 4)) return "PSD";
+    if (starts_with(b, n, "#?RADIANCE", 10) || starts_with(b, n, "#?RGBE", 6)) return "HDR";
+    if (starts_with(b, n, "qoif", 4)) return "QOI";
+    if (starts_with(b, n, "\0\0\1\0", 4)) return "ICO";
+    if (starts_with(b, n, "\x00\x00\x00\x0cjP  \r\n\x87\n", 12) ||
+        starts_with(b, n, "\xff\x4f\xff\x51", 4))
+        return "JPEG 2000";
+    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {
+        if (memcmp(b + 8, "avif", 4) == 0 || memcmp(b + 8, "avis", 4) == 0) return "AVIF";
+        if (memcmp(b + 8, "heic", 4) == 0 || memcmp(b + 8, "heix", 4) == 0 ||
+            memcmp(b + 8, "mif1", 4) == 0)
+            return "HEIF";
+    }
+    if (n >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7' &&
+        (b[2] == '\n' || b[2] == ' ' || b[2] == '\r' || b[2] == '\t'))
+        return "PNM";
+    return NULL;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Dimensions from the PNG IHDR or the JPEG SOF marker, read without stb_image
+ * so that huge declared sizes are refused before any decoder work. Returns 1
+ * when found. */
+static int header_dims(img_kind kind, const unsigned char *b, size_t n, uint32_t *w, uint32_t *h) {
+    if (kind == IMG_PNG) {
+        if (n < 24 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
+        *w = be32(b + 16);
+        *h = be32(b + 20);
+        return 1;
+    }
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (b[i] != 0xFF) return 0;
+        while (i < n && b[i] == 0xFF) i++; /* fill bytes */
+        if (i >= n) return 0;
+        unsigned m = b[i++];
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue; /* no length */
+        if (m == 0xD9 || m == 0xDA) return 0;               /* EOI or SOS before a frame */
+        if (i + 2 > n) return 0;
+        size_t len = (size_t)b[i] << 8 | b[i + 1];
+        if (len < 2) return 0;
+        int sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+        if (sof) {
+            if (len < 7 || i + 7 > n) return 0;
+            *h = (uint32_t)b[i + 3] << 8 | b[i + 4];
+            *w = (uint32_t)b[i + 5] << 8 | b[i + 6];
+            return 1;
+        }
+        i += len;
+    }
+    return 0;
+}
+
+/* Walks the JPEG marker segments (skipping entropy-coded data) up to the
+ * end-of-image marker. Returns NULL if the stream is complete and sane, else
+ * what is wrong. Checks what stb_image 2.27 does not: a DHT table with more
+ * than 256 symbols overflows its tables. A cut stream (no EOI) is refused as
+ * Pillow refuses it ("image file is truncated"); stb_image would decode the
+ * missing data as zeros. */
+static const char *jpeg_check(const unsigned char *b, size_t n) {
+    size_t i = 2;
+    int scans = 0;
+    for (;;) {
+        if (i >= n) return "truncated (no end-of-image marker)";
+        if (b[i] != 0xFF) return "garbage between markers";
+        while (i < n && b[i] == 0xFF) i++;
+        if (i >= n) return "truncated (no end-of-image marker)";
+        unsigned m = b[i++];
+        if (m == 0xD9) return scans ? NULL : "no scan data";
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;
+        if (m == 0x00) return "stray 0xFF00";
+        if (i + 2 > n) return "truncated (no end-of-image marker)";
+        size_t len = (size_t)b[i] << 8 | b[i + 1];
+        if (len < 2) return "bad marker segment length";
+        if (i + len > n) return "truncated (no end-of-image marker)";
+        if (m == 0xC4) { /* DHT: 1 + 16 + count bytes per table */
+            size_t j = i + 2, end = i + len;
+            while (j < end) {
+                if (j + 17 > end) return "bad DHT segment";
+                unsigned cls = b[j] >> 4, id = b[j] & 15;
+                if (cls > 1 || id > 3) return "bad DHT table id";
+                size_t count = 0;
+                for (int k = 1; k <= 16; k++) count += b[j + (size_t)k];
+                if (count > 256) return "DHT table with more than 256 codes";
+                j += 17 + count;
+            }
+            if (j != end) return "bad DHT segment length";
+        }
+        i += len;
+        if (m == 0xDA) { /* entropy-coded data runs to the next non-RST marker */
+            scans++;
+            while (i + 1 < n && !(b[i] == 0xFF && b[i + 1] != 0x00 &&
+                                  !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7)))
+                i++;
+            if (i + 1 >= n) return "truncated (no end-of-image marker)";
+        }
+    }
+}
+
+static fusenet_status stb_failure(fusenet_error *err, const char *name, const char *kind,
+                                  uint32_t w, uint32_t h) {
+    const char *why = stbi_failure_reason();
+    if (!why) why = "unknown error";
+    if (stb_alloc_failed || strcmp(why, "outofmem") == 0)
+        return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding %s image", name, kind);
+    if (strcmp(why, "too large") == 0)
+        return fn_error(err, FUSENET_ERR_NOMEM, "%s: %s image %u x %u is too large to decode", name,
+                        kind, (unsigned)w, (unsigned)h);
+    return fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt or truncated %s image (%s)", name, kind,
+                    why);
+}
+
+/* ---- resizing, after Pillow ---------------------------------------------- */
+
+#define PREC_BITS 22 /* Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2 */
+
+static uint8_t clip8(int64_t ss) {
+    int64_t v = ss >> PREC_BITS;
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+static double triangle(double x) {
+    if (x < 0.0) x = -x;
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+/* Fixed-point coefficients for resampling in_size -> out_size, as Pillow's
+ * precompute_coeffs + normalize_coeffs_8bpc with the bilinear filter and the
+ * whole image as box. Stored compactly: output o uses source samples
+ * first[o] .. first[o] + count[o] - 1 with weights k[off[o] ..]. */
+typedef struct coeffs {
+    int32_t *first, *count;
+    size_t *off;
+    int32_t *k;
+} coeffs;
+
+static void coeffs_free(coeffs *c) {
+    fn_free(c->first);
+    fn_free(c->count);
+    fn_free(c->off);
+    fn_free(c->k);
+    memset(c, 0, sizeof *c);
+}
+
+static int coeffs_make(int in_size, int out_size, coeffs *c) {
+    memset(c, 0, sizeof *c);
+    double scale = (double)(float)in_size / out_size; /* Pillow: (double)(in1 - in0) / outSize */
+    double filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 1.0 * filterscale;
+    double ss = 1.0 / filterscale;
+    c->first = fn_malloc((size_t)out_size * sizeof *c->first);
+    c->count = fn_malloc((size_t)out_size * sizeof *c->count);
+    c->off = fn_malloc(((size_t)out_size + 1) * sizeof *c->off);
+    if (!c->first || !c->count || !c->off) goto oom;
+    size_t total = 0;
+    int maxn = 1;
+    for (int o = 0; o < out_size; o++) {
+        double center = (o + 0.5) * scale;
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        if (xmax < 0) xmax = 0;
+        c->first[o] = xmin;
+        c->count[o] = xmax;
+        c->off[o] = total;
+        total += (size_t)xmax;
+        if (xmax > maxn) maxn = xmax;
+    }
+    c->off[out_size] = total;
+    c->k = fn_malloc(total * sizeof *c->k);
+    double *w = fn_malloc((size_t)maxn * sizeof *w);
+    if (!c->k || !w) {
+        fn_free(w);
+        goto oom;
+    }
+    for (int o = 0; o < out_size; o++) {
+        double center = (o + 0.5) * scale;
+        int xmin = c->first[o], n = c->count[o];
+        double ww = 0.0;
+        for (int x = 0; x < n; x++) {
+            w[x] = triangle((x + xmin - center + 0.5) * ss);
+            ww += w[x];
+        }
+        int32_t *k = c->k + c->off[o];
+        for (int x = 0; x < n; x++) {
+            double v = ww != 0.0 ? w[x] / ww : w[x];
+            k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PREC_BITS))
+                         : (int32_t)(0.5 + v * (1 << PREC_BITS));
+        }
+    }
+    fn_free(w);
+    return 1;
+oom:
+    coeffs_free(c);
+    return 0;
+}
+
+/* Pillow-exact bilinear resize of packed RGB8. */
+static fusenet_status resize_bilinear(const uint8_t *in, int iw, int ih, uint8_t *out, int ow,
+                                      int oh, const char *name, fusenet_error *err) {
+    int need_h = ow != iw, need_v = oh != ih;
+    coeffs ch, cv;
+    memset(&ch, 0, sizeof ch);
+    if (!coeffs_make(ih, oh, &cv)) goto oom;
+    uint8_t *tmp = NULL;
+    const uint8_t *src = in;
+    int row0 = 0; /* source row held by src's row 0 */
+    if (need_h) {
+        int first = cv.first[0];
+        int last = cv.first[oh - 1] + cv.count[oh - 1];
+        if (!coeffs_make(iw, ow, &ch)) goto oom;
+        size_t rows = (size_t)(last - first);
+        tmp = need_v ? fn_malloc(rows * (size_t)ow * 3) : out;
+        if (!tmp) goto oom;
+        for (size_t y = 0; y < rows; y++) {
+            const uint8_t *irow = in + ((size_t)first + y) * (size_t)iw * 3;
+            uint8_t *orow = tmp + y * (size_t)ow * 3;
+            for (int o = 0; o < ow; o++) {
+                const int32_t *k = ch.k + ch.off[o];
+                const uint8_t *p = irow + (size_t)ch.first[o] * 3;
+                int64_t s0 = 1 << (PREC_BITS - 1), s1 = s0, s2 = s0;
+                for (int x = 0; x < ch.count[o]; x++) {
+                    s0 += (int64_t)p[3 * x] * k[x];
+                    s1 += (int64_t)p[3 * x + 1] * k[x];
+                    s2 += (int64_t)p[3 * x + 2] * k[x];
+                }
+                orow[3 * o] = clip8(s0);
+                orow[3 * o + 1] = clip8(s1);
+                orow[3 * o + 2] = clip8(s2);
+            }
+        }
+        src = tmp;
+        row0 = first;
+    }
+    if (need_v) {
+        size_t stride = (size_t)ow * 3; /* src width is ow here: iw == ow when !need_h */
+        for (int o = 0; o < oh; o++) {
+            const int32_t *k = cv.k + cv.off[o];
+            const uint8_t *base = src + (size_t)(cv.first[o] - row0) * stride;
+            uint8_t *orow = out + (size_t)o * stride;
+            for (size_t xc = 0; xc < stride; xc++) {
+                int64_t s = 1 << (PREC_BITS - 1);
+                for (int y = 0; y < cv.count[o]; y++) s += (int64_t)base[(size_t)y * stride + xc] * k[y];
+                orow[xc] = clip8(s);
+            }
+        }
+        if (tmp) fn_free(tmp);
+    }
+    coeffs_free(&ch);
+    coeffs_free(&cv);
+    return FUSENET_OK;
+oom:
+    coeffs_free(&ch);
+    coeffs_free(&cv);
+    return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d", name,
+                    iw, ih, ow, oh);
+}
+
+/* Pillow-exact nearest resize (ImagingScaleAffine with a = in/out). */
+static fusenet_status resize_nearest(const uint8_t *in, int iw, int ih, uint8_t *out, int ow, int oh,
+                                     const char *name, fusenet_error *err) {
+    int *xin = fn_malloc((size_t)ow * sizeof *xin);
+    if (!xin)
+        return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d",
+                        name, iw, ih, ow, oh);
+    double ax = (double)(float)iw / ow, ay = (double)(float)ih / oh;
+    double xo = ax * 0.5;
+    for (int x = 0; x < ow; x++) {
+        int xi = xo < 0.0 ? -1 : (int)xo;
+        xin[x] = xi < iw ? xi : -1;
+        xo += ax;
+    }
+    double yo = ay * 0.5;
+    for (int y = 0; y < oh; y++) {
+        int yi = yo < 0.0 ? -1 : (int)yo;
+        uint8_t *orow = out + (size_t)y * (size_t)ow * 3;
+        if (yi < 0 || yi >= ih) {
+            memset(orow, 0, (size_t)ow * 3); /* Pillow's fill; cannot happen for a = in/out */
+        } else {
+            const uint8_t *irow = in + (size_t)yi * (size_t)iw * 3;
+            for (int x = 0; x < ow; x++) {
+                if (xin[x] < 0) {
+                    memset(orow + 3 * x, 0, 3);
+                } else {
+                    memcpy(orow + 3 * x, irow + 3 * (size_t)xin[x], 3);
+                }
+            }
+        }
+        yo += ay;
+    }
+    fn_free(xin);
+    return FUSENET_OK;
+}
+
+/* ---- decode -------------------------------------------------------------- */
+
+fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char *name,
+                               const fusenet_image_params *params, float *dst, fusenet_error *err) {
+    fusenet_status st = check_params(params, dst, err);
+    if (st != FUSENET_OK) return st;
+    if (!name) name = "<memory>";
+    if (!buf && size > 0) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image buf is NULL");
+    if (size == 0) return fn_error(err, FUSENET_ERR_FORMAT, "%s: empty file, not an image", name);
+    if (size > FN_IMAGE_MAX_FILE || size > INT_MAX)
+        return fn_error(err, FUSENET_ERR_NOMEM, "%s: %zu bytes is over the 1 GiB image file limit",
+                        name, size);
+
+    img_kind kind = IMG_UNKNOWN;
+    if (starts_with(buf, size, "\x89PNG\r\n\x1a\n", 8)) kind = IMG_PNG;
+    else if (size >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) kind = IMG_JPEG;
+    if (kind == IMG_UNKNOWN) {
+        const char *other = other_format(buf, size);
+        if (other)
+            return fn_error(err, FUSENET_ERR_UNSUPPORTED,
+                            "%s: %s images are not supported (JPEG and PNG only)", name, other);
+        return fn_error(err, FUSENET_ERR_FORMAT, "%s: not a JPEG or PNG image (unknown signature)",
+                        name);
+    }
+    const char *kname = kind == IMG_PNG ? "PNG" : "JPEG";
+
+    uint32_t hw = 0, hh = 0;
+    if (header_dims(kind, buf, size, &hw, &hh)) {
+        if (hw == 0 || hh == 0)
+            return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image is zero-sized (%u x %u)", name,
+                            kname, (unsigned)hw, (unsigned)hh);
+        if ((uint64_t)hw * hh > (uint64_t)params->max_pixels)
+            return fn_error(err, FUSENET_ERR_NOMEM,
+                            "%s: %s image %u x %u has more pixels than the limit of %lld", name,
+                            kname, (unsigned)hw, (unsigned)hh, (long long)params->max_pixels);
+    }
+
+    if (kind == IMG_JPEG) {
+        const char *why = jpeg_check(buf, size);
+        if (why) return fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt JPEG image: %s", name, why);
+    }
+
+    int w = 0, h = 0, comp = 0;
+    stb_alloc_failed = 0;
+    if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp))
+        return stb_failure(err, name, kname, hw, hh);
+    if (w <= 0 || h <= 0)
+        return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image is zero-sized (%d x %d)", name, kname,
+                        w, h);
+    if ((uint64_t)w * (uint64_t)h > (uint64_t)params->max_pixels)
+        return fn_error(err, FUSENET_ERR_NOMEM,
+                        "%s: %s image %d x %d has more pixels than the limit of %lld", name, kname, w,
+                        h, (long long)params->max_pixels);
+
+    int dw = 0, dh = 0, dc = 0;
+    stb_alloc_failed = 0;
+    stbi_uc *rgb = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 3);
+    if (!rgb) return stb_failure(err, name, kname, (uint32_t)w, (uint32_t)h);
+    if (dw != w || dh != h) {
+        stbi_image_free(rgb);
+        return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image decoded as %d x %d, header says %d x %d",
+                        name, kname, dw, dh, w, h);
+    }
+
+    int ow = params->width, oh = params->height;
+    const uint8_t *px = rgb;
+    uint8_t *resized = NULL;
+    if (ow != w || oh != h) {
+        resized = fn_malloc((size_t)ow * (size_t)oh * 3);
+        if (!resized) {
+            stbi_image_free(rgb);
+            return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d",
+                            name, w, h, ow, oh);
+        }
+        st = params->interp == FUSENET_INTERP_NEAREST
+                 ? resize_nearest(rgb, w, h, resized, ow, oh, name, err)
+                 : resize_bilinear(rgb, w, h, resized, ow, oh, name, err);
+        stbi_image_free(rgb);
+        rgb = NULL;
+        if (st != FUSENET_OK) {
+            fn_free(resized);
+            return st;
+        }
+        px = resized;
+    }
+
+    size_t n = (size_t)ow * (size_t)oh;
+    if (params->caffe) {
+        for (size_t i = 0; i < n; i++) {
+            dst[3 * i + 0] = (float)px[3 * i + 2] - caffe_mean_bgr[0];
+            dst[3 * i + 1] = (float)px[3 * i + 1] - caffe_mean_bgr[1];
+            dst[3 * i + 2] = (float)px[3 * i + 0] - caffe_mean_bgr[2];
+        }
+    } else {
+        for (size_t i = 0; i < 3 * n; i++) dst[i] = (float)px[i];
+    }
+    if (rgb) stbi_image_free(rgb);
+    fn_free(resized);
+    return fn_ok(err);
+}
+
+/* ---- file ---------------------------------------------------------------- */
+
+fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params, float *dst,
+                                  fusenet_error *err) {
+    if (!path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image path is NULL");
+    fusenet_status st = check_params(params, dst, err);
+    if (st != FUSENET_OK) return st;
+
+    int fd;
+    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return fn_error(err, FUSENET_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return fn_error(err, FUSENET_ERR_IO, "cannot stat image %s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return fn_error(err, FUSENET_ERR_IO, "cannot read image %s: %s", path, strerror(EISDIR));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fn_error(err, FUSENET_ERR_IO, "cannot read image %s: not a regular file", path);
+    }
+    if (sb.st_size < 0 || (uint64_t)sb.st_size > FN_IMAGE_MAX_FILE) {
+        close(fd);
+        return fn_error(err, FUSENET_ERR_NOMEM, "image %s: %lld bytes is over the 1 GiB file limit",
+                        path, (long long)sb.st_size);
+    }
+    size_t size = (size_t)sb.st_size;
+    unsigned char *buf = fn_malloc(size);
+    if (!buf) {
+        close(fd);
+        return fn_error(err, FUSENET_ERR_NOMEM, "image %s: out of memory reading %zu bytes", path,
+                        size);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            fn_free(buf);
+            return fn_error(err, FUSENET_ERR_IO, "cannot read image %s: %s", path, strerror(e));
+        }
+        if (r == 0) break; /* the file shrank: decode what is there */
+        got += (size_t)r;
+    }
+    close(fd);
+    st = fn_image_decode(buf, got, path, params, dst, err);
+    fn_free(buf);
+    return st;
+}
