@@ -6,7 +6,8 @@
  * each layer group has a `weight_names` attribute listing dataset paths
  * relative to the group ("conv1_conv/kernel:0" nested, or "block1_conv1_W_1:0"
  * flat). String attributes may be fixed-length (NUL-padded) or variable-length.
- * A layer without weights has an empty weight_names (zero-length, any type).
+ * A layer without weights has an empty weight_names (zero-length, any type;
+ * an H5S_NULL or non-string attribute also counts as empty).
  */
 #ifndef FN_H5_H
 #define FN_H5_H
@@ -45,8 +46,10 @@ fusenet_status fn_h5_layer_weight_count(fn_h5 *f, const char *layer, size_t *n, 
 
 /* Reads the n weights of `layer`, in weight_names order, into specs[i].data,
  * converting any floating-point dtype (float16/32/64, either endianness) to
- * float32. Checks: the count equals n, every dataset exists and is floating
- * point, its rank and dims equal specs[i] (SHAPE: "FILE: layer L weight
+ * float32. specs[i].data must hold the product of specs[i].dims floats.
+ * Checks: the count equals n (ARCH: "FILE: layer L has 3 weights, expected 2
+ * (kernel, bias)"), every dataset exists and is floating point (FORMAT
+ * otherwise), its rank and dims equal specs[i] (SHAPE: "FILE: layer L weight
  * NAME (role): expected (3,3,64,64), found (3,3,64,32)"), and unless
  * allow_nonfinite every value is finite (VALUE, naming layer, weight, index). */
 fusenet_status fn_h5_read_layer(fn_h5 *f, const char *layer, size_t n, const fn_wspec *specs,
@@ -65,7 +68,9 @@ typedef struct fn_h5_layer_out {
  * into layer_names0, 1, ... beyond 64512 bytes as Keras does), backend
  * "tensorflow", keras_version "2.2.4"; one group per layer, weightless layers
  * included, each with weight_names; float32 datasets, intermediate groups
- * created for nested names. Replaces `path`. */
+ * created for nested names; a weightless layer gets a zero-length float64
+ * weight_names, as h5py writes an empty list. Replaces `path`; a failed write
+ * removes the partial file. INVALID_ARG for bad names or specs, NOMEM, IO otherwise. */
 fusenet_status fn_h5_write(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
                            fusenet_error *err);
 
