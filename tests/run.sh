@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds libfusenet twice (release, and AddressSanitizer + UndefinedBehaviorSanitizer)
+# and runs the whole test suite: every test in the release build, the unit tests in
+# the sanitizer build. Exit status is non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$JOBS"
+(cd build && ctest --output-on-failure -j1)
+
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFUSENET_SANITIZE=ON -DFUSENET_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build-asan -j"$JOBS"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -L unit -j1)
