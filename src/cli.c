@@ -11,7 +11,11 @@
 
 #include "fusenet.h"
 #include "model.h"
+#include "net.h"
 #include "npy.h"
+
+#include <sys/resource.h>
+#include <time.h>
 
 #define MAX_IMAGES 1000000
 #define MAX_INPUT_BYTES ((size_t)8 << 30)
@@ -22,7 +26,7 @@ typedef struct opts {
     const char *resize, *size, *input_size, *load_interp, *mode;
     const char **images;
     int n_images;
-    int top, summary, stats, threads, batch;
+    int top, summary, stats, threads, batch, iters, profile, batch_given;
     long long seed;
 } opts;
 
@@ -48,6 +52,8 @@ static int usage(void) {
           "              [--resize bilinear|nearest] [--size min|max|HxW] [--mode exact|fast]\n"
           "              (--input IN.npy | --images IMG... [--input-size HxW] [--load-interp nearest|bilinear])\n"
           "              --output OUT.npy [--threads N] [--batch N] [--stats]\n"
+          "  fusenet bench --resnet-weights F --vgg-weights F [--resnet-layer L] [--vgg-layer L] [--batch N]\n"
+          "              [--size HxW] [--threads T] [--iters K] [--mode exact|fast] [--profile]\n"
           "  fusenet make-weights --model resnet50|vgg16 [--top] [--seed N] --output FILE.h5\n"
           "  fusenet version\n",
           stderr);
@@ -79,6 +85,7 @@ static int parse(int argc, char **argv, opts *o) {
     o->threads = 0;
     o->batch = 8;
     o->seed = 1;
+    o->iters = 20;
     static const char *images[4096];
     o->images = images;
     for (int i = 2; i < argc; i++) {
@@ -87,6 +94,7 @@ static int parse(int argc, char **argv, opts *o) {
         if (strcmp(a, "--top") == 0) { o->top = 1; continue; }
         if (strcmp(a, "--summary") == 0) { o->summary = 1; continue; }
         if (strcmp(a, "--stats") == 0) { o->stats = 1; continue; }
+        if (strcmp(a, "--profile") == 0) { o->profile = 1; continue; }
         if (strcmp(a, "--images") == 0) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
                 if (o->n_images == 4096) return die("--images: at most 4096 files per call");
@@ -116,6 +124,10 @@ static int parse(int argc, char **argv, opts *o) {
             continue;
         } else if (strcmp(a, "--batch") == 0) {
             if (!parse_int(v, 1, 4096, &o->batch)) return die("--batch: '%s' is not a number in 1..4096", v);
+            o->batch_given = 1;
+            continue;
+        } else if (strcmp(a, "--iters") == 0) {
+            if (!parse_int(v, 1, 100000, &o->iters)) return die("--iters: '%s' is not a number in 1..100000", v);
             continue;
         } else if (strcmp(a, "--seed") == 0) {
             int s;
@@ -415,6 +427,108 @@ static int cmd_fuse(const opts *o) {
     return rc;
 }
 
+
+/* ---- bench ---- */
+
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_step_time(const void *a, const void *b) {
+    double x = (*(const fn_step *const *)a)->time_ms, y = (*(const fn_step *const *)b)->time_ms;
+    return (x < y) - (x > y);
+}
+
+static int cmd_bench(const opts *o) {
+    if (!o->resnet_weights) return die("--resnet-weights FILE.h5 is required");
+    if (!o->vgg_weights) return die("--vgg-weights FILE.h5 is required");
+    if (o->mode && strcmp(o->mode, "exact") != 0 && strcmp(o->mode, "fast") != 0)
+        return die("--mode: '%s' is not exact or fast", o->mode);
+    int h = 224, w = 224;
+    if (o->size && !parse_hw(o->size, &h, &w)) return die("--size: '%s' is not HxW", o->size);
+    int batch = o->batch_given ? o->batch : 1;
+    fusenet_dual_params p = fusenet_dual_default_params();
+    p.resnet_weights = o->resnet_weights;
+    p.vgg_weights = o->vgg_weights;
+    p.resnet_layer = o->resnet_layer;
+    p.vgg_layer = o->vgg_layer;
+    p.batch = batch;
+    p.in_h = h;
+    p.in_w = w;
+    if (o->mode && strcmp(o->mode, "fast") == 0) p.mode = FUSENET_MODE_FAST;
+    fusenet_error err;
+    fusenet_net *net;
+    double t0 = seconds();
+    if (fusenet_build_dual(&p, &net, &err)) return fail(&err);
+    double build_s = seconds() - t0;
+    size_t n = (size_t)batch * h * w * 3;
+    float *x = malloc(n * sizeof *x);
+    double *times = malloc((size_t)o->iters * sizeof *times);
+    if (!x || !times) {
+        free(x);
+        free(times);
+        fusenet_net_free(net);
+        return die("out of memory");
+    }
+    uint64_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((s >> 40) % 25600) / 100.0f - 120.0f;
+    }
+    fusenet_tensor in = {x, batch, h, w, 3};
+    int rc = 0;
+    for (int i = 0; i < 3 && !rc; i++) /* warm-up */
+        if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
+    for (int i = 0; i < o->iters && !rc; i++) {
+        double a = seconds();
+        if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
+        times[i] = (seconds() - a) * 1e3;
+    }
+    if (!rc && o->profile) {
+        for (int i = 0; i < net->n_steps; i++) net->steps[i].time_ms = 0;
+        for (int i = 0; i < o->iters && !rc; i++)
+            if (fn_net_run_profiled(net, &in, &err)) rc = fail(&err);
+        fn_step **order = malloc((size_t)net->n_steps * sizeof *order);
+        if (order) {
+            double total = 0;
+            for (int i = 0; i < net->n_steps; i++) {
+                order[i] = &net->steps[i];
+                total += net->steps[i].time_ms;
+            }
+            qsort(order, (size_t)net->n_steps, sizeof *order, cmp_step_time);
+            printf("%-22s %10s %7s %9s  %s\n", "layer", "ms/batch", "share", "GFLOP/s", "oneDNN implementation");
+            for (int i = 0; i < net->n_steps && i < (getenv("FUSENET_PROFILE_ALL") ? net->n_steps : 10); i++) {
+                double ms = order[i]->time_ms / o->iters;
+                printf("%-22s %10.3f %6.1f%% %9.1f  %s\n", order[i]->layer, ms, 100.0 * order[i]->time_ms / total,
+                       order[i]->flops > 0 ? order[i]->flops / ms / 1e6 : 0.0, order[i]->impl);
+            }
+            free(order);
+        }
+    }
+    if (!rc) {
+        double gflop = 0;
+        for (int i = 0; i < net->n_steps; i++) gflop += net->steps[i].flops / 1e9;
+        qsort(times, (size_t)o->iters, sizeof *times, cmp_double);
+        double median = times[o->iters / 2], best = times[0];
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("{\"images_per_s\": %.3f, \"ms_per_batch_median\": %.3f, \"ms_per_batch_min\": %.3f, "
+               "\"gflops\": %.2f, \"peak_rss_mb\": %.1f, \"build_s\": %.3f}\n",
+               batch * 1e3 / median, median, best, gflop / (median / 1e3), (double)ru.ru_maxrss / 1024.0, build_s);
+    }
+    free(x);
+    free(times);
+    fusenet_net_free(net);
+    return rc;
+}
+
 /* ---- make-weights ---- */
 
 static int cmd_make_weights(const opts *o) {
@@ -443,5 +557,6 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tap") == 0) return cmd_tap(&o);
     if (strcmp(cmd, "fuse") == 0) return cmd_fuse(&o);
     if (strcmp(cmd, "make-weights") == 0) return cmd_make_weights(&o);
-    return die("unknown command '%s' (layers, tap, fuse, make-weights, version)", cmd);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(&o);
+    return die("unknown command '%s' (layers, tap, fuse, bench, make-weights, version)", cmd);
 }
