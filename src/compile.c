@@ -150,7 +150,7 @@ static fusenet_status upload(ctx *c, const float *host, const dnnl_memory_desc_t
         return FUSENET_OK;
     }
     dnnl_primitive_desc_t pd;
-    fusenet_status st = fn_op_reorder(c->net->eng, user, want, layer, &pd, c->err);
+    fusenet_status st = fn_op_reorder_once(c->net->eng, user, want, layer, &pd, c->err);
     if (st) return st;
     dnnl_memory_t src = NULL, dst = NULL;
     dnnl_primitive_t prim = NULL;

@@ -165,6 +165,14 @@ fusenet_status fn_op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, c
     return fn_ok(err);
 }
 
+fusenet_status fn_op_reorder_once(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                                  const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
+    /* Library-managed scratchpad: run once at build, not part of the plan. */
+    dnnl_status_t s = dnnl_reorder_primitive_desc_create(pd, src, eng, dst, eng, NULL);
+    if (s != dnnl_success) return fn_dnnl_error(err, s, layer, "weights reorder");
+    return fn_ok(err);
+}
+
 const dnnl_memory_desc_t *fn_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index) {
     return dnnl_primitive_desc_query_md(pd, what, index);
 }

@@ -49,6 +49,10 @@ fusenet_status fn_op_concat(dnnl_engine_t eng, const dnnl_memory_desc_t *dst, in
 fusenet_status fn_op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                              const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
 
+/* A reorder run once at build time (weights), with its own scratchpad. */
+fusenet_status fn_op_reorder_once(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                                  const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
+
 /* Descriptor queries. */
 const dnnl_memory_desc_t *fn_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);
 const char *fn_pd_impl(const_dnnl_primitive_desc_t pd);
@@ -59,8 +63,7 @@ fusenet_status fn_dnnl_error(fusenet_error *err, dnnl_status_t s, const char *la
 /* TensorFlow's half-pixel index rules, used to check and to stand in for
  * oneDNN's resampling where it would pick other pixels. */
 int32_t fn_tf_nearest_index(int32_t o, int32_t in, int32_t out);
-/* Plain-C TensorFlow resize of an NHWC tensor into an NHWC destination
- * with row stride dst_c_stride floats per pixel (a channel slice). */
+/* Plain-C TensorFlow resize of a dense NHWC tensor into a dense NHWC destination. */
 void fn_tf_resize_nhwc(int nearest, const float *src, int32_t n, int32_t ih, int32_t iw, int32_t c, float *dst,
                        int32_t oh, int32_t ow);
 
