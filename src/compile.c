@@ -241,6 +241,7 @@ static int absorbable_pad(const ctx *c, int pad, int consumer) {
     const fn_node *p = &c->g->nodes[pad];
     if (p->op != FN_OP_ZERO_PAD || c->tapped[pad] || only_consumer(c, pad) != consumer) return 0;
     if (c->g->nodes[consumer].op == FN_OP_CONV2D) return 1;
+    if (c->g->nodes[consumer].op != FN_OP_MAX_POOL) return 0;
     /* oneDNN's max pooling ignores padded cells; Keras pools over zeros. Same
      * result only if the input is >= 0, i.e. comes out of a ReLU. */
     const fn_node *src = &c->g->nodes[p->in[0]];
@@ -283,7 +284,8 @@ static fusenet_status compile_conv(ctx *c, int i) {
     const fn_node *n = &g->nodes[i];
     int end = i, bn = -1, relu = n->act == FN_ACT_RELU, sum_value = -1, add = -1;
     int next;
-    if (!c->tapped[end] && (next = only_consumer(c, end)) >= 0 && g->nodes[next].op == FN_OP_BATCH_NORM) {
+    /* BN folds into the conv's weights only if no activation sits between them. */
+    if (!relu && !c->tapped[end] && (next = only_consumer(c, end)) >= 0 && g->nodes[next].op == FN_OP_BATCH_NORM) {
         bn = next;
         end = next;
     }
@@ -293,10 +295,13 @@ static fusenet_status compile_conv(ctx *c, int i) {
          * buffer: only when the shortcut is ready and nobody reads it later. */
         int ok = c->ns[other].done && c->ns[other].value >= 0 && c->ns[other].md.ndims == 4 &&
                  c->net->values[c->ns[other].value].kind == FN_VALUE_ARENA;
+        /* ... and the conv does not read it itself (directly or through a folded pad) */
+        dnnl_dims_t pl, pr;
+        if (window_input(c, i, pl, pr) == other) ok = 0;
         for (int j = other + 1; ok && j < g->n; j++) {
             if (!c->live[j] || j == next) continue;
             for (int k = 0; k < g->nodes[j].n_in; k++)
-                if (g->nodes[j].in[k] == other && j > i) ok = 0;
+                if (g->nodes[j].in[k] == other && j >= i) ok = 0;
         }
         if (ok) {
             add = next;
