@@ -1,8 +1,24 @@
-/* alloc.c - the library's allocation wrappers and the out-of-memory test hook. */
+/* alloc.c - the library's allocation wrappers and the out-of-memory test hook.
+ *
+ * Every block carries a small header. Blocks of FN_MAP_MIN bytes or more are
+ * mapped directly, so freeing weights and activations returns the memory to
+ * the system at once (peak RSS is a product goal); smaller ones use malloc. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#define FN_MAP_MIN ((size_t)256 << 10)
+#define FN_HEADER 64 /* keeps 64-byte alignment for every kind */
+
+enum { KIND_HEAP = 1, KIND_MAP = 2 };
+
+typedef struct header {
+    size_t size; /* user bytes */
+    size_t kind;
+} header;
 
 static _Thread_local int64_t fail_after = -1;
 static _Thread_local int64_t count_since = 0;
@@ -22,25 +38,60 @@ static int should_fail(void) {
     return 0;
 }
 
-void *fn_malloc(size_t size) { return should_fail() ? NULL : malloc(size ? size : 1); }
+static void *block(size_t size, int zero) {
+    if (should_fail() || size > ((size_t)1 << 46)) return NULL;
+    size_t total = size + FN_HEADER;
+    char *base;
+    size_t kind;
+    if (total >= FN_MAP_MIN) {
+        void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return NULL;
+        base = p; /* mapped pages are zero */
+        kind = KIND_MAP;
+    } else {
+        void *p = NULL;
+        if (posix_memalign(&p, FN_HEADER, total) != 0) return NULL;
+        base = p;
+        if (zero) memset(base, 0, total);
+        kind = KIND_HEAP;
+    }
+    header *h = (header *)(base + FN_HEADER - sizeof(header));
+    h->size = size;
+    h->kind = kind;
+    return base + FN_HEADER;
+}
+
+static header *header_of(void *ptr) { return (header *)((char *)ptr - sizeof(header)); }
+
+void *fn_malloc(size_t size) { return block(size, 0); }
 
 void *fn_calloc(size_t count, size_t size) {
-    if (should_fail()) return NULL;
-    return calloc(count ? count : 1, size ? size : 1);
+    size_t total;
+    if (!fn_mul_size(count, size, &total)) return NULL;
+    return block(total, 1);
 }
+
+void *fn_aligned_alloc(size_t size) { return block(size, 0); }
 
 void *fn_realloc(void *ptr, size_t size) {
-    return should_fail() ? NULL : realloc(ptr, size ? size : 1);
-}
-
-void *fn_aligned_alloc(size_t size) {
-    if (should_fail()) return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, size ? size : 64) != 0) return NULL;
+    if (!ptr) return block(size, 0);
+    size_t old = header_of(ptr)->size;
+    void *p = block(size, 0);
+    if (!p) return NULL;
+    memcpy(p, ptr, old < size ? old : size);
+    fn_free(ptr);
     return p;
 }
 
-void fn_free(void *ptr) { free(ptr); }
+void fn_free(void *ptr) {
+    if (!ptr) return;
+    header *h = header_of(ptr);
+    char *base = (char *)ptr - FN_HEADER;
+    if (h->kind == KIND_MAP)
+        munmap(base, h->size + FN_HEADER);
+    else
+        free(base);
+}
 
 char *fn_strdup(const char *s) {
     size_t n = strlen(s) + 1;

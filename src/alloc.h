@@ -9,7 +9,7 @@
 void *fn_malloc(size_t size);
 void *fn_calloc(size_t count, size_t size);
 void *fn_realloc(void *ptr, size_t size);
-void *fn_aligned_alloc(size_t size); /* 64-byte aligned, free with fn_free */
+void *fn_aligned_alloc(size_t size); /* 64-byte aligned (all blocks are); free with fn_free */
 void fn_free(void *ptr);
 char *fn_strdup(const char *s);
 

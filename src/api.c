@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "net.h"
 
 #define FN_STR2(x) #x
 #define FN_STR(x) FN_STR2(x)
@@ -56,7 +57,7 @@ fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **ou
         np.out_h = p->out_h;
         np.out_w = p->out_w;
         np.mode = p->mode;
-        st = fusenet_net_build(&np, out, err);
+        st = fn_net_build(&np, 1, out, err); /* the models are ours and freed below */
     }
     fusenet_model_free(models[0]);
     fusenet_model_free(models[1]);

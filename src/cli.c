@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "fusenet.h"
 #include "model.h"
 #include "net.h"
@@ -243,11 +244,11 @@ static int load_input(const opts *o, fn_npy *x) {
     x->dims[2] = w;
     x->dims[3] = 3;
     if ((double)per * o->n_images * sizeof(float) > (double)MAX_INPUT_BYTES) return die("too many images at once");
-    x->data = malloc(per * (size_t)o->n_images * sizeof(float));
+    x->data = fn_malloc(per * (size_t)o->n_images * sizeof(float)); /* freed by fn_npy_free */
     if (!x->data) return die("out of memory for %d images", o->n_images);
     for (int i = 0; i < o->n_images; i++)
         if (fusenet_image_load(o->images[i], &ip, x->data + per * (size_t)i, &err)) {
-            free(x->data);
+            fn_free(x->data);
             x->data = NULL;
             return fail(&err);
         }

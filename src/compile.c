@@ -37,6 +37,7 @@ typedef struct ctx {
     int input_value;
     int batch;
     fusenet_mode mode;
+    int consume; /* free each layer's raw weights once uploaded (models owned by the caller) */
     fusenet_error *err;
 } ctx;
 
@@ -175,6 +176,18 @@ static fusenet_status upload_vector(ctx *c, const float *host, int64_t count, co
     dnnl_dims_t dims = {count};
     dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_x);
     return upload(c, host, &md, &md, layer, value);
+}
+
+/* In consume mode, the raw Keras weights of node i are released once the net
+ * holds its own (reordered) copy, so a one-shot build never holds both. */
+static void release_weights(ctx *c, int i) {
+    if (!c->consume) return;
+    fn_node *n = (fn_node *)&c->g->nodes[i];
+    for (int k = 0; k < FN_MAX_WEIGHTS; k++) {
+        fn_free(n->w[k]);
+        n->w[k] = NULL;
+    }
+    ((fusenet_model *)c->model)->loaded[i] = 0;
 }
 
 /* ---- taps ---- */
@@ -391,6 +404,8 @@ static fusenet_status compile_conv(ctx *c, int i) {
     step_arg(s, DNNL_ARG_DST, dst_value, &real_dst);
     st = finish_step(c, s, pd);
     if (st) goto done;
+    release_weights(c, i);
+    if (bn >= 0) release_weights(c, bn);
     /* Nodes folded into this step are not materialised; the chain end is. */
     c->ns[i].done = 1;
     if (bn >= 0) c->ns[bn].done = 1;
@@ -444,6 +459,7 @@ static fusenet_status compile_simple(ctx *c, int i) {
     }
     st = finish_step(c, s, pd);
     if (st) return st;
+    release_weights(c, i);
     dnnl_memory_desc_t md = x->md;
     return set_node(c, i, dst, &md);
 }
@@ -588,6 +604,7 @@ static fusenet_status compile_dense(ctx *c, int i) {
     step_arg(s, DNNL_ARG_DST, dst, &dst_md);
     st = finish_step(c, s, pd);
     if (st) return st;
+    release_weights(c, i);
     if (n->act == FN_ACT_SOFTMAX) {
         st = fn_op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
         if (st) return st;
@@ -929,7 +946,7 @@ static void free_ctx(ctx *c) {
 
 /* Compiles the trunk of one model for the taps that name it. */
 static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_params *p, const fusenet_model *m,
-                                       int input_value, const int *tap_nodes, fusenet_error *err) {
+                                       int input_value, const int *tap_nodes, int consume, fusenet_error *err) {
     ctx c;
     memset(&c, 0, sizeof c);
     c.net = net;
@@ -938,6 +955,7 @@ static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_param
     c.input_value = input_value;
     c.batch = p->batch;
     c.mode = p->mode;
+    c.consume = consume;
     c.err = err;
     int n = m->g.n;
     c.shapes = fn_calloc((size_t)n, sizeof *c.shapes);
@@ -983,6 +1001,10 @@ done:
 }
 
 fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out, fusenet_error *err) {
+    return fn_net_build(params, 0, out, err);
+}
+
+fusenet_status fn_net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err) {
     if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
     *out = NULL;
     if (!params) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: params is NULL");
@@ -1020,7 +1042,7 @@ fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net *
         const fusenet_model *m = params->taps[t].model;
         int seen = 0;
         for (size_t k = 0; k < t; k++) seen |= params->taps[k].model == m;
-        if (!seen) st = build_model_part(net, params, m, input_value, tap_nodes, err);
+        if (!seen) st = build_model_part(net, params, m, input_value, tap_nodes, consume, err);
     }
     if (!st && params->fuse) {
         ctx c;

@@ -309,13 +309,6 @@ static fusenet_net *check_trunk(const fusenet_model *m, const char *const *layer
     return net;
 }
 
-/* Tests of known compiler bugs are skipped unless FUSENET_TEST_KNOWN_BUGS is set
- * (run them that way when fixing the bug, then drop the known_bug() call). */
-static int known_bug(void) {
-    const char *v = getenv("FUSENET_TEST_KNOWN_BUGS");
-    return !(v && *v && strcmp(v, "0") != 0);
-}
-
 /* ---- the reference itself ---- */
 
 static void test_reference_self_check(void **state) {
@@ -549,11 +542,10 @@ static void test_relu(void **state) {
  * the ReLU's output, so it cannot be folded into the conv's weights. */
 static void test_conv_relu_then_batch_norm(void **state) {
     (void)state;
-    /* KNOWN BUG (src/compile.c, compile_conv): the BatchNormalization after a
+    /* Regression (was a bug in src/compile.c, compile_conv): the BatchNormalization after a
      * Conv2D(activation='relu') is folded into the conv's weights and the
      * ReLU applied after it, i.e. relu(bn(conv(x))) instead of
      * bn(relu(conv(x))). Folding must be refused when n->act == FN_ACT_RELU. */
-    if (known_bug()) skip();
     fusenet_model *m = tm_new();
     int x = fn_input(&m->g, "input");
     x = fn_conv2d(&m->g, x, 6, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "conv");
@@ -678,13 +670,12 @@ static void test_residual_input_shortcut(void **state) {
  * (a one-conv "basic block"): x -> conv 3x3 -> BN -> Add([x, bn]) -> ReLU. */
 static void test_residual_shortcut_is_conv_input(void **state) {
     (void)state;
-    /* KNOWN BUG (src/compile.c, compile_conv, residual sum post-op): the
+    /* Regression (was a bug in src/compile.c, compile_conv, residual sum post-op): the
      * shortcut c0 is also the conv's own source. The "nobody reads it later"
      * check skips consumers j <= i, so conv i itself passes, and the conv
      * writes its sum into the buffer it is still reading (src value == dst
      * value when the layouts agree): wrong results. The check must also
      * refuse other == the conv's source (src from window_input). */
-    if (known_bug()) skip();
     fusenet_model *m = tm_new();
     int x = fn_input(&m->g, "input");
     int sc = fn_conv2d(&m->g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "c0");
@@ -746,7 +737,7 @@ static void test_max_pool(void **state) {
  * nowhere to fold and must be computed as a layer. */
 static void test_relu_pad_then_global_pool(void **state) {
     (void)state;
-    /* KNOWN BUG (src/compile.c, absorbable_pad): for any consumer that is not
+    /* Regression (was a bug in src/compile.c, absorbable_pad): for any consumer that is not
      * a Conv2D it only checks that the padding's input is a ReLU, not that the
      * consumer is a MaxPooling2D. So ReLU -> ZeroPadding2D -> GlobalPooling (or
      * BN, Activation, Add, ...) drops the padding layer, and the consumer reads
@@ -754,7 +745,6 @@ static void test_relu_pad_then_global_pool(void **state) {
      * here oneDNN's pooling descriptor gets ndims 0 and memcpy's a negative
      * size onto the stack ("stack smashing detected"; ASan: negative-size-param
      * in fn_op_pool called from compile_pool). */
-    if (known_bug()) skip();
     fusenet_model *m = tm_new();
     int x = fn_input(&m->g, "input");
     x = fn_relu(&m->g, x, "relu");
