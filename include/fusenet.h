@@ -263,6 +263,46 @@ FUSENET_API fusenet_image_params fusenet_image_default_params(void);
 FUSENET_API fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params,
                                               float *dst, fusenet_error *err);
 
+/* ---- embeddings --------------------------------------------------------- */
+
+/** Length of one embedding: the channel count of the net's fused map (1536
+ *  for the default dual taps). 0 if net is NULL or was built without fuse.
+ *  Thread-safe (reads the net's fixed shape only). */
+FUSENET_API size_t fusenet_embed_dim(const fusenet_net *net);
+
+/** Runs a net built with fuse = 1 on `input` and writes one embedding per
+ *  image: the fused map pooled over H and W (pool: FUSENET_POOLING_AVG for the
+ *  mean, FUSENET_POOLING_MAX for the maximum), then divided by its L2 norm, so
+ *  that the dot product of two embeddings is their cosine similarity. Sums
+ *  are accumulated in double. A pooled vector that is all zeros stays zeros.
+ *
+ *  input: as for fusenet_net_run (input->n must be the net's batch). Images do
+ *  not influence each other: to embed fewer images than the batch, fill the
+ *  spare slots with anything (zeros) and ignore their rows.
+ *  dst: caller-owned, input->n * fusenet_embed_dim(net) floats; row i is image
+ *  i. Written only on success.
+ *  Like fusenet_net_run: no allocation, one thread at a time per net; the
+ *  net's outputs (fusenet_net_output, fusenet_net_tap_output) afterwards hold
+ *  this batch's maps.
+ *  Statuses: INVALID_ARG (NULL argument, pool NONE, net without fused map),
+ *  SHAPE, BACKEND (from fusenet_net_run), VALUE (NaN or Inf in the fused map;
+ *  the message names the image index). */
+FUSENET_API fusenet_status fusenet_embed(fusenet_net *net, const fusenet_tensor *input, fusenet_pooling pool,
+                                         float *dst, fusenet_error *err);
+
+/** Embeds one image file: fusenet_image_load, then fusenet_embed on a batch
+ *  of one. The net must have been built with batch 1 and fuse = 1.
+ *  params: NULL for fusenet_image_default_params() at the net's input size;
+ *  otherwise params->height x params->width must equal the net's input size
+ *  (SHAPE). Keep params->caffe = 1 for Keras weights.
+ *  dst: caller-owned, fusenet_embed_dim(net) floats; written only on success.
+ *  Allocates the decoded image for the duration of the call. Same thread rule
+ *  as fusenet_embed. Statuses: those of fusenet_image_load and fusenet_embed;
+ *  INVALID_ARG also for a net whose batch is not 1. */
+FUSENET_API fusenet_status fusenet_embed_image(fusenet_net *net, const char *path,
+                                               const fusenet_image_params *params, fusenet_pooling pool,
+                                               float *dst, fusenet_error *err);
+
 #ifdef __cplusplus
 }
 #endif
