@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Conformance of the fusenet CLI against the independent PyTorch reference.
+
+Tolerance: a case passes when   max|out - ref| <= 1e-4 * max|ref|
+(per tap; for a fused map, separately for the ResNet and the VGG channel
+slices), the shapes are equal, the output is float32 and finite.
+
+Usage:
+  conformance.py --fusenet PATH/TO/fusenet --workdir DIR [--quick] [--selfcheck]
+                 [--threads N] [--spec-dir DIR] [--keep]
+
+It writes seeded random weight files in the legacy Keras HDF5 layout
+(keras_weights.py) and seeded caffe-like inputs (uniform in [-124, 152]),
+runs `fusenet tap` / `fusenet fuse` and torch_ref.py, and prints one line per
+case: status, model, layer, input shape, max abs err, max|ref|, ratio.
+The last line is `conformance: N passed, M failed`; the exit status is 1 if
+any case or command failed.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.dont_write_bytecode = True   # keep the source tree clean
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import keras_weights  # noqa: E402
+import torch_ref      # noqa: E402
+
+TOLERANCE = 1e-4          # max abs err <= TOLERANCE * max|ref|
+COMMAND_TIMEOUT = 600     # seconds per fusenet invocation
+
+RESNET_TAPS = ["conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu", "pool1_pad", "pool1_pool",
+               "conv2_block1_1_conv", "conv2_block1_1_relu", "conv2_block1_0_bn", "conv2_block1_out",
+               "conv3_block1_0_conv", "conv3_block1_add", "conv3_block2_2_bn", "conv3_block4_out",
+               "conv4_block6_add", "conv4_block6_out", "conv5_block1_3_bn", "conv5_block3_out"]
+RESNET_TAPS_SHORT = ["conv1_conv", "pool1_pool", "conv3_block1_add", "conv4_block6_out", "conv5_block3_out"]
+VGG_TAPS = ["block1_conv1", "block1_pool", "block2_conv2", "block3_conv3", "block3_pool",
+            "block4_conv1", "block5_conv3", "block5_pool"]
+VGG_TAPS_SHORT = ["block1_pool", "block5_conv3"]
+
+# name -> (batch, height, width, seed)
+INPUTS = {
+    "1x224": (1, 224, 224, 1001),
+    "3x224": (3, 224, 224, 1002),
+    "1x97x131": (1, 97, 131, 1003),
+    "3x97x131": (3, 97, 131, 1004),
+    "1x200x232": (1, 200, 232, 1005),
+    "1x32x33": (1, 32, 33, 1006),
+}
+
+# name -> (model, top, seed, strings, chunk_names)
+WEIGHTS = {
+    "resnet": ("resnet50", False, 101, "fixed", False),
+    "vgg": ("vgg16", False, 202, "fixed", False),
+    # full run only: the h5py-3 string style, chunked layer_names, a full (top) file
+    "resnet_top_vlen": ("resnet50", True, 303, "vlen", True),
+    "vgg_vlen": ("vgg16", False, 404, "vlen", False),
+}
+
+
+def tap_cases(quick):
+    """[(weights key, input key, [layers])]"""
+    c = [("resnet", "1x224", RESNET_TAPS),
+         ("resnet", "1x97x131", RESNET_TAPS),
+         ("resnet", "3x97x131", RESNET_TAPS_SHORT),
+         ("resnet", "3x224", ["conv4_block6_out"]),
+         ("vgg", "1x224", VGG_TAPS),
+         ("vgg", "1x97x131", VGG_TAPS),
+         ("vgg", "3x97x131", VGG_TAPS_SHORT)]
+    if not quick:
+        c += [("resnet", "3x224", ["conv1_bn", "pool1_pad", "conv2_block1_0_bn", "conv3_block2_2_bn",
+                                   "conv4_block6_add", "conv5_block3_out"]),
+              ("resnet", "3x97x131", [t for t in RESNET_TAPS if t not in RESNET_TAPS_SHORT]),
+              ("resnet", "1x32x33", ["pool1_pool", "conv4_block6_out", "conv5_block3_out"]),
+              ("resnet", "1x200x232", ["conv4_block6_out"]),
+              ("vgg", "3x224", ["block1_conv1", "block3_pool", "block5_conv3", "block5_pool"]),
+              ("vgg", "3x97x131", [t for t in VGG_TAPS if t not in VGG_TAPS_SHORT]),
+              ("vgg", "1x32x33", ["block1_pool", "block5_conv3", "block5_pool"]),
+              ("vgg", "1x200x232", ["block5_conv3"]),
+              ("resnet_top_vlen", "1x224", ["conv1_conv", "conv4_block6_out", "conv5_block3_out"]),
+              ("resnet_top_vlen", "1x97x131", ["conv4_block6_out"]),
+              ("vgg_vlen", "1x97x131", ["block1_conv1", "block5_conv3"])]
+    return c
+
+
+def fuse_cases(quick):
+    """[(resnet weights, vgg weights, input, resnet layer, vgg layer, resize, size)]"""
+    R, V = "conv4_block6_out", "block5_conv3"
+    c = [("resnet", "vgg", "1x224", R, V, "bilinear", "min"),             # 14x14 both: no resize
+         ("resnet", "vgg", "1x200x232", R, V, "bilinear", "min"),         # 13x15 -> 12x14
+         ("resnet", "vgg", "1x200x232", R, V, "nearest", "min"),
+         ("resnet", "vgg", "1x200x232", R, V, "bilinear", "max"),         # VGG 12x14 -> 13x15
+         ("resnet", "vgg", "1x200x232", R, V, "bilinear", "20x17"),       # both resized, up and down
+         ("resnet", "vgg", "1x224", "conv3_block4_out", V, "bilinear", "min"),   # 28 -> 14
+         ("resnet", "vgg", "3x97x131", R, V, "bilinear", "min")]          # 7x9 -> 6x8, batch 3
+    if not quick:
+        c += [("resnet", "vgg", "1x224", "conv3_block4_out", V, "nearest", "min"),
+              ("resnet", "vgg", "1x200x232", R, V, "nearest", "max"),
+              ("resnet", "vgg", "1x200x232", R, V, "nearest", "9x30"),
+              ("resnet", "vgg", "1x97x131", "conv2_block3_out", "block3_pool", "bilinear", "min"),
+              ("resnet", "vgg", "3x224", R, V, "bilinear", "min"),
+              ("resnet", "vgg", "3x97x131", R, V, "nearest", "min"),
+              ("resnet_top_vlen", "vgg_vlen", "1x200x232", R, V, "bilinear", "min")]
+    return c
+
+
+class Runner:
+    def __init__(self, args):
+        self.fusenet = os.path.abspath(args.fusenet)
+        self.work = os.path.abspath(args.workdir)
+        self.threads = args.threads
+        self.keep = args.keep
+        self.passed = 0
+        self.failed = 0
+        self.tool_seconds = 0.0
+        self.only = re.compile(args.only) if args.only else None
+        self.weights = {}
+        self.inputs = {}
+        self.refcache = {}
+        self.outdir = os.path.join(self.work, "out")
+        os.makedirs(self.outdir, exist_ok=True)
+
+    # -- fixtures ----------------------------------------------------------
+    def weight_file(self, key):
+        if key not in self.weights:
+            model, top, seed, strings, chunk = WEIGHTS[key]
+            path = os.path.join(self.work, "%s_seed%d%s_%s%s.h5" % (
+                model, seed, "_top" if top else "", strings, "_chunked" if chunk else ""))
+            # Always rewritten: a file left by an older generator must not be reused.
+            keras_weights.write_file(path, model, top=top, seed=seed, strings=strings, chunk_names=chunk)
+            self.weights[key] = path
+        return self.weights[key]
+
+    def input_file(self, key):
+        if key not in self.inputs:
+            n, h, w, seed = INPUTS[key]
+            x = np.random.default_rng(seed).uniform(-124.0, 152.0, (n, h, w, 3)).astype(np.float32)
+            path = os.path.join(self.work, "input_%s.npy" % key)
+            np.save(path, x)
+            self.inputs[key] = (path, x)
+        return self.inputs[key]
+
+    def reference(self, wkey, ikey, layers):
+        """Torch outputs for (weights, input, layer), computed in one pass per group."""
+        missing = [l for l in layers if (wkey, ikey, l) not in self.refcache]
+        if missing:
+            model = WEIGHTS[wkey][0]
+            outs = torch_ref.tap(model, self.weight_file(wkey), missing, self.input_file(ikey)[1])
+            for l, y in zip(missing, outs):
+                self.refcache[(wkey, ikey, l)] = y
+        return [self.refcache[(wkey, ikey, l)] for l in layers]
+
+    def drop_refs(self, wkey=None, ikey=None):
+        for k in list(self.refcache):
+            if (wkey is None or k[0] == wkey) and (ikey is None or k[1] == ikey):
+                del self.refcache[k]
+
+    # -- running -----------------------------------------------------------
+    def run_tool(self, argv):
+        cmd = [self.fusenet] + argv + ["--threads", str(self.threads)]
+        t0 = time.time()
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=COMMAND_TIMEOUT, text=True)
+        except subprocess.TimeoutExpired:
+            return False, "timeout after %ds: %s" % (COMMAND_TIMEOUT, " ".join(cmd)), 0.0
+        except OSError as e:
+            return False, "cannot run %s: %s" % (self.fusenet, e), 0.0
+        dt = time.time() - t0
+        self.tool_seconds += dt
+        if p.returncode != 0:
+            msg = (p.stderr.strip() or p.stdout.strip()).splitlines()
+            return False, "exit %d: %s | %s" % (p.returncode, " ".join(cmd[1:]), msg[-1] if msg else ""), dt
+        return True, "", dt
+
+    def report(self, ok, model, layer, shape, err, scale, ratio, note=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        shp = "x".join(str(s) for s in shape) if shape is not None else "-"
+        print("%-4s %-8s %-48s %-13s err %-9s max|ref| %-9s ratio %-9s%s" % (
+            "PASS" if ok else "FAIL", model, layer, shp,
+            "%.2e" % err if err is not None else "-",
+            "%.3g" % scale if scale is not None else "-",
+            "%.2e" % ratio if ratio is not None else "-",
+            ("  " + note) if note else ""), flush=True)
+
+    @staticmethod
+    def compare(out, ref):
+        """Returns (ok, err, scale, ratio, note)."""
+        if out.shape != ref.shape:
+            return False, None, None, None, "shape %s, reference %s" % (out.shape, ref.shape)
+        note = ""
+        ok = True
+        if out.dtype != np.float32:
+            ok, note = False, "dtype %s, expected float32" % out.dtype
+        if not np.all(np.isfinite(out)):
+            return False, None, None, None, "non-finite values in the output"
+        err = float(np.abs(out.astype(np.float64) - ref.astype(np.float64)).max()) if out.size else 0.0
+        scale = float(np.abs(ref).max()) if ref.size else 0.0
+        ratio = err / scale if scale > 0 else err
+        return ok and ratio <= TOLERANCE, err, scale, ratio, note
+
+    def load_output(self, path):
+        try:
+            return np.load(path), ""
+        except Exception as e:   # noqa: BLE001 - any unreadable file is a failure
+            return None, "cannot read output %s: %s" % (path, e)
+
+    # -- cases -------------------------------------------------------------
+    def tap_group(self, wkey, ikey, layers):
+        model = WEIGHTS[wkey][0]
+        wpath = self.weight_file(wkey)
+        ipath, x = self.input_file(ikey)
+        refs = self.reference(wkey, ikey, layers)
+        label_model = model + ("(%s)" % wkey if wkey not in ("resnet", "vgg") else "")
+        for layer, ref in zip(layers, refs):
+            out_path = os.path.join(self.outdir, "tap_%s_%s_%s.npy" % (wkey, ikey, layer))
+            if os.path.exists(out_path):
+                os.remove(out_path)
+            ok, msg, _dt = self.run_tool(["tap", "--model", model, "--weights", wpath, "--layer", layer,
+                                          "--input", ipath, "--output", out_path])
+            if not ok:
+                self.report(False, label_model, layer, x.shape, None, None, None, msg)
+                continue
+            out, msg = self.load_output(out_path)
+            if out is None:
+                self.report(False, label_model, layer, x.shape, None, None, None, msg)
+                continue
+            good, err, scale, ratio, note = self.compare(out, ref)
+            self.report(good, label_model, layer, x.shape, err, scale, ratio, note)
+            if not self.keep:
+                os.remove(out_path)
+
+    def fuse_case(self, rkey, vkey, ikey, rlayer, vlayer, resize, size):
+        ipath, x = self.input_file(ikey)
+        ra = self.reference(rkey, ikey, [rlayer])[0]
+        vb = self.reference(vkey, ikey, [vlayer])[0]
+        h, w = torch_ref.target_size([ra, vb], size)
+        ref_parts = [torch_ref.resize_nhwc(ra, h, w, resize), torch_ref.resize_nhwc(vb, h, w, resize)]
+        label = "%s+%s %s %s%s" % (rlayer, vlayer, resize, size,
+                                   "" if rkey == "resnet" else " (%s,%s)" % (rkey, vkey))
+        out_path = os.path.join(self.outdir, "fuse_%s_%s_%s_%s_%s_%s.npy" % (
+            rkey, ikey, rlayer, vlayer, resize, size))
+        if os.path.exists(out_path):
+            os.remove(out_path)
+        ok, msg, _dt = self.run_tool(["fuse", "--resnet-weights", self.weight_file(rkey),
+                                      "--vgg-weights", self.weight_file(vkey),
+                                      "--resnet-layer", rlayer, "--vgg-layer", vlayer,
+                                      "--resize", resize, "--size", size,
+                                      "--input", ipath, "--output", out_path])
+        if not ok:
+            self.report(False, "fuse", label, x.shape, None, None, None, msg)
+            return
+        out, msg = self.load_output(out_path)
+        if out is None:
+            self.report(False, "fuse", label, x.shape, None, None, None, msg)
+            return
+        ref = np.concatenate(ref_parts, axis=3)
+        if out.shape != ref.shape:
+            self.report(False, "fuse", label, x.shape, None, None, None,
+                        "shape %s, reference %s" % (out.shape, ref.shape))
+            return
+        # Per-tap tolerance: each channel slice against its own scale.
+        c0 = ref_parts[0].shape[3]
+        r1 = self.compare(out[..., :c0], ref_parts[0])
+        r2 = self.compare(out[..., c0:], ref_parts[1])
+        worst = r1 if (r1[3] or 0) >= (r2[3] or 0) else r2
+        note = "; ".join(n for n in (r1[4], r2[4]) if n)
+        note = ("%s  (resnet %.1e, vgg %.1e; %dx%d)" % (note, r1[3] or 0, r2[3] or 0, h, w)).strip()
+        self.report(r1[0] and r2[0], "fuse", label, x.shape, worst[1], worst[2], worst[3], note)
+        if not self.keep:
+            os.remove(out_path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="fusenet CLI conformance against the PyTorch reference")
+    ap.add_argument("--fusenet", required=True, help="path of the fusenet CLI binary")
+    ap.add_argument("--workdir", required=True, help="scratch folder (weights, inputs, outputs)")
+    ap.add_argument("--quick", action="store_true", help="the smaller case set")
+    ap.add_argument("--selfcheck", action="store_true",
+                    help="first check the reference itself (shapes, params, naive numpy layers)")
+    ap.add_argument("--spec-dir", help="with --selfcheck: folder holding the layer TSVs")
+    ap.add_argument("--threads", type=int, default=2, help="--threads passed to fusenet")
+    ap.add_argument("--keep", action="store_true", help="keep the tool outputs in WORKDIR/out")
+    ap.add_argument("--only", metavar="REGEX", help="run only the cases whose label matches (debugging)")
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    print("conformance: tolerance max|err| <= %g * max|ref|; %s run; fusenet %s" % (
+        TOLERANCE, "quick" if args.quick else "full", args.fusenet), flush=True)
+    os.makedirs(args.workdir, exist_ok=True)
+    r = Runner(args)
+    if not os.access(r.fusenet, os.X_OK):
+        print("conformance: %s is not an executable" % r.fusenet)
+        print("conformance: 0 passed, 1 failed")
+        return 1
+
+    if args.selfcheck:
+        try:
+            torch_ref.selfcheck(args.spec_dir, os.path.join(r.work, "selfcheck"),
+                                log=lambda s: print("  " + s, flush=True))
+            r.report(True, "ref", "selfcheck", None, None, None, None)
+        except AssertionError as e:
+            r.report(False, "ref", "selfcheck", None, None, None, None, str(e))
+
+    # Group by input so each torch reference pass serves all its taps, and
+    # free the cached references of an input when it is no longer needed.
+    taps = tap_cases(args.quick)
+    fuses = fuse_cases(args.quick)
+    order = list(INPUTS)
+    for ikey in order:
+        for wkey, ik, layers in taps:
+            if r.only:
+                layers = [l for l in layers if r.only.search("%s %s %s" % (WEIGHTS[wkey][0], l, ik))]
+            if ik == ikey and layers:
+                try:
+                    r.tap_group(wkey, ikey, layers)
+                except Exception as e:   # noqa: BLE001 - a reference failure fails the group
+                    for l in layers:
+                        r.report(False, WEIGHTS[wkey][0], l, INPUTS[ikey][:3] + (3,), None, None, None,
+                                 "reference error: %s" % e)
+        for case in fuses:
+            if r.only and not r.only.search("fuse " + " ".join(case)):
+                continue
+            if case[2] == ikey:
+                try:
+                    r.fuse_case(*case)
+                except Exception as e:   # noqa: BLE001
+                    r.report(False, "fuse", "%s+%s" % (case[3], case[4]), None, None, None, None,
+                             "reference error: %s" % e)
+        r.drop_refs(ikey=ikey)
+
+    print("conformance: %.0f s in total, %.0f s in fusenet" % (time.time() - t_start, r.tool_seconds))
+    print("conformance: %d passed, %d failed" % (r.passed, r.failed))
+    return 0 if r.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

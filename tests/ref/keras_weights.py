@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Seeded random weights for Keras ResNet50 / VGG16 in the legacy Keras HDF5 layout.
+
+The files follow the layout of the official application weight files:
+
+* root attributes `layer_names` (every layer of model.layers, in model.layers
+  order, weightless layers included), `backend`, `keras_version`;
+* one group per layer (created in sorted-name order, as the Keras writer does),
+  with a `weight_names` attribute listing its datasets in weight order
+  (trainable first, then non-trainable); an empty list is a zero-length
+  float64 array, which is what numpy makes of [];
+* ResNet50: nested Keras-2 names (`conv1_conv/kernel:0` -> /conv1_conv/conv1_conv/kernel:0),
+  VGG16: flat Keras-1 names (`block1_conv1_W_1:0`, `block1_conv1_b_1:0`);
+* float32 datasets in Keras layouts: conv kernel (kh, kw, in, out), Dense (in, out).
+
+String attributes are fixed-length NUL-padded ('S' numpy arrays, as h5py 2.x
+wrote them) by default, or variable-length (`--strings vlen`, as h5py 3.x
+writes a list of bytes). `--chunk-names` forces the Keras chunked form of
+`layer_names` (`layer_names0`, `layer_names1`, split with numpy.array_split).
+
+`--old-naming` writes a ResNet50 in the naming of the 2016 deep-learning-models
+release (conv1, bn_conv1, res2a_branch2a, bn2a_branch2a, ..., Keras-1 flat
+weight names). Loaders of the current naming are expected to refuse it.
+
+Values are random but scaled so that activations stay of order one through
+the whole network for a caffe-preprocessed input (values in about [-124, 152]):
+He-scaled kernels, BN with gamma ~ U(0.5, 1.5), small beta/mean, moving
+variance ~ U(0.5, 1.5), small non-zero biases, and a smaller gamma on the last
+BN of each residual branch.
+
+Usage:
+  keras_weights.py --model resnet50|vgg16 [--top] --seed N --output F.h5
+                   [--strings fixed|vlen] [--chunk-names] [--old-naming]
+                   [--top-level-group]
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+# Input scale of a caffe-preprocessed image (std of uniform [-124, 152] is ~80).
+INPUT_STD = 75.0
+KERNEL_GAIN = 2.0
+GAMMA_RESIDUAL = (0.2, 0.5)
+GAMMA_SHORTCUT = (0.3, 0.8)
+
+RESNET_STAGES = ((2, 64, 3), (3, 128, 4), (4, 256, 6), (5, 512, 3))
+VGG_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 3), (4, 512, 3), (5, 512, 3))
+
+
+# ---------------------------------------------------------------------------
+# Layer lists: (name, class_name, weights) with weights a list of
+# (weight_suffix, shape, kind) in Keras weight order.
+# kind: 'kernel', 'bias', 'gamma', 'beta', 'mean', 'var', 'dense', 'dbias'
+# ---------------------------------------------------------------------------
+
+def _conv(kh, kw, cin, cout):
+    return [("kernel", (kh, kw, cin, cout), "kernel"), ("bias", (cout,), "bias")]
+
+
+def _bn(c):
+    return [("gamma", (c,), "gamma"), ("beta", (c,), "beta"),
+            ("moving_mean", (c,), "mean"), ("moving_variance", (c,), "var")]
+
+
+def resnet50_layers(top=False):
+    """All layers of Keras ResNet50 in model.layers order."""
+    L = [("input_1", "InputLayer", []),
+         ("conv1_pad", "ZeroPadding2D", []),
+         ("conv1_conv", "Conv2D", _conv(7, 7, 3, 64)),
+         ("conv1_bn", "BatchNormalization", _bn(64)),
+         ("conv1_relu", "Activation", []),
+         ("pool1_pad", "ZeroPadding2D", []),
+         ("pool1_pool", "MaxPooling2D", [])]
+    cin = 64
+    for s, f, nblocks in RESNET_STAGES:
+        for b in range(1, nblocks + 1):
+            p = "conv%d_block%d" % (s, b)
+            first = [(p + "_1_conv", "Conv2D", _conv(1, 1, cin, f)),
+                     (p + "_1_bn", "BatchNormalization", _bn(f)),
+                     (p + "_1_relu", "Activation", []),
+                     (p + "_2_conv", "Conv2D", _conv(3, 3, f, f)),
+                     (p + "_2_bn", "BatchNormalization", _bn(f)),
+                     (p + "_2_relu", "Activation", [])]
+            L += first
+            if b == 1:
+                # Keras' depth-sorted order: the shortcut conv comes after _2_relu.
+                L += [(p + "_0_conv", "Conv2D", _conv(1, 1, cin, 4 * f)),
+                      (p + "_3_conv", "Conv2D", _conv(1, 1, f, 4 * f)),
+                      (p + "_0_bn", "BatchNormalization", _bn(4 * f)),
+                      (p + "_3_bn", "BatchNormalization", _bn(4 * f))]
+            else:
+                L += [(p + "_3_conv", "Conv2D", _conv(1, 1, f, 4 * f)),
+                      (p + "_3_bn", "BatchNormalization", _bn(4 * f))]
+            L += [(p + "_add", "Add", []), (p + "_out", "Activation", [])]
+            cin = 4 * f
+    if top:
+        L += [("avg_pool", "GlobalAveragePooling2D", []),
+              ("predictions", "Dense", [("kernel", (2048, 1000), "dense"),
+                                        ("bias", (1000,), "dbias")])]
+    return L
+
+
+def vgg16_layers(top=False):
+    L = [("input_1", "InputLayer", [])]
+    cin = 3
+    for blk, c, n in VGG_BLOCKS:
+        for i in range(1, n + 1):
+            L.append(("block%d_conv%d" % (blk, i), "Conv2D",
+                      [("W", (3, 3, cin, c), "kernel"), ("b", (c,), "bias")]))
+            cin = c
+        L.append(("block%d_pool" % blk, "MaxPooling2D", []))
+    if top:
+        L += [("flatten", "Flatten", []),
+              ("fc1", "Dense", [("W", (25088, 4096), "dense"), ("b", (4096,), "dbias")]),
+              ("fc2", "Dense", [("W", (4096, 4096), "dense"), ("b", (4096,), "dbias")]),
+              ("predictions", "Dense", [("W", (4096, 1000), "dense"), ("b", (1000,), "dbias")])]
+    return L
+
+
+def resnet50_old_layers(top=False):
+    """ResNet50 of deep-learning-models v0.2 (Keras 1 era, 2016): old names."""
+    counters = {"activation": 0, "merge": 0}
+
+    def auto(kind):
+        counters[kind] += 1
+        return "%s_%d" % (kind, counters[kind])
+
+    def conv(name, kh, kw, cin, cout):
+        return (name, "Convolution2D", [("W", (kh, kw, cin, cout), "kernel"), ("b", (cout,), "bias")])
+
+    def bn(name, c):
+        return (name, "BatchNormalization", [("gamma", (c,), "gamma"), ("beta", (c,), "beta"),
+                                             ("running_mean", (c,), "mean"),
+                                             ("running_std", (c,), "var")])
+
+    L = [("input_1", "InputLayer", []),
+         ("zeropadding2d_1", "ZeroPadding2D", []),
+         conv("conv1", 7, 7, 3, 64), bn("bn_conv1", 64),
+         (auto("activation"), "Activation", []),
+         ("maxpooling2d_1", "MaxPooling2D", [])]
+    cin = 64
+    for s, f, nblocks in RESNET_STAGES:
+        for b in range(nblocks):
+            blk = "%d%s" % (s, "abcdef"[b])
+            r, n = "res" + blk + "_branch", "bn" + blk + "_branch"
+            L += [conv(r + "2a", 1, 1, cin, f), bn(n + "2a", f), (auto("activation"), "Activation", []),
+                  conv(r + "2b", 3, 3, f, f), bn(n + "2b", f), (auto("activation"), "Activation", []),
+                  conv(r + "2c", 1, 1, f, 4 * f)]
+            if b == 0:
+                L += [conv(r + "1", 1, 1, cin, 4 * f), bn(n + "2c", 4 * f), bn(n + "1", 4 * f)]
+            else:
+                L += [bn(n + "2c", 4 * f)]
+            L += [(auto("merge"), "Merge", []), (auto("activation"), "Activation", [])]
+            cin = 4 * f
+    L.append(("avg_pool", "AveragePooling2D", []))
+    if top:
+        L += [("flatten_1", "Flatten", []),
+              ("fc1000", "Dense", [("W", (2048, 1000), "dense"), ("b", (1000,), "dbias")])]
+    return L
+
+
+def model_layers(model, top=False, old_naming=False):
+    if model == "resnet50":
+        return resnet50_old_layers(top) if old_naming else resnet50_layers(top)
+    if model == "vgg16":
+        if old_naming:
+            raise ValueError("--old-naming applies to resnet50 only")
+        return vgg16_layers(top)
+    raise ValueError("unknown model %r" % model)
+
+
+def weight_name(model, layer, suffix, old_naming=False):
+    """The weight_names entry (dataset path relative to the layer group)."""
+    if model == "resnet50" and not old_naming:
+        return "%s/%s:0" % (layer, suffix)          # Keras 2: nested
+    if model == "vgg16":
+        return "%s_%s_1:0" % (layer, suffix)        # Keras 1 (fchollet release)
+    return "%s_%s:0" % (layer, suffix)              # Keras 1, deep-learning-models v0.2
+
+
+def param_count(layers):
+    return sum(int(np.prod(shape)) for _, _, ws in layers for _, shape, _ in ws)
+
+
+# ---------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------
+
+def make_values(layers, seed):
+    """Returns {layer: [array, ...]} with float32 values, deterministic in seed."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    first_conv = True
+    for name, cls, ws in layers:
+        if not ws:
+            continue
+        # Last BN of a residual branch: smaller gamma keeps the sum bounded.
+        residual_last = cls == "BatchNormalization" and (
+            name.endswith("_3_bn") or name.endswith("_branch2c"))
+        shortcut_bn = cls == "BatchNormalization" and (
+            name.endswith("_0_bn") or name.endswith("_branch1"))
+        vals = []
+        for _suffix, shape, kind in ws:
+            n = int(np.prod(shape))
+            if kind == "kernel":
+                fan_in = shape[0] * shape[1] * shape[2]
+                if first_conv:   # raw preprocessed image: scale down to O(1)
+                    std = 1.0 / (INPUT_STD * np.sqrt(fan_in))
+                else:            # He: keeps the second moment of post-ReLU inputs
+                    std = np.sqrt(KERNEL_GAIN / fan_in)
+                v = rng.standard_normal(n, dtype=np.float32) * np.float32(std)
+            elif kind == "dense":
+                v = rng.standard_normal(n, dtype=np.float32) * np.float32(np.sqrt(2.0 / shape[0]))
+            elif kind in ("bias", "dbias"):
+                v = rng.uniform(-0.05, 0.05, n).astype(np.float32)
+            elif kind == "gamma":
+                lo, hi = GAMMA_RESIDUAL if residual_last else GAMMA_SHORTCUT if shortcut_bn else (0.5, 1.5)
+                v = rng.uniform(lo, hi, n).astype(np.float32)
+            elif kind == "beta":
+                v = rng.uniform(-0.1, 0.1, n).astype(np.float32)
+            elif kind == "mean":
+                v = rng.uniform(-0.1, 0.1, n).astype(np.float32)
+            elif kind == "var":
+                v = rng.uniform(0.5, 1.5, n).astype(np.float32)
+            else:
+                raise AssertionError(kind)
+            vals.append(v.reshape(shape))
+        if cls in ("Conv2D", "Convolution2D"):
+            first_conv = False
+        out[name] = vals
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+def _string_attr(group, name, names, strings, chunks=1):
+    """Writes a list of str as Keras does (save_attributes_to_hdf5_group)."""
+    enc = [s.encode("utf8") for s in names]
+    if not enc:
+        group.attrs[name] = np.asarray([])        # zero-length float64
+        return
+    if chunks > 1:
+        parts = np.array_split(np.asarray(enc), chunks)
+        for i, part in enumerate(parts):
+            _string_attr_one(group, "%s%d" % (name, i), list(part), strings)
+    else:
+        _string_attr_one(group, name, enc, strings)
+
+
+def _string_attr_one(group, name, enc, strings):
+    if strings == "fixed":
+        # numpy 'S' array -> HDF5 fixed-length, NUL-padded (h5py 2.x style)
+        group.attrs[name] = np.array(enc, dtype="S%d" % max(1, max(len(e) for e in enc)))
+    else:
+        # h5py 3.x turns a list of bytes into variable-length strings
+        group.attrs[name] = [bytes(e) for e in enc]
+
+
+def _scalar_attr(group, name, value, strings):
+    if strings == "fixed":
+        group.attrs[name] = np.array(value.encode("utf8"), dtype="S%d" % len(value))
+    else:
+        group.attrs[name] = value.encode("utf8")
+
+
+def write_file(path, model, top=False, seed=0, strings="fixed", chunk_names=False,
+               old_naming=False, top_level_group=False):
+    import h5py
+    layers = model_layers(model, top, old_naming)
+    values = make_values(layers, seed)
+    with h5py.File(path, "w") as f:
+        _string_attr(f, "layer_names", [n for n, _, _ in layers], strings,
+                     chunks=2 if chunk_names else 1)
+        if not old_naming:
+            _scalar_attr(f, "backend", "tensorflow", strings)
+            _scalar_attr(f, "keras_version", "2.2.4" if model == "resnet50" else "2.1.2", strings)
+        for name, _cls, ws in sorted(layers, key=lambda t: t[0]):
+            g = f.create_group(name)
+            wnames = [weight_name(model, name, sfx, old_naming) for sfx, _, _ in ws]
+            _string_attr(g, "weight_names", wnames, strings)
+            for wn, val in zip(wnames, values.get(name, [])):
+                d = g.create_dataset(wn, val.shape, dtype=np.float32)
+                d[...] = val
+        if top_level_group:
+            g = f.create_group("top_level_model_weights")
+            _string_attr(g, "weight_names", [], strings)
+    return layers
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, choices=["resnet50", "vgg16"])
+    ap.add_argument("--top", action="store_true", help="include_top=True file")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--strings", choices=["fixed", "vlen"], default="fixed")
+    ap.add_argument("--chunk-names", action="store_true",
+                    help="split layer_names into layer_names0, layer_names1")
+    ap.add_argument("--old-naming", action="store_true",
+                    help="ResNet50 in the 2016 res2a_branch2a naming")
+    ap.add_argument("--top-level-group", action="store_true",
+                    help="add an empty top_level_model_weights group (Keras >= 2.7)")
+    a = ap.parse_args(argv)
+    if a.old_naming and a.model != "resnet50":
+        ap.error("--old-naming applies to resnet50 only")
+    layers = write_file(a.output, a.model, a.top, a.seed, a.strings, a.chunk_names,
+                        a.old_naming, a.top_level_group)
+    print("%s: %d layers, %d parameters" % (a.output, len(layers), param_count(layers)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
