@@ -15,8 +15,22 @@
 #include "net.h"
 #include "npy.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+/* PNG writing for `fusenet viz` (stb_image_write, compiled here only). */
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#if defined(__has_include) && __has_include(<stb_image_write.h>)
+#include <stb_image_write.h>
+#else
+#include <stb/stb_image_write.h>
+#endif
 
 #define MAX_IMAGES 1000000
 #define MAX_INPUT_BYTES ((size_t)8 << 30)
@@ -25,10 +39,14 @@ typedef struct opts {
     const char *model, *weights, *layer, *input, *output;
     const char *resnet_weights, *vgg_weights, *resnet_layer, *vgg_layer;
     const char *resize, *size, *input_size, *load_interp, *mode;
+    const char *pool, *names, *embeddings, *query, *image, *alpha, *output_size;
     const char **images;
     int n_images;
-    int top, summary, stats, threads, batch, iters, profile, batch_given;
+    const char **pos; /* positional arguments (embed: images and directories) */
+    int n_pos;
+    int top, summary, stats, threads, batch, iters, profile, batch_given, strict, k;
     long long seed;
+    char found[2][4096]; /* weights paths found by find_weights */
 } opts;
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -47,16 +65,36 @@ static int fail(const fusenet_error *err) { return die("%s", err->message); }
 static int usage(void) {
     fputs("usage:\n"
           "  fusenet layers --model resnet50|vgg16 [--top] [--input-size HxW] [--summary]\n"
-          "  fusenet tap --model resnet50|vgg16 --weights FILE.h5 --layer NAME --input IN.npy --output OUT.npy\n"
+          "  fusenet tap --model resnet50|vgg16 [--weights FILE.h5] --layer NAME --input IN.npy --output OUT.npy\n"
           "              [--threads N] [--batch N]\n"
-          "  fusenet fuse --resnet-weights FILE.h5 --vgg-weights FILE.h5 [--resnet-layer NAME] [--vgg-layer NAME]\n"
+          "  fusenet fuse [--resnet-weights F] [--vgg-weights F] [--resnet-layer NAME] [--vgg-layer NAME]\n"
           "              [--resize bilinear|nearest] [--size min|max|HxW] [--mode exact|fast]\n"
           "              (--input IN.npy | --images IMG... [--input-size HxW] [--load-interp nearest|bilinear])\n"
           "              --output OUT.npy [--threads N] [--batch N] [--stats]\n"
-          "  fusenet bench --resnet-weights F --vgg-weights F [--resnet-layer L] [--vgg-layer L] [--batch N]\n"
+          "  fusenet bench [--resnet-weights F] [--vgg-weights F] [--resnet-layer L] [--vgg-layer L] [--batch N]\n"
           "              [--size HxW] [--threads T] [--iters K] [--mode exact|fast] [--profile]\n"
+          "  fusenet embed [--resnet-weights F] [--vgg-weights F] [--resnet-layer L] [--vgg-layer L] [--pool avg|max]\n"
+          "              [--batch N] [--threads N] [--input-size HxW] [--strict] --output EMB.npy [--names NAMES.txt]\n"
+          "              IMAGE_OR_DIRECTORY...\n"
+          "  fusenet similar --embeddings EMB.npy --names NAMES.txt --query IMAGE [-k 5]\n"
+          "              [--resnet-weights F] [--vgg-weights F] [--resnet-layer L] [--vgg-layer L] [--pool avg|max]\n"
+          "              [--input-size HxW]\n"
+          "  fusenet viz --image IMAGE --model resnet50|vgg16 [--weights F] [--layer NAME] --output OUT.png\n"
+          "              [--input-size HxW] [--output-size HxW] [--alpha 0.5]\n"
           "  fusenet make-weights --model resnet50|vgg16 [--top] [--seed N] --output FILE.h5\n"
-          "  fusenet version\n",
+          "  fusenet version\n"
+          "\n"
+          "embed: one row per image, the fused map pooled over H,W (--pool, default avg) and L2-normalised;\n"
+          "  directories are walked recursively in sorted order for .jpg/.jpeg/.png files (names starting\n"
+          "  with '.' skipped); an unreadable image is reported and skipped (with --strict: the run fails);\n"
+          "  --names lists the source file of each row, one per line.\n"
+          "similar: embeds the query like embed (give the same taps, --pool and --input-size) and prints\n"
+          "  'rank<TAB>cosine similarity<TAB>path' for the k nearest rows, best first.\n"
+          "viz: the layer's mean activation over channels, scaled to 0..1, upsampled (bilinear) and drawn\n"
+          "  with a jet colour map over the image at the network input size (--input-size, default\n"
+          "  224x224), then resized to --output-size if given.\n"
+          "Weights not given are looked for under their official file names (..._notop.h5; with --top the\n"
+          "  full files) in $FUSENET_MODELS, then in ./models; models/fetch_weights.sh downloads them.\n",
           stderr);
     return 2;
 }
@@ -80,19 +118,31 @@ static int parse_hw(const char *s, int *h, int *w) {
     return parse_int(buf, 1, 1 << 20, h) && parse_int(x + 1, 1, 1 << 20, w);
 }
 
-/* --name value pairs; --images takes every following non-option argument. */
+/* --name value pairs; --images takes every following non-option argument;
+ * other arguments not starting with '-' (and all after "--") are positional. */
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     o->threads = 0;
     o->batch = 8;
     o->seed = 1;
     o->iters = 20;
+    o->k = 5;
     static const char *images[4096];
     o->images = images;
+    const char **pos = malloc((size_t)argc * sizeof *pos); /* freed by main */
+    if (!pos) return die("out of memory");
+    o->pos = pos;
+    int dashdash = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char **target = NULL;
+        if (dashdash || a[0] != '-' || a[1] == '\0') {
+            pos[o->n_pos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) { dashdash = 1; continue; }
         if (strcmp(a, "--top") == 0) { o->top = 1; continue; }
+        if (strcmp(a, "--strict") == 0) { o->strict = 1; continue; }
         if (strcmp(a, "--summary") == 0) { o->summary = 1; continue; }
         if (strcmp(a, "--stats") == 0) { o->stats = 1; continue; }
         if (strcmp(a, "--profile") == 0) { o->profile = 1; continue; }
@@ -120,7 +170,17 @@ static int parse(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--input-size") == 0) target = &o->input_size;
         else if (strcmp(a, "--load-interp") == 0) target = &o->load_interp;
         else if (strcmp(a, "--mode") == 0) target = &o->mode;
-        else if (strcmp(a, "--threads") == 0) {
+        else if (strcmp(a, "--pool") == 0) target = &o->pool;
+        else if (strcmp(a, "--names") == 0) target = &o->names;
+        else if (strcmp(a, "--embeddings") == 0) target = &o->embeddings;
+        else if (strcmp(a, "--query") == 0) target = &o->query;
+        else if (strcmp(a, "--image") == 0) target = &o->image;
+        else if (strcmp(a, "--alpha") == 0) target = &o->alpha;
+        else if (strcmp(a, "--output-size") == 0) target = &o->output_size;
+        else if (strcmp(a, "-k") == 0 || strcmp(a, "--k") == 0) {
+            if (!parse_int(v, 1, 1000000, &o->k)) return die("-k: '%s' is not a number in 1..1000000", v);
+            continue;
+        } else if (strcmp(a, "--threads") == 0) {
             if (!parse_int(v, 1, 1024, &o->threads)) return die("--threads: '%s' is not a number in 1..1024", v);
             continue;
         } else if (strcmp(a, "--batch") == 0) {
@@ -149,6 +209,54 @@ static int parse_model(const char *name, fusenet_arch *arch) {
     else if (strcmp(name, "vgg16") == 0) *arch = FUSENET_ARCH_VGG16;
     else return die("--model: '%s' is not resnet50 or vgg16", name);
     return 0;
+}
+
+/* ---- weights finder ---- */
+
+static const char *official_weights(fusenet_arch arch, int top) {
+    if (arch == FUSENET_ARCH_RESNET50)
+        return top ? "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+                   : "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5";
+    return top ? "vgg16_weights_tf_dim_ordering_tf_kernels.h5" : "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
+}
+
+static int is_regular_file(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Keeps *path if the option was given; otherwise looks for the official file
+ * name in $FUSENET_MODELS, then in ./models, and stores what it finds in buf. */
+static int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size) {
+    if (*path) return 0;
+    const char *name = official_weights(arch, top);
+    const char *env = getenv("FUSENET_MODELS");
+    if (env && *env) {
+        int n = snprintf(buf, size, "%s/%s", env, name);
+        if (n > 0 && (size_t)n < size && is_regular_file(buf)) {
+            *path = buf;
+            return 0;
+        }
+    }
+    snprintf(buf, size, "models/%s", name);
+    if (is_regular_file(buf)) {
+        *path = buf;
+        return 0;
+    }
+    char where[1200];
+    if (env && *env) snprintf(where, sizeof where, "in $FUSENET_MODELS (%.1000s) nor in ./models", env);
+    else snprintf(where, sizeof where, "in ./models ($FUSENET_MODELS is not set)");
+    return die("no %s given and %s is not %s; download the official weights with models/fetch_weights.sh%s "
+               "or pass %s FILE.h5",
+               option, name, where, top ? " top" : "", option);
+}
+
+static int find_dual_weights(opts *o) {
+    if (find_weights(&o->resnet_weights, "--resnet-weights", FUSENET_ARCH_RESNET50, o->top, o->found[0],
+                     sizeof o->found[0]))
+        return 1;
+    return find_weights(&o->vgg_weights, "--vgg-weights", FUSENET_ARCH_VGG16, o->top, o->found[1],
+                        sizeof o->found[1]);
 }
 
 /* ---- layers ---- */
@@ -338,10 +446,9 @@ static fusenet_status build_tap(const opts *o, int batch, int h, int w, fusenet_
     return fusenet_net_build(&p, net, err);
 }
 
-static int cmd_tap(const opts *o) {
+static int cmd_tap(opts *o) {
     fusenet_model_params p = fusenet_model_default_params();
     if (parse_model(o->model, &p.arch)) return 1;
-    if (!o->weights) return die("--weights FILE.h5 is required");
     if (!o->layer) return die("--layer NAME is required");
     if (!o->output) return die("--output OUT.npy is required");
     fusenet_error err;
@@ -364,6 +471,7 @@ static int cmd_tap(const opts *o) {
     }
     fusenet_model_free(probe);
     p.include_top = top;
+    if (find_weights(&o->weights, "--weights", p.arch, top || o->top, o->found[0], sizeof o->found[0])) return 1;
     fn_npy x;
     if (load_input(o, &x)) return 1;
     const char *needed[1] = {o->layer};
@@ -405,10 +513,8 @@ static fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet
     return fusenet_build_dual(&p, net, err);
 }
 
-static int cmd_fuse(const opts *o) {
-    if (!o->resnet_weights) return die("--resnet-weights FILE.h5 is required");
-    if (!o->vgg_weights) return die("--vgg-weights FILE.h5 is required");
-    if (!o->output) return die("--output OUT.npy is required");
+/* Checks the options build_fuse reads. */
+static int check_fuse_opts(const opts *o) {
     if (o->resize && strcmp(o->resize, "bilinear") != 0 && strcmp(o->resize, "nearest") != 0)
         return die("--resize: '%s' is not bilinear or nearest", o->resize);
     if (o->mode && strcmp(o->mode, "exact") != 0 && strcmp(o->mode, "fast") != 0)
@@ -416,6 +522,12 @@ static int cmd_fuse(const opts *o) {
     int sh, sw;
     if (o->size && strcmp(o->size, "min") != 0 && strcmp(o->size, "max") != 0 && !parse_hw(o->size, &sh, &sw))
         return die("--size: '%s' is not min, max or HxW", o->size);
+    return 0;
+}
+
+static int cmd_fuse(opts *o) {
+    if (!o->output) return die("--output OUT.npy is required");
+    if (check_fuse_opts(o) || find_dual_weights(o)) return 1;
     fn_npy x;
     if (load_input(o, &x)) return 1;
     float *out;
@@ -447,9 +559,8 @@ static int cmp_step_time(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-static int cmd_bench(const opts *o) {
-    if (!o->resnet_weights) return die("--resnet-weights FILE.h5 is required");
-    if (!o->vgg_weights) return die("--vgg-weights FILE.h5 is required");
+static int cmd_bench(opts *o) {
+    if (find_dual_weights(o)) return 1;
     if (o->mode && strcmp(o->mode, "exact") != 0 && strcmp(o->mode, "fast") != 0)
         return die("--mode: '%s' is not exact or fast", o->mode);
     int h = 224, w = 224;
@@ -530,6 +641,616 @@ static int cmd_bench(const opts *o) {
     return rc;
 }
 
+/* ---- shared by embed, similar, viz ---- */
+
+static int progress_shown; /* a progress line is on the terminal: clear it before other messages */
+
+static void clear_progress(void) {
+    if (progress_shown) fputs("\r\033[K", stderr);
+    progress_shown = 0;
+}
+
+/* A skipped input: reported by name on stderr. Returns 1 with --strict (the run fails). */
+static int skip(const opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int skip(const opts *o, const char *fmt, ...) {
+    clear_progress();
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(o->strict ? "fusenet: " : "fusenet: skipped: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return o->strict;
+}
+
+static int parse_pool(const opts *o, fusenet_pooling *pool) {
+    *pool = FUSENET_POOLING_AVG;
+    if (!o->pool || strcmp(o->pool, "avg") == 0) return 0;
+    if (strcmp(o->pool, "max") == 0) {
+        *pool = FUSENET_POOLING_MAX;
+        return 0;
+    }
+    return die("--pool: '%s' is not avg or max", o->pool);
+}
+
+/* --input-size and --load-interp into image params (caffe preprocessing on). */
+static int image_params(const opts *o, fusenet_image_params *ip) {
+    *ip = fusenet_image_default_params();
+    int h = 224, w = 224;
+    if (o->input_size && !parse_hw(o->input_size, &h, &w)) return die("--input-size: '%s' is not HxW", o->input_size);
+    if (h < 32 || w < 32 || h > 8192 || w > 8192)
+        return die("--input-size: %dx%d is outside 32x32 .. 8192x8192", h, w);
+    ip->height = h;
+    ip->width = w;
+    if (o->load_interp) {
+        if (strcmp(o->load_interp, "bilinear") == 0) ip->interp = FUSENET_INTERP_BILINEAR;
+        else if (strcmp(o->load_interp, "nearest") != 0)
+            return die("--load-interp: '%s' is not nearest or bilinear", o->load_interp);
+    }
+    return 0;
+}
+
+/* Creates `path`.tmp-PID-N exclusively; the name goes to tmp (size >= strlen(path) + 48). */
+static int create_temp(const char *path, char *tmp, size_t size) {
+    static unsigned serial;
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        snprintf(tmp, size, "%s.tmp-%ld-%u", path, (long)getpid(), serial++);
+        do fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        while (fd < 0 && errno == EINTR);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    return fd;
+}
+
+/* Flushes and closes a temp file; renames it to path (finish = 1) or removes it. */
+static int finish_temp(FILE *f, const char *tmp, const char *path, int ok, int finish) {
+    int saved = 0;
+    if (fflush(f) != 0 && ok) { ok = 0; saved = errno; }
+    if (ok && fsync(fileno(f)) != 0) { ok = 0; saved = errno; }
+    if (fclose(f) != 0 && ok) { ok = 0; saved = errno; }
+    if (ok && finish && rename(tmp, path) != 0) { ok = 0; saved = errno; }
+    if (!ok || !finish) unlink(tmp);
+    if (!ok) return die("cannot write %s: %s", path, saved ? strerror(saved) : "write error");
+    return 0;
+}
+
+/* ---- embed: collecting the files ---- */
+
+typedef struct dir_id {
+    dev_t dev;
+    ino_t ino;
+} dir_id;
+
+typedef struct file_list {
+    char **paths;
+    size_t n, cap;
+    dir_id *seen; /* directories already walked: symlink loops and repeats */
+    size_t n_seen, cap_seen;
+} file_list;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? 2 * *cap : 64;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np) return die("out of memory");
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+static int add_file(file_list *l, const char *path) {
+    if (grow((void **)&l->paths, &l->cap, l->n + 1, sizeof *l->paths)) return 1;
+    char *copy = malloc(strlen(path) + 1);
+    if (!copy) return die("out of memory");
+    strcpy(copy, path);
+    l->paths[l->n++] = copy;
+    return 0;
+}
+
+static void free_files(file_list *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->paths[i]);
+    free(l->paths);
+    free(l->seen);
+}
+
+static int is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0 || strcasecmp(dot, ".png") == 0);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Walks dir recursively in byte-wise sorted order, depth first, collecting
+ * .jpg/.jpeg/.png files (any case). Entries starting with '.' are skipped;
+ * symbolic links are followed, but a directory is never walked twice. */
+static int walk(const opts *o, file_list *l, const char *dir, const struct stat *sb) {
+    for (size_t i = 0; i < l->n_seen; i++)
+        if (l->seen[i].dev == sb->st_dev && l->seen[i].ino == sb->st_ino) return 0;
+    if (grow((void **)&l->seen, &l->cap_seen, l->n_seen + 1, sizeof *l->seen)) return 1;
+    l->seen[l->n_seen++] = (dir_id){sb->st_dev, sb->st_ino};
+    DIR *d = opendir(dir);
+    if (!d) return skip(o, "cannot read directory %s: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    for (errno = 0; (e = readdir(d)) != NULL; errno = 0) {
+        if (e->d_name[0] == '.') continue;
+        if (grow((void **)&names, &cap, n + 1, sizeof *names) || !(names[n] = malloc(strlen(e->d_name) + 1))) {
+            rc = die("out of memory");
+            break;
+        }
+        strcpy(names[n++], e->d_name);
+    }
+    if (!rc && errno) rc = skip(o, "cannot read directory %s: %s", dir, strerror(errno));
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
+    size_t dlen = strlen(dir);
+    int slash = dlen > 0 && dir[dlen - 1] == '/';
+    for (size_t i = 0; i < n && !rc; i++) {
+        char *path = malloc(dlen + strlen(names[i]) + 2);
+        if (!path) {
+            rc = die("out of memory");
+            break;
+        }
+        sprintf(path, "%s%s%s", dir, slash ? "" : "/", names[i]);
+        struct stat st;
+        if (stat(path, &st) != 0) { /* dangling or looping link, vanished entry */
+            if (is_image_name(names[i])) rc = skip(o, "cannot read image %s: %s", path, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = walk(o, l, path, &st);
+        } else if (S_ISREG(st.st_mode) && is_image_name(names[i])) {
+            rc = add_file(l, path);
+        }
+        free(path);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* Files given are taken whatever their name; directories are walked. */
+static int collect(const opts *o, file_list *l) {
+    memset(l, 0, sizeof *l);
+    for (int i = 0; i < o->n_pos; i++) {
+        struct stat st;
+        if (stat(o->pos[i], &st) != 0) return die("%s: %s", o->pos[i], strerror(errno));
+        int rc = S_ISDIR(st.st_mode) ? walk(o, l, o->pos[i], &st) : add_file(l, o->pos[i]);
+        if (rc) return 1;
+    }
+    return 0;
+}
+
+/* ---- embed ---- */
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void show_progress(size_t done, size_t total, size_t embedded, double elapsed) {
+    double rate = elapsed > 0 ? (double)embedded / elapsed : 0.0;
+    double left = done > 0 ? elapsed / (double)done * (double)(total - done) : 0.0;
+    long l = (long)(left + 0.5);
+    fprintf(stderr, "\r\033[Kembedding: %zu/%zu images  %.1f images/s  ", done, total, rate);
+    if (l >= 3600) fprintf(stderr, "%ldh%02ldm left", l / 3600, l / 60 % 60);
+    else fprintf(stderr, "%ldm%02lds left", l / 60, l % 60);
+    fflush(stderr);
+    progress_shown = 1;
+}
+
+/* Writes the names (one path per line, row order) to a temp file beside `path`. */
+static int write_names_temp(const char *path, char *const *files, const size_t *src, size_t n, char *tmp,
+                            size_t tmp_size, FILE **out) {
+    int fd = create_temp(path, tmp, tmp_size);
+    if (fd < 0) return die("cannot create %s: %s", tmp, strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return die("cannot write %s: %s", path, strerror(e));
+    }
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) ok = fputs(files[src[i]], f) >= 0 && fputc('\n', f) != EOF;
+    *out = f;
+    if (!ok) return finish_temp(f, tmp, path, 0, 0);
+    return 0;
+}
+
+static int cmd_embed(opts *o) {
+    if (!o->output) return die("--output EMB.npy is required");
+    if (!o->n_pos) return die("give the images or directories to embed (see 'fusenet' for usage)");
+    if (o->names && strcmp(o->names, o->output) == 0) return die("--names and --output name the same file");
+    fusenet_pooling pool;
+    fusenet_image_params ip;
+    if (parse_pool(o, &pool) || image_params(o, &ip) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
+    file_list files;
+    if (collect(o, &files)) {
+        free_files(&files);
+        return 1;
+    }
+    if (files.n == 0) {
+        free_files(&files);
+        return die("no .jpg, .jpeg or .png files found in %s%s", o->pos[0], o->n_pos > 1 ? " and the rest" : "");
+    }
+    int b = (size_t)o->batch < files.n ? o->batch : (int)files.n;
+    fusenet_error err;
+    fusenet_net *net = NULL;
+    if (build_fuse(o, b, ip.height, ip.width, &net, &err)) {
+        free_files(&files);
+        return fail(&err);
+    }
+    size_t dim = fusenet_embed_dim(net), per = (size_t)ip.height * ip.width * 3;
+    float *x = malloc((size_t)b * per * sizeof *x), *batch_out = malloc((size_t)b * dim * sizeof *batch_out);
+    float *rows = NULL;
+    size_t *src = NULL, *slot_src = malloc((size_t)b * sizeof *slot_src), n_rows = 0, cap_rows = 0, cap_src = 0;
+    int rc = 0, cnt = 0, tty = isatty(STDERR_FILENO);
+    size_t skipped = 0;
+    if (!x || !batch_out || !slot_src) rc = die("out of memory for a batch of %d images", b);
+    double t0 = seconds_now(), last_shown = t0;
+    for (size_t i = 0; i < files.n && !rc; i++) {
+        const char *path = files.paths[i];
+        if (strchr(path, '\n')) {
+            rc = skip(o, "%s: a file name with a newline cannot be listed in the names file", path);
+            skipped++;
+        } else if (fusenet_image_load(path, &ip, x + per * (size_t)cnt, &err)) {
+            rc = skip(o, "%s", err.message);
+            skipped++;
+        } else {
+            slot_src[cnt++] = i;
+        }
+        if (rc || (cnt < b && i + 1 < files.n) || cnt == 0) continue;
+        if (cnt < b) memset(x + per * (size_t)cnt, 0, per * (size_t)(b - cnt) * sizeof *x); /* spare slots */
+        fusenet_tensor in = {x, b, ip.height, ip.width, 3};
+        if (fusenet_embed(net, &in, pool, batch_out, &err)) {
+            rc = fail(&err);
+            break;
+        }
+        if (grow((void **)&rows, &cap_rows, (n_rows + (size_t)cnt) * dim, sizeof *rows) ||
+            grow((void **)&src, &cap_src, n_rows + (size_t)cnt, sizeof *src)) {
+            rc = 1;
+            break;
+        }
+        memcpy(rows + n_rows * dim, batch_out, (size_t)cnt * dim * sizeof *rows);
+        memcpy(src + n_rows, slot_src, (size_t)cnt * sizeof *src);
+        n_rows += (size_t)cnt;
+        cnt = 0;
+        double now = seconds_now();
+        if (tty && (now - last_shown > 0.25 || i + 1 == files.n)) {
+            show_progress(i + 1, files.n, n_rows, now - t0);
+            last_shown = now;
+        }
+    }
+    clear_progress();
+    if (!rc && n_rows == 0) rc = die("none of the %zu files could be embedded", files.n);
+    /* Names to a temp file, then the array (temp + rename), then the names renamed into place. */
+    char *tmp = NULL;
+    FILE *nf = NULL;
+    if (!rc && o->names) {
+        size_t tsize = strlen(o->names) + 64;
+        tmp = malloc(tsize);
+        if (!tmp) rc = die("out of memory");
+        else rc = write_names_temp(o->names, files.paths, src, n_rows, tmp, tsize, &nf);
+    }
+    if (!rc) {
+        int64_t dims[2] = {(int64_t)n_rows, (int64_t)dim};
+        if (fn_npy_write(o->output, 2, dims, rows, &err)) rc = fail(&err);
+    }
+    if (nf) {
+        if (finish_temp(nf, tmp, o->names, 1, !rc) && !rc) {
+            unlink(o->output); /* never leave embeddings without their names */
+            rc = 1;
+        }
+    }
+    if (!rc && skipped) fprintf(stderr, "fusenet: embedded %zu of %zu files (%zu skipped)\n", n_rows, files.n, skipped);
+    else if (!rc && tty)
+        fprintf(stderr, "fusenet: embedded %zu images in %.1f s\n", n_rows, seconds_now() - t0);
+    free(tmp);
+    free(x);
+    free(batch_out);
+    free(rows);
+    free(src);
+    free(slot_src);
+    fusenet_net_free(net);
+    free_files(&files);
+    return rc;
+}
+
+/* ---- similar ---- */
+
+/* Reads a text file into lines (the buffer is modified in place; '\n' ends a line). */
+static int read_lines(const char *path, char **buf_out, char ***lines_out, size_t *n_out) {
+    *buf_out = NULL;
+    *lines_out = NULL;
+    *n_out = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return die("cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (grow((void **)&buf, &cap, n + 65536 + 1, 1)) {
+            fclose(f);
+            free(buf);
+            return 1;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return die("cannot read %s", path);
+    }
+    buf[n] = '\0';
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) count += buf[i] == '\n';
+    if (n > 0 && buf[n - 1] != '\n') count++;
+    char **lines = malloc((count ? count : 1) * sizeof *lines);
+    if (!lines) {
+        free(buf);
+        return die("out of memory");
+    }
+    size_t k = 0;
+    for (char *p = buf; k < count; k++) {
+        lines[k] = p;
+        char *nl = strchr(p, '\n');
+        if (!nl) break;
+        *nl = '\0';
+        p = nl + 1;
+    }
+    *buf_out = buf;
+    *lines_out = lines;
+    *n_out = count;
+    return 0;
+}
+
+static const float *sim_scores;
+
+static int cmp_by_score(const void *a, const void *b) {
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    float x = sim_scores[i], y = sim_scores[j];
+    if (x != y) return x < y ? 1 : -1;
+    return (i > j) - (i < j);
+}
+
+static int cmd_similar(opts *o) {
+    if (!o->embeddings) return die("--embeddings EMB.npy is required");
+    if (!o->names) return die("--names NAMES.txt is required (written by 'fusenet embed --names')");
+    if (!o->query) return die("--query IMAGE is required");
+    fusenet_pooling pool;
+    fusenet_image_params ip;
+    if (parse_pool(o, &pool) || image_params(o, &ip) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
+    fusenet_error err;
+    fn_npy emb;
+    if (fn_npy_read(o->embeddings, MAX_INPUT_BYTES, &emb, &err)) return fail(&err);
+    char *buf = NULL, **names = NULL;
+    size_t n_names = 0;
+    int rc = 0;
+    if (emb.rank != 2 || emb.dims[1] < 1)
+        rc = die("%s: expected an (N, C) array of embeddings, got rank %d", o->embeddings, emb.rank);
+    else if (read_lines(o->names, &buf, &names, &n_names))
+        rc = 1;
+    else if ((int64_t)n_names != emb.dims[0])
+        rc = die("%s has %lld rows but %s lists %zu names; use the two files of one 'fusenet embed' run",
+                 o->embeddings, (long long)emb.dims[0], o->names, n_names);
+    fusenet_net *net = NULL;
+    if (!rc && build_fuse(o, 1, ip.height, ip.width, &net, &err)) rc = fail(&err);
+    size_t dim = rc ? 0 : fusenet_embed_dim(net), n = rc ? 0 : (size_t)emb.dims[0];
+    if (!rc && (int64_t)dim != emb.dims[1])
+        rc = die("%s has %lld values per row but these taps give %zu; use the --resnet-layer/--vgg-layer of the "
+                 "'fusenet embed' run",
+                 o->embeddings, (long long)emb.dims[1], dim);
+    float *q = NULL, *score = NULL;
+    size_t *order = NULL;
+    if (!rc) {
+        q = malloc(dim * sizeof *q);
+        score = malloc((n ? n : 1) * sizeof *score);
+        order = malloc((n ? n : 1) * sizeof *order);
+        if (!q || !score || !order) rc = die("out of memory");
+    }
+    if (!rc && fusenet_embed_image(net, o->query, &ip, pool, q, &err)) rc = fail(&err);
+    if (!rc) {
+        double qn = 0;
+        for (size_t k = 0; k < dim; k++) qn += (double)q[k] * q[k];
+        for (size_t i = 0; i < n; i++) {
+            const float *r = emb.data + i * dim;
+            double dot = 0, rn = 0;
+            for (size_t k = 0; k < dim; k++) {
+                dot += (double)r[k] * q[k];
+                rn += (double)r[k] * r[k];
+            }
+            score[i] = rn > 0 && qn > 0 ? (float)(dot / sqrt(rn * qn)) : 0.0f;
+            order[i] = i;
+        }
+        sim_scores = score;
+        qsort(order, n, sizeof *order, cmp_by_score);
+        size_t k = (size_t)o->k < n ? (size_t)o->k : n;
+        for (size_t i = 0; i < k; i++) printf("%zu\t%.6f\t%s\n", i + 1, score[order[i]], names[order[i]]);
+        if (fflush(stdout) != 0) rc = die("cannot write the results: %s", strerror(errno));
+    }
+    free(q);
+    free(score);
+    free(order);
+    free(buf);
+    free(names);
+    fusenet_net_free(net);
+    fn_npy_free(&emb);
+    return rc;
+}
+
+/* ---- viz ---- */
+
+/* Bilinear resize of an h x w x c float image, half-pixel centres, edges clamped. */
+static void resize_bilinear(const float *src, int ih, int iw, int c, float *dst, int oh, int ow) {
+    double sy = (double)ih / oh, sx = (double)iw / ow;
+    for (int y = 0; y < oh; y++) {
+        double fy = ((double)y + 0.5) * sy - 0.5;
+        if (fy < 0) fy = 0;
+        int y0 = (int)fy, y1 = y0 + 1 < ih ? y0 + 1 : ih - 1;
+        double dy = fy - y0;
+        for (int x = 0; x < ow; x++) {
+            double fx = ((double)x + 0.5) * sx - 0.5;
+            if (fx < 0) fx = 0;
+            int x0 = (int)fx, x1 = x0 + 1 < iw ? x0 + 1 : iw - 1;
+            double dx = fx - x0;
+            for (int k = 0; k < c; k++) {
+                double a = src[((size_t)y0 * iw + x0) * c + k], b = src[((size_t)y0 * iw + x1) * c + k];
+                double d = src[((size_t)y1 * iw + x0) * c + k], e = src[((size_t)y1 * iw + x1) * c + k];
+                double top = a + (b - a) * dx, bottom = d + (e - d) * dx;
+                dst[((size_t)y * ow + x) * c + k] = (float)(top + (bottom - top) * dy);
+            }
+        }
+    }
+}
+
+/* The "jet" colour map: 0 dark blue, 0.5 green-yellow, 1 dark red; rgb in 0..1. */
+static void jet(double v, double rgb[3]) {
+    for (int k = 0; k < 3; k++) {
+        double t = 1.5 - fabs(4.0 * v - (3.0 - k));
+        rgb[k] = t < 0 ? 0 : t > 1 ? 1 : t;
+    }
+}
+
+typedef struct png_sink {
+    FILE *f;
+    int ok;
+} png_sink;
+
+static void png_write(void *ctx, void *data, int size) {
+    png_sink *s = ctx;
+    if (s->ok && size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->ok = 0;
+}
+
+/* Writes an RGB8 PNG to a temp file beside path, renamed into place on success. */
+static int write_png(const char *path, int w, int h, const unsigned char *rgb) {
+    size_t tsize = strlen(path) + 64;
+    char *tmp = malloc(tsize);
+    if (!tmp) return die("out of memory");
+    int fd = create_temp(path, tmp, tsize);
+    if (fd < 0) {
+        int rc = die("cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    png_sink s = {fdopen(fd, "wb"), 1};
+    if (!s.f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return die("cannot write %s: %s", path, strerror(e));
+    }
+    int ok = stbi_write_png_to_func(png_write, &s, w, h, 3, rgb, w * 3) && s.ok;
+    int rc = finish_temp(s.f, tmp, path, ok, 1);
+    free(tmp);
+    return rc;
+}
+
+static int cmd_viz(opts *o) {
+    fusenet_model_params mp = fusenet_model_default_params();
+    if (parse_model(o->model, &mp.arch)) return 1;
+    if (!o->image) return die("--image IMAGE is required");
+    if (!o->output) return die("--output OUT.png is required");
+    const char *layer = o->layer ? o->layer : mp.arch == FUSENET_ARCH_RESNET50 ? "conv4_block6_out" : "block5_conv3";
+    double alpha = 0.5;
+    if (o->alpha) {
+        char *end;
+        alpha = strtod(o->alpha, &end);
+        if (end == o->alpha || *end || !(alpha >= 0.0 && alpha <= 1.0))
+            return die("--alpha: '%s' is not a number in 0..1", o->alpha);
+    }
+    fusenet_image_params ip;
+    if (image_params(o, &ip)) return 1;
+    int H = ip.height, W = ip.width, OH = H, OW = W;
+    if (o->output_size && (!parse_hw(o->output_size, &OH, &OW) || OH > 16384 || OW > 16384))
+        return die("--output-size: '%s' is not HxW (at most 16384x16384)", o->output_size);
+    fusenet_error err;
+    fusenet_model *probe; /* check the layer name before reading weights */
+    size_t index;
+    if (fusenet_model_create(&mp, &probe, &err)) return fail(&err);
+    fusenet_status st = fusenet_model_find_layer(probe, layer, &index, &err);
+    fusenet_model_free(probe);
+    if (st) return fail(&err);
+    if (find_weights(&o->weights, "--weights", mp.arch, 0, o->found[0], sizeof o->found[0])) return 1;
+    mp.needed_layers = &layer;
+    mp.n_needed = 1;
+    fusenet_model *model;
+    if (fusenet_model_load(o->weights, &mp, &model, &err)) return fail(&err);
+    fusenet_tap tap = {model, layer};
+    fusenet_net_params np = fusenet_net_default_params();
+    np.taps = &tap;
+    np.n_taps = 1;
+    np.in_h = H;
+    np.in_w = W;
+    np.fuse = 0;
+    fusenet_net *net;
+    st = fusenet_net_build(&np, &net, &err);
+    fusenet_model_free(model);
+    if (st) return fail(&err);
+    size_t pixels = (size_t)H * W, opixels = (size_t)OH * OW;
+    float *x = malloc(pixels * 3 * sizeof *x), *rgb = malloc(pixels * 3 * sizeof *rgb);
+    float *up = malloc(pixels * sizeof *up), *blend = malloc(pixels * 3 * sizeof *blend);
+    float *final = OH == H && OW == W ? blend : malloc(opixels * 3 * sizeof *final);
+    unsigned char *png = malloc(opixels * 3);
+    float *heat = NULL;
+    int rc = 0;
+    fusenet_tensor t;
+    if (!x || !rgb || !up || !blend || !final || !png) rc = die("out of memory");
+    if (!rc && fusenet_image_load(o->image, &ip, x, &err)) rc = fail(&err);
+    fusenet_image_params raw = ip;
+    raw.caffe = 0; /* RGB 0..255 at the network input size, for the picture */
+    if (!rc && fusenet_image_load(o->image, &raw, rgb, &err)) rc = fail(&err);
+    if (!rc && fusenet_net_run(net, &(fusenet_tensor){x, 1, H, W, 3}, &err)) rc = fail(&err);
+    if (!rc && fusenet_net_tap_output(net, 0, &t, &err)) rc = fail(&err);
+    if (!rc && (t.h < 1 || t.w < 1)) rc = die("layer %s has no spatial map to show", layer);
+    if (!rc && !(heat = malloc((size_t)t.h * t.w * sizeof *heat))) rc = die("out of memory");
+    double lo = INFINITY, hi = -INFINITY;
+    if (!rc) { /* mean over channels, then min-max to 0..1 */
+        for (size_t p = 0; p < (size_t)t.h * t.w; p++) {
+            double s = 0;
+            for (int k = 0; k < t.c; k++) s += t.data[p * (size_t)t.c + k];
+            heat[p] = (float)(s / t.c);
+            if (heat[p] < lo) lo = heat[p];
+            if (heat[p] > hi) hi = heat[p];
+        }
+        if (!isfinite(lo) || !isfinite(hi)) rc = die("layer %s has non-finite activations", layer);
+    }
+    if (!rc) {
+        for (size_t p = 0; p < (size_t)t.h * t.w; p++) heat[p] = hi > lo ? (float)((heat[p] - lo) / (hi - lo)) : 0.0f;
+        resize_bilinear(heat, t.h, t.w, 1, up, H, W);
+        for (size_t p = 0; p < pixels; p++) {
+            double c[3];
+            jet(up[p], c);
+            for (int k = 0; k < 3; k++)
+                blend[p * 3 + k] = (float)((1.0 - alpha) * rgb[p * 3 + k] + alpha * 255.0 * c[k]);
+        }
+        if (final != blend) resize_bilinear(blend, H, W, 3, final, OH, OW);
+        for (size_t i = 0; i < opixels * 3; i++) {
+            float v = final[i] + 0.5f;
+            png[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        rc = write_png(o->output, OW, OH, png);
+    }
+    if (!rc)
+        printf("%s: %dx%dx%d, mean over channels %.6g .. %.6g; wrote %s (%dx%d)\n", layer, t.h, t.w, t.c, lo, hi,
+               o->output, OH, OW);
+    if (final != blend) free(final);
+    free(x);
+    free(rgb);
+    free(up);
+    free(blend);
+    free(png);
+    free(heat);
+    fusenet_net_free(net);
+    return rc;
+}
+
 /* ---- make-weights ---- */
 
 static int cmd_make_weights(const opts *o) {
@@ -552,12 +1273,25 @@ int main(int argc, char **argv) {
         usage();
         return 0;
     }
-    opts o;
-    if (parse(argc, argv, &o)) return 1;
-    if (strcmp(cmd, "layers") == 0) return cmd_layers(&o);
-    if (strcmp(cmd, "tap") == 0) return cmd_tap(&o);
-    if (strcmp(cmd, "fuse") == 0) return cmd_fuse(&o);
-    if (strcmp(cmd, "make-weights") == 0) return cmd_make_weights(&o);
-    if (strcmp(cmd, "bench") == 0) return cmd_bench(&o);
-    return die("unknown command '%s' (layers, tap, fuse, bench, make-weights, version)", cmd);
+    static opts o; /* large (found paths): not on the stack */
+    if (parse(argc, argv, &o)) {
+        free(o.pos);
+        return 1;
+    }
+    static const char *const commands[] = {"layers", "tap", "fuse", "bench", "embed", "similar", "viz", "make-weights"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) known |= strcmp(cmd, commands[i]) == 0;
+    int rc;
+    if (!known) rc = die("unknown command '%s' (layers, tap, fuse, bench, embed, similar, viz, make-weights, version)", cmd);
+    else if (o.n_pos && strcmp(cmd, "embed") != 0) rc = die("unexpected argument '%s' (see 'fusenet' for usage)", o.pos[0]);
+    else if (strcmp(cmd, "layers") == 0) rc = cmd_layers(&o);
+    else if (strcmp(cmd, "tap") == 0) rc = cmd_tap(&o);
+    else if (strcmp(cmd, "fuse") == 0) rc = cmd_fuse(&o);
+    else if (strcmp(cmd, "make-weights") == 0) rc = cmd_make_weights(&o);
+    else if (strcmp(cmd, "bench") == 0) rc = cmd_bench(&o);
+    else if (strcmp(cmd, "embed") == 0) rc = cmd_embed(&o);
+    else if (strcmp(cmd, "similar") == 0) rc = cmd_similar(&o);
+    else rc = cmd_viz(&o);
+    free(o.pos);
+    return rc;
 }
