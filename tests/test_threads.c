@@ -1,0 +1,289 @@
+/* test_threads.c - models shared read-only between threads, one net per thread.
+ *
+ * One ResNet50 and one VGG16 model (seeded random weights in the official file
+ * layout, loaded once with only the weights the taps need) are shared by
+ * NTHREADS threads. Each thread builds its own fused net from the SAME two
+ * models (all threads build at the same time, released by a barrier), then
+ * runs ITERS iterations over NINPUTS seeded inputs, each thread starting at a
+ * different input. Every fused map and every tap output must be bit-identical
+ * (memcmp) to the output of a single-threaded run of the same input computed
+ * before the threads start. The models are then checked to be unchanged by
+ * building and running one more net after the threads are done.
+ *
+ * The compute thread count is left at its default: every primitive still runs
+ * its own OpenMP team inside each of our threads, so the host is
+ * oversubscribed on purpose. oneDNN's kernels split work over the output
+ * (no cross-thread reductions in forward inference), so results must not
+ * depend on which thread or team computes them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fusenet.h"
+#include "model.h"
+
+#ifndef FN_BUILD_DIR
+#define FN_BUILD_DIR "."
+#endif
+
+#define RESNET_PATH FN_BUILD_DIR "/threads_random_resnet50.h5"
+#define VGG_PATH FN_BUILD_DIR "/threads_random_vgg16.h5"
+
+#define NTHREADS 4
+#define ITERS 20
+#define NINPUTS 5
+#define BATCH 2
+#define IN_H 64
+#define IN_W 80
+#define RESNET_TAP "conv3_block1_out" /* 8 x 10 x 512 at 64 x 80 */
+#define VGG_TAP "block3_pool"         /* 8 x 10 x 256: no resize */
+#define VGG_TAP2 "block2_conv2"       /* 32 x 40 x 128: resized to 8 x 10 */
+#define NTAPS 3
+
+typedef struct outputs {
+    fusenet_tensor fused;
+    fusenet_tensor taps[NTAPS];
+    float *store; /* owns the copies */
+} outputs;
+
+static fusenet_model *g_resnet, *g_vgg;
+static float *g_inputs[NINPUTS];
+static outputs g_ref[NINPUTS];
+static pthread_barrier_t g_barrier;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t tensor_elems(const fusenet_tensor *t) { return (size_t)t->n * t->h * t->w * t->c; }
+
+static void fill_input(float *x, size_t n, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((s >> 40) & 0xFFFF) / 65535.0f * 250.0f - 125.0f; /* caffe range */
+    }
+}
+
+/* Builds the three-tap fused net; returns NULL (with a message in err) on failure. */
+static fusenet_net *build_net(fusenet_error *err) {
+    fusenet_tap taps[NTAPS] = {{g_resnet, RESNET_TAP}, {g_vgg, VGG_TAP}, {g_vgg, VGG_TAP2}};
+    fusenet_net_params p = fusenet_net_default_params();
+    p.taps = taps;
+    p.n_taps = NTAPS;
+    p.batch = BATCH;
+    p.in_h = IN_H;
+    p.in_w = IN_W;
+    p.fuse = 1;
+    fusenet_net *net = NULL;
+    if (fusenet_net_build(&p, &net, err) != FUSENET_OK) return NULL;
+    return net;
+}
+
+static fusenet_status run_net(fusenet_net *net, const float *x, fusenet_error *err) {
+    fusenet_tensor in = {(float *)x, BATCH, IN_H, IN_W, 3};
+    return fusenet_net_run(net, &in, err);
+}
+
+/* Copies the fused map and the tap outputs of the last run. */
+static void snapshot(const fusenet_net *net, outputs *o) {
+    fusenet_error err;
+    assert_int_equal(fusenet_net_output(net, &o->fused, &err), FUSENET_OK);
+    size_t total = tensor_elems(&o->fused);
+    for (size_t t = 0; t < NTAPS; t++) {
+        assert_int_equal(fusenet_net_tap_output(net, t, &o->taps[t], &err), FUSENET_OK);
+        total += tensor_elems(&o->taps[t]);
+    }
+    o->store = malloc(total * sizeof(float));
+    assert_non_null(o->store);
+    float *p = o->store;
+    memcpy(p, o->fused.data, tensor_elems(&o->fused) * sizeof(float));
+    o->fused.data = p;
+    p += tensor_elems(&o->fused);
+    for (size_t t = 0; t < NTAPS; t++) {
+        memcpy(p, o->taps[t].data, tensor_elems(&o->taps[t]) * sizeof(float));
+        o->taps[t].data = p;
+        p += tensor_elems(&o->taps[t]);
+    }
+}
+
+static int same_tensor(const fusenet_tensor *a, const fusenet_tensor *b) {
+    return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c &&
+           memcmp(a->data, b->data, tensor_elems(a) * sizeof(float)) == 0;
+}
+
+/* Compares the net's current outputs with the reference; 0 if identical. */
+static int differs(const fusenet_net *net, const outputs *ref, char *why, size_t why_size) {
+    fusenet_tensor t;
+    fusenet_error err;
+    if (fusenet_net_output(net, &t, &err) != FUSENET_OK || !same_tensor(&t, &ref->fused)) {
+        snprintf(why, why_size, "fused map");
+        return 1;
+    }
+    for (size_t i = 0; i < NTAPS; i++) {
+        if (fusenet_net_tap_output(net, i, &t, &err) != FUSENET_OK || !same_tensor(&t, &ref->taps[i])) {
+            snprintf(why, why_size, "tap %zu", i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- fixtures -------------------------------------------------------------- */
+
+static fusenet_model *load(const char *path, fusenet_arch arch, const char *const *needed, size_t n) {
+    fusenet_model_params p = fusenet_model_default_params();
+    p.arch = arch;
+    p.needed_layers = needed;
+    p.n_needed = n;
+    fusenet_model *m = NULL;
+    fusenet_error err;
+    if (fusenet_model_load(path, &p, &m, &err) != FUSENET_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        return NULL;
+    }
+    return m;
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    fusenet_error err;
+    if (fn_write_random_weights(FUSENET_ARCH_RESNET50, 0, 31, RESNET_PATH, &err) != FUSENET_OK ||
+        fn_write_random_weights(FUSENET_ARCH_VGG16, 0, 32, VGG_PATH, &err) != FUSENET_OK) {
+        fprintf(stderr, "cannot write the random weight files: %s\n", err.message);
+        return -1;
+    }
+    static const char *const rneed[] = {RESNET_TAP};
+    static const char *const vneed[] = {VGG_TAP, VGG_TAP2};
+    g_resnet = load(RESNET_PATH, FUSENET_ARCH_RESNET50, rneed, 1);
+    g_vgg = load(VGG_PATH, FUSENET_ARCH_VGG16, vneed, 2);
+    if (!g_resnet || !g_vgg) return -1;
+    size_t n = (size_t)BATCH * IN_H * IN_W * 3;
+    for (int i = 0; i < NINPUTS; i++) {
+        g_inputs[i] = malloc(n * sizeof(float));
+        if (!g_inputs[i]) return -1;
+        fill_input(g_inputs[i], n, (uint64_t)i + 100);
+    }
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    for (int i = 0; i < NINPUTS; i++) {
+        free(g_inputs[i]);
+        free(g_ref[i].store);
+    }
+    fusenet_model_free(g_resnet);
+    fusenet_model_free(g_vgg);
+    remove(RESNET_PATH);
+    remove(VGG_PATH);
+    return 0;
+}
+
+/* ---- the test ---------------------------------------------------------------- */
+
+typedef struct worker {
+    int id;
+    int runs;
+    char failure[FUSENET_ERROR_MESSAGE_SIZE + 64]; /* empty: all good */
+} worker;
+
+static void *work(void *arg) {
+    worker *w = arg;
+    fusenet_error err;
+    pthread_barrier_wait(&g_barrier); /* every thread builds at the same time */
+    fusenet_net *net = build_net(&err);
+    if (!net) {
+        snprintf(w->failure, sizeof w->failure, "thread %d: build: %s", w->id, err.message);
+        return NULL;
+    }
+    for (int it = 0; it < ITERS; it++) {
+        int k = (w->id + it) % NINPUTS;
+        if (run_net(net, g_inputs[k], &err) != FUSENET_OK) {
+            snprintf(w->failure, sizeof w->failure, "thread %d iteration %d: run: %s", w->id, it, err.message);
+            break;
+        }
+        w->runs++;
+        char why[64];
+        if (differs(net, &g_ref[k], why, sizeof why)) {
+            snprintf(w->failure, sizeof w->failure, "thread %d iteration %d input %d: %s differs from the "
+                     "single-threaded run", w->id, it, k, why);
+            break;
+        }
+    }
+    fusenet_net_free(net);
+    return NULL;
+}
+
+static void test_shared_models_many_threads(void **state) {
+    (void)state;
+    fusenet_error err;
+    double t0 = now_s();
+
+    /* references, single-threaded, before any thread exists */
+    fusenet_net *net = build_net(&err);
+    if (!net) fail_msg("build: %s", err.message);
+    for (int i = 0; i < NINPUTS; i++) {
+        if (run_net(net, g_inputs[i], &err) != FUSENET_OK) fail_msg("run: %s", err.message);
+        snapshot(net, &g_ref[i]);
+    }
+    /* a second run of the same net reproduces the first (sanity for memcmp) */
+    if (run_net(net, g_inputs[0], &err) != FUSENET_OK) fail_msg("run: %s", err.message);
+    char why[64];
+    if (differs(net, &g_ref[0], why, sizeof why)) fail_msg("rerun of input 0: %s differs", why);
+    /* distinct inputs give distinct maps (else the comparison proves nothing) */
+    assert_false(same_tensor(&g_ref[0].fused, &g_ref[1].fused));
+    fusenet_net_free(net);
+    double t1 = now_s();
+
+    worker w[NTHREADS];
+    pthread_t th[NTHREADS];
+    assert_int_equal(pthread_barrier_init(&g_barrier, NULL, NTHREADS), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&g_barrier);
+    double t2 = now_s();
+
+    int failed = 0;
+    for (int i = 0; i < NTHREADS; i++) {
+        if (w[i].failure[0]) {
+            print_error("%s\n", w[i].failure);
+            failed = 1;
+        }
+    }
+    if (failed) fail_msg("%s", "outputs of the threads differ from the single-threaded run");
+    for (int i = 0; i < NTHREADS; i++) assert_int_equal(w[i].runs, ITERS);
+
+    /* the shared models are unchanged: a fresh net still reproduces every reference */
+    net = build_net(&err);
+    if (!net) fail_msg("build: %s", err.message);
+    for (int i = 0; i < NINPUTS; i++) {
+        if (run_net(net, g_inputs[i], &err) != FUSENET_OK) fail_msg("run: %s", err.message);
+        if (differs(net, &g_ref[i], why, sizeof why)) fail_msg("after the threads, input %d: %s differs", i, why);
+    }
+    fusenet_net_free(net);
+    print_message("  references %.2f s, %d threads x %d runs %.2f s, total %.2f s\n", t1 - t0, NTHREADS, ITERS,
+                  t2 - t1, now_s() - t0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shared_models_many_threads),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
