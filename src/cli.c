@@ -62,7 +62,7 @@ static int die(const char *fmt, ...) {
 
 static int fail(const fusenet_error *err) { return die("%s", err->message); }
 
-static int usage(void) {
+static int usage(FILE *to) {
     fputs("usage:\n"
           "  fusenet layers --model resnet50|vgg16 [--top] [--input-size HxW] [--summary]\n"
           "  fusenet tap --model resnet50|vgg16 [--weights FILE.h5] --layer NAME --input IN.npy --output OUT.npy\n"
@@ -95,7 +95,7 @@ static int usage(void) {
           "  224x224), then resized to --output-size if given.\n"
           "Weights not given are looked for under their official file names (..._notop.h5; with --top the\n"
           "  full files) in $FUSENET_MODELS, then in ./models; models/fetch_weights.sh downloads them.\n",
-          stderr);
+          to);
     return 2;
 }
 
@@ -137,6 +137,7 @@ static int parse(int argc, char **argv, opts *o) {
         const char *a = argv[i];
         const char **target = NULL;
         if (dashdash || a[0] != '-' || a[1] == '\0') {
+            if (!a[0]) return die("an empty path argument");
             pos[o->n_pos++] = a;
             continue;
         }
@@ -149,6 +150,7 @@ static int parse(int argc, char **argv, opts *o) {
         if (strcmp(a, "--images") == 0) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
                 if (o->n_images == 4096) return die("--images: at most 4096 files per call");
+                if (!argv[i + 1][0]) return die("--images: an empty file name");
                 images[o->n_images++] = argv[++i];
             }
             if (o->n_images == 0) return die("--images needs at least one file");
@@ -156,6 +158,7 @@ static int parse(int argc, char **argv, opts *o) {
         }
         if (i + 1 >= argc) return die("option %s needs a value", a);
         const char *v = argv[++i];
+        if (!v[0]) return die("option %s '': the value is empty", a);
         if (strcmp(a, "--model") == 0) target = &o->model;
         else if (strcmp(a, "--weights") == 0) target = &o->weights;
         else if (strcmp(a, "--layer") == 0) target = &o->layer;
@@ -208,6 +211,24 @@ static int parse_model(const char *name, fusenet_arch *arch) {
     if (strcmp(name, "resnet50") == 0) *arch = FUSENET_ARCH_RESNET50;
     else if (strcmp(name, "vgg16") == 0) *arch = FUSENET_ARCH_VGG16;
     else return die("--model: '%s' is not resnet50 or vgg16", name);
+    return 0;
+}
+
+/* Refuses an output path whose directory is missing (before any work is done). */
+static int check_output(const char *option, const char *path) {
+    if (!path) return 0;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) strcpy(dir, ".");
+    else if (slash == path) strcpy(dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    } else
+        return die("%s %s: the path is too long", option, path);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return die("cannot write %s (%s): %s", path, option, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return die("cannot write %s (%s): %s", path, option, strerror(ENOTDIR));
     return 0;
 }
 
@@ -451,6 +472,7 @@ static int cmd_tap(opts *o) {
     if (parse_model(o->model, &p.arch)) return 1;
     if (!o->layer) return die("--layer NAME is required");
     if (!o->output) return die("--output OUT.npy is required");
+    if (check_output("--output", o->output)) return 1;
     fusenet_error err;
     /* Validate the tap name before reading anything. */
     fusenet_model *probe;
@@ -527,7 +549,7 @@ static int check_fuse_opts(const opts *o) {
 
 static int cmd_fuse(opts *o) {
     if (!o->output) return die("--output OUT.npy is required");
-    if (check_fuse_opts(o) || find_dual_weights(o)) return 1;
+    if (check_output("--output", o->output) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
     fn_npy x;
     if (load_input(o, &x)) return 1;
     float *out;
@@ -846,7 +868,7 @@ static void show_progress(size_t done, size_t total, size_t embedded, double ela
 static int write_names_temp(const char *path, char *const *files, const size_t *src, size_t n, char *tmp,
                             size_t tmp_size, FILE **out) {
     int fd = create_temp(path, tmp, tmp_size);
-    if (fd < 0) return die("cannot create %s: %s", tmp, strerror(errno));
+    if (fd < 0) return die("cannot write %s: %s", path, strerror(errno));
     FILE *f = fdopen(fd, "w");
     if (!f) {
         int e = errno;
@@ -865,6 +887,7 @@ static int cmd_embed(opts *o) {
     if (!o->output) return die("--output EMB.npy is required");
     if (!o->n_pos) return die("give the images or directories to embed (see 'fusenet' for usage)");
     if (o->names && strcmp(o->names, o->output) == 0) return die("--names and --output name the same file");
+    if (check_output("--output", o->output) || check_output("--names", o->names)) return 1;
     fusenet_pooling pool;
     fusenet_image_params ip;
     if (parse_pool(o, &pool) || image_params(o, &ip) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
@@ -967,6 +990,9 @@ static int read_lines(const char *path, char **buf_out, char ***lines_out, size_
     *buf_out = NULL;
     *lines_out = NULL;
     *n_out = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return die("cannot open %s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return die("cannot read %s: %s", path, strerror(EISDIR));
     FILE *f = fopen(path, "rb");
     if (!f) return die("cannot open %s: %s", path, strerror(errno));
     char *buf = NULL;
@@ -981,11 +1007,11 @@ static int read_lines(const char *path, char **buf_out, char ***lines_out, size_
         n += r;
         if (r == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), e = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        return die("cannot read %s", path);
+        return die("cannot read %s: %s", path, strerror(e));
     }
     buf[n] = '\0';
     size_t count = 0;
@@ -1134,7 +1160,7 @@ static int write_png(const char *path, int w, int h, const unsigned char *rgb) {
     if (!tmp) return die("out of memory");
     int fd = create_temp(path, tmp, tsize);
     if (fd < 0) {
-        int rc = die("cannot create %s: %s", tmp, strerror(errno));
+        int rc = die("cannot write %s: %s", path, strerror(errno));
         free(tmp);
         return rc;
     }
@@ -1157,6 +1183,7 @@ static int cmd_viz(opts *o) {
     if (parse_model(o->model, &mp.arch)) return 1;
     if (!o->image) return die("--image IMAGE is required");
     if (!o->output) return die("--output OUT.png is required");
+    if (check_output("--output", o->output)) return 1;
     const char *layer = o->layer ? o->layer : mp.arch == FUSENET_ARCH_RESNET50 ? "conv4_block6_out" : "block5_conv3";
     double alpha = 0.5;
     if (o->alpha) {
@@ -1257,20 +1284,26 @@ static int cmd_make_weights(const opts *o) {
     fusenet_arch arch;
     if (parse_model(o->model, &arch)) return 1;
     if (!o->output) return die("--output FILE.h5 is required");
+    if (check_output("--output", o->output)) return 1;
     fusenet_error err;
     if (fn_write_random_weights(arch, o->top, (uint64_t)o->seed, o->output, &err)) return fail(&err);
     return 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) return usage();
+    if (argc < 2) {
+        fputs("fusenet: usage: fusenet COMMAND [OPTIONS] (layers, tap, fuse, bench, embed, similar, viz, "
+              "make-weights, version; 'fusenet help' lists the options)\n",
+              stderr);
+        return 2;
+    }
     const char *cmd = argv[1];
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("fusenet %s\n", fusenet_version());
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage();
+        usage(stdout);
         return 0;
     }
     static opts o; /* large (found paths): not on the stack */
