@@ -1059,7 +1059,8 @@ static int cmd_similar(opts *o) {
     size_t n_names = 0;
     int rc = 0;
     if (emb.rank != 2 || emb.dims[1] < 1)
-        rc = die("%s: expected an (N, C) array of embeddings, got rank %d", o->embeddings, emb.rank);
+        rc = die("%s: expected an (N, C) array of embeddings with C > 0 (from 'fusenet embed'), got rank %d%s",
+                 o->embeddings, emb.rank, emb.rank == 2 ? " with C = 0" : "");
     else if (read_lines(o->names, &buf, &names, &n_names))
         rc = 1;
     else if ((int64_t)n_names != emb.dims[0])
