@@ -13,3 +13,11 @@ cmake --build build -j"$JOBS"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFUSENET_SANITIZE=ON -DFUSENET_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -L unit -j1)
+
+# Fuzzing (clang with libFuzzer): every target of tests/fuzz for FUSENET_FUZZ_SECONDS
+# seconds (default 60) from a copy of its corpus, in build-fuzz.
+if command -v clang >/dev/null 2>&1; then
+  bash tests/fuzz/run.sh "${FUSENET_FUZZ_SECONDS:-60}"
+else
+  echo "fuzzing skipped: clang not found"
+fi
