@@ -1,0 +1,1173 @@
+#!/usr/bin/python3
+"""The catalogue of bad inputs for the `fusenet` command-line tool.
+
+Every case runs one `fusenet` command on a hostile input and checks:
+
+* a failing command (the catalogue's usual case): exit status non-zero and
+  not from a signal (not negative, below 128), exactly one non-empty line on
+  stderr, that line containing every expected substring (the file, layer,
+  argument or shape at fault), no new file in the case's output directory
+  and every pre-existing output file byte-for-byte untouched;
+* a command that must succeed (weights in float16/float64 are converted):
+  exit status 0, nothing on stderr, the output equal to the float32 run
+  within the stated tolerance, and no stray file left beside it.
+
+Fixtures are generated here, seeded and small, in WORKDIR/fixtures (the two
+random weight files come from `fusenet make-weights` once per workdir; broken
+ones are derived with h5py). Each case runs in its own WORKDIR/cases/NAME.
+
+Cases marked SRC-BUG check the right behaviour where the current tool does
+not have it yet (see tests/BAD_INPUTS.md).
+
+Usage:
+  hostile.py --fusenet PATH --workdir DIR [--wrapper "valgrind ..."]
+             [--checker-status N] [--no-as-limit] [--only REGEX] [--list] [--verbose]
+
+--wrapper prefixes every checked command (split like a shell would); the
+wrapper must not write to stderr (valgrind: --log-file=...). Under a wrapper,
+cases that need resource limits are skipped. --checker-status is an exit
+status by which a checker reports its findings (valgrind's --error-exitcode,
+the exitcode of ASAN_OPTIONS); a case that exits with it fails.
+--no-as-limit drops the address-space limit of the cases that have one
+(sanitizer builds reserve terabytes of shadow memory); they still run.
+
+Prints one line per case (PASS/FAIL/SKIP and the name) and last
+`hostile: N passed, M failed`; exits 1 if any case failed.
+Needs numpy, h5py and PIL (Debian: python3-numpy, python3-h5py, python3-pil).
+"""
+
+import argparse
+import io
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import h5py
+import numpy as np
+from PIL import Image
+
+TIMEOUT = 300  # seconds per command
+SEED = 20240611
+GIB = 1 << 30
+
+# Input shape of the runs that compute: small, so a case takes a fraction of a second.
+SMALL = (1, 40, 48, 3)
+
+
+# ---------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------
+
+def rng(k=0):
+    return np.random.RandomState(SEED + k)
+
+
+def caffe_like(shape, k=0):
+    """A seeded float32 array of the range of caffe-preprocessed pixels."""
+    return rng(k).uniform(-124.0, 152.0, shape).astype(np.float32)
+
+
+def write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def npy_bytes(header_dict, data=b"", version=(1, 0), header_len=None):
+    """A .npy file from a literal header dict string, padded like numpy does."""
+    h = header_dict.encode("latin-1")
+    pre = 10 if version[0] == 1 else 12
+    total = pre + len(h) + 1
+    pad = (64 - total % 64) % 64
+    h = h + b" " * pad + b"\n"
+    n = len(h) if header_len is None else header_len
+    if version[0] == 1:
+        prefix = b"\x93NUMPY" + bytes(version) + struct.pack("<H", n)
+    else:
+        prefix = b"\x93NUMPY" + bytes(version) + struct.pack("<I", n)
+    return prefix + h + data
+
+
+def npy_save(path, arr, fortran=False):
+    if fortran:
+        arr = np.asfortranarray(arr)
+    with open(path, "wb") as f:
+        np.lib.format.write_array(f, arr, allow_pickle=False)
+
+
+def png_chunk(kind, payload):
+    return (struct.pack(">I", len(payload)) + kind + payload +
+            struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def png_declaring(width, height, idat=b""):
+    """A PNG whose IHDR declares width x height (8-bit RGB) with the given IDAT payload."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    if not idat:
+        idat = zlib.compress(b"\x00" * 16)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) +
+            png_chunk(b"IEND", b""))
+
+
+def image_bytes(fmt, size=(50, 40), k=0, **kw):
+    w, h = size
+    a = rng(100 + k).randint(0, 256, (h, w, 3)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def jpeg_with_sof_dims(jpg, width, height):
+    """Patches the first SOFn segment of a JPEG to declare width x height."""
+    b = bytearray(jpg)
+    i = 2
+    while i + 4 <= len(b):
+        if b[i] != 0xFF:
+            raise ValueError("bad JPEG structure")
+        marker = b[i + 1]
+        seglen = struct.unpack(">H", b[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            struct.pack_into(">HH", b, i + 5, height, width)
+            return bytes(b)
+        i += 2 + seglen
+    raise ValueError("no SOF segment")
+
+
+def jpeg_segment_offset(jpg, marker):
+    i = 2
+    while i + 4 <= len(jpg):
+        m = jpg[i + 1]
+        if m == marker:
+            return i
+        i += 2 + struct.unpack(">H", jpg[i + 2:i + 4])[0]
+    raise ValueError("no segment %x" % marker)
+
+
+def weight_paths(f, layer):
+    """The dataset paths (relative to the layer group) of a layer, in weight order."""
+    names = f[layer].attrs["weight_names"]
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
+def set_names_attr(obj, key, names):
+    """Writes a list of names as fixed-length strings, as the Keras files hold them."""
+    width = max([len(n) for n in names] + [1])
+    obj.attrs[key] = np.array([n.encode() for n in names], dtype="S%d" % width)
+
+
+def layer_names(f):
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]]
+
+
+def replace_weight(path, layer, index, fn):
+    """Replaces weight `index` of `layer` in the file at path by fn(old array)."""
+    with h5py.File(path, "r+") as f:
+        name = weight_paths(f, layer)[index]
+        g = f[layer]
+        old = g[name][()]
+        new = fn(old)
+        del g[name]
+        g.create_dataset(name, data=new)
+
+
+def convert_all(src, dst, fn):
+    """Writes dst with every weight of src replaced by fn(array) (same layout)."""
+    with h5py.File(src, "r") as s, h5py.File(dst, "w") as d:
+        for k, v in s.attrs.items():
+            d.attrs[k] = v
+        for layer in layer_names(s):
+            g = d.create_group(layer)
+            for k, v in s[layer].attrs.items():
+                g.attrs[k] = v
+            for name in weight_paths(s, layer):
+                g.create_dataset(name, data=fn(s[layer][name][()]))
+
+
+def copy(src, dst):
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def write_old_naming(path):
+    """A tiny ResNet50 weights file in the 2016 deep-learning-models naming (Keras-1 flat names)."""
+    r = rng(7)
+    layers = [
+        ("input_1", []),
+        ("zero_padding2d_1", []),
+        ("conv1", [("conv1_W:0", (7, 7, 3, 64)), ("conv1_b:0", (64,))]),
+        ("bn_conv1", [("bn_conv1_gamma:0", (64,)), ("bn_conv1_beta:0", (64,)),
+                      ("bn_conv1_running_mean:0", (64,)), ("bn_conv1_running_std:0", (64,))]),
+        ("res2a_branch2a", [("res2a_branch2a_W:0", (1, 1, 64, 64)), ("res2a_branch2a_b:0", (64,))]),
+    ]
+    with h5py.File(path, "w") as f:
+        set_names_attr(f, "layer_names", [n for n, _ in layers])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"1.2.2"
+        for name, ws in layers:
+            g = f.create_group(name)
+            if ws:
+                set_names_attr(g, "weight_names", [w for w, _ in ws])
+            else:
+                g.attrs["weight_names"] = np.zeros((0,), dtype=np.float64)
+            for w, shape in ws:
+                g.create_dataset(w, data=r.uniform(-0.1, 0.1, shape).astype(np.float32))
+
+
+class Fixtures:
+    def __init__(self, fusenet, root):
+        self.fusenet = fusenet
+        self.d = root
+        os.makedirs(root, exist_ok=True)
+
+    def p(self, name):
+        return os.path.join(self.d, name)
+
+    def _random_weights(self, model, name):
+        path = self.p(name)
+        if os.path.exists(path):
+            try:
+                with h5py.File(path, "r") as f:
+                    if len(layer_names(f)) > 10:
+                        return path
+            except OSError:
+                pass
+        tmp = path + ".part"
+        r = subprocess.run([self.fusenet, "make-weights", "--model", model, "--seed", "11", "--output", tmp],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+        if r.returncode != 0:
+            raise RuntimeError("fusenet make-weights --model %s failed: %s" % (model, r.stderr.decode()))
+        os.replace(tmp, path)
+        return path
+
+    def build(self):
+        p = self.p
+        self.resnet = self._random_weights("resnet50", "resnet50.h5")
+        self.vgg = self._random_weights("vgg16", "vgg16.h5")
+
+        # --- inputs ---
+        npy_save(p("x_small.npy"), caffe_like(SMALL))
+        npy_save(p("x_32.npy"), caffe_like((1, 32, 32, 3), 1))
+        npy_save(p("x_f64.npy"), caffe_like(SMALL).astype(np.float64))
+        npy_save(p("x_f16.npy"), caffe_like(SMALL).astype(np.float16))
+        npy_save(p("x_i32.npy"), caffe_like(SMALL).astype(np.int32))
+        npy_save(p("x_u8.npy"), rng(3).randint(0, 256, SMALL).astype(np.uint8))
+        npy_save(p("x_be.npy"), caffe_like(SMALL).astype(">f4"))
+        npy_save(p("x_fortran.npy"), caffe_like(SMALL), fortran=True)
+        npy_save(p("x_rank3.npy"), caffe_like(SMALL[1:]))
+        npy_save(p("x_rank5.npy"), caffe_like((1,) + SMALL))
+        npy_save(p("x_rank0.npy"), np.float32(3.0).reshape(()))
+        npy_save(p("x_chan4.npy"), caffe_like((1, 40, 48, 4)))
+        npy_save(p("x_nchw.npy"), caffe_like((1, 3, 40, 48)))
+        npy_save(p("x_batch0.npy"), np.zeros((0, 224, 224, 3), np.float32))
+        npy_save(p("x_h31.npy"), caffe_like((1, 31, 48, 3)))
+        npy_save(p("x_w16.npy"), caffe_like((1, 48, 16, 3)))
+        npy_save(p("x_1x1.npy"), caffe_like((1, 1, 1, 3)))
+        npy_save(p("x_wide.npy"), caffe_like((1, 32, 16385, 3)))
+        good = open(p("x_small.npy"), "rb").read()
+        write_bytes(p("x_truncated.npy"), good[:len(good) - 100])
+        write_bytes(p("x_trailing.npy"), good + b"\0" * 8)
+        write_bytes(p("x_header_only.npy"), good[:128])
+        write_bytes(p("x_cut_in_header.npy"), good[:40])
+        write_bytes(p("x_empty.npy"), b"")
+        write_bytes(p("x_text.npy"), b"this is not an array\n")
+        data = caffe_like(SMALL).tobytes()
+        dict_ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 40, 48, 3), }"
+        # headers that lie about the data
+        write_bytes(p("x_huge_dims.npy"),
+                    npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 100000, 100000, 3), }", data))
+        write_bytes(p("x_big_dims.npy"),
+                    npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 20000, 20000, 3), }", data))
+        write_bytes(p("x_overflow_dims.npy"),
+                    npy_bytes("{'descr': '<f4', 'fortran_order': False, "
+                              "'shape': (4611686018427387904, 4611686018427387904, 1, 3), }", data))
+        write_bytes(p("x_negative_dim.npy"),
+                    npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, -40, 48, 3), }", data))
+        write_bytes(p("x_hlen_past_eof.npy"), npy_bytes(dict_ok, b"", header_len=60000))
+        write_bytes(p("x_hlen_huge_v2.npy"), npy_bytes(dict_ok, data, version=(2, 0), header_len=0x7FFFFFF0))
+        write_bytes(p("x_hlen_short.npy"), npy_bytes(dict_ok, data, header_len=20))
+        write_bytes(p("x_version9.npy"), b"\x93NUMPY\x09\x00" + npy_bytes(dict_ok, data)[8:])
+        write_bytes(p("x_not_dict.npy"), npy_bytes("[1, 2, 3]", data))
+        write_bytes(p("x_structured.npy"),
+                    npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1, 40, 48, 3), }", data))
+        write_bytes(p("x_object.npy"),
+                    npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1, 40, 48, 3), }", data))
+        write_bytes(p("x_extra_key.npy"),
+                    npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 40, 48, 3), 'x': 1, }", data))
+        write_bytes(p("x_no_shape.npy"), npy_bytes("{'descr': '<f4', 'fortran_order': False, }", data))
+        write_bytes(p("x_nonascii.npy"),
+                    npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 40, 48, 3), '\xe9': 1}",
+                              data))
+        os.makedirs(p("a_directory"), exist_ok=True)
+        for name in ("fifo.npy", "fifo.png"):
+            if not os.path.exists(p(name)):
+                os.mkfifo(p(name))
+        if not os.path.lexists(p("loop.npy")):
+            os.symlink("loop.npy", p("loop.npy"))
+
+        # --- images ---
+        write_bytes(p("good.png"), image_bytes("PNG"))
+        write_bytes(p("good.jpg"), image_bytes("JPEG", k=1, quality=90))
+        write_bytes(p("img.gif"), image_bytes("GIF", k=2))
+        write_bytes(p("img.bmp"), image_bytes("BMP", k=3))
+        write_bytes(p("img.tiff"), image_bytes("TIFF", k=4))
+        write_bytes(p("gif_named.jpg"), image_bytes("GIF", k=5))
+        write_bytes(p("text.jpg"), b"hello, I am not an image\n")
+        write_bytes(p("empty.png"), b"")
+        png = open(p("good.png"), "rb").read()
+        jpg = open(p("good.jpg"), "rb").read()
+        write_bytes(p("png_truncated.png"), png[:len(png) // 2])
+        write_bytes(p("png_sig_only.png"), png[:8])
+        write_bytes(p("jpg_truncated.jpg"), jpg[:len(jpg) // 2])
+        write_bytes(p("jpg_soi_only.jpg"), jpg[:3])
+        bad_crc = bytearray(png)
+        bad_crc[29] ^= 0xFF  # last byte of IHDR's CRC
+        write_bytes(p("png_bad_crc.png"), bytes(bad_crc))
+        write_bytes(p("png_zero.png"), png_declaring(0, 40))
+        write_bytes(p("png_enormous.png"), png_declaring(100000, 100000))
+        write_bytes(p("png_9000.png"), png_declaring(9000, 9000))
+        write_bytes(p("png_garbage_idat.png"), png_declaring(50, 40, idat=rng(9).bytes(300)))
+        write_bytes(p("jpg_enormous.jpg"), jpeg_with_sof_dims(jpg, 60000, 60000))
+        write_bytes(p("jpg_zero.jpg"), jpeg_with_sof_dims(jpg, 0, 40))
+        dqt = jpeg_segment_offset(jpg, 0xDB)
+        bad = bytearray(jpg)
+        struct.pack_into(">H", bad, dqt + 2, 0xFFFF)  # DQT length running past the end
+        write_bytes(p("jpg_bad_dqt.jpg"), bytes(bad))
+        sos = jpeg_segment_offset(jpg, 0xDA)
+        bad = bytearray(jpg)
+        bad[sos + 2:sos + 4] = b"\x00\x01"  # SOS length smaller than its fixed part
+        write_bytes(p("jpg_bad_sos.jpg"), bytes(bad))
+
+        # --- embed / similar ---
+        def tree(name, files):
+            d = p(name)
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d)
+            for dst, src in files:
+                shutil.copyfile(p(src), os.path.join(d, dst))
+            return d
+        tree("emb_good", [("a.png", "good.png"), ("b.jpg", "good.jpg")])
+        tree("emb_mixed", [("a.png", "good.png"), ("b.jpg", "good.jpg"), ("c.png", "png_truncated.png")])
+        tree("emb_bad", [("c.png", "png_truncated.png"), ("d.jpg", "img.gif")])
+        tree("emb_none", [("readme.txt", "x_text.npy"), ("e.gif", "img.gif")])
+        emb = rng(5).normal(size=(2, 1536)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        npy_save(p("emb.npy"), emb)
+        npy_save(p("emb_dim100.npy"), emb[:, :100].copy())
+        npy_save(p("emb_nan.npy"), np.full((2, 1536), np.nan, np.float32))
+        write_bytes(p("names.txt"), b"a.png\nb.jpg\n")
+        write_bytes(p("names3.txt"), b"a.png\nb.jpg\nc.png\n")
+        # FUSENET_MODELS holding a broken file under the official name
+        os.makedirs(p("models_broken"), exist_ok=True)
+        write_bytes(p("models_broken/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"), b"not HDF5\n")
+
+        # --- weight files ---
+        self.derive_weights()
+
+    def derive_weights(self):
+        p = self.p
+        stamp = p("derived.ok")
+        if os.path.exists(stamp):
+            return
+        v, r = self.vgg, self.resnet
+        write_bytes(p("w_empty.h5"), b"")
+        write_bytes(p("w_text.h5"), b"not an HDF5 file at all\n" * 10)
+        shutil.copyfile(p("good.png"), p("w_png.h5"))
+        with h5py.File(p("w_plain.h5"), "w") as f:  # HDF5, but not a Keras weights file
+            f.create_dataset("data", data=np.arange(10, dtype=np.float32))
+        with h5py.File(p("w_names_int.h5"), "w") as f:  # layer_names of the wrong type
+            f.attrs["layer_names"] = np.arange(5, dtype=np.int32)
+        write_old_naming(p("w_old_naming.h5"))
+        write_old_naming(p("w_locked.h5"))
+        size = os.path.getsize(r)
+        with open(r, "rb") as src:
+            head = src.read(size)
+        for label, n in (("8", 8), ("100", 100), ("2k", 2048), ("1m", 1 << 20), ("half", size // 2),
+                         ("minus1", size - 1)):
+            write_bytes(p("w_resnet_trunc_%s.h5" % label), head[:n])
+        del head
+        with open(v, "rb") as src:
+            write_bytes(p("w_vgg_trunc_half.h5"), src.read(os.path.getsize(v) // 2))
+        bad_sb = bytearray(open(p("w_old_naming.h5"), "rb").read())
+        for i in range(16, 64):  # HDF5 signature kept, superblock scrambled
+            bad_sb[i] ^= 0x5A
+        write_bytes(p("w_bad_superblock.h5"), bytes(bad_sb))
+
+        # missing layer: both the group and its entry in layer_names
+        with h5py.File(copy(v, p("w_vgg_no_block4_conv1.h5")), "r+") as f:
+            set_names_attr(f, "layer_names", [n for n in layer_names(f) if n != "block4_conv1"])
+            del f["block4_conv1"]
+        # layer_names lists it, the group is gone
+        with h5py.File(copy(v, p("w_vgg_no_group.h5")), "r+") as f:
+            del f["block4_conv1"]
+        # weight_names lists a dataset that is not there
+        with h5py.File(copy(v, p("w_vgg_no_dataset.h5")), "r+") as f:
+            del f["block3_conv1"][weight_paths(f, "block3_conv1")[0]]
+        # a conv layer whose weight_names is empty
+        with h5py.File(copy(v, p("w_vgg_no_weights.h5")), "r+") as f:
+            f["block2_conv2"].attrs["weight_names"] = np.zeros((0,), dtype=np.float64)
+        # an extra layer with weights / without weights
+        with h5py.File(copy(v, p("w_vgg_extra.h5")), "r+") as f:
+            set_names_attr(f, "layer_names", layer_names(f) + ["block6_conv1"])
+            g = f.create_group("block6_conv1")
+            set_names_attr(g, "weight_names", ["block6_conv1_W_1:0", "block6_conv1_b_1:0"])
+            g.create_dataset("block6_conv1_W_1:0", data=np.zeros((3, 3, 8, 8), np.float32))
+            g.create_dataset("block6_conv1_b_1:0", data=np.zeros((8,), np.float32))
+        with h5py.File(copy(v, p("w_vgg_extra_weightless.h5")), "r+") as f:
+            set_names_attr(f, "layer_names", layer_names(f) + ["dropout_1"])
+            g = f.create_group("dropout_1")
+            g.attrs["weight_names"] = np.zeros((0,), dtype=np.float64)
+        # shapes
+        replace_weight(copy(v, p("w_vgg_kernel_shape.h5")), "block2_conv1", 0, lambda a: a[:, :, :, :64])
+        replace_weight(copy(v, p("w_vgg_kernel_nchw.h5")), "block2_conv1", 0,
+                       lambda a: np.ascontiguousarray(a.transpose(3, 2, 0, 1)))
+        replace_weight(copy(v, p("w_vgg_bias_shape.h5")), "block3_conv3", 1, lambda a: np.concatenate([a, a[:1]]))
+        replace_weight(copy(v, p("w_vgg_kernel_scalar.h5")), "block1_conv2", 0, lambda a: np.float32(1.0))
+        replace_weight(copy(r, p("w_resnet_bn_shape.h5")), "conv2_block1_1_bn", 3, lambda a: a[:32])
+        # dtypes
+        replace_weight(copy(v, p("w_vgg_int32.h5")), "block1_conv1", 0, lambda a: (a * 100).astype(np.int32))
+        replace_weight(copy(v, p("w_vgg_string.h5")), "block2_conv2", 1,
+                       lambda a: np.array([b"x"] * a.shape[0], dtype="S1"))
+        convert_all(v, p("w_vgg_f64.h5"), lambda a: a.astype(np.float64))
+        convert_all(v, p("w_vgg_f16.h5"), lambda a: a.astype(np.float16))
+        convert_all(v, p("w_vgg_f16_as_f32.h5"), lambda a: a.astype(np.float16).astype(np.float32))
+        replace_weight(copy(v, p("w_vgg_f64_overflow.h5")), "block3_conv1", 0,
+                       lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, 1e300, a).astype(np.float64))
+        # resnet: one layer in float16 among float32 (mixed files load too)
+        replace_weight(copy(r, p("w_resnet_f16_conv1.h5")), "conv1_conv", 0, lambda a: a.astype(np.float16))
+        # non-finite values
+        def put(value, index):
+            def f(a):
+                a = a.copy()
+                a.reshape(-1)[index] = value
+                return a
+            return f
+        replace_weight(copy(v, p("w_vgg_nan.h5")), "block3_conv2", 0, put(np.nan, 1234))
+        replace_weight(copy(v, p("w_vgg_inf.h5")), "block4_conv3", 1, put(np.inf, 5))
+        replace_weight(copy(v, p("w_vgg_neginf.h5")), "block1_conv1", 1, put(-np.inf, 0))
+        replace_weight(copy(r, p("w_resnet_nan_bn.h5")), "conv1_bn", 3, put(np.nan, 3))
+        write_bytes(stamp, b"ok\n")
+
+
+# ---------------------------------------------------------------------------
+# cases
+# ---------------------------------------------------------------------------
+
+class Case:
+    """argv items may contain '@OUT' (the case's output directory).
+
+    want:   substrings the stderr line must contain; an item that is a tuple
+            is satisfied by any one of its members.
+    pre:    {relative name: bytes or None} created in @OUT before the run
+            (None: a directory); every one must be untouched afterwards.
+    ok:     the command must succeed; check(outdir) returns None or a reason.
+    limits: {'as': bytes, 'fsize': bytes} resource limits for the run.
+    unwant: substrings the stderr line must not contain.
+    hold:   a file held open for writing by h5py during the run (an HDF5 writer's lock).
+    timeout: seconds the command may take (a hang fails the case).
+    env:    extra environment ({name: value}; '@OUT' and fixtures allowed). Every case runs
+            in its own directory with FUSENET_MODELS unset unless given here.
+    warnings_ok: lines before the last one may be per-file reports ('fusenet: skipped: ...');
+            the last line is the one checked (embed reports unreadable images and goes on).
+    bug:    SRC-BUG note: this case checks the right behaviour that src lacks.
+    """
+
+    def __init__(self, name, argv, want=(), pre=None, ok=False, check=None, limits=None, bug=None,
+                 outputs=(), unwant=(), hold=None, timeout=TIMEOUT, env=None, warnings_ok=False):
+        self.name, self.argv, self.want = name, argv, list(want)
+        self.env, self.warnings_ok = env or {}, warnings_ok
+        self.unwant, self.hold, self.timeout = list(unwant), hold, timeout
+        self.pre = pre or {}
+        self.ok, self.check, self.limits, self.bug = ok, check, limits or {}, bug
+        self.outputs = list(outputs)  # names in @OUT a successful run may create
+
+
+def read_npy(path):
+    return np.load(path, allow_pickle=False)
+
+
+def close_to(path_a, path_b, rel):
+    """None if the two .npy files agree: max|a-b| <= rel * max|b|, same shape, float32, finite."""
+    if not os.path.exists(path_a):
+        return "no output %s" % path_a
+    a, b = read_npy(path_a), read_npy(path_b)
+    if a.dtype != np.float32 or a.shape != b.shape:
+        return "output %s %s, expected float32 %s" % (a.dtype, a.shape, b.shape)
+    if not np.all(np.isfinite(a)):
+        return "output has non-finite values"
+    scale = float(np.max(np.abs(b)))
+    diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+    if scale == 0 or diff > rel * scale:
+        return "max|diff| %.3g > %.0e * max|ref| %.3g" % (diff, rel, scale)
+    return None
+
+
+def make_cases(fx, work):
+    P = fx.p
+    R, V = fx.resnet, fx.vgg
+    X = P("x_small.npy")
+    X32 = P("x_32.npy")
+    O = "@OUT/out.npy"
+    GOOD_NPY = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 2), }",
+                         np.array([1.5, -2.5], np.float32).tobytes())
+    c = []
+
+    def tap(name, model="vgg16", weights=None, layer="block1_conv2", inp=X, out=O, extra=(), **kw):
+        if weights is None:
+            weights = V if model == "vgg16" else R
+        argv = ["tap", "--model", model, "--weights", weights,
+                "--layer", layer, "--input", inp, "--output", out] + list(extra)
+        c.append(Case(name, argv, **kw))
+
+    def fuse(name, rw=None, vw=None, inp=("--input", X), out=O, extra=(), **kw):
+        argv = ["fuse", "--resnet-weights", R if rw is None else rw, "--vgg-weights", V if vw is None else vw] + \
+            list(inp) + \
+            ["--output", out] + list(extra)
+        c.append(Case(name, argv, **kw))
+
+    def bench(name, rw=None, vw=None, size="32x32", extra=(), **kw):
+        argv = ["bench", "--resnet-weights", rw or R, "--vgg-weights", vw or V, "--size", size,
+                "--iters", "1"] + list(extra)
+        c.append(Case(name, argv, **kw))
+
+    def images(name, files, want, size="40x48", extra=(), **kw):
+        fuse(name, inp=["--images"] + list(files) + ["--input-size", size], want=want, extra=extra, **kw)
+
+    # ---- weights files: missing, not a file, not HDF5, truncated ----
+    for label, path, want in (
+            ("missing", P("no_such_file.h5"), [P("no_such_file.h5"), "No such file"]),
+            ("directory", P("a_directory"), [P("a_directory"), "directory"]),
+            ("empty", P("w_empty.h5"), [P("w_empty.h5"), "empty"]),
+            ("text", P("w_text.h5"), [P("w_text.h5"), "HDF5"]),
+            ("png", P("w_png.h5"), [P("w_png.h5"), "HDF5"]),
+            ("npy", X, [X, "HDF5"]),
+            ("hdf5_not_keras", P("w_plain.h5"), [P("w_plain.h5"), "layer_names"]),
+            ("layer_names_int", P("w_names_int.h5"), [P("w_names_int.h5"), "layer_names"]),
+            ("bad_superblock", P("w_bad_superblock.h5"), [P("w_bad_superblock.h5")]),
+            ("dev_null", "/dev/null", ["/dev/null"]),
+    ):
+        tap("weights_%s_tap" % label, weights=path, want=want)
+    fuse("weights_missing_fuse_resnet", rw=P("no_such_file.h5"), want=[P("no_such_file.h5")])
+    fuse("weights_missing_fuse_vgg", vw=P("no_such_file.h5"), want=[P("no_such_file.h5")])
+    fuse("weights_directory_fuse_vgg", vw=P("a_directory"), want=[P("a_directory"), "directory"])
+    bench("weights_missing_bench", rw=P("no_such_file.h5"), want=[P("no_such_file.h5")])
+    bench("weights_text_bench", vw=P("w_text.h5"), want=[P("w_text.h5"), "HDF5"])
+    for label in ("8", "100", "2k", "1m", "half", "minus1"):
+        f = P("w_resnet_trunc_%s.h5" % label)
+        tap("weights_truncated_%s" % label, model="resnet50", weights=f, layer="conv1_relu",
+            want=[f, ("truncated", "not an HDF5", "corrupt", "HDF5")])
+    fuse("weights_truncated_fuse_vgg", vw=P("w_vgg_trunc_half.h5"),
+         want=[P("w_vgg_trunc_half.h5"), ("truncated", "corrupt")])
+
+    # ---- weights files: structure ----
+    tap("weights_layer_missing", weights=P("w_vgg_no_block4_conv1.h5"), layer="block5_conv3",
+        want=[P("w_vgg_no_block4_conv1.h5"), "block4_conv1", "missing"])
+    tap("weights_layer_group_missing", weights=P("w_vgg_no_group.h5"), layer="block5_conv3",
+        want=[P("w_vgg_no_group.h5"), "block4_conv1"], unwant=["did you mean: block4_conv1"],
+        bug="layer_names lists block4_conv1 but its group is gone: the message suggests the very name "
+            "it says is missing ('no layer group 'block4_conv1' (did you mean: block4_conv1, ...)')")
+    tap("weights_locked_by_writer", model="resnet50", weights=P("w_locked.h5"), layer="conv1_relu",
+        hold=P("w_locked.h5"), want=[P("w_locked.h5"), "lock"], unwant=["corrupt"],
+        bug="a weights file locked by an HDF5 writer is reported as 'truncated or corrupt HDF5 file' "
+            "(status FORMAT): h5.c looks for 'unable to lock the file', HDF5 1.10 says 'unable to lock file'")
+    fuse("weights_layer_missing_fuse", vw=P("w_vgg_no_block4_conv1.h5"),
+         want=[P("w_vgg_no_block4_conv1.h5"), "block4_conv1"])
+    tap("weights_dataset_missing", weights=P("w_vgg_no_dataset.h5"), layer="block3_conv1",
+        want=[P("w_vgg_no_dataset.h5"), "block3_conv1", "kernel"])
+    tap("weights_layer_without_weights", weights=P("w_vgg_no_weights.h5"), layer="block2_conv2",
+        want=[P("w_vgg_no_weights.h5"), "block2_conv2", "0 weights"])
+    tap("weights_extra_layer", weights=P("w_vgg_extra.h5"),
+        want=[P("w_vgg_extra.h5"), "block6_conv1", "no such layer"])
+    tap("weights_extra_weightless_layer_ok", weights=P("w_vgg_extra_weightless.h5"), ok=True,
+        outputs=["out.npy"], check=lambda d: None if os.path.exists(os.path.join(d, "out.npy")) else "no output")
+    tap("weights_kernel_wrong_shape", weights=P("w_vgg_kernel_shape.h5"), layer="block2_conv1",
+        want=[P("w_vgg_kernel_shape.h5"), "block2_conv1", "kernel", "(3,3,64,128)", "(3,3,64,64)"])
+    tap("weights_kernel_channels_first", weights=P("w_vgg_kernel_nchw.h5"), layer="block2_conv1",
+        want=[P("w_vgg_kernel_nchw.h5"), "block2_conv1", "(128,64,3,3)"])
+    tap("weights_bias_wrong_shape", weights=P("w_vgg_bias_shape.h5"), layer="block3_conv3",
+        want=[P("w_vgg_bias_shape.h5"), "block3_conv3", "bias", "257"])
+    tap("weights_kernel_scalar", weights=P("w_vgg_kernel_scalar.h5"), layer="block1_conv2",
+        want=[P("w_vgg_kernel_scalar.h5"), "block1_conv2", "kernel"])
+    tap("weights_bn_wrong_shape", model="resnet50", weights=P("w_resnet_bn_shape.h5"),
+        layer="conv2_block1_1_relu",
+        want=[P("w_resnet_bn_shape.h5"), "conv2_block1_1_bn", "moving_variance", "32"])
+    tap("weights_other_network_tap_resnet", model="resnet50", weights=V, layer="conv1_relu",
+        want=[V, "VGG16", "not ResNet50"])
+    tap("weights_other_network_tap_vgg", model="vgg16", weights=R, layer="block1_conv1",
+        want=[R, "ResNet50", "not VGG16"])
+    fuse("weights_other_network_fuse_swapped", rw=V, vw=R, want=[V, "VGG16"])
+    bench("weights_other_network_bench", rw=V, vw=R, want=[V, "VGG16"])
+    tap("weights_old_resnet_naming", model="resnet50", weights=P("w_old_naming.h5"), layer="conv1_relu",
+        want=[P("w_old_naming.h5"), "old Keras ResNet50", "res2a_branch2a"])
+    fuse("weights_old_resnet_naming_fuse", rw=P("w_old_naming.h5"),
+         want=[P("w_old_naming.h5"), "old Keras ResNet50"])
+    tap("weights_notop_file_top_layer", model="vgg16", layer="fc1",
+        want=[V, "fc1", "notop"])
+
+    # ---- weights: dtypes and values ----
+    tap("weights_int32_refused", weights=P("w_vgg_int32.h5"), layer="block1_conv1",
+        want=[P("w_vgg_int32.h5"), "block1_conv1", "kernel", ("int", "integer"), "float"])
+    tap("weights_string_refused", weights=P("w_vgg_string.h5"), layer="block2_conv2",
+        want=[P("w_vgg_string.h5"), "block2_conv2", "bias"])
+    ref_dir = os.path.join(work, "reference")
+    ref_vgg = os.path.join(ref_dir, "vgg_block5_conv3_f32.npy")
+    ref_vgg16 = os.path.join(ref_dir, "vgg_block5_conv3_f16_as_f32.npy")
+    ref_resnet = os.path.join(ref_dir, "resnet_conv2_block1_out_f32.npy")
+
+    def same_as(ref, rel):
+        return lambda d: close_to(os.path.join(d, "out.npy"), ref, rel)
+
+    tap("weights_float64_converted", weights=P("w_vgg_f64.h5"), layer="block5_conv3", ok=True,
+        outputs=["out.npy"], check=same_as(ref_vgg, 1e-6))
+    tap("weights_float16_converted", weights=P("w_vgg_f16.h5"), layer="block5_conv3", ok=True,
+        outputs=["out.npy"], check=lambda d: same_as(ref_vgg, 1e-3)(d) or same_as(ref_vgg16, 1e-6)(d))
+    tap("weights_float16_one_layer_resnet", model="resnet50", weights=P("w_resnet_f16_conv1.h5"),
+        layer="conv2_block1_out", ok=True, outputs=["out.npy"], check=same_as(ref_resnet, 1e-3))
+    tap("weights_float64_out_of_float32_range", weights=P("w_vgg_f64_overflow.h5"), layer="block3_conv1",
+        want=[P("w_vgg_f64_overflow.h5"), "block3_conv1", "kernel", ("Inf", "range")])
+    tap("weights_nan", weights=P("w_vgg_nan.h5"), layer="block5_conv3",
+        want=[P("w_vgg_nan.h5"), "block3_conv2", "kernel", "NaN"])
+    tap("weights_inf", weights=P("w_vgg_inf.h5"), layer="block5_conv3",
+        want=[P("w_vgg_inf.h5"), "block4_conv3", "bias", "Inf"])
+    fuse("weights_neginf_fuse", vw=P("w_vgg_neginf.h5"),
+         want=[P("w_vgg_neginf.h5"), "block1_conv1", "-Inf"])
+    tap("weights_nan_batchnorm", model="resnet50", weights=P("w_resnet_nan_bn.h5"), layer="conv1_relu",
+        want=[P("w_resnet_nan_bn.h5"), "conv1_bn", "moving_variance", "NaN"])
+
+    # ---- layer names ----
+    tap("layer_unknown_suggests", model="resnet50", layer="conv1_rel",
+        want=["conv1_rel", "did you mean", "conv1_relu"])
+    tap("layer_unknown_vgg_suggests", layer="block5_conv4", want=["block5_conv4", "block5_conv3"])
+    tap("layer_of_other_network", model="resnet50", layer="block5_conv3", want=["block5_conv3", "resnet50"])
+    tap("layer_empty_name", layer="", want=["''"])
+    tap("layer_case_differs", layer="Block1_Conv1", want=["Block1_Conv1", "block1_conv1"])
+    fuse("layer_unknown_fuse_resnet", extra=["--resnet-layer", "conv4_block7_out"],
+         want=["conv4_block7_out", "did you mean"])
+    fuse("layer_unknown_fuse_vgg", extra=["--vgg-layer", "conv4_block6_out"], want=["conv4_block6_out", "vgg16"])
+    bench("layer_unknown_bench", extra=["--vgg-layer", "block9_pool"], want=["block9_pool"])
+
+    # ---- .npy inputs ----
+    for label, f, want in (
+            ("missing", P("no_such.npy"), [P("no_such.npy"), "No such file"]),
+            ("directory", P("a_directory"), [P("a_directory"), "directory"]),
+            ("empty", P("x_empty.npy"), [P("x_empty.npy")]),
+            ("text", P("x_text.npy"), [P("x_text.npy"), ".npy"]),
+            ("float64", P("x_f64.npy"), [P("x_f64.npy"), "<f8"]),
+            ("float16", P("x_f16.npy"), [P("x_f16.npy"), "<f2"]),
+            ("int32", P("x_i32.npy"), [P("x_i32.npy"), "<i4"]),
+            ("uint8", P("x_u8.npy"), [P("x_u8.npy"), "u1"]),
+            ("big_endian", P("x_be.npy"), [P("x_be.npy"), "big-endian"]),
+            ("fortran_order", P("x_fortran.npy"), [P("x_fortran.npy"), "fortran"]),
+            ("rank3", P("x_rank3.npy"), [P("x_rank3.npy"), "40,48,3"]),
+            ("rank5", P("x_rank5.npy"), [P("x_rank5.npy"), "(N,H,W,3)"]),
+            ("rank0", P("x_rank0.npy"), [P("x_rank0.npy"), "(N,H,W,3)"]),
+            ("channels4", P("x_chan4.npy"), [P("x_chan4.npy"), "1,40,48,4"]),
+            ("channels_first", P("x_nchw.npy"), [P("x_nchw.npy"), "1,3,40,48"]),
+            ("batch0", P("x_batch0.npy"), [P("x_batch0.npy"), "N = 0"]),
+            ("truncated_data", P("x_truncated.npy"), [P("x_truncated.npy"), "truncated"]),
+            ("trailing_data", P("x_trailing.npy"), [P("x_trailing.npy"), "trailing"]),
+            ("header_only", P("x_header_only.npy"), [P("x_header_only.npy"), "truncated"]),
+            ("cut_in_header", P("x_cut_in_header.npy"), [P("x_cut_in_header.npy"), "header"]),
+            ("header_length_past_eof", P("x_hlen_past_eof.npy"), [P("x_hlen_past_eof.npy"), "header"]),
+            ("header_length_huge_v2", P("x_hlen_huge_v2.npy"), [P("x_hlen_huge_v2.npy"), "header"]),
+            ("header_length_short", P("x_hlen_short.npy"), [P("x_hlen_short.npy")]),
+            ("version9", P("x_version9.npy"), [P("x_version9.npy"), "version"]),
+            ("header_not_dict", P("x_not_dict.npy"), [P("x_not_dict.npy"), "dict"]),
+            ("structured_dtype", P("x_structured.npy"), [P("x_structured.npy"), "structured"]),
+            ("object_dtype", P("x_object.npy"), [P("x_object.npy"), "|O"]),
+            ("extra_key", P("x_extra_key.npy"), [P("x_extra_key.npy"), "'x'"]),
+            ("no_shape", P("x_no_shape.npy"), [P("x_no_shape.npy"), "shape"]),
+            ("nonascii_header", P("x_nonascii.npy"), [P("x_nonascii.npy"), "non-ASCII"]),
+            ("negative_dim", P("x_negative_dim.npy"), [P("x_negative_dim.npy"), "negative"]),
+            ("dims_overflow", P("x_overflow_dims.npy"), [P("x_overflow_dims.npy"), "overflow"]),
+            ("symlink_loop", P("loop.npy"), [P("loop.npy"), "symbolic links"]),
+            ("dev_zero", "/dev/zero", ["/dev/zero", "not a regular file"]),
+            ("height_31", P("x_h31.npy"), ["31x48", "32x32"]),
+            ("width_16", P("x_w16.npy"), ["48x16", "32x32"]),
+            ("1x1", P("x_1x1.npy"), ["1x1", "32x32"]),
+            ("width_16385", P("x_wide.npy"), ["32x16385", "16384"]),
+    ):
+        tap("npy_%s" % label, inp=f, want=want)
+    # A header declaring a huge array over tiny data: refused from the header,
+    # before anything is allocated (run under a 2 GiB address-space limit).
+    tap("npy_declares_1x100000x100000x3", inp=P("x_huge_dims.npy"),
+        want=[P("x_huge_dims.npy"), ("limit", "truncated")], limits={"as": 2 * GIB})
+    tap("npy_declares_1x20000x20000x3", inp=P("x_big_dims.npy"),
+        want=[P("x_big_dims.npy"), "truncated", "4800000000"], limits={"as": 2 * GIB})
+    fuse("npy_declares_huge_fuse", inp=["--input", P("x_huge_dims.npy")],
+         want=[P("x_huge_dims.npy")], limits={"as": 2 * GIB})
+    fuse("npy_float64_fuse", inp=["--input", P("x_f64.npy")], want=[P("x_f64.npy"), "<f8"])
+    fuse("npy_batch0_fuse", inp=["--input", P("x_batch0.npy")], want=[P("x_batch0.npy"), "N = 0"])
+    fuse("npy_height_31_fuse", inp=["--input", P("x_h31.npy")], want=["31x48", "32x32"])
+
+    # ---- images ----
+    for label, f, want in (
+            ("missing", P("no_such.png"), [P("no_such.png"), "No such file"]),
+            ("directory", P("a_directory"), [P("a_directory"), "directory"]),
+            ("empty", P("empty.png"), [P("empty.png"), "empty"]),
+            ("text", P("text.jpg"), [P("text.jpg"), "not a JPEG or PNG"]),
+            ("gif", P("img.gif"), [P("img.gif"), "GIF", "not supported"]),
+            ("bmp", P("img.bmp"), [P("img.bmp"), "BMP", "not supported"]),
+            ("tiff", P("img.tiff"), [P("img.tiff"), "TIFF"]),
+            ("gif_named_jpg", P("gif_named.jpg"), [P("gif_named.jpg"), "GIF"]),
+            ("png_truncated", P("png_truncated.png"), [P("png_truncated.png"), "PNG"]),
+            ("png_signature_only", P("png_sig_only.png"), [P("png_sig_only.png"), "PNG"]),
+            ("png_bad_crc", P("png_bad_crc.png"), [P("png_bad_crc.png"), ("CRC", "crc")]),
+            ("png_zero_width", P("png_zero.png"), [P("png_zero.png"), "zero-sized"]),
+            ("png_declares_100000x100000", P("png_enormous.png"), [P("png_enormous.png"), "100000"]),
+            ("png_declares_9000x9000_tiny_data", P("png_9000.png"), [P("png_9000.png"), "PNG"]),
+            ("png_garbage_idat", P("png_garbage_idat.png"), [P("png_garbage_idat.png"), "PNG"]),
+            ("jpeg_truncated", P("jpg_truncated.jpg"), [P("jpg_truncated.jpg"), "JPEG"]),
+            ("jpeg_soi_only", P("jpg_soi_only.jpg"), [P("jpg_soi_only.jpg"), "JPEG"]),
+            ("jpeg_declares_60000x60000", P("jpg_enormous.jpg"), [P("jpg_enormous.jpg"), "60000"]),
+            ("jpeg_zero_width", P("jpg_zero.jpg"), [P("jpg_zero.jpg"), ("zero", "corrupt")]),
+            ("jpeg_bad_dqt_length", P("jpg_bad_dqt.jpg"), [P("jpg_bad_dqt.jpg"), "JPEG"]),
+            ("jpeg_bad_sos_length", P("jpg_bad_sos.jpg"), [P("jpg_bad_sos.jpg"), "JPEG"]),
+    ):
+        lim = {"as": 2 * GIB} if "declares" in label else None
+        images("image_%s" % label, [f], want, limits=lim)
+    tap("npy_fifo", inp=P("fifo.npy"), want=[P("fifo.npy"), "not a regular file"], timeout=10,
+        bug="--input naming a FIFO blocks forever in open() (npy.c opens before it checks S_ISREG)")
+    images("image_fifo", [P("fifo.png")], [P("fifo.png"), "not a regular file"], timeout=10,
+           bug="--images naming a FIFO blocks forever in open() (image.c opens before it checks S_ISREG)")
+    images("image_dev_zero", ["/dev/zero"], ["/dev/zero", "not a regular file"])
+    images("image_4097_files", [P("good.png")] * 4097, ["--images", "4096"])
+    images("image_second_of_three_bad", [P("good.png"), P("img.gif"), P("good.jpg")], [P("img.gif")])
+    images("image_input_size_16x16", [P("good.png")], ["16x16", "32"], size="16x16")
+    images("image_input_size_0x5", [P("good.png")], ["--input-size", "0x5"], size="0x5")
+    images("image_load_interp_cubic", [P("good.png")], ["--load-interp", "cubic"],
+           extra=["--load-interp", "cubic"])
+    # 6000x6000: the activations would take over 16 GiB: refused with the memory it would need
+    images("image_input_size_6000x6000", [P("good.png")], ["6000x6000", "GiB"], size="6000x6000")
+    fuse("image_and_input_both", inp=["--input", X, "--images", P("good.png")], want=["--input", "--images"])
+    fuse("image_option_without_files", inp=["--images"], want=["--images"])
+
+    # ---- sizes the library refuses with the memory it would need ----
+    bench("bench_size_8192x8192", size="8192x8192", want=["8192x8192", "GiB"])
+    bench("bench_size_4096x4096_batch4", size="4096x4096", extra=["--batch", "4"],
+          want=["4096x4096", "batch 4", "GiB"])
+    bench("bench_size_16x16", size="16x16", want=["16x16", "32x32"])
+    bench("bench_size_20000x20000", size="20000x20000", want=["20000x20000", "16384"])
+    c.append(Case("layers_input_size_16x16", ["layers", "--model", "resnet50", "--input-size", "16x16"],
+                  want=["16x16", "32"]))
+    c.append(Case("layers_input_size_20000x20000", ["layers", "--model", "vgg16", "--input-size", "20000x20000"],
+                  want=["20000x20000", "16384"]))
+    c.append(Case("layers_top_not_224", ["layers", "--model", "vgg16", "--top", "--input-size", "100x100"],
+                  want=["224x224", "100x100"]))
+
+    # ---- option values ----
+    for opt, val, want in (
+            ("--threads", "0", ["--threads", "'0'"]),
+            ("--threads", "two", ["--threads", "'two'"]),
+            ("--threads", "-1", ["--threads", "'-1'"]),
+            ("--threads", "99999999999999999999", ["--threads"]),
+            ("--batch", "0", ["--batch", "'0'"]),
+            ("--batch", "1e3", ["--batch", "'1e3'"]),
+            ("--size", "0x5", ["--size", "'0x5'"]),
+            ("--size", "5", ["--size", "'5'"]),
+            ("--size", "5x", ["--size", "'5x'"]),
+            ("--size", "x", ["--size"]),
+            ("--size", "-5x5", ["--size", "-5x5"]),
+            ("--size", "20000x5", ["20000x5"]),
+            ("--resize", "cubic", ["--resize", "'cubic'"]),
+            ("--resize", "", ["--resize"]),
+            ("--mode", "turbo", ["--mode", "'turbo'"]),
+    ):
+        safe = re.sub(r"[^A-Za-z0-9]+", "_", opt.strip("-") + "_" + (val or "empty")).strip("_")
+        fuse("option_fuse_%s" % safe, extra=[opt, val], want=want)
+    tap("option_tap_threads_0", extra=["--threads", "0"], want=["--threads", "'0'"])
+    tap("option_tap_batch_minus3", extra=["--batch", "-3"], want=["--batch", "'-3'"])
+    tap("option_tap_batch_huge", extra=["--batch", "100000"], want=["--batch", "'100000'"])
+    bench("option_bench_iters_0", extra=["--iters", "0"], want=["--iters", "'0'"])
+    bench("option_bench_mode_turbo", extra=["--mode", "turbo"], want=["--mode", "'turbo'"])
+    bench("option_bench_batch_0", extra=["--batch", "0"], want=["--batch", "'0'"])
+    bench("option_bench_size_axb", size="axb", want=["--size", "'axb'"])
+    for cmd, argv in (
+            ("layers", ["layers", "--model", "foo"]),
+            ("tap", ["tap", "--model", "foo", "--weights", R, "--layer", "conv1_relu", "--input", X, "--output", O]),
+            ("make_weights", ["make-weights", "--model", "foo", "--output", "@OUT/w.h5"]),
+    ):
+        c.append(Case("option_%s_model_foo" % cmd, argv, want=["--model", "'foo'"]))
+    c.append(Case("option_layers_model_missing", ["layers"], want=["--model"]))
+    c.append(Case("option_layers_model_uppercase", ["layers", "--model", "ResNet50"], want=["'ResNet50'"]))
+    c.append(Case("option_layers_input_size_bad", ["layers", "--model", "vgg16", "--input-size", "224"],
+                  want=["--input-size", "'224'"]))
+    c.append(Case("option_make_weights_seed_negative",
+                  ["make-weights", "--model", "vgg16", "--seed", "-1", "--output", "@OUT/w.h5"],
+                  want=["--seed", "'-1'"]))
+    c.append(Case("option_make_weights_seed_text",
+                  ["make-weights", "--model", "vgg16", "--seed", "abc", "--output", "@OUT/w.h5"],
+                  want=["--seed", "'abc'"]))
+    c.append(Case("option_make_weights_output_missing", ["make-weights", "--model", "vgg16"], want=["--output"]))
+    c.append(Case("option_unknown_command", ["frobnicate"], want=["'frobnicate'"]))
+    c.append(Case("option_no_command", [], want=["usage", "fusenet"]))
+    for cmd, base in (
+            ("layers", ["layers", "--model", "vgg16"]),
+            ("tap", ["tap", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1", "--input", X,
+                     "--output", O]),
+            ("fuse", ["fuse", "--resnet-weights", R, "--vgg-weights", V, "--input", X, "--output", O]),
+            ("bench", ["bench", "--resnet-weights", R, "--vgg-weights", V, "--size", "32x32", "--iters", "1"]),
+            ("make_weights", ["make-weights", "--model", "vgg16", "--output", "@OUT/w.h5"]),
+    ):
+        c.append(Case("option_%s_unknown" % cmd, base + ["--frobnicate", "1"], want=["'--frobnicate'"]))
+        c.append(Case("option_%s_unknown_flag" % cmd, base[:1] + ["-x"] + base[1:], want=["'-x'"]))
+        c.append(Case("option_%s_missing_value" % cmd, base + ["--threads"], want=["--threads", "value"]))
+    for cmd, argv, want in (
+            ("tap_no_weights", ["tap", "--model", "vgg16", "--layer", "block1_conv1", "--input", X, "--output", O],
+             ["--weights"]),
+            ("tap_no_layer", ["tap", "--model", "vgg16", "--weights", V, "--input", X, "--output", O], ["--layer"]),
+            ("tap_no_input", ["tap", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1", "--output", O],
+             ["--input"]),
+            ("tap_no_output", ["tap", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1", "--input", X],
+             ["--output"]),
+            ("tap_no_model", ["tap", "--weights", V, "--layer", "block1_conv1", "--input", X, "--output", O],
+             ["--model"]),
+            ("fuse_no_resnet_weights", ["fuse", "--vgg-weights", V, "--input", X, "--output", O],
+             ["--resnet-weights"]),
+            ("fuse_no_vgg_weights", ["fuse", "--resnet-weights", R, "--input", X, "--output", O],
+             ["--vgg-weights"]),
+            ("fuse_no_output", ["fuse", "--resnet-weights", R, "--vgg-weights", V, "--input", X], ["--output"]),
+            ("fuse_no_input", ["fuse", "--resnet-weights", R, "--vgg-weights", V, "--output", O],
+             ["--input", "--images"]),
+            ("bench_no_vgg_weights", ["bench", "--resnet-weights", R], ["--vgg-weights"]),
+    ):
+        c.append(Case("option_required_%s" % cmd, argv, want=want))
+    # empty strings as paths: the message must still say which argument
+    tap("option_empty_weights_path", weights="", inp=X,
+        want=[("--weights", "empty")])
+    tap("option_empty_input_path", inp="",
+        want=[("--input", "empty")])
+    tap("option_empty_output_path", out="",
+        want=[("--output",)])
+    fuse("option_empty_image_path", inp=["--images", "", "--input-size", "40x48"],
+         want=[("--images", "empty")])
+
+    # ---- outputs ----
+    tap("output_in_missing_directory", out="@OUT/no/such/dir/out.npy", want=["@OUT/no/such/dir/out.npy"],
+        unwant=[".tmp-"])
+    tap("output_is_a_directory", out="@OUT/adir", pre={"adir": None}, want=["@OUT/adir"])
+    fuse("output_in_missing_directory_fuse", out="@OUT/missing/out.npy", want=["@OUT/missing/out.npy"],
+         unwant=[".tmp-"])
+    c.append(Case("output_make_weights_missing_directory",
+                  ["make-weights", "--model", "vgg16", "--output", "@OUT/missing/w.h5"], want=["@OUT/missing/w.h5"]))
+    c.append(Case("output_make_weights_is_a_directory",
+                  ["make-weights", "--model", "vgg16", "--output", "@OUT/adir"], pre={"adir": None},
+                  want=["@OUT/adir"]))
+    c.append(Case("output_make_weights_empty_path", ["make-weights", "--model", "vgg16", "--output", ""],
+                  want=[("--output", "empty")]))
+    # a good output file exists; the failing run must leave it as it was
+    tap("output_kept_bad_layer", layer="nope", pre={"out.npy": GOOD_NPY}, want=["nope"])
+    tap("output_kept_bad_weights", weights=P("w_vgg_nan.h5"), layer="block5_conv3", pre={"out.npy": GOOD_NPY},
+        want=["block3_conv2"])
+    tap("output_kept_bad_input", inp=P("x_truncated.npy"), pre={"out.npy": GOOD_NPY}, want=[P("x_truncated.npy")])
+    fuse("output_kept_bad_image", inp=["--images", P("png_truncated.png"), "--input-size", "40x48"],
+         pre={"out.npy": GOOD_NPY}, want=[P("png_truncated.png")])
+    fuse("output_kept_bad_option", extra=["--size", "0x0"], pre={"out.npy": GOOD_NPY}, want=["--size"])
+    # the write itself fails (file size limit: a full disk): no partial file, old file kept
+    tap("output_kept_write_fails", layer="block1_conv2", pre={"out.npy": GOOD_NPY},
+        limits={"fsize": 4096}, want=["@OUT/out.npy", "File too large"])
+    tap("output_none_write_fails", layer="block1_conv2", limits={"fsize": 4096},
+        want=["@OUT/out.npy", "File too large"])
+    good_h5 = open(P("w_old_naming.h5"), "rb").read()
+    c.append(Case("output_make_weights_none_write_fails",
+                  ["make-weights", "--model", "vgg16", "--output", "@OUT/w.h5"], limits={"fsize": 1 << 20},
+                  want=["@OUT/w.h5", "File too large"],
+                  bug="a failed HDF5 write leaves the file id open: SIGSEGV at exit in H5_term_library"))
+    c.append(Case("output_make_weights_kept_write_fails",
+                  ["make-weights", "--model", "vgg16", "--output", "@OUT/w.h5"], limits={"fsize": 1 << 20},
+                  pre={"w.h5": good_h5}, want=["@OUT/w.h5", "File too large"],
+                  bug="make-weights truncates the existing file (H5F_ACC_TRUNC) and, when the write then "
+                      "fails, unlinks it: the previous good file is lost; and SIGSEGV at exit as above"))
+    c.append(Case("output_make_weights_kept_bad_model",
+                  ["make-weights", "--model", "vgg17", "--output", "@OUT/w.h5"], pre={"w.h5": good_h5},
+                  want=["'vgg17'"]))
+    # ---- weights looked up by their official names ----
+    c.append(Case("weights_not_given_no_models", ["tap", "--model", "vgg16", "--layer", "block1_conv1", "--input", X,
+                                                  "--output", O],
+                  want=["--weights", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "FUSENET_MODELS"]))
+    c.append(Case("weights_not_given_models_dir_missing", ["fuse", "--input", X, "--output", O],
+                  env={"FUSENET_MODELS": P("no_such_dir")},
+                  want=["--resnet-weights", P("no_such_dir")]))
+    c.append(Case("weights_not_given_found_broken", ["tap", "--model", "vgg16", "--layer", "block1_conv1",
+                                                     "--input", X, "--output", O],
+                  env={"FUSENET_MODELS": P("models_broken")},
+                  want=[P("models_broken/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"), "HDF5"]))
+    c.append(Case("option_positional_stray", ["tap", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1",
+                                              "--input", X, "--output", O, "stray"], want=["'stray'"]))
+
+    # ---- embed ----
+    def embed(name, paths, extra=(), out="@OUT/emb.npy", **kw):
+        argv = ["embed", "--resnet-weights", R, "--vgg-weights", V, "--input-size", "32x32", "--output", out] + \
+            list(extra) + list(paths)
+        c.append(Case(name, argv, **kw))
+
+    embed("embed_no_paths", [], want=["images or directories"])
+    embed("embed_missing_path", [P("no_such_dir")], want=[P("no_such_dir"), "No such file"])
+    embed("embed_no_images_in_directory", [P("emb_none")], want=[P("emb_none"), "no .jpg"])
+    embed("embed_all_unreadable", [P("emb_bad")], want=["none of the 2 files"], warnings_ok=True)
+    embed("embed_strict_unreadable", [P("emb_mixed")], extra=["--strict", "--names", "@OUT/names.txt"],
+          want=[P("emb_mixed/c.png"), "PNG"])
+    embed("embed_strict_kept", [P("emb_mixed")], extra=["--strict", "--names", "@OUT/names.txt"],
+          pre={"emb.npy": GOOD_NPY, "names.txt": b"x.png\n"}, want=[P("emb_mixed/c.png")])
+    embed("embed_skips_unreadable_ok", [P("emb_mixed")], extra=["--names", "@OUT/names.txt"], ok=True,
+          warnings_ok=True, outputs=["emb.npy", "names.txt"],
+          check=lambda d: None if (read_npy(os.path.join(d, "emb.npy")).shape == (2, 1536) and
+                                   open(os.path.join(d, "names.txt")).read().count("\n") == 2)
+          else "expected 2 rows and 2 names")
+    embed("embed_names_same_as_output", [P("emb_good")], extra=["--names", "@OUT/emb.npy"],
+          want=["--names", "--output"])
+    embed("embed_names_in_missing_directory", [P("emb_good")], extra=["--names", "@OUT/missing/names.txt"],
+          want=["@OUT/missing/names.txt"], unwant=[".tmp-"])
+    embed("embed_output_in_missing_directory", [P("emb_good")], extra=["--names", "@OUT/names.txt"],
+          out="@OUT/missing/emb.npy", want=["@OUT/missing/emb.npy"], unwant=[".tmp-"])
+    embed("embed_pool_median", [P("emb_good")], extra=["--pool", "median"], want=["--pool", "'median'"])
+    embed("embed_input_size_16x16", [P("emb_good")], extra=["--input-size", "16x16"], want=["--input-size", "16x16"])
+    embed("embed_input_size_9000x9000", [P("emb_good")], extra=["--input-size", "9000x9000"],
+          want=["--input-size", "9000x9000"])
+    embed("embed_weights_other_network", [P("emb_good")], extra=["--resnet-weights", V], want=[V, "VGG16"])
+    embed("embed_layer_unknown", [P("emb_good")], extra=["--vgg-layer", "block6_conv1"], want=["block6_conv1"])
+    c.append(Case("embed_output_missing", ["embed", "--resnet-weights", R, "--vgg-weights", V, P("emb_good")],
+                  want=["--output"]))
+
+    # ---- similar ----
+    def similar(name, emb=None, names=None, query=None, extra=(), **kw):
+        argv = ["similar", "--resnet-weights", R, "--vgg-weights", V, "--input-size", "32x32",
+                "--embeddings", emb or P("emb.npy"), "--names", names or P("names.txt"),
+                "--query", query or P("good.png")] + list(extra)
+        c.append(Case(name, argv, **kw))
+
+    similar("similar_embeddings_missing", emb=P("no_such.npy"), want=[P("no_such.npy")])
+    similar("similar_embeddings_rank4", emb=X, want=[X, "(N, C)"])
+    similar("similar_embeddings_not_npy", emb=P("good.png"), want=[P("good.png"), ".npy"])
+    similar("similar_embeddings_other_taps", emb=P("emb_dim100.npy"), want=[P("emb_dim100.npy"), "100", "1536"])
+    similar("similar_names_count_mismatch", names=P("names3.txt"), want=[P("names3.txt"), "2 rows", "3 names"])
+    similar("similar_names_missing", names=P("no_such.txt"), want=[P("no_such.txt"), "No such file"])
+    similar("similar_names_directory", names=P("emb_good"), want=[P("emb_good"), ("directory", "Is a dir")])
+    similar("similar_query_missing", query=P("no_such.png"), want=[P("no_such.png")])
+    similar("similar_query_gif", query=P("img.gif"), want=[P("img.gif"), "GIF"])
+    similar("similar_query_truncated", query=P("png_truncated.png"), want=[P("png_truncated.png")])
+    similar("similar_k_0", extra=["-k", "0"], want=["-k", "'0'"])
+    similar("similar_pool_bad", extra=["--pool", "sum"], want=["--pool", "'sum'"])
+    similar("similar_weights_missing", extra=["--vgg-weights", P("no_such.h5")], want=[P("no_such.h5")])
+    c.append(Case("similar_query_option_missing", ["similar", "--embeddings", P("emb.npy"), "--names",
+                                                   P("names.txt")], want=["--query"]))
+
+    # ---- viz ----
+    def viz(name, image=None, model="vgg16", weights=None, extra=(), out="@OUT/viz.png", **kw):
+        argv = ["viz", "--model", model, "--weights", weights or (V if model == "vgg16" else R),
+                "--image", image or P("good.png"), "--input-size", "32x32", "--output", out] + list(extra)
+        c.append(Case(name, argv, **kw))
+
+    viz("viz_image_missing", image=P("no_such.png"), want=[P("no_such.png")])
+    viz("viz_image_bmp", image=P("img.bmp"), want=[P("img.bmp"), "BMP"])
+    viz("viz_image_enormous", image=P("png_enormous.png"), want=[P("png_enormous.png"), "100000"])
+    viz("viz_alpha_2", extra=["--alpha", "2"], want=["--alpha", "'2'"])
+    viz("viz_alpha_nan", extra=["--alpha", "nan"], want=["--alpha", "'nan'"])
+    viz("viz_alpha_text", extra=["--alpha", "half"], want=["--alpha", "'half'"])
+    viz("viz_output_size_0x0", extra=["--output-size", "0x0"], want=["--output-size", "'0x0'"])
+    viz("viz_output_size_20000x20000", extra=["--output-size", "20000x20000"], want=["--output-size"])
+    viz("viz_input_size_16x16", extra=["--input-size", "16x16"], want=["--input-size", "16x16"])
+    viz("viz_layer_unknown", extra=["--layer", "block5_conv9"], want=["block5_conv9", "did you mean"])
+    viz("viz_weights_other_network", model="resnet50", weights=V, want=[V, "VGG16"])
+    viz("viz_weights_nan", weights=P("w_vgg_nan.h5"), want=[P("w_vgg_nan.h5"), "block3_conv2", "NaN"])
+    viz("viz_output_in_missing_directory", out="@OUT/missing/viz.png", want=["@OUT/missing/viz.png"],
+        unwant=[".tmp-"])
+    viz("viz_output_kept_bad_image", image=P("png_truncated.png"), pre={"viz.png": open(P("good.png"), "rb").read()},
+        want=[P("png_truncated.png")])
+    c.append(Case("viz_image_option_missing", ["viz", "--model", "vgg16", "--weights", V, "--output", "@OUT/v.png"],
+                  want=["--image"]))
+    return c
+
+
+# ---------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------
+
+def snapshot(d):
+    """{relative path: bytes or None (directory)} of everything under d."""
+    out = {}
+    for root, dirs, files in os.walk(d):
+        for x in dirs:
+            out[os.path.relpath(os.path.join(root, x), d)] = None
+        for x in files:
+            full = os.path.join(root, x)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, d)] = f.read()
+    return out
+
+
+def make_preexec(limits):
+    def pre():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit fails with EFBIG
+        if "as" in limits:
+            resource.setrlimit(resource.RLIMIT_AS, (limits["as"], limits["as"]))
+        if "fsize" in limits:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
+    return pre if limits else None
+
+
+def run_case(case, fusenet, wrapper, checker_status, casedir):
+    shutil.rmtree(casedir, ignore_errors=True)
+    os.makedirs(casedir)
+    for rel, data in case.pre.items():
+        full = os.path.join(casedir, rel)
+        if data is None:
+            os.makedirs(full)
+        else:
+            write_bytes(full, data)
+    before = snapshot(casedir)
+    argv = [a.replace("@OUT", casedir) for a in case.argv]
+    want = [tuple(x.replace("@OUT", casedir) for x in (w if isinstance(w, tuple) else (w,))) for w in case.want]
+    cmd = wrapper + [fusenet] + argv
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "2")
+    env.pop("FUSENET_MODELS", None)
+    for k, v in case.env.items():
+        env[k] = v.replace("@OUT", casedir)
+    timeout = case.timeout * (10 if wrapper and case.timeout < TIMEOUT else 1)
+    held = h5py.File(case.hold, "r+") if case.hold else None
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, env=env,
+                           cwd=casedir, preexec_fn=make_preexec(case.limits))
+    except subprocess.TimeoutExpired:
+        return ["hangs: killed after %d s" % timeout], "", None
+    finally:
+        if held is not None:
+            held.close()
+    rc = r.returncode
+    err = r.stderr.decode("utf-8", "replace")
+    problems = []
+    if rc < 0:
+        problems.append("killed by signal %d (%s)" % (-rc, signal.Signals(-rc).name))
+    elif rc >= 128:
+        problems.append("exit status %d (a signal or abort?)" % rc)
+    if checker_status is not None and rc == checker_status:
+        problems.append("exit status %d: the checker (valgrind, sanitizer) reported errors" % rc)
+    after = snapshot(casedir)
+    if case.ok:
+        if rc != 0:
+            problems.append("exit status %d, expected success" % rc)
+        if err and not case.warnings_ok:
+            problems.append("stderr not empty")
+        extra = set(after) - set(before) - set(case.outputs)
+        if extra:
+            problems.append("stray files: %s" % ", ".join(sorted(extra)))
+        if rc == 0 and case.check:
+            why = case.check(casedir)
+            if why:
+                problems.append(why)
+    else:
+        if rc == 0:
+            problems.append("exit status 0 on a bad input")
+        lines = err.split("\n")
+        if case.warnings_ok and len(lines) > 2 and err.endswith("\n"):
+            reports = lines[:-2]
+            if not all(x.startswith("fusenet: skipped: ") for x in reports):
+                problems.append("lines before the last are not 'fusenet: skipped: ...' reports")
+            err = lines[-2] + "\n"
+            lines = lines[-2:]
+        if not err.endswith("\n") or len(lines) != 2 or not lines[0].strip():
+            problems.append("stderr is not exactly one line (%d lines)" % (len(lines) - 1 if err.endswith("\n")
+                                                                           else len(lines)))
+        for alts in want:
+            if not any(a in err for a in alts):
+                problems.append("message lacks %s" % " or ".join(repr(a) for a in alts))
+        for bad in case.unwant:
+            if bad in err:
+                problems.append("message has %r" % bad)
+        created = sorted(set(after) - set(before))
+        if created:
+            problems.append("created: %s" % ", ".join(created))
+        for rel, data in before.items():
+            if rel not in after:
+                problems.append("pre-existing %s was removed" % rel)
+            elif after[rel] != data:
+                problems.append("pre-existing %s was modified" % rel)
+    return problems, err, rc
+
+
+def build_references(fusenet, fx, work):
+    """float32 runs the dtype-conversion cases are compared with."""
+    d = os.path.join(work, "reference")
+    os.makedirs(d, exist_ok=True)
+    jobs = (
+        ("vgg_block5_conv3_f32.npy", "vgg16", fx.vgg, "block5_conv3"),
+        ("vgg_block5_conv3_f16_as_f32.npy", "vgg16", fx.p("w_vgg_f16_as_f32.h5"), "block5_conv3"),
+        ("resnet_conv2_block1_out_f32.npy", "resnet50", fx.resnet, "conv2_block1_out"),
+    )
+    for out, model, weights, layer in jobs:
+        r = subprocess.run([fusenet, "tap", "--model", model, "--weights", weights, "--layer", layer,
+                            "--input", fx.p("x_small.npy"), "--output", os.path.join(d, out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+        if r.returncode != 0:
+            raise RuntimeError("reference run %s failed: %s" % (out, r.stderr.decode()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fusenet", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--wrapper", default="")
+    ap.add_argument("--checker-status", type=int, default=None)
+    ap.add_argument("--no-as-limit", action="store_true")
+    ap.add_argument("--only", default=None, help="run the cases whose name matches this regular expression")
+    ap.add_argument("--list", action="store_true", help="list the case names and exit")
+    ap.add_argument("--verbose", action="store_true", help="print the stderr line of passing cases too")
+    a = ap.parse_args()
+    fusenet = os.path.abspath(a.fusenet)
+    work = os.path.abspath(a.workdir)
+    os.makedirs(work, exist_ok=True)
+    t0 = time.time()
+    fx = Fixtures(fusenet, os.path.join(work, "fixtures"))
+    fx.build()
+    cases = make_cases(fx, work)
+    names = [x.name for x in cases]
+    dup = sorted(set(n for n in names if names.count(n) > 1))
+    if dup:
+        sys.exit("hostile.py: duplicate case names: %s" % ", ".join(dup))
+    if a.list:
+        for x in cases:
+            print(x.name + ("  [SRC-BUG]" if x.bug else ""))
+        return 0
+    if a.only:
+        cases = [x for x in cases if re.search(a.only, x.name)]
+    if a.no_as_limit:
+        for x in cases:
+            x.limits.pop("as", None)
+    if any(x.ok for x in cases):
+        build_references(fusenet, fx, work)
+    wrapper = shlex.split(a.wrapper)
+    print("hostile: fixtures ready in %.1f s; %d cases" % (time.time() - t0, len(cases)), flush=True)
+    passed = failed = 0
+    for case in cases:
+        if wrapper and case.limits:
+            print("SKIP %s (resource limits do not combine with the wrapper)" % case.name, flush=True)
+            continue
+        t = time.time()
+        problems, err, rc = run_case(case, fusenet, wrapper, a.checker_status,
+                                     os.path.join(work, "cases", case.name))
+        tag = "  [SRC-BUG: %s]" % case.bug if case.bug else ""
+        if problems:
+            failed += 1
+            print("FAIL %s (%.1f s)%s" % (case.name, time.time() - t, tag), flush=True)
+            print("     exit %s; stderr: %s" % (rc, err.strip().replace("\n", "\n             ")[:2000]))
+            for p in problems:
+                print("     - %s" % p)
+        else:
+            passed += 1
+            print("PASS %s (%.1f s)" % (case.name, time.time() - t), flush=True)
+            if a.verbose and err:
+                print("     %s" % err.strip())
+    print("hostile: total time %.1f s" % (time.time() - t0))
+    print("hostile: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
