@@ -2,9 +2,9 @@
  * file (shared by fuzz_h5.c, raw bytes, and fuzz_h5_keras.c, files built by
  * HDF5 from the input; both included by tests/test_fuzz_regressions.c).
  *
- * The file lives at one mkstemp scratch path per process in $TMPDIR (default
- * /tmp), removed at exit: HDF5 opens files by name and resolves their real
- * path, so an anonymous memfd or an unlinked file cannot be used.
+ * The file lives at an mkstemp scratch path in $TMPDIR (default /tmp), created
+ * for each input and removed after it: HDF5 opens files by name and resolves
+ * their real path, so an anonymous memfd or an unlinked file cannot be used.
  *
  * h5f_check_file() then exercises:
  *  - the raw API: fn_h5_open, every layer (up to 32) through
@@ -37,17 +37,21 @@
 static int h5f_fd = -1;
 static char h5f_path[512];
 
-static void h5f_remove_scratch(void) {
-    if (h5f_fd >= 0) unlink(h5f_path);
-}
-
+/* A fresh scratch file for each input, removed by h5f_close_scratch, so a
+ * crashing input (no atexit) leaves at most one file behind. */
 static void h5f_open_scratch(void) {
     if (h5f_fd >= 0) return;
     const char *dir = getenv("TMPDIR");
     snprintf(h5f_path, sizeof h5f_path, "%s/fuzz_h5_XXXXXX", dir && *dir ? dir : "/tmp");
     h5f_fd = mkstemp(h5f_path);
     FUZZ_CHECK(h5f_fd >= 0);
-    atexit(h5f_remove_scratch);
+}
+
+static void h5f_close_scratch(void) {
+    if (h5f_fd < 0) return;
+    close(h5f_fd);
+    unlink(h5f_path);
+    h5f_fd = -1;
 }
 
 static inline void h5f_write_scratch(const uint8_t *data, size_t size) {
@@ -146,6 +150,7 @@ static void h5f_check_file(int allow_nonfinite) {
     h5f_model_load(FUSENET_ARCH_RESNET50, "conv1_bn", allow_nonfinite);
     h5f_model_load(FUSENET_ARCH_VGG16, "block1_conv1", allow_nonfinite);
     FUZZ_CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+    h5f_close_scratch();
 }
 
 #endif
