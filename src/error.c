@@ -23,14 +23,18 @@ const char *fusenet_status_name(fusenet_status status) {
     return names[status];
 }
 
+void fn_one_line(char *message) {
+    for (unsigned char *p = (unsigned char *)message; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
 fusenet_status fn_error(fusenet_error *err, fusenet_status status, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
-        for (char *p = err->message; *p; p++)
-            if (*p == '\n' || *p == '\r') *p = ' ';
+        fn_one_line(err->message);
         err->status = status;
     }
     return status;
@@ -88,4 +92,5 @@ void fn_suggest(char *buf, size_t size, const char *name, const char *const *nam
     snprintf(buf + len, size - len, " (did you mean: %s%s%s%s%s?)", names[best[0]],
              best[1] != (size_t)-1 ? ", " : "", best[1] != (size_t)-1 ? names[best[1]] : "",
              best[2] != (size_t)-1 ? ", " : "", best[2] != (size_t)-1 ? names[best[2]] : "");
+    fn_one_line(buf); /* names may come from a file */
 }

@@ -9,6 +9,9 @@
 fusenet_status fn_error(fusenet_error *err, fusenet_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Replaces control characters (newlines, ...) by spaces: messages are one line. */
+void fn_one_line(char *message);
+
 /* Clears err (if not NULL) and returns FUSENET_OK. */
 fusenet_status fn_ok(fusenet_error *err);
 
