@@ -1,0 +1,52 @@
+# Command-line robustness (tests/cli):
+#   cli_hostile   the catalogue of bad inputs against every fusenet subcommand
+#                 (hostile.py: one line on stderr naming the culprit, non-zero
+#                 status, no crash, no output file left behind)
+#   cli_valgrind  memcheck on the tool's main paths and on failing runs of the
+#                 catalogue (valgrind.sh; not in sanitizer builds)
+# Both need a Python with numpy, h5py and PIL (Debian: python3-numpy,
+# python3-h5py, python3-pil).
+set(FUSENET_CLI_PYTHON /usr/bin/python3 CACHE FILEPATH
+  "Python interpreter with numpy, h5py and PIL for the tests in tests/cli")
+
+set(_fn_cli_ok FALSE)
+if(NOT TARGET fusenet_cli)
+  message(STATUS "cli tests: no fusenet_cli target; not registered")
+elseif(NOT EXISTS ${FUSENET_CLI_PYTHON})
+  message(STATUS "cli tests: ${FUSENET_CLI_PYTHON} not found; not registered")
+else()
+  execute_process(COMMAND ${FUSENET_CLI_PYTHON} -c "import numpy, h5py, PIL"
+    RESULT_VARIABLE _fn_cli_rc OUTPUT_QUIET ERROR_QUIET)
+  if(_fn_cli_rc EQUAL 0)
+    set(_fn_cli_ok TRUE)
+  else()
+    message(STATUS "cli tests: ${FUSENET_CLI_PYTHON} lacks numpy/h5py/PIL; not registered")
+  endif()
+endif()
+
+if(_fn_cli_ok)
+  set(_fn_cli_args --fusenet $<TARGET_FILE:fusenet_cli> --workdir ${CMAKE_CURRENT_BINARY_DIR}/cli_hostile)
+  if(FUSENET_SANITIZE)
+    # ASan reserves terabytes of shadow memory: no address-space limit; its
+    # reports exit with a status of their own, which fails the case.
+    list(APPEND _fn_cli_args --no-as-limit --checker-status 86)
+  endif()
+  add_test(NAME cli_hostile COMMAND ${FUSENET_CLI_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cli/hostile.py ${_fn_cli_args})
+  set_tests_properties(cli_hostile PROPERTIES LABELS cli TIMEOUT 600)
+  if(FUSENET_SANITIZE)
+    set_tests_properties(cli_hostile PROPERTIES ENVIRONMENT
+      "ASAN_OPTIONS=detect_leaks=1:exitcode=86;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86")
+  endif()
+
+  find_program(FUSENET_VALGRIND valgrind)
+  if(FUSENET_VALGRIND AND NOT FUSENET_SANITIZE)
+    add_test(NAME cli_valgrind COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/valgrind.sh
+      $<TARGET_FILE:fusenet_cli> ${CMAKE_CURRENT_BINARY_DIR}/cli_valgrind)
+    set_tests_properties(cli_valgrind PROPERTIES LABELS valgrind TIMEOUT 1200)
+  elseif(NOT FUSENET_VALGRIND)
+    message(STATUS "cli_valgrind: valgrind not found; not registered")
+  endif()
+endif()
+unset(_fn_cli_ok)
+unset(_fn_cli_rc)
+unset(_fn_cli_args)
