@@ -61,7 +61,8 @@ typedef struct reason {
 
 static herr_t walk_innermost(unsigned n, const H5E_error2_t *e, void *data) {
     reason *r = data;
-    if (n == 0 && e && e->desc && e->desc[0]) snprintf(r->text, sizeof r->text, " (HDF5: %s)", e->desc);
+    /* HDF5's descriptions can run long (timestamps, addresses): keep the start */
+    if (n == 0 && e && e->desc && e->desc[0]) snprintf(r->text, sizeof r->text, " (HDF5: %.100s)", e->desc);
     return 0;
 }
 
@@ -355,7 +356,7 @@ static fusenet_status open_impl(const char *path, fn_h5 **out, fusenet_error *er
     f->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f->file < 0) {
         h5_reason(&r);
-        if (strstr(r.text, "unable to lock the file")) /* held by a writer */
+        if (strstr(r.text, "unable to lock")) /* held by a writer */
             st = fn_error(err, FUSENET_ERR_IO, "%s: cannot open%s", path, r.text);
         else
             st = fn_error(err, FUSENET_ERR_FORMAT, "%s: truncated or corrupt HDF5 file%s", path, r.text);
@@ -450,6 +451,11 @@ static fusenet_status open_layer(fn_h5 *f, const char *layer, hid_t *gid, fusene
                             h5_reason(&r));
     }
     if (ex == 0) {
+        int listed = 0;
+        for (size_t i = 0; i < f->n && !listed; i++) listed = strcmp(f->names[i], layer) == 0;
+        if (listed) /* named by layer_names, absent from the file */
+            return fn_error(err, FUSENET_ERR_FORMAT, "%s: layer_names lists '%s' but the file has no such group",
+                            f->path, layer);
         fusenet_status st = fn_error(err, FUSENET_ERR_UNKNOWN_LAYER, "%s: no layer group '%s'", f->path, layer);
         if (err) fn_suggest(err->message, sizeof err->message, layer, (const char *const *)f->names, f->n);
         return st;
@@ -840,13 +846,51 @@ static fusenet_status check_layers_out(const char *path, const fn_h5_layer_out *
     return FUSENET_OK;
 }
 
+/* Writes bytes to a temporary file beside path and renames it into place:
+ * on any error no partial file is left and an existing file is untouched. */
+static fusenet_status write_image(const char *path, const void *buf, size_t size, fusenet_error *err) {
+    size_t len = strlen(path);
+    char *tmp = fn_malloc(len + 32);
+    if (!tmp) return nomem(err, path);
+    snprintf(tmp, len + 32, "%s.tmp-%ld", path, (long)getpid());
+    int fd;
+    do fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        fusenet_status st = fn_error(err, FUSENET_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        fn_free(tmp);
+        return st;
+    }
+    const char *p = buf;
+    size_t left = size;
+    int e = 0;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : EIO;
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (!e && fsync(fd) != 0) e = errno;
+    if (close(fd) != 0 && !e) e = errno;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (e) unlink(tmp);
+    fn_free(tmp);
+    if (e) return fn_error(err, FUSENET_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    return FUSENET_OK;
+}
+
 static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
                                  fusenet_error *err) {
     reason r;
     fusenet_status st = FUSENET_OK;
-    hid_t file = -1, lcpl = -1, g = -1;
+    hid_t file = -1, lcpl = -1, g = -1, fapl = -1;
     const char **names = NULL;
-    int created = 0;
+    void *image = NULL;
+    size_t image_size = 0;
 
     if (n_layers > 0 && !(names = fn_calloc(n_layers, sizeof *names))) return nomem(err, path);
     for (size_t i = 0; i < n_layers; i++) names[i] = layers[i].name;
@@ -856,12 +900,22 @@ static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers
         st = fn_error(err, FUSENET_ERR_IO, "%s: cannot make a property list%s", path, h5_reason(&r));
         goto done;
     }
-    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* The file is built in memory (HDF5's core driver, no backing store) and
+     * written out by write_image: disk errors then never reach HDF5's own
+     * write paths, and the target is replaced only by a complete file. */
+    static unsigned long counter;
+    char mem_name[64];
+    snprintf(mem_name, sizeof mem_name, "fusenet-image-%ld-%lu", (long)getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot make a property list%s", path, h5_reason(&r));
+        goto done;
+    }
+    file = H5Fcreate(mem_name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (file < 0) {
         st = fn_error(err, FUSENET_ERR_IO, "%s: cannot create file%s", path, h5_reason(&r));
         goto done;
     }
-    created = 1;
     if ((st = write_names_attr(file, "layer_names", names, n_layers, path, err)) != FUSENET_OK ||
         (st = write_scalar_str(file, "backend", "tensorflow", path, err)) != FUSENET_OK ||
         (st = write_scalar_str(file, "keras_version", "2.2.4", path, err)) != FUSENET_OK)
@@ -879,20 +933,34 @@ static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers
             st = write_dataset(g, l->weight_names[k], &l->specs[k], lcpl, path, l->name, err);
         close_id(&g);
     }
+    if (st == FUSENET_OK && H5Fflush(file, H5F_SCOPE_LOCAL) < 0)
+        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot finish the file%s", path, h5_reason(&r));
     if (st == FUSENET_OK) {
-        herr_t c = H5Fclose(file);
-        file = -1;
-        if (c < 0) st = fn_error(err, FUSENET_ERR_IO, "%s: cannot finish writing%s", path, h5_reason(&r));
+        ssize_t size = H5Fget_file_image(file, NULL, 0);
+        if (size <= 0) {
+            st = fn_error(err, FUSENET_ERR_IO, "%s: cannot get the file image%s", path, h5_reason(&r));
+            goto done;
+        }
+        image = fn_malloc((size_t)size);
+        if (!image) {
+            st = nomem(err, path);
+            goto done;
+        }
+        if (H5Fget_file_image(file, image, (size_t)size) != size) {
+            st = fn_error(err, FUSENET_ERR_IO, "%s: cannot get the file image%s", path, h5_reason(&r));
+            goto done;
+        }
+        image_size = (size_t)size;
     }
 
 done:
     close_id(&g);
     close_id(&file);
     close_id(&lcpl);
+    close_id(&fapl);
     fn_free(names);
-    /* Leave no half-written file behind (the earlier one, if any, was already
-     * replaced by H5F_ACC_TRUNC). */
-    if (st != FUSENET_OK && created) unlink(path);
+    if (st == FUSENET_OK) st = write_image(path, image, image_size, err);
+    fn_free(image);
     return st;
 }
 

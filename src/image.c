@@ -583,7 +583,7 @@ fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *
     if (st != FUSENET_OK) return st;
 
     int fd;
-    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return fn_error(err, FUSENET_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
     struct stat sb;

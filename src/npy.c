@@ -335,7 +335,7 @@ fusenet_status fn_npy_read(const char *path, size_t max_bytes, fn_npy *out, fuse
     memset(out, 0, sizeof *out);
     if (!path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy path is NULL");
     int fd;
-    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return fn_error(err, FUSENET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     fusenet_status st;
