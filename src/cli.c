@@ -516,7 +516,8 @@ static int cmd_tap(opts *o) {
 
 /* ---- fuse ---- */
 
-static fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
+/* The dual-net parameters the options ask for (weights, taps, mode). */
+static fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = o->resnet_weights;
     p.vgg_weights = o->vgg_weights;
@@ -525,8 +526,13 @@ static fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet
     p.batch = batch;
     p.in_h = h;
     p.in_w = w;
-    if (o->resize && strcmp(o->resize, "nearest") == 0) p.resize = FUSENET_INTERP_NEAREST;
     if (o->mode && strcmp(o->mode, "fast") == 0) p.mode = FUSENET_MODE_FAST;
+    return p;
+}
+
+static fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
+    fusenet_dual_params p = dual_params(o, batch, h, w);
+    if (o->resize && strcmp(o->resize, "nearest") == 0) p.resize = FUSENET_INTERP_NEAREST;
     if (o->size && strcmp(o->size, "max") == 0) p.size = FUSENET_SIZE_MAX;
     else if (o->size && strcmp(o->size, "min") != 0) {
         p.size = FUSENET_SIZE_EXPLICIT;
@@ -588,15 +594,7 @@ static int cmd_bench(opts *o) {
     int h = 224, w = 224;
     if (o->size && !parse_hw(o->size, &h, &w)) return die("--size: '%s' is not HxW", o->size);
     int batch = o->batch_given ? o->batch : 1;
-    fusenet_dual_params p = fusenet_dual_default_params();
-    p.resnet_weights = o->resnet_weights;
-    p.vgg_weights = o->vgg_weights;
-    p.resnet_layer = o->resnet_layer;
-    p.vgg_layer = o->vgg_layer;
-    p.batch = batch;
-    p.in_h = h;
-    p.in_w = w;
-    if (o->mode && strcmp(o->mode, "fast") == 0) p.mode = FUSENET_MODE_FAST;
+    fusenet_dual_params p = dual_params(o, batch, h, w);
     fusenet_error err;
     fusenet_net *net;
     double t0 = seconds();
