@@ -295,8 +295,10 @@ static int window_input(const ctx *c, int i, dnnl_dim_t *pad_l, dnnl_dim_t *pad_
 static fusenet_status compile_conv(ctx *c, int i) {
     const fn_graph *g = c->g;
     const fn_node *n = &g->nodes[i];
-    int end = i, bn = -1, relu = n->act == FN_ACT_RELU, sum_value = -1, add = -1;
+    int end = i, bn = -1, relu = n->act == FN_ACT_RELU, sum_value = -1, add = -1, shortcut = -1;
     int next;
+    dnnl_dims_t pad_l = {0, 0}, pad_r = {0, 0};
+    int src = window_input(c, i, pad_l, pad_r);
     /* BN folds into the conv's weights only if no activation sits between them. */
     if (!relu && !c->tapped[end] && (next = only_consumer(c, end)) >= 0 && g->nodes[next].op == FN_OP_BATCH_NORM) {
         bn = next;
@@ -309,8 +311,7 @@ static fusenet_status compile_conv(ctx *c, int i) {
         int ok = c->ns[other].done && c->ns[other].value >= 0 && c->ns[other].md.ndims == 4 &&
                  c->net->values[c->ns[other].value].kind == FN_VALUE_ARENA;
         /* ... and the conv does not read it itself (directly or through a folded pad) */
-        dnnl_dims_t pl, pr;
-        if (window_input(c, i, pl, pr) == other) ok = 0;
+        if (src == other) ok = 0;
         for (int j = other + 1; ok && j < g->n; j++) {
             if (!c->live[j] || j == next) continue;
             for (int k = 0; k < g->nodes[j].n_in; k++)
@@ -318,6 +319,7 @@ static fusenet_status compile_conv(ctx *c, int i) {
         }
         if (ok) {
             add = next;
+            shortcut = other;
             sum_value = c->ns[other].value;
             end = next;
         }
@@ -327,8 +329,6 @@ static fusenet_status compile_conv(ctx *c, int i) {
         end = next;
     }
 
-    dnnl_dims_t pad_l = {0, 0}, pad_r = {0, 0};
-    int src = window_input(c, i, pad_l, pad_r);
     const fn_shape *in = &c->shapes[src], *out = &c->shapes[i];
 
     /* Fold BatchNorm: w' = w * a, b' = (b - mean) * a + beta, a = gamma / sqrt(var + eps). */
@@ -357,8 +357,7 @@ static fusenet_status compile_conv(ctx *c, int i) {
     memset(&d, 0, sizeof d);
     d.src = &src_any;
     if (sum_value >= 0) {
-        int other = g->nodes[add].in[0] == (bn >= 0 ? bn : i) ? g->nodes[add].in[1] : g->nodes[add].in[0];
-        dst_md = c->ns[other].md;
+        dst_md = c->ns[shortcut].md; /* the sum lands in the shortcut's buffer, in its layout */
     } else {
         fn_md4(&dst_md, c->batch, n->filters, out->h, out->w, dnnl_format_tag_any);
     }
@@ -410,10 +409,7 @@ static fusenet_status compile_conv(ctx *c, int i) {
     c->ns[i].done = 1;
     if (bn >= 0) c->ns[bn].done = 1;
     if (add >= 0) c->ns[add].done = 1;
-    if (add >= 0) { /* the shortcut's buffer now holds the sum */
-        int other = g->nodes[add].in[0] == (bn >= 0 ? bn : i) ? g->nodes[add].in[1] : g->nodes[add].in[0];
-        c->ns[other].value = -1;
-    }
+    if (add >= 0) c->ns[shortcut].value = -1; /* its buffer now holds the sum */
     st = set_node(c, end, dst_value, &real_dst);
 done:
     fn_free(w);
