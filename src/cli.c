@@ -444,10 +444,12 @@ static int run_chunks(const opts *o, build_fn build, const fn_npy *x, int which,
     return rc;
 }
 
-static int write_output(const opts *o, const fusenet_tensor *t, const float *data) {
+/* Writes (N, H, W, C), or (N, C) for a flat layer (Dense, global pooling, Flatten) as Keras shapes it. */
+static int write_output(const opts *o, const fusenet_tensor *t, const float *data, int flat) {
     int64_t dims[4] = {t->n, t->h, t->w, t->c};
+    int64_t flat_dims[2] = {t->n, t->c};
     fusenet_error err;
-    if (fn_npy_write(o->output, 4, dims, data, &err)) return fail(&err);
+    if (fn_npy_write(o->output, flat ? 2 : 4, flat ? flat_dims : dims, data, &err)) return fail(&err);
     return 0;
 }
 
@@ -491,6 +493,8 @@ static int cmd_tap(opts *o) {
         }
         top = 1;
     }
+    fusenet_layer_info info;
+    int flat = fusenet_model_layer_info(probe, index, 224, 224, &info, NULL) == FUSENET_OK && info.h == 0;
     fusenet_model_free(probe);
     p.include_top = top;
     if (find_weights(&o->weights, "--weights", p.arch, top || o->top, o->found[0], sizeof o->found[0])) return 1;
@@ -506,7 +510,7 @@ static int cmd_tap(opts *o) {
     float *out;
     fusenet_tensor shape;
     int rc = run_chunks(o, build_tap, &x, 0, &out, &shape);
-    if (!rc) rc = write_output(o, &shape, out);
+    if (!rc) rc = write_output(o, &shape, out, flat);
     if (!rc && o->stats) print_stats(o->layer, &shape, out, shape.n);
     free(out);
     fn_npy_free(&x);
@@ -561,7 +565,7 @@ static int cmd_fuse(opts *o) {
     float *out;
     fusenet_tensor shape;
     int rc = run_chunks(o, build_fuse, &x, -1, &out, &shape);
-    if (!rc) rc = write_output(o, &shape, out);
+    if (!rc) rc = write_output(o, &shape, out, 0);
     if (!rc && o->stats) print_stats("fused", &shape, out, shape.n);
     free(out);
     fn_npy_free(&x);

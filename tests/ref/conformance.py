@@ -85,7 +85,8 @@ def tap_cases(quick):
               ("vgg", "3x97x131", [t for t in VGG_TAPS if t not in VGG_TAPS_SHORT]),
               ("vgg", "1x32x33", ["block1_pool", "block5_conv3", "block5_pool"]),
               ("vgg", "1x200x232", ["block5_conv3"]),
-              ("resnet_top_vlen", "1x224", ["conv1_conv", "conv4_block6_out", "conv5_block3_out"]),
+              ("resnet_top_vlen", "1x224", ["conv1_conv", "conv4_block6_out", "conv5_block3_out",
+                                            "avg_pool", "predictions"]),
               ("resnet_top_vlen", "1x97x131", ["conv4_block6_out"]),
               ("vgg_vlen", "1x97x131", ["block1_conv1", "block5_conv3"])]
     return c
