@@ -112,7 +112,10 @@ typedef struct fusenet_tensor {
     int32_t n, h, w, c;
 } fusenet_tensor;
 
-/* ---- model: layer graph + raw weights; immutable, shareable -------------- */
+/* ---- model: layer graph + raw weights; immutable, shareable -------------- *
+ * Thread-safety: create/load/free one model from one thread; every other call
+ * on a model (queries, fusenet_net_build from it) may run from many threads at
+ * once. Loads of different files may run concurrently (HDF5 serialises them). */
 
 typedef struct fusenet_model fusenet_model;
 
@@ -169,7 +172,10 @@ FUSENET_API fusenet_status fusenet_model_layer_info(const fusenet_model *model, 
 FUSENET_API fusenet_status fusenet_model_find_layer(const fusenet_model *model, const char *name,
                                                     size_t *index, fusenet_error *err);
 
-/* ---- net: pruned, compiled, planned; runs many times -------------------- */
+/* ---- net: pruned, compiled, planned; runs many times -------------------- *
+ * Thread-safety: fusenet_net_build and fusenet_build_dual are safe to call from
+ * many threads at once. One net is used by one thread at a time (run, outputs,
+ * free); different nets run concurrently and give bit-identical results. */
 
 typedef struct fusenet_net fusenet_net;
 
@@ -245,7 +251,8 @@ FUSENET_API void fusenet_net_free(fusenet_net *net);
 /** Sets the number of compute threads (process-wide: OpenMP's setting). */
 FUSENET_API void fusenet_set_threads(int n);
 
-/* ---- images ------------------------------------------------------------- */
+/* ---- images ------------------------------------------------------------- *
+ * Thread-safety: fusenet_image_load is safe to call from many threads at once. */
 
 typedef struct fusenet_image_params {
     int32_t height, width;     /* network input size; default 224 x 224 */
