@@ -24,7 +24,8 @@ SECS=${1:-60}
 BUILD=${FUSENET_FUZZ_BUILD:-build-fuzz}
 TARGETS=${FUSENET_FUZZ_TARGETS:-npy image h5_keras h5}
 JOBS=$(nproc)
-COMMON="-max_total_time=$SECS -rss_limit_mb=2048 -timeout=10 -print_final_stats=1"
+# A fixed seed keeps CI runs repeatable (set FUSENET_FUZZ_SEED=0 for a random one).
+COMMON="-max_total_time=$SECS -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -seed=${FUSENET_FUZZ_SEED:-1}"
 
 CC=${CC:-clang} cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFUSENET_FUZZ=ON \
   -DFUSENET_SANITIZE=ON -DFUSENET_BUILD_EXAMPLES=OFF >/dev/null
@@ -35,7 +36,7 @@ done
 # The innermost stack frame of a report outside the sanitizer/fuzzer runtime and libc.
 first_frame() {
   grep -E '^ +#[0-9]+ ' "$1" |
-    grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|__lsan|fuzzer::|libc\.so|__pthread_kill|/nptl/|/libc[.-]| in (abort|raise|malloc|calloc|realloc|free|posix_memalign|operator) ' |
+    grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|__lsan|fuzzer::|libc\.so|__pthread_kill|/nptl/|/libc[.-]| in (abort|raise|malloc|calloc|realloc|free|posix_memalign|operator|strdup|strndup|strlen|strnlen|strcmp|strncmp|memcpy|memmove|memset|memcmp) ' |
     head -1 || true
 }
 
@@ -67,8 +68,9 @@ for t in $TARGETS; do
   upstream=0
   for a in "$run/artifacts"/*; do
     [ -e "$a" ] || continue
+    # -malloc_limit_mb makes an oversized malloc print its stack, so it can be attributed
     ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
-      timeout 120 "$bin" -timeout=10 -rss_limit_mb=2048 "$a" >"$a.replay" 2>&1 && continue
+      timeout 120 "$bin" -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=2048 "$a" >"$a.replay" 2>&1 && continue
     frame=$(first_frame "$a.replay")
     if [[ "$frame" == *libhdf5* ]]; then
       upstream=$((upstream + 1))
