@@ -270,6 +270,11 @@ FUSENET_API fusenet_image_params fusenet_image_default_params(void);
 FUSENET_API fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params,
                                               float *dst, fusenet_error *err);
 
+/** The width and height of a JPEG or PNG file, read from its header without
+ *  decoding the pixels. Statuses: INVALID_ARG, IO, FORMAT, NOMEM. */
+FUSENET_API fusenet_status fusenet_image_size(const char *path, int32_t *width, int32_t *height,
+                                              fusenet_error *err);
+
 /* ---- embeddings --------------------------------------------------------- */
 
 /** Length of one embedding: the channel count of the net's fused map (1536

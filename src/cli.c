@@ -90,9 +90,9 @@ static int usage(FILE *to) {
           "  --names lists the source file of each row, one per line.\n"
           "similar: embeds the query like embed (give the same taps, --pool and --input-size) and prints\n"
           "  'rank<TAB>cosine similarity<TAB>path' for the k nearest rows, best first.\n"
-          "viz: the layer's mean activation over channels, scaled to 0..1, upsampled (bilinear) and drawn\n"
-          "  with a jet colour map over the image at the network input size (--input-size, default\n"
-          "  224x224), then resized to --output-size if given.\n"
+          "viz: the layer's mean activation over channels, scaled to 0..1, upsampled (bilinear) to the\n"
+          "  picture's own size (or --output-size) and drawn with a jet colour map over it; the network\n"
+          "  sees the image at --input-size (default 224x224), loaded as Keras loads it.\n"
           "Weights not given are looked for under their official file names (..._notop.h5; with --top the\n"
           "  full files) in $FUSENET_MODELS, then in ./models; models/fetch_weights.sh downloads them.\n",
           to);
@@ -1197,10 +1197,18 @@ static int cmd_viz(opts *o) {
     }
     fusenet_image_params ip;
     if (image_params(o, &ip)) return 1;
-    int H = ip.height, W = ip.width, OH = H, OW = W;
-    if (o->output_size && (!parse_hw(o->output_size, &OH, &OW) || OH > 16384 || OW > 16384))
-        return die("--output-size: '%s' is not HxW (at most 16384x16384)", o->output_size);
+    int H = ip.height, W = ip.width, OH, OW;
     fusenet_error err;
+    if (o->output_size) {
+        if (!parse_hw(o->output_size, &OH, &OW) || OH > 16384 || OW > 16384)
+            return die("--output-size: '%s' is not HxW (at most 16384x16384)", o->output_size);
+    } else { /* the picture at its own size (at most 4096 on a side, aspect kept) */
+        int32_t iw, ih;
+        if (fusenet_image_size(o->image, &iw, &ih, &err)) return fail(&err);
+        double scale = iw > 4096 || ih > 4096 ? 4096.0 / (iw > ih ? iw : ih) : 1.0;
+        OW = (int)(iw * scale) > 0 ? (int)(iw * scale) : 1;
+        OH = (int)(ih * scale) > 0 ? (int)(ih * scale) : 1;
+    }
     fusenet_model *probe; /* check the layer name before reading weights */
     size_t index;
     if (fusenet_model_create(&mp, &probe, &err)) return fail(&err);
@@ -1224,17 +1232,19 @@ static int cmd_viz(opts *o) {
     fusenet_model_free(model);
     if (st) return fail(&err);
     size_t pixels = (size_t)H * W, opixels = (size_t)OH * OW;
-    float *x = malloc(pixels * 3 * sizeof *x), *rgb = malloc(pixels * 3 * sizeof *rgb);
-    float *up = malloc(pixels * sizeof *up), *blend = malloc(pixels * 3 * sizeof *blend);
-    float *final = OH == H && OW == W ? blend : malloc(opixels * 3 * sizeof *final);
+    float *x = malloc(pixels * 3 * sizeof *x), *rgb = malloc(opixels * 3 * sizeof *rgb);
+    float *up = malloc(opixels * sizeof *up);
     unsigned char *png = malloc(opixels * 3);
     float *heat = NULL;
     int rc = 0;
     fusenet_tensor t;
-    if (!x || !rgb || !up || !blend || !final || !png) rc = die("out of memory");
+    if (!x || !rgb || !up || !png) rc = die("out of memory");
     if (!rc && fusenet_image_load(o->image, &ip, x, &err)) rc = fail(&err);
     fusenet_image_params raw = ip;
-    raw.caffe = 0; /* RGB 0..255 at the network input size, for the picture */
+    raw.caffe = 0; /* RGB 0..255 at the picture's size: the original pixels unless --output-size */
+    raw.height = OH;
+    raw.width = OW;
+    raw.interp = FUSENET_INTERP_BILINEAR;
     if (!rc && fusenet_image_load(o->image, &raw, rgb, &err)) rc = fail(&err);
     if (!rc && fusenet_net_run(net, &(fusenet_tensor){x, 1, H, W, 3}, &err)) rc = fail(&err);
     if (!rc && fusenet_net_tap_output(net, 0, &t, &err)) rc = fail(&err);
@@ -1253,28 +1263,23 @@ static int cmd_viz(opts *o) {
     }
     if (!rc) {
         for (size_t p = 0; p < (size_t)t.h * t.w; p++) heat[p] = hi > lo ? (float)((heat[p] - lo) / (hi - lo)) : 0.0f;
-        resize_bilinear(heat, t.h, t.w, 1, up, H, W);
-        for (size_t p = 0; p < pixels; p++) {
+        resize_bilinear(heat, t.h, t.w, 1, up, OH, OW);
+        for (size_t p = 0; p < opixels; p++) {
             double c[3];
             jet(up[p], c);
-            for (int k = 0; k < 3; k++)
-                blend[p * 3 + k] = (float)((1.0 - alpha) * rgb[p * 3 + k] + alpha * 255.0 * c[k]);
-        }
-        if (final != blend) resize_bilinear(blend, H, W, 3, final, OH, OW);
-        for (size_t i = 0; i < opixels * 3; i++) {
-            float v = final[i] + 0.5f;
-            png[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+            for (int k = 0; k < 3; k++) {
+                double v = (1.0 - alpha) * rgb[p * 3 + k] + alpha * 255.0 * c[k] + 0.5;
+                png[p * 3 + k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
         }
         rc = write_png(o->output, OW, OH, png);
     }
     if (!rc)
         printf("%s: %dx%dx%d, mean over channels %.6g .. %.6g; wrote %s (%dx%d)\n", layer, t.h, t.w, t.c, lo, hi,
                o->output, OH, OW);
-    if (final != blend) free(final);
     free(x);
     free(rgb);
     free(up);
-    free(blend);
     free(png);
     free(heat);
     fusenet_net_free(net);

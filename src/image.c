@@ -576,12 +576,8 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
 
 /* ---- file ---------------------------------------------------------------- */
 
-fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params, float *dst,
-                                  fusenet_error *err) {
-    if (!path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image path is NULL");
-    fusenet_status st = check_params(params, dst, err);
-    if (st != FUSENET_OK) return st;
-
+/* Reads a whole image file (regular files only, at most 1 GiB) into *buf. */
+static fusenet_status read_image_file(const char *path, unsigned char **buf, size_t *len, fusenet_error *err) {
     int fd;
     do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     while (fd < 0 && errno == EINTR);
@@ -606,27 +602,76 @@ fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *
                         path, (long long)sb.st_size);
     }
     size_t size = (size_t)sb.st_size;
-    unsigned char *buf = fn_malloc(size);
-    if (!buf) {
+    unsigned char *data = fn_malloc(size);
+    if (!data) {
         close(fd);
         return fn_error(err, FUSENET_ERR_NOMEM, "image %s: out of memory reading %zu bytes", path,
                         size);
     }
     size_t got = 0;
     while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
+        ssize_t r = read(fd, data + got, size - got);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             int e = errno;
             close(fd);
-            fn_free(buf);
+            fn_free(data);
             return fn_error(err, FUSENET_ERR_IO, "cannot read image %s: %s", path, strerror(e));
         }
         if (r == 0) break; /* the file shrank: decode what is there */
         got += (size_t)r;
     }
     close(fd);
+    *buf = data;
+    *len = got;
+    return FUSENET_OK;
+}
+
+fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params, float *dst,
+                                  fusenet_error *err) {
+    if (!path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image path is NULL");
+    fusenet_status st = check_params(params, dst, err);
+    if (st != FUSENET_OK) return st;
+    unsigned char *buf;
+    size_t got;
+    st = read_image_file(path, &buf, &got, err);
+    if (st != FUSENET_OK) return st;
     st = fn_image_decode(buf, got, path, params, dst, err);
     fn_free(buf);
     return st;
+}
+
+fusenet_status fusenet_image_size(const char *path, int32_t *width, int32_t *height, fusenet_error *err) {
+    if (!path || !width || !height)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_image_size: %s is NULL",
+                        !path ? "path" : !width ? "width" : "height");
+    unsigned char *buf;
+    size_t got;
+    fusenet_status st = read_image_file(path, &buf, &got, err);
+    if (st != FUSENET_OK) return st;
+    img_kind kind = IMG_UNKNOWN;
+    if (starts_with(buf, got, "\x89PNG\r\n\x1a\n", 8)) kind = IMG_PNG;
+    else if (got >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) kind = IMG_JPEG;
+    uint32_t hw = 0, hh = 0;
+    int w = 0, h = 0, comp = 0;
+    const char *other = kind == IMG_UNKNOWN ? other_format(buf, got) : NULL;
+    if (other)
+        st = fn_error(err, FUSENET_ERR_UNSUPPORTED, "%s: %s images are not supported (JPEG and PNG only)", path,
+                      other);
+    else if (kind == IMG_UNKNOWN)
+        st = fn_error(err, FUSENET_ERR_FORMAT, "%s: not a JPEG or PNG image (unknown signature)", path);
+    else if (header_dims(kind, buf, got, &hw, &hh) && hw > 0 && hh > 0 && hw <= INT32_MAX && hh <= INT32_MAX) {
+        w = (int)hw;
+        h = (int)hh;
+    } else {
+        stb_alloc_failed = 0;
+        if (got > INT_MAX || !stbi_info_from_memory(buf, (int)got, &w, &h, &comp) || w <= 0 || h <= 0)
+            st = fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt %s image: cannot read its size", path,
+                          kind == IMG_PNG ? "PNG" : "JPEG");
+    }
+    fn_free(buf);
+    if (st != FUSENET_OK) return st;
+    *width = w;
+    *height = h;
+    return fn_ok(err);
 }

@@ -460,8 +460,36 @@ static void test_out_of_memory(void **state) {
     }
 }
 
+/* fusenet_image_size: the dimensions come from the file names of the fixtures. */
+static void test_image_size(void **state) {
+    (void)state;
+    struct {
+        const char *file;
+        int32_t w, h;
+    } sizes[] = {{"rgb_211x157.png", 211, 157}, {"photo_61x47.jpg", 61, 47}, {"gray_29x41.png", 29, 41},
+                 {"prog444_40x30.jpg", 40, 30}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/data/%s", FN_TEST_DIR, sizes[i].file);
+        int32_t w = 0, h = 0;
+        fusenet_error err;
+        assert_int_equal(fusenet_image_size(path, &w, &h, &err), FUSENET_OK);
+        assert_int_equal(w, sizes[i].w);
+        assert_int_equal(h, sizes[i].h);
+    }
+    int32_t w, h;
+    fusenet_error err;
+    assert_int_equal(fusenet_image_size("/nonexistent.png", &w, &h, &err), FUSENET_ERR_IO);
+    assert_non_null(strstr(err.message, "/nonexistent.png"));
+    assert_int_equal(fusenet_image_size(NULL, &w, &h, &err), FUSENET_ERR_INVALID_ARG);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/data", FN_TEST_DIR);
+    assert_int_equal(fusenet_image_size(dir, &w, &h, &err), FUSENET_ERR_IO);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_image_size),
         cmocka_unit_test(test_default_params), cmocka_unit_test(test_against_pillow),
         cmocka_unit_test(test_default_load),   cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_bad_args),       cmocka_unit_test(test_pixel_limit),
