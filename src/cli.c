@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "fusenet.h"
 #include "model.h"
 #include "net.h"
 #include "npy.h"
+#include "ops.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -760,31 +762,6 @@ static int image_params(const opts *o, fusenet_image_params *ip) {
     return 0;
 }
 
-/* Creates `path`.tmp-PID-N exclusively; the name goes to tmp (size >= strlen(path) + 48). */
-static int create_temp(const char *path, char *tmp, size_t size) {
-    static unsigned serial;
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, size, "%s.tmp-%ld-%u", path, (long)getpid(), serial++);
-        do fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        while (fd < 0 && errno == EINTR);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    return fd;
-}
-
-/* Flushes and closes a temp file; renames it to path (finish = 1) or removes it. */
-static int finish_temp(FILE *f, const char *tmp, const char *path, int ok, int finish) {
-    int saved = 0;
-    if (fflush(f) != 0 && ok) { ok = 0; saved = errno; }
-    if (ok && fsync(fileno(f)) != 0) { ok = 0; saved = errno; }
-    if (fclose(f) != 0 && ok) { ok = 0; saved = errno; }
-    if (ok && finish && rename(tmp, path) != 0) { ok = 0; saved = errno; }
-    if (!ok || !finish) unlink(tmp);
-    if (!ok) return die("cannot write %s: %s", path, saved ? strerror(saved) : "write error");
-    return 0;
-}
-
 /* ---- embed: collecting the files ---- */
 
 typedef struct dir_id {
@@ -912,23 +889,21 @@ static void show_progress(size_t done, size_t total, size_t embedded, double ela
     progress_shown = 1;
 }
 
-/* Writes the names (one path per line, row order) to a temp file beside `path`. */
-static int write_names_temp(const char *path, char *const *files, const size_t *src, size_t n, char *tmp,
-                            size_t tmp_size, FILE **out) {
-    int fd = create_temp(path, tmp, tmp_size);
-    if (fd < 0) return die("cannot write %s: %s", path, strerror(errno));
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return die("cannot write %s: %s", path, strerror(e));
-    }
+/* Writes the names (one path per line, row order) to a temp file beside `path`,
+ * left open in *fd for fn_temp_close once the array is written. */
+static int write_names_temp(const char *path, char *const *files, const size_t *src, size_t n, char **tmp,
+                            int *fd) {
+    fusenet_error err;
+    *fd = fn_temp_open(path, tmp, &err);
+    if (*fd < 0) return fail(&err);
     int ok = 1;
-    for (size_t i = 0; i < n && ok; i++) ok = fputs(files[src[i]], f) >= 0 && fputc('\n', f) != EOF;
-    *out = f;
-    if (!ok) return finish_temp(f, tmp, path, 0, 0);
-    return 0;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = fn_write_full(*fd, files[src[i]], strlen(files[src[i]])) && fn_write_full(*fd, "\n", 1);
+    if (ok) return 0;
+    fn_temp_close(*fd, *tmp, path, 0, errno, &err);
+    *fd = -1;
+    *tmp = NULL;
+    return fail(&err);
 }
 
 static int cmd_embed(opts *o) {
@@ -1000,27 +975,22 @@ static int cmd_embed(opts *o) {
     if (!rc && n_rows == 0) rc = die("none of the %zu files could be embedded", files.n);
     /* Names to a temp file, then the array (temp + rename), then the names renamed into place. */
     char *tmp = NULL;
-    FILE *nf = NULL;
-    if (!rc && o->names) {
-        size_t tsize = strlen(o->names) + 64;
-        tmp = malloc(tsize);
-        if (!tmp) rc = die("out of memory");
-        else rc = write_names_temp(o->names, files.paths, src, n_rows, tmp, tsize, &nf);
-    }
+    int nfd = -1;
+    if (!rc && o->names) rc = write_names_temp(o->names, files.paths, src, n_rows, &tmp, &nfd);
     if (!rc) {
         int64_t dims[2] = {(int64_t)n_rows, (int64_t)dim};
         if (fn_npy_write(o->output, 2, dims, rows, &err)) rc = fail(&err);
     }
-    if (nf) {
-        if (finish_temp(nf, tmp, o->names, 1, !rc) && !rc) {
+    if (nfd >= 0) { /* renamed into place only if the array was written */
+        int names_failed = fn_temp_close(nfd, tmp, o->names, !rc, 0, &err) != FUSENET_OK;
+        if (names_failed && !rc) {
             unlink(o->output); /* never leave embeddings without their names */
-            rc = 1;
+            rc = fail(&err);
         }
     }
     if (!rc && skipped) fprintf(stderr, "fusenet: embedded %zu of %zu files (%zu skipped)\n", n_rows, files.n, skipped);
     else if (!rc && tty)
         fprintf(stderr, "fusenet: embedded %zu images in %.1f s\n", n_rows, seconds_now() - t0);
-    free(tmp);
     free(x);
     free(batch_out);
     free(rows);
@@ -1162,27 +1132,6 @@ static int cmd_similar(opts *o) {
 /* ---- viz ---- */
 
 /* Bilinear resize of an h x w x c float image, half-pixel centres, edges clamped. */
-static void resize_bilinear(const float *src, int ih, int iw, int c, float *dst, int oh, int ow) {
-    double sy = (double)ih / oh, sx = (double)iw / ow;
-    for (int y = 0; y < oh; y++) {
-        double fy = ((double)y + 0.5) * sy - 0.5;
-        if (fy < 0) fy = 0;
-        int y0 = (int)fy, y1 = y0 + 1 < ih ? y0 + 1 : ih - 1;
-        double dy = fy - y0;
-        for (int x = 0; x < ow; x++) {
-            double fx = ((double)x + 0.5) * sx - 0.5;
-            if (fx < 0) fx = 0;
-            int x0 = (int)fx, x1 = x0 + 1 < iw ? x0 + 1 : iw - 1;
-            double dx = fx - x0;
-            for (int k = 0; k < c; k++) {
-                double a = src[((size_t)y0 * iw + x0) * c + k], b = src[((size_t)y0 * iw + x1) * c + k];
-                double d = src[((size_t)y1 * iw + x0) * c + k], e = src[((size_t)y1 * iw + x1) * c + k];
-                double top = a + (b - a) * dx, bottom = d + (e - d) * dx;
-                dst[((size_t)y * ow + x) * c + k] = (float)(top + (bottom - top) * dy);
-            }
-        }
-    }
-}
 
 /* The "jet" colour map: 0 dark blue, 0.5 green-yellow, 1 dark red; rgb in 0..1. */
 static void jet(double v, double rgb[3]) {
@@ -1193,38 +1142,27 @@ static void jet(double v, double rgb[3]) {
 }
 
 typedef struct png_sink {
-    FILE *f;
-    int ok;
+    int fd;
+    int ok, err_no;
 } png_sink;
 
 static void png_write(void *ctx, void *data, int size) {
     png_sink *s = ctx;
-    if (s->ok && size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->ok = 0;
+    if (s->ok && size > 0 && !fn_write_full(s->fd, data, (size_t)size)) {
+        s->ok = 0;
+        s->err_no = errno;
+    }
 }
 
-/* Writes an RGB8 PNG to a temp file beside path, renamed into place on success. */
+/* Writes an RGB8 PNG whole or not at all. */
 static int write_png(const char *path, int w, int h, const unsigned char *rgb) {
-    size_t tsize = strlen(path) + 64;
-    char *tmp = malloc(tsize);
-    if (!tmp) return die("out of memory");
-    int fd = create_temp(path, tmp, tsize);
-    if (fd < 0) {
-        int rc = die("cannot write %s: %s", path, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    png_sink s = {fdopen(fd, "wb"), 1};
-    if (!s.f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return die("cannot write %s: %s", path, strerror(e));
-    }
+    fusenet_error err;
+    char *tmp;
+    png_sink s = {fn_temp_open(path, &tmp, &err), 1, 0};
+    if (s.fd < 0) return fail(&err);
     int ok = stbi_write_png_to_func(png_write, &s, w, h, 3, rgb, w * 3) && s.ok;
-    int rc = finish_temp(s.f, tmp, path, ok, 1);
-    free(tmp);
-    return rc;
+    if (fn_temp_close(s.fd, tmp, path, ok, s.err_no, &err)) return fail(&err);
+    return 0;
 }
 
 static int cmd_viz(opts *o) {
@@ -1310,7 +1248,7 @@ static int cmd_viz(opts *o) {
     }
     if (!rc) {
         for (size_t p = 0; p < (size_t)t.h * t.w; p++) heat[p] = hi > lo ? (float)((heat[p] - lo) / (hi - lo)) : 0.0f;
-        resize_bilinear(heat, t.h, t.w, 1, up, OH, OW);
+        fn_tf_resize_nhwc(0, heat, 1, t.h, t.w, 1, up, OH, OW); /* bilinear, half-pixel centres */
         for (size_t p = 0; p < opixels; p++) {
             double c[3];
             jet(up[p], c);

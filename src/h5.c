@@ -22,6 +22,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "file.h"
 
 #define H5_MAX_NAMES 100000      /* entries of layer_names / weight_names */
 #define H5_MAX_NAME_LEN 4096     /* bytes of one name */
@@ -846,41 +847,13 @@ static fusenet_status check_layers_out(const char *path, const fn_h5_layer_out *
     return FUSENET_OK;
 }
 
-/* Writes bytes to a temporary file beside path and renames it into place:
- * on any error no partial file is left and an existing file is untouched. */
+/* Writes the file image whole or not at all (temporary file, then rename). */
 static fusenet_status write_image(const char *path, const void *buf, size_t size, fusenet_error *err) {
-    size_t len = strlen(path);
-    char *tmp = fn_malloc(len + 32);
-    if (!tmp) return nomem(err, path);
-    snprintf(tmp, len + 32, "%s.tmp-%ld", path, (long)getpid());
-    int fd;
-    do fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        fusenet_status st = fn_error(err, FUSENET_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        fn_free(tmp);
-        return st;
-    }
-    const char *p = buf;
-    size_t left = size;
-    int e = 0;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            e = w < 0 ? errno : EIO;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (!e && fsync(fd) != 0) e = errno;
-    if (close(fd) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) unlink(tmp);
-    fn_free(tmp);
-    if (e) return fn_error(err, FUSENET_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-    return FUSENET_OK;
+    char *tmp;
+    int fd = fn_temp_open(path, &tmp, err);
+    if (fd < 0) return err ? err->status : FUSENET_ERR_IO;
+    int ok = fn_write_full(fd, buf, size);
+    return fn_temp_close(fd, tmp, path, ok, errno, err);
 }
 
 static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers, size_t n_layers,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "error.h"
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -424,19 +425,6 @@ void fn_npy_free(fn_npy *a) {
 
 /* ---- writing ------------------------------------------------------------- */
 
-static int write_full(int fd, const void *buf, size_t n) {
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, (const char *)buf + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            if (w == 0) errno = EIO;
-            return 0;
-        }
-        done += (size_t)w;
-    }
-    return 1;
-}
 
 fusenet_status fn_npy_write(const char *path, int rank, const int64_t *dims, const float *data,
                             fusenet_error *err) {
@@ -478,54 +466,23 @@ fusenet_status fn_npy_write(const char *path, int rank, const int64_t *dims, con
     memset(header + 10 + n, ' ', padded - 10 - (size_t)n - 1);
     header[padded - 1] = '\n';
 
-    size_t plen = strlen(path);
-    char *tmp = fn_malloc(plen + 64);
-    if (!tmp) return fn_error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
-    int fd = -1;
-    static _Thread_local unsigned serial;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, plen + 64, "%s.tmp-%ld-%u", path, (long)getpid(), serial++);
-        do fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        while (fd < 0 && errno == EINTR);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        fusenet_status st = fn_error(err, FUSENET_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        fn_free(tmp);
-        return st;
-    }
-    int ok = write_full(fd, header, padded);
+    char *tmp;
+    int fd = fn_temp_open(path, &tmp, err);
+    if (fd < 0) return err ? err->status : FUSENET_ERR_IO;
+    int ok = fn_write_full(fd, header, padded);
     if (ok && bytes) {
         if (host_is_little_endian()) {
-            ok = write_full(fd, data, bytes);
+            ok = fn_write_full(fd, data, bytes);
         } else {
             unsigned char chunk[4096];
             for (size_t i = 0; ok && i < count; i += sizeof chunk / 4) {
                 size_t k = count - i < sizeof chunk / 4 ? count - i : sizeof chunk / 4;
                 memcpy(chunk, data + i, k * 4);
                 swap4(chunk, k);
-                ok = write_full(fd, chunk, k * 4);
+                ok = fn_write_full(fd, chunk, k * 4);
             }
         }
     }
-    int saved = errno;
-    if (ok && fsync(fd) != 0) {
-        ok = 0;
-        saved = errno;
-    }
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        fn_free(tmp);
-        return fn_error(err, FUSENET_ERR_IO, "cannot write %s: %s", path, strerror(saved));
-    }
-    fn_free(tmp);
-    return fn_ok(err);
+    fusenet_status st = fn_temp_close(fd, tmp, path, ok, errno, err);
+    return st ? st : fn_ok(err);
 }
