@@ -96,6 +96,13 @@ static void step_arg(fn_step *s, int kind, int value, const dnnl_memory_desc_t *
     s->nargs++;
 }
 
+/* Error path once a primitive descriptor exists: releases it and returns the
+ * status already set (a failed value or step allocation). */
+static fusenet_status drop_pd(ctx *c, dnnl_primitive_desc_t pd) {
+    dnnl_primitive_desc_destroy(pd);
+    return c->err ? c->err->status : FUSENET_ERR_NOMEM;
+}
+
 /* Turns a primitive descriptor into the step's primitive; accounts its scratchpad. */
 static fusenet_status finish_step(ctx *c, fn_step *s, dnnl_primitive_desc_t pd) {
     const dnnl_memory_desc_t *sp = fn_pd_md(pd, dnnl_query_scratchpad_md, 0);
@@ -129,10 +136,7 @@ static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, co
     if (st) return st;
     int v = arena_value(c, want);
     fn_step *s = v < 0 ? NULL : add_step(c, layer);
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    }
+    if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_FROM, n->value, &n->md);
     step_arg(s, DNNL_ARG_TO, v, want);
     *value = v;
@@ -218,10 +222,7 @@ static fusenet_status emit_taps(ctx *c, int i) {
         fusenet_status st = fn_op_reorder(c->net->eng, &c->ns[i].md, &want, c->g->nodes[i].name, &pd, c->err);
         if (st) return st;
         fn_step *step = add_step(c, c->g->nodes[i].name);
-        if (!step) {
-            dnnl_primitive_desc_destroy(pd);
-            return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-        }
+        if (!step) return drop_pd(c, pd);
         step_arg(step, DNNL_ARG_FROM, c->ns[i].value, &c->ns[i].md);
         step_arg(step, DNNL_ARG_TO, t->value, &want);
         st = finish_step(c, step, pd);
@@ -471,10 +472,7 @@ static fusenet_status compile_add(ctx *c, int i) {
     if (st) return st;
     int dst = arena_value(c, &a->md);
     fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    }
+    if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_SRC_0, a->value, &a->md);
     step_arg(s, DNNL_ARG_SRC_1, b_value, &a->md);
     step_arg(s, DNNL_ARG_DST, dst, &a->md);
@@ -506,10 +504,7 @@ static fusenet_status compile_pool(ctx *c, int i) {
     dnnl_memory_desc_t real_dst = *fn_pd_md(pd, dnnl_query_dst_md, 0);
     int dst = arena_value(c, &real_dst);
     fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    }
+    if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_SRC, x->value, &x->md);
     step_arg(s, DNNL_ARG_DST, dst, &real_dst);
     st = finish_step(c, s, pd);
@@ -534,10 +529,7 @@ static fusenet_status compile_zero_pad(ctx *c, int i) {
     if (st) return st;
     int dst = arena_value(c, &dst_md);
     fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    }
+    if (!s) return drop_pd(c, pd);
     s->zero_value = dst;
     step_arg(s, DNNL_ARG_FROM, x->value, &x->md);
     step_arg(s, DNNL_ARG_TO, dst, &inner);
@@ -605,10 +597,7 @@ static fusenet_status compile_dense(ctx *c, int i) {
         st = fn_op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
         if (st) return st;
         s = add_step(c, n->name);
-        if (!s) {
-            dnnl_primitive_desc_destroy(pd);
-            return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-        }
+        if (!s) return drop_pd(c, pd);
         step_arg(s, DNNL_ARG_SRC, dst, &dst_md);
         step_arg(s, DNNL_ARG_DST, dst, &dst_md);
         st = finish_step(c, s, pd);
@@ -753,10 +742,7 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
             fusenet_status st = fn_op_resample(net->eng, nearest, &tap_nhwc, &srcs[t], "resize", &pd, c->err);
             if (st) return st;
             s = add_step(c, "resize");
-            if (!s) {
-                dnnl_primitive_desc_destroy(pd);
-                return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-            }
+            if (!s) return drop_pd(c, pd);
             step_arg(s, DNNL_ARG_SRC, tap->value, &tap_nhwc);
             step_arg(s, DNNL_ARG_DST, src_values[t], &srcs[t]);
             st = finish_step(c, s, pd);
@@ -783,10 +769,7 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
     fusenet_status st = fn_op_concat(net->eng, &out_md, net->n_taps, srcs, "concat", &pd, c->err);
     if (st) return st;
     fn_step *s = add_step(c, "concat");
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    }
+    if (!s) return drop_pd(c, pd);
     for (int t = 0; t < net->n_taps; t++) step_arg(s, DNNL_ARG_MULTIPLE_SRC + t, src_values[t], &srcs[t]);
     step_arg(s, DNNL_ARG_DST, net->out.value, &out_md);
     return finish_step(c, s, pd);
