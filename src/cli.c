@@ -21,9 +21,7 @@
 #include <fcntl.h>
 #include <strings.h>
 #include <sys/resource.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -276,52 +274,12 @@ static int find_weights(const char **path, const char *option, fusenet_arch arch
                option, name, where, top ? " top" : "", option);
 }
 
-/* Debian's libhdf5 1.10 can itself crash or hang on some deliberately corrupted
- * files (a forged heap length, for one), inside HDF5 where no check of ours can
- * come first. So before the real load the tool reads the file once in a child
- * process; if the child dies, the file is reported as corrupt in one line
- * instead of taking the tool down. An ordinary error is left to the real load,
- * which reports it. */
-static int probe_load(const char *path, fusenet_arch arch, int top, const char *layer) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) return 0; /* cannot probe: the real load goes ahead */
-    if (pid == 0) {
-        alarm(300);
-        fusenet_model_params p = fusenet_model_default_params();
-        p.arch = arch;
-        p.include_top = top;
-        p.needed_layers = &layer;
-        p.n_needed = layer ? 1 : 0;
-        fusenet_model *m = NULL;
-        fusenet_status st = fusenet_model_load(path, &p, &m, NULL);
-        fusenet_model_free(m);
-        _exit(st == FUSENET_OK ? 0 : 1);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return 0;
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        return die("%s: the HDF5 library %s reading this file (signal %d, %s): the file is corrupt", path,
-                   sig == SIGALRM ? "hung" : "crashed", sig, strsignal(sig));
-    }
-    return 0;
-}
-
 static int find_dual_weights(opts *o) {
     if (find_weights(&o->resnet_weights, "--resnet-weights", FUSENET_ARCH_RESNET50, o->top, o->found[0],
                      sizeof o->found[0]))
         return 1;
-    if (find_weights(&o->vgg_weights, "--vgg-weights", FUSENET_ARCH_VGG16, o->top, o->found[1],
-                     sizeof o->found[1]))
-        return 1;
-    if (probe_load(o->resnet_weights, FUSENET_ARCH_RESNET50, 0,
-                   o->resnet_layer && *o->resnet_layer ? o->resnet_layer : "conv4_block6_out"))
-        return 1;
-    return probe_load(o->vgg_weights, FUSENET_ARCH_VGG16, 0,
-                      o->vgg_layer && *o->vgg_layer ? o->vgg_layer : "block5_conv3");
+    return find_weights(&o->vgg_weights, "--vgg-weights", FUSENET_ARCH_VGG16, o->top, o->found[1],
+                        sizeof o->found[1]);
 }
 
 /* ---- layers ---- */
@@ -547,10 +505,6 @@ static int cmd_tap(opts *o) {
     const char *needed[1] = {o->layer};
     p.needed_layers = needed;
     p.n_needed = 1;
-    if (probe_load(o->weights, p.arch, p.include_top, o->layer)) {
-        fn_npy_free(&x);
-        return 1;
-    }
     if (fusenet_model_load(o->weights, &p, &tap_model, &err)) {
         fn_npy_free(&x);
         return fail(&err);
@@ -1203,7 +1157,6 @@ static int cmd_viz(opts *o) {
     mp.needed_layers = &layer;
     mp.n_needed = 1;
     fusenet_model *model;
-    if (probe_load(o->weights, mp.arch, 0, layer)) return 1;
     if (fusenet_model_load(o->weights, &mp, &model, &err)) return fail(&err);
     fusenet_tap tap = {model, layer};
     fusenet_net_params np = fusenet_net_default_params();

@@ -1,5 +1,5 @@
-/* h5.h - the only HDF5 code of the library: reading and writing the legacy
- * Keras weights layout (private). See the spec of the layout in README.md.
+/* h5.h - reading (h5.c, on our own parser h5format.c) and writing (h5write.c,
+ * with libhdf5) the legacy Keras weights layout (private).
  *
  * Layout: root attribute `layer_names` (possibly chunked as layer_names0,
  * layer_names1, ...; possibly under a `model_weights` group) lists every layer;
@@ -18,6 +18,8 @@
 #include "fusenet.h"
 
 #define FN_MAX_RANK 4
+#define FN_H5_MAX_NAMES 100000   /* entries of layer_names / weight_names */
+#define FN_H5_MAX_NAME_LEN 4096  /* bytes of one name */
 
 /* One weight of a layer: what the graph expects, and where its floats go. */
 typedef struct fn_wspec {
@@ -29,10 +31,10 @@ typedef struct fn_wspec {
 
 typedef struct fn_h5 fn_h5; /* an open weights file */
 
-/* Opens `path` read-only and reads the layer list. HDF5's own error printing is
- * silenced during every call of this module and restored afterwards; HDF5's
- * innermost message is folded into ours. IO: missing/unreadable file or a
- * directory; FORMAT: not HDF5, truncated, no layer_names. */
+/* Opens `path` read-only and reads the layer list. Nothing in the file is
+ * trusted (see h5format.h). IO: missing/unreadable file, a directory, a file
+ * locked by a libhdf5 writer; FORMAT: not HDF5, truncated or corrupt, no
+ * layer_names; UNSUPPORTED: HDF5 features Keras files do not use. */
 fusenet_status fn_h5_open(const char *path, fn_h5 **out, fusenet_error *err);
 void fn_h5_close(fn_h5 *f);
 
@@ -73,5 +75,15 @@ typedef struct fn_h5_layer_out {
  * removes the partial file. INVALID_ARG for bad names or specs, NOMEM, IO otherwise. */
 fusenet_status fn_h5_write(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
                            fusenet_error *err);
+
+/* Shared by reader and writer: INVALID_ARG unless every spec has rank
+ * 1..FN_MAX_RANK, positive dims and data; counts[i] (if counts) gets the
+ * element count of specs[i]. */
+fusenet_status fn_h5_check_specs(const char *path, const char *layer, size_t n, const fn_wspec *specs,
+                                 size_t *counts, fusenet_error *err);
+
+/* 1 for a dataset path we neither read nor write: empty, absolute, a trailing
+ * or doubled '/', longer than FN_H5_MAX_NAME_LEN. */
+int fn_h5_bad_name(const char *s);
 
 #endif

@@ -1,0 +1,1636 @@
+/* h5format.c - our own reader of the HDF5 subset Keras weight files use (see
+ * h5format.h for what is supported and why).
+ *
+ * The structures follow the "HDF5 File Format Specification" (version 3.0):
+ * superblock (II.A), object headers (IV.A), symbol tables (III.A-C), global
+ * heap (III.E), and the header messages dataspace (0x01), link info (0x02),
+ * datatype (0x03), link (0x06), external files (0x07), data layout (0x08),
+ * filter pipeline (0x0B), attribute (0x0C), continuation (0x10), symbol
+ * table (0x11), attribute info (0x15).
+ *
+ * Every parse goes through a cursor that stops at the end of its buffer, and
+ * every file read through fetch(), which checks the range against the file
+ * size. Metadata reads draw on a per-file budget, and B-tree walks on a node
+ * budget, so loops in a crafted file end in an error. */
+#define _DEFAULT_SOURCE /* flock */
+#include "h5format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "alloc.h"
+#include "error.h"
+
+#define UNDEF UINT64_MAX                 /* an undefined address */
+#define MAX_HEADER_BLOCKS 1024           /* continuation blocks of one object header */
+#define MAX_BLOCK_BYTES (16u << 20)      /* one header block, local heap, global heap collection */
+#define MAX_BTREE_NODES 100000           /* nodes visited by one B-tree walk */
+#define MAX_BTREE_LEVEL 64
+#define MAX_FILTERS 32
+#define MAX_CHUNK_BYTES ((size_t)1 << 31)
+#define META_BUDGET_BASE ((uint64_t)256 << 20) /* plus 4x the file size */
+
+struct fn_hdf {
+    char *path;
+    int fd;
+    uint64_t size;      /* file size */
+    uint64_t base;      /* absolute address of relative address 0 */
+    int so, sl;         /* size of offsets, size of lengths, in bytes */
+    fn_hdf_obj root;
+    uint64_t meta_left; /* metadata bytes we may still read */
+    uint64_t gcol_addr; /* the cached global heap collection */
+    uint8_t *gcol;
+    size_t gcol_len;
+};
+
+/* ---- errors ---------------------------------------------------------------- */
+
+/* One call's context: the first failure is recorded in err and sticks. */
+typedef struct ctx {
+    fn_hdf *h;
+    const char *what;
+    fusenet_error *err;
+    fusenet_status st;
+} ctx;
+
+__attribute__((format(printf, 3, 4))) static int fail(ctx *c, fusenet_status st, const char *fmt, ...) {
+    if (c->st != FUSENET_OK) return 0;
+    char detail[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    c->st = fn_error(c->err, st, "%s: %s: %s", c->h->path, c->what, detail);
+    return 0;
+}
+
+#define CORRUPT(c, ...) fail(c, FUSENET_ERR_FORMAT, "corrupt HDF5 file: " __VA_ARGS__)
+#define UNSUPPORTED(c, ...) fail(c, FUSENET_ERR_UNSUPPORTED, "not supported: " __VA_ARGS__)
+#define NOMEM(c) fail(c, FUSENET_ERR_NOMEM, "out of memory")
+
+static fusenet_status finish(ctx *c) {
+    if (c->st == FUSENET_OK) fn_ok(c->err);
+    return c->st;
+}
+
+/* ---- reading the file ------------------------------------------------------ */
+
+static int fetch_raw(ctx *c, uint64_t addr, void *buf, size_t n, const char *thing) {
+    fn_hdf *h = c->h;
+    uint64_t abs = h->base + addr;
+    if (addr == UNDEF || abs < addr || abs > h->size || n > h->size - abs)
+        return CORRUPT(c, "%s at byte %llu (+%zu) lies past the end of the file (%llu bytes)", thing,
+                       (unsigned long long)addr, n, (unsigned long long)h->size);
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = pread(h->fd, p, n, (off_t)abs);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0)
+            return fail(c, FUSENET_ERR_IO, "cannot read %s at byte %llu: %s", thing, (unsigned long long)abs,
+                        r < 0 ? strerror(errno) : "file shrank while reading");
+        p += r;
+        n -= (size_t)r;
+        abs += (uint64_t)r;
+    }
+    return 1;
+}
+
+static int fetch(ctx *c, uint64_t addr, void *buf, size_t n, const char *thing) {
+    if (n > c->h->meta_left)
+        return CORRUPT(c, "metadata too large or cyclic (reading %s at byte %llu)", thing,
+                       (unsigned long long)addr);
+    c->h->meta_left -= n;
+    return fetch_raw(c, addr, buf, n, thing);
+}
+
+/* Reads n bytes of metadata into a new block. */
+static uint8_t *fetch_block(ctx *c, uint64_t addr, uint64_t n, const char *thing) {
+    if (n > MAX_BLOCK_BYTES || n > c->h->size) {
+        CORRUPT(c, "%s at byte %llu claims %llu bytes", thing, (unsigned long long)addr, (unsigned long long)n);
+        return NULL;
+    }
+    uint8_t *b = fn_malloc(n ? (size_t)n : 1);
+    if (!b) {
+        NOMEM(c);
+        return NULL;
+    }
+    if (!fetch(c, addr, b, (size_t)n, thing)) {
+        fn_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* ---- a cursor over bytes ------------------------------------------------- */
+
+typedef struct cur {
+    const uint8_t *p;
+    size_t n, i;
+    int over; /* a read went past the end */
+} cur;
+
+static cur cur_of(const uint8_t *p, size_t n) { return (cur){p, n, 0, 0}; }
+
+static uint64_t u(cur *k, size_t bytes) {
+    if (bytes > 8 || k->n - k->i < bytes) {
+        k->over = 1;
+        k->i = k->n;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (size_t b = 0; b < bytes; b++) v |= (uint64_t)k->p[k->i + b] << (8 * b);
+    k->i += bytes;
+    return v;
+}
+
+static const uint8_t *take(cur *k, size_t n) {
+    if (k->n - k->i < n) {
+        k->over = 1;
+        k->i = k->n;
+        return NULL;
+    }
+    const uint8_t *p = k->p + k->i;
+    k->i += n;
+    return p;
+}
+
+static void skip(cur *k, size_t n) { (void)take(k, n); }
+
+static uint64_t addr_of(cur *k, const fn_hdf *h) {
+    uint64_t v = u(k, (size_t)h->so);
+    if (h->so < 8 && v == (((uint64_t)1 << (8 * h->so)) - 1)) return UNDEF;
+    return v;
+}
+
+static uint64_t len_of(cur *k, const fn_hdf *h) { return u(k, (size_t)h->sl); }
+
+static int has_sig(const uint8_t *p, const char *sig) { return memcmp(p, sig, 4) == 0; }
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* ---- open / close ------------------------------------------------------------ */
+
+static const uint8_t SIGNATURE[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+static int read_superblock(ctx *c) {
+    fn_hdf *h = c->h;
+    uint8_t b[128];
+    uint64_t at = 0;
+    for (;; at = at ? 2 * at : 512) { /* the superblock sits at 0, 512, 1024, 2048, ... */
+        if (at >= h->size || h->size - at < 8)
+            return fail(c, FUSENET_ERR_FORMAT, "not an HDF5 file (no HDF5 signature)");
+        if (!fetch_raw(c, at, b, 8, "the signature")) return 0;
+        if (memcmp(b, SIGNATURE, 8) == 0) break;
+    }
+    size_t n = h->size - at < sizeof b ? (size_t)(h->size - at) : sizeof b;
+    if (!fetch_raw(c, at, b, n, "the superblock")) return 0;
+    cur k = cur_of(b, n);
+    skip(&k, 8);
+    int version = (int)u(&k, 1);
+    if (version <= 1) {
+        skip(&k, 4); /* free-space, root symbol table, reserved, shared header versions */
+        h->so = (int)u(&k, 1);
+        h->sl = (int)u(&k, 1);
+        skip(&k, 1 + 2 + 2 + 4 + (version == 1 ? 4 : 0));
+    } else if (version <= 3) {
+        h->so = (int)u(&k, 1);
+        h->sl = (int)u(&k, 1);
+        skip(&k, 1);
+    } else {
+        return UNSUPPORTED(c, "superblock version %d", version);
+    }
+    if (!(h->so == 2 || h->so == 4 || h->so == 8) || !(h->sl == 2 || h->sl == 4 || h->sl == 8))
+        return CORRUPT(c, "superblock gives sizes of offsets %d and lengths %d", h->so, h->sl);
+    uint64_t base = u(&k, (size_t)h->so);
+    uint64_t eof;
+    if (version <= 1) {
+        skip(&k, (size_t)h->so); /* free space address */
+        eof = addr_of(&k, h);
+        skip(&k, (size_t)h->so); /* driver info address */
+        skip(&k, (size_t)h->so); /* root symbol table entry: link name offset */
+        h->root = addr_of(&k, h);
+    } else {
+        skip(&k, (size_t)h->so); /* superblock extension address */
+        eof = addr_of(&k, h);
+        h->root = addr_of(&k, h);
+    }
+    if (k.over) return CORRUPT(c, "truncated superblock");
+    if (eof == UNDEF) return CORRUPT(c, "the superblock has no end-of-file address");
+    if (eof > h->size) /* libhdf5 writes it counting the user block: compare with the whole size */
+        return CORRUPT(c, "truncated file: %llu bytes, the superblock says %llu", (unsigned long long)h->size,
+                       (unsigned long long)eof);
+    (void)base; /* addresses count from the superblock, wherever it sits (as libhdf5 reads them) */
+    h->base = at;
+    if (h->root == UNDEF) return CORRUPT(c, "no root group");
+    return 1;
+}
+
+fusenet_status fn_hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
+    if (out) *out = NULL;
+    if (!path || !out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_open: NULL argument");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode) || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path,
+                        S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
+    }
+    if (sb.st_size == 0) {
+        close(fd);
+        return fn_error(err, FUSENET_ERR_FORMAT, "%s: empty file, not an HDF5 file", path);
+    }
+    /* libhdf5 writers hold an exclusive flock() while they write: a file being
+     * written is half-made, not corrupt. Where locks are not supported, read on. */
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        close(fd);
+        return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: the file is locked by a program writing it", path);
+    }
+    fn_hdf *h = fn_calloc(1, sizeof *h);
+    char *p = fn_strdup(path);
+    if (!h || !p) {
+        fn_free(h);
+        fn_free(p);
+        close(fd);
+        return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
+    }
+    h->path = p;
+    h->fd = fd;
+    h->size = (uint64_t)sb.st_size;
+    h->meta_left = META_BUDGET_BASE + 4 * h->size;
+    h->gcol_addr = UNDEF;
+    ctx c = {h, "superblock", err, FUSENET_OK};
+    if (!read_superblock(&c)) {
+        /* "not an HDF5 file" reads better without the "superblock: " context */
+        if (c.st == FUSENET_ERR_FORMAT && err && strstr(err->message, "no HDF5 signature"))
+            fn_error(err, FUSENET_ERR_FORMAT, "%s: not an HDF5 file (no HDF5 signature)", path);
+        fn_hdf_close(h);
+        return c.st;
+    }
+    *out = h;
+    return fn_ok(err);
+}
+
+void fn_hdf_close(fn_hdf *h) {
+    if (!h) return;
+    if (h->fd >= 0) close(h->fd);
+    fn_free(h->gcol);
+    fn_free(h->path);
+    fn_free(h);
+}
+
+const char *fn_hdf_path(const fn_hdf *h) { return h ? h->path : NULL; }
+
+fn_hdf_obj fn_hdf_root(const fn_hdf *h) { return h ? h->root : UNDEF; }
+
+/* ---- object headers ------------------------------------------------------------ */
+
+enum {
+    MSG_DATASPACE = 0x01,
+    MSG_LINK_INFO = 0x02,
+    MSG_DATATYPE = 0x03,
+    MSG_LINK = 0x06,
+    MSG_EXTERNAL = 0x07,
+    MSG_LAYOUT = 0x08,
+    MSG_FILTERS = 0x0B,
+    MSG_ATTRIBUTE = 0x0C,
+    MSG_CONTINUATION = 0x10,
+    MSG_SYMBOL_TABLE = 0x11,
+    MSG_ATTRIBUTE_INFO = 0x15,
+};
+
+typedef struct msg {
+    unsigned type, flags;
+    const uint8_t *p;
+    size_t n;
+} msg;
+
+typedef struct hdr {
+    uint64_t addr;
+    uint8_t *blocks[MAX_HEADER_BLOCKS];
+    int nblocks;
+    msg *m;
+    size_t nm, cap;
+} hdr;
+
+static void hdr_free(hdr *o) {
+    for (int i = 0; i < o->nblocks; i++) fn_free(o->blocks[i]);
+    fn_free(o->m);
+    o->nblocks = 0;
+    o->m = NULL;
+    o->nm = o->cap = 0;
+}
+
+static int add_msg(ctx *c, hdr *o, unsigned type, unsigned flags, const uint8_t *p, size_t n) {
+    if (o->nm == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 32, bytes;
+        msg *m = fn_mul_size(cap, sizeof *m, &bytes) ? fn_realloc(o->m, bytes) : NULL;
+        if (!m) return NOMEM(c);
+        o->m = m;
+        o->cap = cap;
+    }
+    o->m[o->nm++] = (msg){type, flags, p, n};
+    return 1;
+}
+
+/* Splits one block of messages. v1 messages: type(2) size(2) flags(1) reserved(3);
+ * v2: type(1) size(2) flags(1) [creation order(2)]. A v2 block may end in a gap
+ * shorter than a message prefix. */
+static int parse_messages(ctx *c, hdr *o, const uint8_t *b, size_t n, int v2, int with_order) {
+    cur k = cur_of(b, n);
+    size_t prefix = v2 ? 4 + (with_order ? 2 : 0) : 8;
+    while (k.n - k.i >= prefix) {
+        unsigned type = (unsigned)u(&k, v2 ? 1 : 2);
+        size_t size = (size_t)u(&k, 2);
+        unsigned flags = (unsigned)u(&k, 1);
+        skip(&k, v2 ? (with_order ? 2 : 0) : 3);
+        const uint8_t *p = take(&k, size);
+        if (!p)
+            return CORRUPT(c, "object header at byte %llu: a message of %zu bytes runs past its block",
+                           (unsigned long long)o->addr, size);
+        if (!add_msg(c, o, type, flags, p, size)) return 0;
+    }
+    return 1;
+}
+
+static int load_block(ctx *c, hdr *o, uint64_t addr, uint64_t n) {
+    if (o->nblocks == MAX_HEADER_BLOCKS)
+        return CORRUPT(c, "object header at byte %llu has more than %d continuation blocks",
+                       (unsigned long long)o->addr, MAX_HEADER_BLOCKS);
+    uint8_t *b = fetch_block(c, addr, n, "an object header block");
+    if (!b) return 0;
+    o->blocks[o->nblocks++] = b;
+    return 1;
+}
+
+/* Reads the object header at addr with all its continuation blocks. */
+static int load_header(ctx *c, uint64_t addr, hdr *o) {
+    memset(o, 0, sizeof *o);
+    o->addr = addr;
+    uint8_t pre[40];
+    if (!fetch(c, addr, pre, 16, "an object header")) return 0;
+    int v2 = has_sig(pre, "OHDR");
+    int with_order = 0;
+    if (v2) {
+        if (pre[4] != 2) return UNSUPPORTED(c, "object header version %u at byte %llu", pre[4], (unsigned long long)addr);
+        unsigned flags = pre[5];
+        with_order = (flags & 0x04) != 0;
+        size_t at = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
+        size_t width = (size_t)1 << (flags & 3);
+        if (!fetch(c, addr, pre, at + width, "an object header")) return 0;
+        cur k = cur_of(pre + at, width);
+        uint64_t size = u(&k, width);
+        if (!load_block(c, o, addr + at + width, size)) return 0;
+        if (!parse_messages(c, o, o->blocks[0], (size_t)size, 1, with_order)) return 0;
+    } else {
+        if (pre[0] != 1)
+            return CORRUPT(c, "no object header at byte %llu (version %u)", (unsigned long long)addr, pre[0]);
+        cur k = cur_of(pre + 8, 4);
+        uint64_t size = u(&k, 4);
+        if (!load_block(c, o, addr + 16, size)) return 0;
+        if (!parse_messages(c, o, o->blocks[0], (size_t)size, 0, 0)) return 0;
+    }
+    for (size_t i = 0; i < o->nm; i++) { /* o->nm grows as continuation blocks are read */
+        if (o->m[i].type != MSG_CONTINUATION) continue;
+        cur k = cur_of(o->m[i].p, o->m[i].n);
+        uint64_t at = addr_of(&k, c->h), size = len_of(&k, c->h);
+        if (k.over) return CORRUPT(c, "object header at byte %llu: short continuation message", (unsigned long long)addr);
+        if (!load_block(c, o, at, size)) return 0;
+        const uint8_t *b = o->blocks[o->nblocks - 1];
+        if (v2) {
+            if (size < 8 || !has_sig(b, "OCHK"))
+                return CORRUPT(c, "object header at byte %llu: bad continuation block at byte %llu",
+                               (unsigned long long)addr, (unsigned long long)at);
+            if (!parse_messages(c, o, b + 4, (size_t)size - 8, 1, with_order)) return 0;
+        } else if (!parse_messages(c, o, b, (size_t)size, 0, 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const msg *find_msg(const hdr *o, unsigned type) {
+    for (size_t i = 0; i < o->nm; i++)
+        if (o->m[i].type == type) return &o->m[i];
+    return NULL;
+}
+
+/* A message we must decode cannot be shared (stored in another object). */
+static int check_not_shared(ctx *c, const msg *m, const char *kind) {
+    if (m->flags & 0x02) return UNSUPPORTED(c, "shared %s message", kind);
+    return 1;
+}
+
+/* ---- datatypes and dataspaces -------------------------------------------------- */
+
+typedef struct dtype {
+    int raw_class;
+    fn_hdf_class cls;
+    uint32_t size;
+    int big_endian;
+    int ieee;    /* float: standard IEEE 754 field layout */
+    int strpad;  /* fixed string: 0 NUL-terminated, 1 NUL-padded, 2 space-padded */
+} dtype;
+
+static const char *const CLASS_NAMES[] = {"integer", "float", "time", "string", "bitfield", "opaque",
+                                          "compound", "reference", "enum", "variable-length", "array"};
+
+const char *fn_hdf_class_name(int raw_class) {
+    if (raw_class >= 0 && raw_class < (int)(sizeof CLASS_NAMES / sizeof CLASS_NAMES[0])) return CLASS_NAMES[raw_class];
+    return "unknown";
+}
+
+static int parse_dtype(ctx *c, cur *k, dtype *t) {
+    memset(t, 0, sizeof *t);
+    unsigned b0 = (unsigned)u(k, 1);
+    unsigned bits = (unsigned)u(k, 3);
+    t->size = (uint32_t)u(k, 4);
+    t->raw_class = (int)(b0 & 15);
+    t->cls = FN_HDF_UNSUPPORTED;
+    switch (t->raw_class) {
+    case 0: /* integer: offset(2) precision(2) */
+        skip(k, 4);
+        t->cls = FN_HDF_INTEGER;
+        break;
+    case 1: { /* float */
+        unsigned off = (unsigned)u(k, 2), prec = (unsigned)u(k, 2), eloc = (unsigned)u(k, 1),
+                 esize = (unsigned)u(k, 1), mloc = (unsigned)u(k, 1), msize = (unsigned)u(k, 1);
+        uint32_t bias = (uint32_t)u(k, 4);
+        unsigned sign = (bits >> 8) & 0xff, norm = (bits >> 4) & 3;
+        static const struct { uint32_t size, eloc, esize, msize, bias; } ieee[] = {
+            {2, 10, 5, 10, 15}, {4, 23, 8, 23, 127}, {8, 52, 11, 52, 1023}};
+        for (size_t i = 0; i < 3; i++)
+            if (t->size == ieee[i].size && off == 0 && prec == 8 * t->size && eloc == ieee[i].eloc &&
+                esize == ieee[i].esize && mloc == 0 && msize == ieee[i].msize && bias == ieee[i].bias &&
+                sign == 8 * t->size - 1 && norm == 2 && (bits & 0x4e) == 0)
+                t->ieee = 1;
+        t->big_endian = bits & 1;
+        t->cls = FN_HDF_FLOAT;
+        break;
+    }
+    case 3:
+        t->strpad = (int)(bits & 15);
+        t->cls = FN_HDF_STRING;
+        break;
+    case 9: /* variable-length: a sequence or a string of a base type */
+        if ((bits & 15) == 1) t->cls = FN_HDF_VLEN_STRING;
+        break; /* the base type that follows is not needed */
+    default: break;
+    }
+    if (k->over) return CORRUPT(c, "truncated datatype");
+    if (t->size == 0) return CORRUPT(c, "datatype of size 0");
+    if (t->cls == FN_HDF_VLEN_STRING && t->size != (uint32_t)(8 + c->h->so))
+        return CORRUPT(c, "variable-length string of element size %u", t->size);
+    return 1;
+}
+
+static int parse_space(ctx *c, cur *k, fn_hdf_shape *s) {
+    unsigned version = (unsigned)u(k, 1);
+    int rank = (int)u(k, 1);
+    unsigned flags = (unsigned)u(k, 1);
+    int type = 1;
+    if (version == 1) {
+        skip(k, 5);
+        type = rank == 0 ? 0 : 1;
+    } else if (version == 2) {
+        type = (int)u(k, 1);
+    } else {
+        return k->over ? CORRUPT(c, "truncated dataspace") : UNSUPPORTED(c, "dataspace version %u", version);
+    }
+    if (rank > FN_HDF_MAX_RANK || type > 2) return CORRUPT(c, "dataspace of rank %d, type %d", rank, type);
+    s->is_null = type == 2;
+    s->rank = type == 1 ? rank : 0;
+    s->count = s->is_null ? 0 : 1;
+    for (int i = 0; i < s->rank; i++) {
+        s->dims[i] = len_of(k, c->h);
+        if (s->dims[i] != 0 && s->count > UINT64_MAX / s->dims[i]) return CORRUPT(c, "dataspace too large");
+        s->count *= s->dims[i];
+    }
+    (void)flags; /* maximum dims (flags & 1) and permutation follow; not needed */
+    if (k->over) return CORRUPT(c, "truncated dataspace");
+    return 1;
+}
+
+static void set_type(fn_hdf_shape *s, const dtype *t) {
+    s->cls = t->cls;
+    s->raw_class = t->raw_class;
+    s->size = t->size;
+}
+
+/* ---- groups ---------------------------------------------------------------------- */
+
+typedef struct heap {
+    uint8_t *data;
+    uint64_t size;
+} heap;
+
+static int load_local_heap(ctx *c, uint64_t addr, heap *hp) {
+    uint8_t b[40];
+    size_t n = 8 + 2 * (size_t)c->h->sl + (size_t)c->h->so;
+    if (!fetch(c, addr, b, n, "a local heap")) return 0;
+    if (!has_sig(b, "HEAP") || b[4] != 0) return CORRUPT(c, "no local heap at byte %llu", (unsigned long long)addr);
+    cur k = cur_of(b + 8, n - 8);
+    hp->size = len_of(&k, c->h);
+    (void)len_of(&k, c->h); /* free list */
+    uint64_t at = addr_of(&k, c->h);
+    hp->data = fetch_block(c, at, hp->size, "a local heap's data");
+    return hp->data != NULL;
+}
+
+/* The NUL-terminated name at offset off of the heap, or NULL. */
+static const char *heap_name(const heap *hp, uint64_t off) {
+    if (off >= hp->size) return NULL;
+    const char *s = (const char *)hp->data + off;
+    return memchr(s, '\0', (size_t)(hp->size - off)) ? s : NULL;
+}
+
+/* A walk of a version 1 B-tree: type 0 (group nodes) or 1 (raw data chunks). */
+typedef struct bwalk {
+    ctx *c;
+    int type;
+    size_t key_size;
+    long nodes;
+    int (*leaf)(struct bwalk *w, const uint8_t *key, uint64_t child); /* returns 0 to fail, 2 to stop */
+    void *arg;
+    int stopped;
+} bwalk;
+
+static int walk_node(bwalk *w, uint64_t addr, int want_level) {
+    ctx *c = w->c;
+    fn_hdf *h = c->h;
+    if (++w->nodes > MAX_BTREE_NODES) return CORRUPT(c, "B-tree has more than %d nodes or a cycle", MAX_BTREE_NODES);
+    uint8_t b[32];
+    size_t pre = 8 + 2 * (size_t)h->so;
+    if (!fetch(c, addr, b, pre, "a B-tree node")) return 0;
+    if (!has_sig(b, "TREE") || b[4] != w->type)
+        return CORRUPT(c, "no B-tree node of type %d at byte %llu", w->type, (unsigned long long)addr);
+    int level = b[5];
+    size_t entries = (size_t)b[6] | (size_t)b[7] << 8;
+    if ((want_level >= 0 && level != want_level) || level > MAX_BTREE_LEVEL)
+        return CORRUPT(c, "B-tree node at byte %llu has level %d", (unsigned long long)addr, level);
+    size_t n = entries * (w->key_size + (size_t)h->so) + w->key_size;
+    uint8_t *body = fetch_block(c, addr + pre, n, "a B-tree node");
+    if (!body) return 0;
+    cur k = cur_of(body, n);
+    int ok = 1;
+    for (size_t i = 0; ok && i < entries && !w->stopped; i++) {
+        const uint8_t *key = take(&k, w->key_size);
+        uint64_t child = addr_of(&k, h);
+        if (level > 0)
+            ok = walk_node(w, child, level - 1);
+        else {
+            int r = w->leaf(w, key, child);
+            if (r == 2) w->stopped = 1;
+            ok = r != 0;
+        }
+    }
+    fn_free(body);
+    return ok;
+}
+
+typedef struct find_link {
+    const char *name;
+    heap hp;
+    uint64_t child;
+    int found;
+} find_link;
+
+/* A leaf of a group B-tree: a symbol table node of link entries. */
+static int symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
+    (void)key;
+    ctx *c = w->c;
+    find_link *f = w->arg;
+    uint8_t b[8];
+    if (!fetch(c, addr, b, 8, "a symbol table node")) return 0;
+    if (!has_sig(b, "SNOD") || b[4] != 1) return CORRUPT(c, "no symbol table node at byte %llu", (unsigned long long)addr);
+    size_t count = (size_t)b[6] | (size_t)b[7] << 8, entry = 2 * (size_t)c->h->so + 24;
+    uint8_t *body = fetch_block(c, addr + 8, (uint64_t)count * entry, "a symbol table node");
+    if (!body) return 0;
+    cur k = cur_of(body, count * entry);
+    int r = 1;
+    for (size_t i = 0; i < count && r == 1; i++) {
+        uint64_t name_off = len_of(&k, c->h), obj = addr_of(&k, c->h);
+        skip(&k, 24); /* cache type, reserved, scratch pad */
+        const char *name = heap_name(&f->hp, name_off);
+        if (!name) r = CORRUPT(c, "symbol table entry with a bad name offset %llu", (unsigned long long)name_off);
+        else if (strcmp(name, f->name) == 0) {
+            f->child = obj;
+            f->found = 1;
+            r = 2;
+        }
+    }
+    fn_free(body);
+    return r;
+}
+
+static int lookup_symbol_table(ctx *c, const msg *m, find_link *f) {
+    cur k = cur_of(m->p, m->n);
+    uint64_t btree = addr_of(&k, c->h), heap_addr = addr_of(&k, c->h);
+    if (k.over) return CORRUPT(c, "short symbol table message");
+    if (!load_local_heap(c, heap_addr, &f->hp)) return 0;
+    bwalk w = {c, 0, (size_t)c->h->sl, 0, symbol_node, f, 0};
+    int ok = walk_node(&w, btree, -1);
+    fn_free(f->hp.data);
+    f->hp.data = NULL;
+    return ok;
+}
+
+/* A link message (new-style compact groups). */
+static int link_message(ctx *c, const msg *m, void *arg) {
+    find_link *f = arg;
+    cur k = cur_of(m->p, m->n);
+    unsigned version = (unsigned)u(&k, 1), flags = (unsigned)u(&k, 1);
+    if (version != 1) return k.over ? CORRUPT(c, "short link message") : UNSUPPORTED(c, "link message version %u", version);
+    unsigned type = (flags & 0x08) ? (unsigned)u(&k, 1) : 0;
+    if (flags & 0x04) skip(&k, 8); /* creation order */
+    if (flags & 0x10) skip(&k, 1); /* character set */
+    size_t len = (size_t)u(&k, (size_t)1 << (flags & 3));
+    const uint8_t *name = take(&k, len);
+    if (!name) return CORRUPT(c, "short link message");
+    if (len != strlen(f->name) || memcmp(name, f->name, len) != 0) return 1;
+    if (type != 0) return UNSUPPORTED(c, "link '%s' is a %s link", f->name, type == 1 ? "soft" : "external");
+    f->child = addr_of(&k, c->h);
+    if (k.over) return CORRUPT(c, "short link message");
+    f->found = 1;
+    return 2;
+}
+
+/* ---- dense storage: fractal heaps and version 2 B-trees --------------------- */
+
+/* Groups and objects with many links or attributes (libver="latest") keep
+ * them as heap objects in a fractal heap, indexed by name in a version 2
+ * B-tree. We walk every record of the index and decode each object. */
+
+typedef struct fheap {
+    uint64_t addr;
+    unsigned id_len, off_size, len_size;
+    uint64_t huge_btree;
+    unsigned width, max_direct_rows, first_row_bits;
+    uint64_t start, max_direct;
+    uint64_t root;
+    unsigned cur_rows;
+    int checksummed; /* direct blocks end their header with a checksum */
+} fheap;
+
+static unsigned log2_floor(uint64_t v) {
+    unsigned r = 0;
+    while (v >>= 1) r++;
+    return r;
+}
+
+static unsigned enc_size(uint64_t v) { return log2_floor(v) / 8 + 1; } /* bytes to store 0..v */
+
+static int load_fheap(ctx *c, uint64_t addr, fheap *fh) {
+    fn_hdf *h = c->h;
+    size_t O = (size_t)h->so, L = (size_t)h->sl;
+    size_t n = 4 + 1 + 2 + 2 + 1 + 4 + 12 * L + 3 * O + 2 + 2 + 2 + 2 + 2;
+    uint8_t b[256];
+    if (!fetch(c, addr, b, n, "a fractal heap")) return 0;
+    cur k = cur_of(b, n);
+    if (!has_sig(b, "FRHP") || b[4] != 0) return CORRUPT(c, "no fractal heap at byte %llu", (unsigned long long)addr);
+    skip(&k, 5);
+    memset(fh, 0, sizeof *fh);
+    fh->addr = addr;
+    fh->id_len = (unsigned)u(&k, 2);
+    unsigned filter_len = (unsigned)u(&k, 2), flags = (unsigned)u(&k, 1);
+    uint32_t max_man = (uint32_t)u(&k, 4);
+    skip(&k, L); /* next huge object id */
+    fh->huge_btree = addr_of(&k, h);
+    skip(&k, L + O + 3 * L + L + 4 * L); /* free space, managed space, object counts */
+    fh->width = (unsigned)u(&k, 2);
+    fh->start = len_of(&k, h);
+    fh->max_direct = len_of(&k, h);
+    unsigned max_heap_bits = (unsigned)u(&k, 2);
+    skip(&k, 2); /* starting rows of the root indirect block */
+    fh->root = addr_of(&k, h);
+    fh->cur_rows = (unsigned)u(&k, 2);
+    if (k.over) return CORRUPT(c, "short fractal heap header");
+    if (filter_len) return UNSUPPORTED(c, "a compressed fractal heap");
+    fh->checksummed = (flags & 2) != 0;
+    if (fh->width == 0 || (fh->width & (fh->width - 1)) || fh->start == 0 || (fh->start & (fh->start - 1)) ||
+        fh->max_direct < fh->start || (fh->max_direct & (fh->max_direct - 1)) || max_heap_bits == 0 ||
+        max_heap_bits > 64 || fh->id_len < 2 || fh->id_len > 64 || fh->cur_rows > 64)
+        return CORRUPT(c, "fractal heap at byte %llu with a bad table", (unsigned long long)addr);
+    fh->off_size = (max_heap_bits + 7) / 8;
+    unsigned max_direct_bits = log2_floor(fh->max_direct);
+    fh->len_size = (max_direct_bits + 7) / 8;
+    if (enc_size(max_man) < fh->len_size) fh->len_size = enc_size(max_man);
+    fh->first_row_bits = log2_floor(fh->start) + log2_floor(fh->width);
+    fh->max_direct_rows = max_direct_bits - log2_floor(fh->start) + 2;
+    return 1;
+}
+
+static uint64_t row_block_size(const fheap *fh, unsigned r) { return r == 0 ? fh->start : fh->start << (r - 1); }
+
+/* Finds the direct block holding heap offset `off`, below the indirect block
+ * at addr of nrows rows starting at heap offset block_off. */
+static int find_direct(ctx *c, const fheap *fh, uint64_t addr, unsigned nrows, uint64_t block_off, uint64_t off,
+                       int depth, uint64_t *daddr, uint64_t *dsize, uint64_t *doff) {
+    fn_hdf *h = c->h;
+    if (depth > 16 || nrows > 64) return CORRUPT(c, "fractal heap too deep");
+    size_t pre = 4 + 1 + (size_t)h->so + fh->off_size, entries = (size_t)nrows * fh->width;
+    uint8_t *b = fetch_block(c, addr, pre + entries * (size_t)h->so, "a fractal heap indirect block");
+    if (!b) return 0;
+    int ok = 1;
+    if (!has_sig(b, "FHIB")) ok = CORRUPT(c, "no fractal heap indirect block at byte %llu", (unsigned long long)addr);
+    cur k = cur_of(b + pre, entries * (size_t)h->so);
+    uint64_t pos = block_off;
+    int done = 0;
+    for (unsigned r = 0; ok && !done && r < nrows; r++) {
+        uint64_t size = row_block_size(fh, r);
+        if (r >= 62 || size == 0) {
+            ok = CORRUPT(c, "fractal heap row %u too large", r);
+            break;
+        }
+        for (unsigned col = 0; ok && !done && col < fh->width; col++, pos += size) {
+            uint64_t child = addr_of(&k, h);
+            if (off < pos || off - pos >= size) continue;
+            done = 1;
+            if (child == UNDEF) ok = CORRUPT(c, "fractal heap object in an unallocated block");
+            else if (r < fh->max_direct_rows) {
+                *daddr = child;
+                *dsize = size;
+                *doff = pos;
+            } else {
+                unsigned child_rows = log2_floor(size) - fh->first_row_bits + 1;
+                ok = find_direct(c, fh, child, child_rows, pos, off, depth + 1, daddr, dsize, doff);
+            }
+        }
+    }
+    if (ok && !done) ok = CORRUPT(c, "fractal heap offset %llu outside the heap", (unsigned long long)off);
+    fn_free(b);
+    return ok;
+}
+
+static int b2_find_huge(ctx *c, const fheap *fh, uint64_t id, uint64_t *addr, uint64_t *len);
+
+/* Copies the object with heap ID `id` into a new buffer *out of *len bytes. */
+static int heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out, size_t *len) {
+    fn_hdf *h = c->h;
+    unsigned type = (id[0] >> 4) & 3;
+    *out = NULL;
+    if ((id[0] >> 6) != 0) return UNSUPPORTED(c, "fractal heap ID version %u", id[0] >> 6);
+    if (type == 2) { /* tiny: inside the ID */
+        size_t n = fh->id_len <= 18 ? (size_t)(id[0] & 15) + 1 : (((size_t)(id[0] & 15) << 8) | id[1]) + 1;
+        const uint8_t *p = id + (fh->id_len <= 18 ? 1 : 2);
+        if (n > fh->id_len - (size_t)(p - id)) return CORRUPT(c, "tiny heap object of %zu bytes", n);
+        if (!(*out = fn_malloc(n))) return NOMEM(c);
+        memcpy(*out, p, n);
+        *len = n;
+        return 1;
+    }
+    uint64_t at = UNDEF, n = 0;
+    if (type == 0) { /* managed: offset and length in the heap's address space */
+        cur k = cur_of(id + 1, fh->id_len - 1);
+        uint64_t off = u(&k, fh->off_size);
+        n = u(&k, fh->len_size);
+        if (k.over) return CORRUPT(c, "short fractal heap ID");
+        uint64_t daddr = fh->root, dsize = fh->start, doff = 0;
+        if (fh->cur_rows > 0 && !find_direct(c, fh, fh->root, fh->cur_rows, 0, off, 0, &daddr, &dsize, &doff))
+            return 0;
+        size_t pre = 4 + 1 + (size_t)h->so + fh->off_size + (fh->checksummed ? 4 : 0);
+        uint8_t sig[4];
+        if (!fetch(c, daddr, sig, 4, "a fractal heap direct block")) return 0;
+        if (!has_sig(sig, "FHDB")) return CORRUPT(c, "no fractal heap direct block at byte %llu", (unsigned long long)daddr);
+        if (off - doff < pre || n > dsize || off - doff > dsize - n)
+            return CORRUPT(c, "fractal heap object at %llu (+%llu) outside its block", (unsigned long long)off,
+                           (unsigned long long)n);
+        at = daddr + (off - doff);
+    } else if (type == 1) { /* huge: its own storage, found directly or through a B-tree */
+        cur k = cur_of(id + 1, fh->id_len - 1);
+        if (fh->id_len >= 1 + (unsigned)h->so + (unsigned)h->sl) {
+            at = addr_of(&k, h);
+            n = len_of(&k, h);
+        } else {
+            unsigned width = fh->id_len - 1 < (unsigned)h->sl ? fh->id_len - 1 : (unsigned)h->sl;
+            if (!b2_find_huge(c, fh, u(&k, width), &at, &n)) return 0;
+        }
+    } else {
+        return CORRUPT(c, "fractal heap ID of type %u", type);
+    }
+    if (n > MAX_BLOCK_BYTES) return CORRUPT(c, "heap object of %llu bytes", (unsigned long long)n);
+    if (!(*out = fetch_block(c, at, n, "a fractal heap object"))) return 0;
+    *len = (size_t)n;
+    return 1;
+}
+
+/* A walk over every record of a version 2 B-tree. */
+typedef struct b2walk {
+    ctx *c;
+    unsigned rec_size, depth, max_nrec_size;
+    uint64_t node_size;
+    uint64_t max_nrec[17];
+    unsigned cum_size[17];
+    long nodes;
+    int (*record)(struct b2walk *w, const uint8_t *rec); /* 0 to fail, 2 to stop */
+    void *arg;
+    int stopped;
+} b2walk;
+
+static int b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
+    ctx *c = w->c;
+    fn_hdf *h = c->h;
+    if (++w->nodes > MAX_BTREE_NODES) return CORRUPT(c, "B-tree has more than %d nodes or a cycle", MAX_BTREE_NODES);
+    if (nrec > w->max_nrec[depth]) return CORRUPT(c, "B-tree node at byte %llu holds %llu records", (unsigned long long)addr, (unsigned long long)nrec);
+    uint8_t *b = fetch_block(c, addr, w->node_size, "a B-tree node");
+    if (!b) return 0;
+    int ok = has_sig(b, depth ? "BTIN" : "BTLF") ||
+             CORRUPT(c, "no B-tree node at byte %llu", (unsigned long long)addr);
+    cur k = cur_of(b + 6, (size_t)w->node_size - 6);
+    const uint8_t *recs = take(&k, (size_t)nrec * w->rec_size);
+    if (ok && !recs) ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
+    for (uint64_t i = 0; ok && i < nrec && !w->stopped; i++) {
+        int r = w->record(w, recs + i * w->rec_size);
+        if (r == 2) w->stopped = 1;
+        ok = r != 0;
+    }
+    for (uint64_t i = 0; ok && depth > 0 && i <= nrec && !w->stopped; i++) {
+        uint64_t child = addr_of(&k, h), child_nrec = u(&k, w->max_nrec_size);
+        if (depth > 1) skip(&k, w->cum_size[depth - 1]);
+        if (k.over) ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
+        else ok = b2_node(w, child, child_nrec, depth - 1);
+    }
+    fn_free(b);
+    return ok;
+}
+
+static int b2_walk(ctx *c, uint64_t addr, unsigned type, b2walk *w) {
+    fn_hdf *h = c->h;
+    size_t n = 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + (size_t)h->so + 2 + (size_t)h->sl;
+    uint8_t b[64];
+    if (!fetch(c, addr, b, n, "a B-tree header")) return 0;
+    if (!has_sig(b, "BTHD") || b[4] != 0 || b[5] != type)
+        return CORRUPT(c, "no B-tree of type %u at byte %llu", type, (unsigned long long)addr);
+    cur k = cur_of(b + 6, n - 6);
+    w->c = c;
+    w->node_size = u(&k, 4);
+    w->rec_size = (unsigned)u(&k, 2);
+    w->depth = (unsigned)u(&k, 2);
+    skip(&k, 2);
+    uint64_t root = addr_of(&k, h), root_nrec = u(&k, 2);
+    if (w->node_size < 16 || w->node_size > MAX_BLOCK_BYTES || w->rec_size == 0 || w->depth > 16)
+        return CORRUPT(c, "B-tree at byte %llu with nodes of %llu bytes, depth %u", (unsigned long long)addr,
+                       (unsigned long long)w->node_size, w->depth);
+    /* the record counts per node and the widths of the counts, as libhdf5 computes them */
+    w->max_nrec[0] = (w->node_size - 10) / w->rec_size;
+    w->max_nrec_size = enc_size(w->max_nrec[0]);
+    uint64_t cum = w->max_nrec[0];
+    w->cum_size[0] = 0;
+    for (unsigned d = 1; d <= w->depth; d++) {
+        uint64_t ptr = (uint64_t)h->so + w->max_nrec_size + w->cum_size[d - 1];
+        w->max_nrec[d] = w->node_size > 10 + ptr ? (w->node_size - 10 - ptr) / (w->rec_size + ptr) : 0;
+        cum = (w->max_nrec[d] + 1) * cum + w->max_nrec[d]; /* may wrap for absurd trees: only sizes a field */
+        w->cum_size[d] = enc_size(cum);
+    }
+    if (root == UNDEF || root_nrec == 0) return 1;
+    return b2_node(w, root, root_nrec, w->depth);
+}
+
+typedef struct huge_find {
+    uint64_t id, addr, len;
+    int found;
+} huge_find;
+
+static int huge_record(b2walk *w, const uint8_t *rec) {
+    huge_find *f = w->arg;
+    fn_hdf *h = w->c->h;
+    cur k = cur_of(rec, w->rec_size);
+    uint64_t at = addr_of(&k, h), n = len_of(&k, h), id = len_of(&k, h);
+    if (k.over) return CORRUPT(w->c, "short huge-object record");
+    if (id != f->id) return 1;
+    f->addr = at;
+    f->len = n;
+    f->found = 1;
+    return 2;
+}
+
+static int b2_find_huge(ctx *c, const fheap *fh, uint64_t id, uint64_t *addr, uint64_t *len) {
+    huge_find f = {id, 0, 0, 0};
+    b2walk w = {0};
+    w.record = huge_record;
+    w.arg = &f;
+    if (fh->huge_btree == UNDEF) return CORRUPT(c, "huge heap object without an index");
+    if (!b2_walk(c, fh->huge_btree, 1, &w)) return 0;
+    if (!f.found) return CORRUPT(c, "huge heap object %llu not found", (unsigned long long)id);
+    *addr = f.addr;
+    *len = f.len;
+    return 1;
+}
+
+/* Dense links or attributes: each record of the name index names a heap
+ * object holding a link or attribute message, handed to `each`. */
+typedef struct dense {
+    fheap fh;
+    unsigned id_at; /* where the heap ID sits in a record */
+    int attributes; /* records carry message flags (shared messages) */
+    int (*each)(ctx *c, const msg *m, void *arg); /* 0 fail, 1 go on, 2 stop */
+    void *arg;
+} dense;
+
+static int dense_record(b2walk *w, const uint8_t *rec) {
+    dense *d = w->arg;
+    if (d->id_at + d->fh.id_len + (d->attributes ? 1 : 0) > w->rec_size) return CORRUPT(w->c, "short name index record");
+    if (d->attributes && (rec[d->fh.id_len] & 0x02)) return UNSUPPORTED(w->c, "a shared attribute message");
+    uint8_t *obj = NULL;
+    size_t n = 0;
+    if (!heap_object(w->c, &d->fh, rec + d->id_at, &obj, &n)) return 0;
+    msg m = {d->attributes ? MSG_ATTRIBUTE : MSG_LINK, 0, obj, n};
+    int r = d->each(w->c, &m, d->arg);
+    fn_free(obj);
+    return r;
+}
+
+/* Walks the dense storage an info message (link info or attribute info)
+ * points at; *used is 0 when the object keeps them in its header instead. */
+static int walk_dense(ctx *c, const msg *info, int attributes, int (*each)(ctx *, const msg *, void *), void *arg,
+                      int *used) {
+    cur k = cur_of(info->p, info->n);
+    skip(&k, 1);
+    unsigned flags = (unsigned)u(&k, 1);
+    if (flags & 1) skip(&k, attributes ? 2 : 8); /* maximum creation index */
+    uint64_t heap_addr = addr_of(&k, c->h), index = addr_of(&k, c->h);
+    *used = 0;
+    if (k.over) return CORRUPT(c, "short %s info message", attributes ? "attribute" : "link");
+    if (heap_addr == UNDEF) return 1;
+    *used = 1;
+    dense d = {{0}, attributes ? 0 : 4, attributes, each, arg};
+    if (!load_fheap(c, heap_addr, &d.fh)) return 0;
+    b2walk w = {0};
+    w.record = dense_record;
+    w.arg = &d;
+    return b2_walk(c, index, attributes ? 8 : 5, &w);
+}
+
+fusenet_status fn_hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
+                             int *found, fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    *found = 0;
+    hdr o;
+    if (!load_header(&c, group, &o)) {
+        hdr_free(&o);
+        return c.st;
+    }
+    find_link f = {name, {NULL, 0}, UNDEF, 0};
+    const msg *st = find_msg(&o, MSG_SYMBOL_TABLE), *li = find_msg(&o, MSG_LINK_INFO);
+    if (st) {
+        lookup_symbol_table(&c, st, &f);
+    } else {
+        for (size_t i = 0; i < o.nm && !f.found && c.st == FUSENET_OK; i++)
+            if (o.m[i].type == MSG_LINK) link_message(&c, &o.m[i], &f);
+        int used = 0;
+        if (c.st == FUSENET_OK && !f.found && li) walk_dense(&c, li, 0, link_message, &f, &used);
+        if (c.st == FUSENET_OK && !li && !find_msg(&o, MSG_LINK))
+            CORRUPT(&c, "object at byte %llu is not a group", (unsigned long long)group);
+    }
+    hdr_free(&o);
+    if (c.st == FUSENET_OK && f.found) {
+        *child = f.child;
+        *found = 1;
+    }
+    return finish(&c);
+}
+
+fusenet_status fn_hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_kind *kind, fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    hdr o;
+    *kind = FN_HDF_OTHER;
+    if (load_header(&c, obj, &o)) {
+        if (find_msg(&o, MSG_SYMBOL_TABLE) || find_msg(&o, MSG_LINK_INFO) || find_msg(&o, MSG_LINK))
+            *kind = FN_HDF_GROUP;
+        else if (find_msg(&o, MSG_LAYOUT))
+            *kind = FN_HDF_DATASET;
+    }
+    hdr_free(&o);
+    return finish(&c);
+}
+
+/* ---- attributes ------------------------------------------------------------------- */
+
+struct fn_hdf_attr {
+    fn_hdf_shape shape;
+    dtype type;
+    uint8_t *data;
+    size_t nbytes;
+};
+
+/* Decodes an attribute message if its name is `name`: 1 with *out set, 1 with
+ * *out NULL for another name, 0 on error. */
+static int attribute_message(ctx *c, const msg *m, const char *name, fn_hdf_attr **out) {
+    *out = NULL;
+    cur k = cur_of(m->p, m->n);
+    unsigned version = (unsigned)u(&k, 1), flags = (unsigned)u(&k, 1);
+    size_t nsize = (size_t)u(&k, 2), tsize = (size_t)u(&k, 2), ssize = (size_t)u(&k, 2);
+    if (version == 3) skip(&k, 1); /* name character set */
+    if (k.over) return CORRUPT(c, "short attribute message");
+    if (version < 1 || version > 3) return UNSUPPORTED(c, "attribute message version %u", version);
+    int padded = version == 1;
+    const uint8_t *aname = take(&k, padded ? pad8(nsize) : nsize);
+    if (!aname || nsize == 0) return CORRUPT(c, "attribute message with a bad name");
+    size_t len = strnlen((const char *)aname, nsize);
+    if (len != strlen(name) || memcmp(aname, name, len) != 0) return 1;
+    if (flags & 3) return UNSUPPORTED(c, "attribute %s with a shared datatype or dataspace", name);
+    const uint8_t *tp = take(&k, padded ? pad8(tsize) : tsize), *sp = take(&k, padded ? pad8(ssize) : ssize);
+    if (!tp || !sp) return CORRUPT(c, "short attribute message");
+    fn_hdf_attr *a = fn_calloc(1, sizeof *a);
+    if (!a) return NOMEM(c);
+    cur tk = cur_of(tp, tsize), sk = cur_of(sp, ssize);
+    if (!parse_dtype(c, &tk, &a->type) || !parse_space(c, &sk, &a->shape)) {
+        fn_free(a);
+        return 0;
+    }
+    set_type(&a->shape, &a->type);
+    uint64_t bytes = a->shape.count * a->type.size;
+    if (a->shape.count > UINT32_MAX || bytes > k.n - k.i) {
+        unsigned long long count = (unsigned long long)a->shape.count;
+        unsigned size = a->type.size;
+        fn_free(a);
+        return CORRUPT(c, "attribute %s holds %llu elements of %u bytes in a message of %zu bytes", name, count,
+                       size, m->n);
+    }
+    a->nbytes = (size_t)bytes;
+    a->data = fn_malloc(a->nbytes ? a->nbytes : 1);
+    if (!a->data) {
+        fn_free(a);
+        return NOMEM(c);
+    }
+    memcpy(a->data, k.p + k.i, a->nbytes);
+    *out = a;
+    return 1;
+}
+
+typedef struct find_attr {
+    const char *name;
+    fn_hdf_attr **out;
+} find_attr;
+
+static int attribute_each(ctx *c, const msg *m, void *arg) {
+    find_attr *f = arg;
+    if (!attribute_message(c, m, f->name, f->out)) return 0;
+    return *f->out ? 2 : 1;
+}
+
+fusenet_status fn_hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, const char *what, fn_hdf_attr **out,
+                                fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    *out = NULL;
+    hdr o;
+    if (load_header(&c, obj, &o)) {
+        find_attr f = {name, out};
+        for (size_t i = 0; i < o.nm && !*out && c.st == FUSENET_OK; i++)
+            if (o.m[i].type == MSG_ATTRIBUTE) attribute_each(&c, &o.m[i], &f);
+        const msg *ai = find_msg(&o, MSG_ATTRIBUTE_INFO);
+        int used = 0;
+        if (c.st == FUSENET_OK && !*out && ai) walk_dense(&c, ai, 1, attribute_each, &f, &used);
+    }
+    hdr_free(&o);
+    return finish(&c);
+}
+
+const fn_hdf_shape *fn_hdf_attr_shape(const fn_hdf_attr *a) { return &a->shape; }
+
+void fn_hdf_attr_free(fn_hdf_attr *a) {
+    if (!a) return;
+    fn_free(a->data);
+    fn_free(a);
+}
+
+/* The object of a global heap collection, copied into buf. */
+static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len, char *buf) {
+    fn_hdf *h = c->h;
+    size_t sl = (size_t)h->sl;
+    if (h->gcol_addr != addr) {
+        fn_free(h->gcol);
+        h->gcol = NULL;
+        h->gcol_addr = UNDEF;
+        uint8_t b[16];
+        if (!fetch(c, addr, b, 8 + sl, "a global heap")) return 0;
+        if (!has_sig(b, "GCOL") || b[4] != 1) return CORRUPT(c, "no global heap at byte %llu", (unsigned long long)addr);
+        cur k = cur_of(b + 8, sl);
+        uint64_t size = len_of(&k, h);
+        if (size < 8 + sl) return CORRUPT(c, "global heap at byte %llu of %llu bytes", (unsigned long long)addr, (unsigned long long)size);
+        if (!(h->gcol = fetch_block(c, addr, size, "a global heap"))) return 0;
+        h->gcol_addr = addr;
+        h->gcol_len = (size_t)size;
+    }
+    cur k = cur_of(h->gcol, h->gcol_len);
+    skip(&k, 8 + sl);
+    while (k.n - k.i >= 8 + sl) {
+        uint32_t idx = (uint32_t)u(&k, 2);
+        skip(&k, 6); /* reference count, reserved */
+        uint64_t size = len_of(&k, h);
+        if (idx == 0) break; /* free space: the end of the objects */
+        if (size > k.n - k.i) break;
+        if (idx == index) {
+            if (size < len) return CORRUPT(c, "global heap object %u holds %llu bytes, not %zu", index, (unsigned long long)size, len);
+            memcpy(buf, k.p + k.i, len);
+            return 1;
+        }
+        skip(&k, pad8((size_t)size));
+    }
+    return CORRUPT(c, "global heap at byte %llu has no object %u", (unsigned long long)addr, index);
+}
+
+fusenet_status fn_hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, const char *what, char *buf,
+                                  size_t cap, size_t *len, fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    *len = 0;
+    if (cap) buf[0] = '\0';
+    if (i >= a->shape.count || cap == 0) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_attr_string: bad index");
+    if (a->type.cls == FN_HDF_STRING) {
+        const char *s = (const char *)a->data + i * a->type.size;
+        size_t n = a->type.size;
+        if (a->type.strpad == 0) n = strnlen(s, n); /* NUL-terminated: ends at the first NUL */
+        while (n > 0 && s[n - 1] == (a->type.strpad == 2 ? ' ' : '\0')) n--;
+        if (n >= cap) return fail(&c, FUSENET_ERR_FORMAT, "string of %zu bytes, more than %zu", n, cap - 1);
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        *len = n;
+    } else if (a->type.cls == FN_HDF_VLEN_STRING) {
+        cur k = cur_of(a->data + i * a->type.size, a->type.size);
+        size_t n = (size_t)u(&k, 4);
+        uint64_t at = addr_of(&k, h);
+        uint32_t index = (uint32_t)u(&k, 4);
+        if (n >= cap) return fail(&c, FUSENET_ERR_FORMAT, "string of %zu bytes, more than %zu", n, cap - 1);
+        if (n > 0 && !global_heap_object(&c, at, index, n, buf)) return c.st;
+        buf[n] = '\0';
+        *len = n;
+    } else {
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_attr_string: not a string attribute");
+    }
+    return finish(&c);
+}
+
+/* ---- datasets ---------------------------------------------------------------------- */
+
+enum { LAYOUT_COMPACT = 0, LAYOUT_CONTIGUOUS = 1, LAYOUT_CHUNKED = 2 };
+enum { INDEX_BTREE1 = 0, INDEX_SINGLE = 1, INDEX_IMPLICIT = 2, INDEX_FIXED_ARRAY = 3 };
+
+typedef struct filter {
+    unsigned id;
+    uint32_t param0; /* first client value (shuffle: element size) */
+    int nparams;
+} filter;
+
+typedef struct dataset {
+    fn_hdf_shape shape;
+    dtype type;
+    int layout;
+    uint64_t addr, stored; /* contiguous: address and size; compact: size */
+    const uint8_t *compact;
+    int index;                       /* chunked: INDEX_* */
+    int crank;                       /* chunk rank, = shape.rank */
+    uint64_t cdims[FN_HDF_MAX_RANK]; /* chunk dims */
+    uint64_t single_size;            /* single chunk: stored size if filtered */
+    uint32_t single_mask;
+    int fa_page_bits;
+    filter filters[MAX_FILTERS];
+    int nfilters;
+} dataset;
+
+static int parse_filters(ctx *c, const msg *m, dataset *d) {
+    cur k = cur_of(m->p, m->n);
+    unsigned version = (unsigned)u(&k, 1);
+    int n = (int)u(&k, 1);
+    if (version == 1) skip(&k, 6);
+    else if (version != 2) return k.over ? CORRUPT(c, "short filter pipeline") : UNSUPPORTED(c, "filter pipeline version %u", version);
+    if (n > MAX_FILTERS) return CORRUPT(c, "%d filters", n);
+    for (int i = 0; i < n; i++) {
+        filter *f = &d->filters[i];
+        f->id = (unsigned)u(&k, 2);
+        size_t name_len = version == 1 || f->id >= 256 ? (size_t)u(&k, 2) : 0;
+        skip(&k, 2); /* flags */
+        f->nparams = (int)u(&k, 2);
+        skip(&k, version == 1 ? pad8(name_len) : name_len);
+        for (int j = 0; j < f->nparams; j++) {
+            uint32_t v = (uint32_t)u(&k, 4);
+            if (j == 0) f->param0 = v;
+        }
+        if (version == 1 && (f->nparams & 1)) skip(&k, 4);
+        if (k.over) return CORRUPT(c, "short filter pipeline");
+        if (f->id < 1 || f->id > 3)
+            return UNSUPPORTED(c, "filter %u (%s); only deflate, shuffle and fletcher32 are read", f->id,
+                               f->id == 4 ? "szip" : f->id == 5 ? "nbit" : f->id == 6 ? "scaleoffset" : "a plugin");
+    }
+    d->nfilters = n;
+    return 1;
+}
+
+static int parse_layout(ctx *c, const msg *m, dataset *d) {
+    fn_hdf *h = c->h;
+    cur k = cur_of(m->p, m->n);
+    unsigned version = (unsigned)u(&k, 1);
+    d->addr = UNDEF;
+    if (version == 1 || version == 2) {
+        int ndims = (int)u(&k, 1);
+        d->layout = (int)u(&k, 1);
+        skip(&k, 5);
+        if (d->layout != LAYOUT_COMPACT) d->addr = addr_of(&k, h);
+        if (ndims < 1 || ndims > FN_HDF_MAX_RANK + 1) return CORRUPT(c, "layout of %d dimensions", ndims);
+        uint64_t dims[FN_HDF_MAX_RANK + 1];
+        for (int i = 0; i < ndims; i++) dims[i] = u(&k, 4);
+        if (d->layout == LAYOUT_COMPACT) {
+            d->stored = u(&k, 4);
+            d->compact = take(&k, (size_t)d->stored);
+        } else if (d->layout == LAYOUT_CHUNKED) {
+            d->index = INDEX_BTREE1;
+            d->crank = ndims - 1;
+            for (int i = 0; i < d->crank; i++) d->cdims[i] = dims[i];
+        } else if (d->layout == LAYOUT_CONTIGUOUS) {
+            d->stored = UINT64_MAX; /* not recorded: the dataspace decides */
+        }
+    } else if (version == 3 || version == 4) {
+        d->layout = (int)u(&k, 1);
+        if (d->layout == LAYOUT_COMPACT) {
+            d->stored = u(&k, 2);
+            d->compact = take(&k, (size_t)d->stored);
+        } else if (d->layout == LAYOUT_CONTIGUOUS) {
+            d->addr = addr_of(&k, h);
+            d->stored = len_of(&k, h);
+        } else if (d->layout == LAYOUT_CHUNKED) {
+            unsigned flags = version == 4 ? (unsigned)u(&k, 1) : 0;
+            int ndims = (int)u(&k, 1);
+            size_t width = 4;
+            if (version == 3) d->addr = addr_of(&k, h);
+            else width = (size_t)u(&k, 1);
+            if (ndims < 1 || ndims > FN_HDF_MAX_RANK + 1 || width < 1 || width > 8)
+                return CORRUPT(c, "chunked layout of %d dimensions", ndims);
+            d->crank = ndims - 1;
+            for (int i = 0; i < ndims; i++) {
+                uint64_t v = u(&k, width);
+                if (i < d->crank) d->cdims[i] = v;
+            }
+            if (version == 3) {
+                d->index = INDEX_BTREE1;
+            } else {
+                d->index = (int)u(&k, 1);
+                if (d->index == INDEX_SINGLE) {
+                    if (flags & 2) {
+                        d->single_size = len_of(&k, h);
+                        d->single_mask = (uint32_t)u(&k, 4);
+                    }
+                } else if (d->index == INDEX_FIXED_ARRAY) {
+                    d->fa_page_bits = (int)u(&k, 1);
+                } else if (d->index != INDEX_IMPLICIT) {
+                    return UNSUPPORTED(c, "chunk index type %d (extensible array or B-tree v2: a resizable dataset)", d->index);
+                }
+                d->addr = addr_of(&k, h);
+            }
+        } else {
+            return UNSUPPORTED(c, "data layout class %d", d->layout);
+        }
+    } else {
+        return k.over ? CORRUPT(c, "short data layout message") : UNSUPPORTED(c, "data layout version %u", version);
+    }
+    if (k.over) return CORRUPT(c, "short data layout message");
+    if (d->layout > LAYOUT_CHUNKED) return UNSUPPORTED(c, "data layout class %d", d->layout);
+    if (d->layout == LAYOUT_CHUNKED) {
+        if (d->crank < 1) return CORRUPT(c, "chunked layout of rank 0");
+        if (d->crank != d->shape.rank) return CORRUPT(c, "chunks of rank %d in a dataset of rank %d", d->crank, d->shape.rank);
+        for (int i = 0; i < d->crank; i++)
+            if (d->cdims[i] == 0) return CORRUPT(c, "chunk dimension %d is 0", i);
+    }
+    return 1;
+}
+
+static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d) {
+    memset(d, 0, sizeof *d);
+    hdr o;
+    int ok = load_header(c, obj, &o);
+    const msg *sp = ok ? find_msg(&o, MSG_DATASPACE) : NULL, *tp = ok ? find_msg(&o, MSG_DATATYPE) : NULL,
+              *lp = ok ? find_msg(&o, MSG_LAYOUT) : NULL, *fp = ok ? find_msg(&o, MSG_FILTERS) : NULL;
+    if (ok && (!sp || !tp || !lp)) ok = CORRUPT(c, "object at byte %llu is not a dataset", (unsigned long long)obj);
+    if (ok && find_msg(&o, MSG_EXTERNAL)) ok = UNSUPPORTED(c, "data stored in external files");
+    ok = ok && check_not_shared(c, sp, "dataspace") && check_not_shared(c, tp, "datatype");
+    if (ok) {
+        cur sk = cur_of(sp->p, sp->n), tk = cur_of(tp->p, tp->n);
+        ok = parse_space(c, &sk, &d->shape) && parse_dtype(c, &tk, &d->type);
+    }
+    if (ok) set_type(&d->shape, &d->type);
+    ok = ok && parse_layout(c, lp, d) && (!fp || parse_filters(c, fp, d));
+    if (ok && d->nfilters > 0 && d->layout != LAYOUT_CHUNKED) ok = CORRUPT(c, "filters on a dataset that is not chunked");
+    /* compact data points into the header: keep a copy */
+    uint8_t *copy = NULL;
+    if (ok && d->layout == LAYOUT_COMPACT) {
+        if (!d->compact) ok = CORRUPT(c, "short compact data");
+        else if (!(copy = fn_malloc(d->stored ? (size_t)d->stored : 1))) ok = NOMEM(c);
+        else memcpy(copy, d->compact, (size_t)d->stored);
+    }
+    d->compact = copy; /* NULL, or the copy: never a pointer into the freed header */
+    hdr_free(&o);
+    return ok;
+}
+
+fusenet_status fn_hdf_dataset_shape(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_shape *shape,
+                                    fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    dataset d;
+    if (load_dataset(&c, obj, &d)) *shape = d.shape;
+    fn_free((void *)d.compact);
+    return finish(&c);
+}
+
+/* Converts n elements of type t to float32. */
+static void convert(const uint8_t *src, float *dst, size_t n, const dtype *t) {
+    for (size_t i = 0; i < n; i++, src += t->size) {
+        uint64_t v = 0;
+        for (uint32_t b = 0; b < t->size; b++)
+            v |= (uint64_t)src[t->big_endian ? t->size - 1 - b : b] << (8 * b);
+        if (t->size == 4) {
+            uint32_t w = (uint32_t)v;
+            memcpy(&dst[i], &w, 4);
+        } else if (t->size == 8) {
+            double x;
+            memcpy(&x, &v, 8);
+            dst[i] = (float)x;
+        } else { /* IEEE half */
+            unsigned sign = (unsigned)(v >> 15) & 1, e = (unsigned)(v >> 10) & 31, m = (unsigned)v & 1023;
+            float x;
+            if (e == 0) x = (float)m * (1.0f / 16777216.0f); /* subnormal: m * 2^-24 */
+            else if (e == 31) x = m ? __builtin_nanf("") : __builtin_inff();
+            else x = (float)(1024 + m) * ((float)(1u << e) / 33554432.0f); /* (1024+m) * 2^(e-25) */
+            dst[i] = sign ? -x : x;
+        }
+    }
+}
+
+/* Reads and converts elements [first, first+n) of contiguous storage at addr. */
+static int read_elements(ctx *c, const dataset *d, uint64_t addr, float *dst, size_t n) {
+    const size_t step = (1u << 20) / 8;
+    uint8_t *buf = NULL;
+    if (!(d->type.size == 4 && !d->type.big_endian)) {
+        if (!(buf = fn_malloc(step * d->type.size))) return NOMEM(c);
+    }
+    int ok = 1;
+    for (size_t done = 0; ok && done < n;) {
+        size_t m = n - done < step ? n - done : step;
+        uint64_t at = addr + (uint64_t)done * d->type.size;
+        if (buf) {
+            ok = fetch_raw(c, at, buf, m * d->type.size, "dataset values");
+            if (ok) convert(buf, dst + done, m, &d->type);
+        } else {
+            ok = fetch_raw(c, at, dst + done, m * 4, "dataset values");
+        }
+        done += m;
+    }
+    fn_free(buf);
+    return ok;
+}
+
+/* ---- chunks ---- */
+
+typedef struct chunker {
+    ctx *c;
+    const dataset *d;
+    float *dst;
+    size_t chunk_elems, chunk_bytes;
+    uint64_t grid[FN_HDF_MAX_RANK]; /* chunks along each dimension */
+    uint64_t nchunks;
+    uint8_t *seen;                  /* one byte per chunk */
+    uint8_t *raw, *work;            /* stored bytes, filter output */
+    size_t cap;                     /* bytes of raw and of work */
+} chunker;
+
+static int inflate_into(ctx *c, const uint8_t *src, size_t n, uint8_t *dst, size_t want, size_t *got) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return NOMEM(c);
+    z.next_in = (Bytef *)src;
+    z.next_out = dst;
+    int r = Z_OK;
+    size_t in_left = n, out_left = want;
+    while (r == Z_OK) {
+        z.avail_in = (uInt)(in_left < UINT32_MAX ? in_left : UINT32_MAX);
+        z.avail_out = (uInt)(out_left < UINT32_MAX ? out_left : UINT32_MAX);
+        uInt ai = z.avail_in, ao = z.avail_out;
+        r = inflate(&z, Z_NO_FLUSH);
+        in_left -= ai - z.avail_in;
+        out_left -= ao - z.avail_out;
+        if (r == Z_OK && ai == z.avail_in && ao == z.avail_out) r = Z_BUF_ERROR; /* no progress */
+    }
+    inflateEnd(&z);
+    if (r != Z_STREAM_END) return CORRUPT(c, "a compressed chunk does not inflate to %zu bytes", want);
+    *got = want - out_left;
+    return 1;
+}
+
+/* Undoes the filters on a chunk of n stored bytes (in ch->raw); the result,
+ * exactly chunk_bytes long, is at *out. */
+static int unfilter(chunker *ch, size_t n, uint32_t mask, const uint8_t **out) {
+    ctx *c = ch->c;
+    const dataset *d = ch->d;
+    uint8_t *cur_buf = ch->raw, *other = ch->work;
+    for (int i = d->nfilters - 1; i >= 0; i--) {
+        if (mask & (1u << i)) continue; /* not applied to this chunk */
+        const filter *f = &d->filters[i];
+        if (f->id == 3) { /* fletcher32: a 4-byte checksum at the end */
+            if (n < 4) return CORRUPT(c, "chunk too short for its checksum");
+            n -= 4;
+        } else if (f->id == 2) { /* shuffle: byte planes back to elements */
+            size_t es = f->nparams > 0 ? f->param0 : d->type.size;
+            if (es > 1 && n >= es) {
+                size_t count = n / es;
+                for (size_t b = 0; b < es; b++)
+                    for (size_t e = 0; e < count; e++) other[e * es + b] = cur_buf[b * count + e];
+                memcpy(other + count * es, cur_buf + count * es, n - count * es);
+                uint8_t *t = cur_buf;
+                cur_buf = other;
+                other = t;
+            }
+        } else { /* deflate */
+            size_t got = 0;
+            if (!inflate_into(c, cur_buf, n, other, ch->chunk_bytes, &got)) return 0;
+            n = got;
+            uint8_t *t = cur_buf;
+            cur_buf = other;
+            other = t;
+        }
+    }
+    if (n != ch->chunk_bytes) return CORRUPT(c, "a chunk holds %zu bytes, not %zu", n, ch->chunk_bytes);
+    *out = cur_buf;
+    return 1;
+}
+
+/* Reads the chunk at `offsets` (element coordinates) stored at addr. */
+static int put_chunk(chunker *ch, const uint64_t *offsets, uint64_t addr, uint64_t stored, uint32_t mask) {
+    ctx *c = ch->c;
+    const dataset *d = ch->d;
+    int rank = d->shape.rank;
+    uint64_t index = 0;
+    for (int i = 0; i < rank; i++) {
+        if (offsets[i] % d->cdims[i] || offsets[i] >= d->shape.dims[i])
+            return CORRUPT(c, "chunk at a bad offset %llu in dimension %d", (unsigned long long)offsets[i], i);
+        index = index * ch->grid[i] + offsets[i] / d->cdims[i];
+    }
+    if (ch->seen[index]) return CORRUPT(c, "chunk %llu stored twice", (unsigned long long)index);
+    ch->seen[index] = 1;
+    if (d->nfilters == 0 && stored != ch->chunk_bytes)
+        return CORRUPT(c, "chunk of %llu bytes, expected %zu", (unsigned long long)stored, ch->chunk_bytes);
+    if (stored > MAX_CHUNK_BYTES) return CORRUPT(c, "chunk of %llu bytes", (unsigned long long)stored);
+    if (stored > ch->cap) { /* a chunk that compresses badly grows a little */
+        uint8_t *r = fn_realloc(ch->raw, (size_t)stored), *w = r ? fn_realloc(ch->work, (size_t)stored) : NULL;
+        if (r) ch->raw = r;
+        if (w) ch->work = w;
+        if (!r || !w) return NOMEM(c);
+        ch->cap = (size_t)stored;
+    }
+    if (!fetch_raw(c, addr, ch->raw, (size_t)stored, "a chunk")) return 0;
+    const uint8_t *data = NULL;
+    if (!unfilter(ch, (size_t)stored, mask, &data)) return 0;
+    /* copy the part inside the dataset, row by row along the last dimension */
+    uint64_t pos[FN_HDF_MAX_RANK] = {0};
+    uint64_t last = d->cdims[rank - 1], keep = d->shape.dims[rank - 1] - offsets[rank - 1];
+    if (keep > last) keep = last;
+    for (;;) {
+        int inside = 1;
+        uint64_t src = 0, dst = 0;
+        for (int i = 0; i < rank; i++) {
+            uint64_t g = offsets[i] + pos[i];
+            if (g >= d->shape.dims[i]) inside = 0;
+            src = src * d->cdims[i] + pos[i];
+            dst = dst * d->shape.dims[i] + g;
+        }
+        if (inside) convert(data + src * d->type.size, ch->dst + dst, (size_t)keep, &d->type);
+        int i = rank - 2;
+        for (; i >= 0; i--) {
+            if (++pos[i] < d->cdims[i]) break;
+            pos[i] = 0;
+        }
+        if (i < 0) break;
+    }
+    return 1;
+}
+
+static int btree_chunk(bwalk *w, const uint8_t *key, uint64_t addr) {
+    chunker *ch = w->arg;
+    int rank = ch->d->shape.rank;
+    cur k = cur_of(key, w->key_size);
+    uint64_t stored = u(&k, 4);
+    uint32_t mask = (uint32_t)u(&k, 4);
+    uint64_t offsets[FN_HDF_MAX_RANK];
+    for (int i = 0; i < rank; i++) offsets[i] = u(&k, 8);
+    return put_chunk(ch, offsets, addr, stored, mask);
+}
+
+/* The element offsets of chunk number `index` in row-major chunk order. */
+static void chunk_offsets(const chunker *ch, uint64_t index, uint64_t *offsets) {
+    for (int i = ch->d->shape.rank - 1; i >= 0; i--) {
+        offsets[i] = (index % ch->grid[i]) * ch->d->cdims[i];
+        index /= ch->grid[i];
+    }
+}
+
+static int fixed_array(chunker *ch) {
+    ctx *c = ch->c;
+    fn_hdf *h = c->h;
+    const dataset *d = ch->d;
+    uint8_t b[64];
+    size_t n = 4 + 1 + 1 + 1 + 1 + (size_t)h->sl + (size_t)h->so;
+    if (!fetch(c, d->addr, b, n, "a chunk index")) return 0;
+    cur k = cur_of(b, n);
+    skip(&k, 5);
+    unsigned client = (unsigned)u(&k, 1), entry = (unsigned)u(&k, 1), page_bits = (unsigned)u(&k, 1);
+    uint64_t max = len_of(&k, h), block = addr_of(&k, h);
+    if (!has_sig(b, "FAHD") || client > 1) return CORRUPT(c, "no fixed-array chunk index at byte %llu", (unsigned long long)d->addr);
+    size_t want = (size_t)h->so + (client ? 4 + 1 : 0);
+    if (entry < want || entry > (size_t)h->so + 8 + 4 || max < ch->nchunks)
+        return CORRUPT(c, "fixed-array chunk index with entries of %u bytes for %llu chunks", entry, (unsigned long long)max);
+    if (page_bits < 64 && max > ((uint64_t)1 << page_bits)) return UNSUPPORTED(c, "a paged fixed-array chunk index");
+    size_t pre = 4 + 1 + 1 + (size_t)h->so;
+    uint8_t *body = fetch_block(c, block, pre + ch->nchunks * entry, "a chunk index");
+    if (!body) return 0;
+    int ok = has_sig(body, "FADB") || CORRUPT(c, "no fixed-array data block at byte %llu", (unsigned long long)block);
+    cur e = cur_of(body + pre, (size_t)ch->nchunks * entry);
+    for (uint64_t i = 0; ok && i < ch->nchunks; i++) {
+        uint64_t at = addr_of(&e, h), stored = ch->chunk_bytes;
+        uint32_t mask = 0;
+        if (client) {
+            stored = u(&e, entry - (size_t)h->so - 4);
+            mask = (uint32_t)u(&e, 4);
+        }
+        uint64_t offsets[FN_HDF_MAX_RANK];
+        chunk_offsets(ch, i, offsets);
+        if (at != UNDEF) ok = put_chunk(ch, offsets, at, stored, mask);
+    }
+    fn_free(body);
+    return ok;
+}
+
+static int read_chunked(ctx *c, const dataset *d, float *dst) {
+    chunker ch = {c, d, dst, 1, 0, {0}, 1, NULL, NULL, NULL, 0};
+    for (int i = 0; i < d->shape.rank; i++) {
+        ch.grid[i] = d->shape.dims[i] / d->cdims[i] + (d->shape.dims[i] % d->cdims[i] != 0);
+        if (d->cdims[i] > MAX_CHUNK_BYTES || !fn_mul_size(ch.chunk_elems, (size_t)d->cdims[i], &ch.chunk_elems))
+            return CORRUPT(c, "chunks too large");
+        ch.nchunks *= ch.grid[i]; /* at most the element count */
+    }
+    if (!fn_mul_size(ch.chunk_elems, d->type.size, &ch.chunk_bytes) || ch.chunk_bytes > MAX_CHUNK_BYTES)
+        return CORRUPT(c, "chunks of more than %zu bytes", MAX_CHUNK_BYTES);
+    ch.seen = fn_calloc((size_t)ch.nchunks, 1);
+    ch.cap = ch.chunk_bytes + 64;
+    ch.raw = fn_malloc(ch.cap);
+    ch.work = fn_malloc(ch.cap);
+    int ok = ch.seen && ch.raw && ch.work ? 1 : NOMEM(c);
+    if (ok && d->addr == UNDEF) ok = fail(c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
+    if (ok) {
+        if (d->index == INDEX_BTREE1) {
+            bwalk w = {c, 1, 8 + 8 * ((size_t)d->shape.rank + 1), 0, btree_chunk, &ch, 0};
+            ok = walk_node(&w, d->addr, -1);
+        } else if (d->index == INDEX_SINGLE) {
+            uint64_t zero[FN_HDF_MAX_RANK] = {0};
+            if (ch.nchunks != 1) ok = CORRUPT(c, "single-chunk index for %llu chunks", (unsigned long long)ch.nchunks);
+            else ok = put_chunk(&ch, zero, d->addr, d->nfilters ? d->single_size : ch.chunk_bytes, d->single_mask);
+        } else if (d->index == INDEX_IMPLICIT) {
+            for (uint64_t i = 0; ok && i < ch.nchunks; i++) {
+                uint64_t offsets[FN_HDF_MAX_RANK];
+                chunk_offsets(&ch, i, offsets);
+                ok = put_chunk(&ch, offsets, d->addr + i * ch.chunk_bytes, ch.chunk_bytes, 0);
+            }
+        } else {
+            ok = fixed_array(&ch);
+        }
+    }
+    for (uint64_t i = 0; ok && i < ch.nchunks; i++)
+        if (!ch.seen[i]) ok = CORRUPT(c, "chunk %llu of %llu is missing", (unsigned long long)i, (unsigned long long)ch.nchunks);
+    fn_free(ch.seen);
+    fn_free(ch.raw);
+    fn_free(ch.work);
+    return ok;
+}
+
+fusenet_status fn_hdf_dataset_read(fn_hdf *h, fn_hdf_obj obj, const char *what, float *dst, size_t count,
+                                   fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    dataset d;
+    int ok = load_dataset(&c, obj, &d);
+    if (ok && (d.type.cls != FN_HDF_FLOAT || !d.type.ieee))
+        ok = UNSUPPORTED(&c, "%s data that is not IEEE floating point", fn_hdf_class_name(d.type.raw_class));
+    if (ok && (d.shape.is_null || d.shape.count != count))
+        ok = fail(&c, FUSENET_ERR_INVALID_ARG, "fn_hdf_dataset_read: %zu elements asked of %llu", count,
+                  (unsigned long long)d.shape.count);
+    uint64_t bytes = (uint64_t)count * d.type.size;
+    if (ok && d.layout == LAYOUT_COMPACT) {
+        if (d.stored < bytes) ok = CORRUPT(&c, "compact data of %llu bytes for %llu", (unsigned long long)d.stored, (unsigned long long)bytes);
+        else convert(d.compact, dst, count, &d.type);
+    } else if (ok && d.layout == LAYOUT_CONTIGUOUS) {
+        if (d.addr == UNDEF) ok = fail(&c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
+        else if (d.stored < bytes) ok = CORRUPT(&c, "storage of %llu bytes for %llu", (unsigned long long)d.stored, (unsigned long long)bytes);
+        else ok = read_elements(&c, &d, d.addr, dst, count);
+    } else if (ok && count > 0) {
+        ok = read_chunked(&c, &d, dst);
+    }
+    fn_free((void *)d.compact);
+    return finish(&c);
+}

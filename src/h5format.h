@@ -1,0 +1,99 @@
+/* h5format.h - our own reader of the part of the HDF5 file format that Keras
+ * weight files use (private). h5.c builds the Keras layout on top of it.
+ *
+ * Why not libhdf5: a crafted file makes libhdf5 1.10 read out of bounds,
+ * allocate without limit or loop forever, which would take the host process
+ * down. This reader trusts nothing in the file: every address and length is
+ * checked against the file size before it is used, every count is capped, and
+ * every walk of a linked structure has a bound, so any input ends in a value
+ * or a one-line FORMAT error.
+ *
+ * Supported (everything h5py and libhdf5 write by default, and what the
+ * libver="latest" setting writes for small groups):
+ *  - superblock versions 0-3, a user block before the superblock;
+ *  - object headers version 1 and 2 with continuation blocks;
+ *  - groups: symbol tables (v1 B-tree, local heap, symbol nodes) and compact
+ *    link messages (hard links only);
+ *  - attributes in the object header (message versions 1-3);
+ *  - dataspaces scalar, simple and null; datatypes IEEE float (2, 4 or 8
+ *    bytes, either byte order), fixed- and variable-length strings (global
+ *    heap), integers (recognised only, to name them in messages);
+ *  - datasets compact, contiguous and chunked (v1 B-tree index, or the
+ *    single-chunk and fixed-array indexes of layout version 4), with the
+ *    deflate, shuffle and fletcher32 filters.
+ * Refused with a message saying what is not supported: dense (fractal heap)
+ * link or attribute storage, shared messages, soft and external links,
+ * external data files, other filters and chunk indexes. Checksums of version 2
+ * metadata are not verified; their structure is still bounds-checked.
+ *
+ * Error messages read "FILE: WHAT: detail", WHAT being the caller's context
+ * ("layer conv1_conv attribute weight_names"). */
+#ifndef FN_H5FORMAT_H
+#define FN_H5FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fusenet.h"
+
+#define FN_HDF_MAX_RANK 32
+
+typedef struct fn_hdf fn_hdf;           /* an open file */
+typedef uint64_t fn_hdf_obj;            /* an object: its header's address */
+typedef struct fn_hdf_attr fn_hdf_attr; /* a decoded attribute */
+
+typedef enum fn_hdf_kind { FN_HDF_OTHER, FN_HDF_GROUP, FN_HDF_DATASET } fn_hdf_kind;
+
+typedef enum fn_hdf_class {
+    FN_HDF_INTEGER = 0,
+    FN_HDF_FLOAT = 1,
+    FN_HDF_STRING = 3, /* fixed-length */
+    FN_HDF_VLEN_STRING = 9,
+    FN_HDF_UNSUPPORTED = 99 /* any other class; see fn_hdf_class_name */
+} fn_hdf_class;
+
+/* The shape and element type of an attribute or dataset. */
+typedef struct fn_hdf_shape {
+    int is_null;                    /* null dataspace: no elements */
+    int rank;                       /* 0 for scalar */
+    uint64_t dims[FN_HDF_MAX_RANK];
+    uint64_t count;                 /* product of dims, 0 for null */
+    fn_hdf_class cls;
+    int raw_class;                  /* the HDF5 class number, for messages */
+    uint32_t size;                  /* bytes per element */
+} fn_hdf_shape;
+
+const char *fn_hdf_class_name(int raw_class); /* "integer", "compound", ... */
+
+/* Opens `path` read-only and reads its superblock. IO: cannot open, a
+ * directory; FORMAT: empty, not HDF5 (no signature), truncated superblock. */
+fusenet_status fn_hdf_open(const char *path, fn_hdf **out, fusenet_error *err);
+void fn_hdf_close(fn_hdf *h);
+const char *fn_hdf_path(const fn_hdf *h);
+fn_hdf_obj fn_hdf_root(const fn_hdf *h);
+
+/* The object reached by the link `name` (one path part, no '/') of `group`.
+ * *found is 0 when the group has no such link. */
+fusenet_status fn_hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
+                             int *found, fusenet_error *err);
+fusenet_status fn_hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_kind *kind, fusenet_error *err);
+
+/* The attribute `name` of `obj`; *out is NULL (and OK returned) when absent. */
+fusenet_status fn_hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, const char *what, fn_hdf_attr **out,
+                                fusenet_error *err);
+const fn_hdf_shape *fn_hdf_attr_shape(const fn_hdf_attr *a);
+/* Element i of a string attribute, into buf[0..cap) NUL-terminated; *len is
+ * its length without the fixed-length NUL padding. FORMAT if it is longer
+ * than cap - 1 bytes. */
+fusenet_status fn_hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, const char *what, char *buf,
+                                  size_t cap, size_t *len, fusenet_error *err);
+void fn_hdf_attr_free(fn_hdf_attr *a);
+
+/* The shape of a dataset, and its elements converted to float32. dst holds
+ * shape->count floats; the dataset must be floating point. */
+fusenet_status fn_hdf_dataset_shape(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_shape *shape,
+                                    fusenet_error *err);
+fusenet_status fn_hdf_dataset_read(fn_hdf *h, fn_hdf_obj obj, const char *what, float *dst, size_t count,
+                                   fusenet_error *err);
+
+#endif
