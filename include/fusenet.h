@@ -115,7 +115,8 @@ typedef struct fusenet_tensor {
 /* ---- model: layer graph + raw weights; immutable, shareable -------------- *
  * Thread-safety: create/load/free one model from one thread; every other call
  * on a model (queries, fusenet_net_build from it) may run from many threads at
- * once. Loads of different files may run concurrently (HDF5 serialises them). */
+ * once. Loads may run concurrently, also of the same file (the weights reader
+ * keeps no global state). */
 
 typedef struct fusenet_model fusenet_model;
 

@@ -207,6 +207,7 @@ static int read_superblock(ctx *c) {
     } else {
         return UNSUPPORTED(c, "superblock version %d", version);
     }
+    if (k.over) return CORRUPT(c, "truncated superblock");
     if (!(h->so == 2 || h->so == 4 || h->so == 8) || !(h->sl == 2 || h->sl == 4 || h->sl == 8))
         return CORRUPT(c, "superblock gives sizes of offsets %d and lengths %d", h->so, h->sl);
     uint64_t base = u(&k, (size_t)h->so);
