@@ -4,8 +4,8 @@
 #
 # The library sources are compiled once more into fusenet_fuzzlib with
 # -fsanitize=fuzzer-no-link (coverage for the fuzzer) and ASan + UBSan; the
-# targets link it with -fsanitize=fuzzer. oneDNN, HDF5 and libc are not
-# instrumented. Each target is also a CTest test (label "fuzz") that replays
+# targets link it with -fsanitize=fuzzer. oneDNN, libhdf5 (used only to write)
+# and libc are not instrumented. Each target is also a CTest test (label "fuzz") that replays
 # its committed corpus and regression inputs without fuzzing.
 option(FUSENET_FUZZ "Build the libFuzzer targets of tests/fuzz (needs clang)" OFF)
 
@@ -22,7 +22,7 @@ if(FUSENET_FUZZ)
   target_compile_definitions(fusenet_fuzzlib PRIVATE _POSIX_C_SOURCE=200809L ${HDF5_C_DEFINITIONS})
   target_compile_options(fusenet_fuzzlib PRIVATE ${FUSENET_WARNINGS} -ffp-contract=off
     -fsanitize=fuzzer-no-link ${_fn_fuzz_san})
-  target_link_libraries(fusenet_fuzzlib PUBLIC DNNL::dnnl ${HDF5_C_LIBRARIES} OpenMP::OpenMP_C m)
+  target_link_libraries(fusenet_fuzzlib PUBLIC DNNL::dnnl ${HDF5_C_LIBRARIES} ZLIB::ZLIB OpenMP::OpenMP_C m)
 
   foreach(_fn_t npy image h5 h5_keras)
     add_executable(fuzz_${_fn_t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${_fn_t}.c)
