@@ -29,10 +29,10 @@
 #include "alloc.h"
 #include "error.h"
 
-#define UNDEF UINT64_MAX                 /* an undefined address */
-#define MAX_HEADER_BLOCKS 1024           /* continuation blocks of one object header */
-#define MAX_BLOCK_BYTES (16u << 20)      /* one header block, local heap, global heap collection */
-#define MAX_BTREE_NODES 100000           /* nodes visited by one B-tree walk */
+#define UNDEF UINT64_MAX            /* an undefined address */
+#define MAX_HEADER_BLOCKS 1024      /* continuation blocks of one object header */
+#define MAX_BLOCK_BYTES (16u << 20) /* one header block, local heap, global heap collection */
+#define MAX_BTREE_NODES 100000      /* nodes visited by one B-tree walk */
 #define MAX_BTREE_LEVEL 64
 #define MAX_FILTERS 32
 #define MAX_CHUNK_BYTES ((size_t)1 << 31)
@@ -41,9 +41,9 @@
 struct fn_hdf {
     char *path;
     int fd;
-    uint64_t size;      /* file size */
-    uint64_t base;      /* absolute address of relative address 0 */
-    int so, sl;         /* size of offsets, size of lengths, in bytes */
+    uint64_t size; /* file size */
+    uint64_t base; /* absolute address of relative address 0 */
+    int so, sl;    /* size of offsets, size of lengths, in bytes */
     fn_hdf_obj root;
     uint64_t meta_left; /* metadata bytes we may still read */
     uint64_t gcol_addr; /* the cached global heap collection */
@@ -386,7 +386,8 @@ static int load_header(ctx *c, uint64_t addr, hdr *o) {
     int v2 = has_sig(pre, "OHDR");
     int with_order = 0;
     if (v2) {
-        if (pre[4] != 2) return UNSUPPORTED(c, "object header version %u at byte %llu", pre[4], (unsigned long long)addr);
+        if (pre[4] != 2)
+            return UNSUPPORTED(c, "object header version %u at byte %llu", pre[4], (unsigned long long)addr);
         unsigned flags = pre[5];
         with_order = (flags & 0x04) != 0;
         size_t at = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
@@ -408,7 +409,8 @@ static int load_header(ctx *c, uint64_t addr, hdr *o) {
         if (o->m[i].type != MSG_CONTINUATION) continue;
         cur k = cur_of(o->m[i].p, o->m[i].n);
         uint64_t at = addr_of(&k, c->h), size = len_of(&k, c->h);
-        if (k.over) return CORRUPT(c, "object header at byte %llu: short continuation message", (unsigned long long)addr);
+        if (k.over)
+            return CORRUPT(c, "object header at byte %llu: short continuation message", (unsigned long long)addr);
         if (!load_block(c, o, at, size)) return 0;
         const uint8_t *b = o->blocks[o->nblocks - 1];
         if (v2) {
@@ -442,15 +444,16 @@ typedef struct dtype {
     fn_hdf_class cls;
     uint32_t size;
     int big_endian;
-    int ieee;    /* float: standard IEEE 754 field layout */
-    int strpad;  /* fixed string: 0 NUL-terminated, 1 NUL-padded, 2 space-padded */
+    int ieee;   /* float: standard IEEE 754 field layout */
+    int strpad; /* fixed string: 0 NUL-terminated, 1 NUL-padded, 2 space-padded */
 } dtype;
 
-static const char *const CLASS_NAMES[] = {"integer", "float", "time", "string", "bitfield", "opaque",
+static const char *const CLASS_NAMES[] = {"integer",  "float",     "time", "string",          "bitfield", "opaque",
                                           "compound", "reference", "enum", "variable-length", "array"};
 
 const char *fn_hdf_class_name(int raw_class) {
-    if (raw_class >= 0 && raw_class < (int)(sizeof CLASS_NAMES / sizeof CLASS_NAMES[0])) return CLASS_NAMES[raw_class];
+    if (raw_class >= 0 && raw_class < (int)(sizeof CLASS_NAMES / sizeof CLASS_NAMES[0]))
+        return CLASS_NAMES[raw_class];
     return "unknown";
 }
 
@@ -471,8 +474,9 @@ static int parse_dtype(ctx *c, cur *k, dtype *t) {
                  esize = (unsigned)u(k, 1), mloc = (unsigned)u(k, 1), msize = (unsigned)u(k, 1);
         uint32_t bias = (uint32_t)u(k, 4);
         unsigned sign = (bits >> 8) & 0xff, norm = (bits >> 4) & 3;
-        static const struct { uint32_t size, eloc, esize, msize, bias; } ieee[] = {
-            {2, 10, 5, 10, 15}, {4, 23, 8, 23, 127}, {8, 52, 11, 52, 1023}};
+        static const struct {
+            uint32_t size, eloc, esize, msize, bias;
+        } ieee[] = {{2, 10, 5, 10, 15}, {4, 23, 8, 23, 127}, {8, 52, 11, 52, 1023}};
         for (size_t i = 0; i < 3; i++)
             if (t->size == ieee[i].size && off == 0 && prec == 8 * t->size && eloc == ieee[i].eloc &&
                 esize == ieee[i].esize && mloc == 0 && msize == ieee[i].msize && bias == ieee[i].bias &&
@@ -542,7 +546,8 @@ static int load_local_heap(ctx *c, uint64_t addr, heap *hp) {
     uint8_t b[40];
     size_t n = 8 + 2 * (size_t)c->h->sl + (size_t)c->h->so;
     if (!fetch(c, addr, b, n, "a local heap")) return 0;
-    if (!has_sig(b, "HEAP") || b[4] != 0) return CORRUPT(c, "no local heap at byte %llu", (unsigned long long)addr);
+    if (!has_sig(b, "HEAP") || b[4] != 0)
+        return CORRUPT(c, "no local heap at byte %llu", (unsigned long long)addr);
     cur k = cur_of(b + 8, n - 8);
     hp->size = len_of(&k, c->h);
     (void)len_of(&k, c->h); /* free list */
@@ -572,7 +577,8 @@ typedef struct bwalk {
 static int walk_node(bwalk *w, uint64_t addr, int want_level) {
     ctx *c = w->c;
     fn_hdf *h = c->h;
-    if (++w->nodes > MAX_BTREE_NODES) return CORRUPT(c, "B-tree has more than %d nodes or a cycle", MAX_BTREE_NODES);
+    if (++w->nodes > MAX_BTREE_NODES)
+        return CORRUPT(c, "B-tree has more than %d nodes or a cycle", MAX_BTREE_NODES);
     uint8_t b[32];
     size_t pre = 8 + 2 * (size_t)h->so;
     if (!fetch(c, addr, b, pre, "a B-tree node")) return 0;
@@ -616,7 +622,8 @@ static int symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
     find_link *f = w->arg;
     uint8_t b[8];
     if (!fetch(c, addr, b, 8, "a symbol table node")) return 0;
-    if (!has_sig(b, "SNOD") || b[4] != 1) return CORRUPT(c, "no symbol table node at byte %llu", (unsigned long long)addr);
+    if (!has_sig(b, "SNOD") || b[4] != 1)
+        return CORRUPT(c, "no symbol table node at byte %llu", (unsigned long long)addr);
     size_t count = (size_t)b[6] | (size_t)b[7] << 8, entry = 2 * (size_t)c->h->so + 24;
     uint8_t *body = fetch_block(c, addr + 8, (uint64_t)count * entry, "a symbol table node");
     if (!body) return 0;
@@ -626,7 +633,8 @@ static int symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
         uint64_t name_off = len_of(&k, c->h), obj = addr_of(&k, c->h);
         skip(&k, 24); /* cache type, reserved, scratch pad */
         const char *name = heap_name(&f->hp, name_off);
-        if (!name) r = CORRUPT(c, "symbol table entry with a bad name offset %llu", (unsigned long long)name_off);
+        if (!name)
+            r = CORRUPT(c, "symbol table entry with a bad name offset %llu", (unsigned long long)name_off);
         else if (strcmp(name, f->name) == 0) {
             f->child = obj;
             f->found = 1;
@@ -654,7 +662,8 @@ static int link_message(ctx *c, const msg *m, void *arg) {
     find_link *f = arg;
     cur k = cur_of(m->p, m->n);
     unsigned version = (unsigned)u(&k, 1), flags = (unsigned)u(&k, 1);
-    if (version != 1) return k.over ? CORRUPT(c, "short link message") : UNSUPPORTED(c, "link message version %u", version);
+    if (version != 1)
+        return k.over ? CORRUPT(c, "short link message") : UNSUPPORTED(c, "link message version %u", version);
     unsigned type = (flags & 0x08) ? (unsigned)u(&k, 1) : 0;
     if (flags & 0x04) skip(&k, 8); /* creation order */
     if (flags & 0x10) skip(&k, 1); /* character set */
@@ -701,7 +710,8 @@ static int load_fheap(ctx *c, uint64_t addr, fheap *fh) {
     uint8_t b[256];
     if (!fetch(c, addr, b, n, "a fractal heap")) return 0;
     cur k = cur_of(b, n);
-    if (!has_sig(b, "FRHP") || b[4] != 0) return CORRUPT(c, "no fractal heap at byte %llu", (unsigned long long)addr);
+    if (!has_sig(b, "FRHP") || b[4] != 0)
+        return CORRUPT(c, "no fractal heap at byte %llu", (unsigned long long)addr);
     skip(&k, 5);
     memset(fh, 0, sizeof *fh);
     fh->addr = addr;
@@ -746,7 +756,8 @@ static int find_direct(ctx *c, const fheap *fh, uint64_t addr, unsigned nrows, u
     uint8_t *b = fetch_block(c, addr, pre + entries * (size_t)h->so, "a fractal heap indirect block");
     if (!b) return 0;
     int ok = 1;
-    if (!has_sig(b, "FHIB")) ok = CORRUPT(c, "no fractal heap indirect block at byte %llu", (unsigned long long)addr);
+    if (!has_sig(b, "FHIB"))
+        ok = CORRUPT(c, "no fractal heap indirect block at byte %llu", (unsigned long long)addr);
     cur k = cur_of(b + pre, entries * (size_t)h->so);
     uint64_t pos = block_off;
     int done = 0;
@@ -760,7 +771,8 @@ static int find_direct(ctx *c, const fheap *fh, uint64_t addr, unsigned nrows, u
             uint64_t child = addr_of(&k, h);
             if (off < pos || off - pos >= size) continue;
             done = 1;
-            if (child == UNDEF) ok = CORRUPT(c, "fractal heap object in an unallocated block");
+            if (child == UNDEF)
+                ok = CORRUPT(c, "fractal heap object in an unallocated block");
             else if (r < fh->max_direct_rows) {
                 *daddr = child;
                 *dsize = size;
@@ -805,7 +817,8 @@ static int heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out
         size_t pre = 4 + 1 + (size_t)h->so + fh->off_size + (fh->checksummed ? 4 : 0);
         uint8_t sig[4];
         if (!fetch(c, daddr, sig, 4, "a fractal heap direct block")) return 0;
-        if (!has_sig(sig, "FHDB")) return CORRUPT(c, "no fractal heap direct block at byte %llu", (unsigned long long)daddr);
+        if (!has_sig(sig, "FHDB"))
+            return CORRUPT(c, "no fractal heap direct block at byte %llu", (unsigned long long)daddr);
         if (off - doff < pre || n > dsize || off - doff > dsize - n)
             return CORRUPT(c, "fractal heap object at %llu (+%llu) outside its block", (unsigned long long)off,
                            (unsigned long long)n);
@@ -844,12 +857,15 @@ typedef struct b2walk {
 static int b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
     ctx *c = w->c;
     fn_hdf *h = c->h;
-    if (++w->nodes > MAX_BTREE_NODES) return CORRUPT(c, "B-tree has more than %d nodes or a cycle", MAX_BTREE_NODES);
-    if (nrec > w->max_nrec[depth]) return CORRUPT(c, "B-tree node at byte %llu holds %llu records", (unsigned long long)addr, (unsigned long long)nrec);
+    if (++w->nodes > MAX_BTREE_NODES)
+        return CORRUPT(c, "B-tree has more than %d nodes or a cycle", MAX_BTREE_NODES);
+    if (nrec > w->max_nrec[depth])
+        return CORRUPT(c, "B-tree node at byte %llu holds %llu records", (unsigned long long)addr,
+                       (unsigned long long)nrec);
     uint8_t *b = fetch_block(c, addr, w->node_size, "a B-tree node");
     if (!b) return 0;
-    int ok = has_sig(b, depth ? "BTIN" : "BTLF") ||
-             CORRUPT(c, "no B-tree node at byte %llu", (unsigned long long)addr);
+    int ok =
+        has_sig(b, depth ? "BTIN" : "BTLF") || CORRUPT(c, "no B-tree node at byte %llu", (unsigned long long)addr);
     cur k = cur_of(b + 6, (size_t)w->node_size - 6);
     const uint8_t *recs = take(&k, (size_t)nrec * w->rec_size);
     if (ok && !recs) ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
@@ -861,8 +877,10 @@ static int b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
     for (uint64_t i = 0; ok && depth > 0 && i <= nrec && !w->stopped; i++) {
         uint64_t child = addr_of(&k, h), child_nrec = u(&k, w->max_nrec_size);
         if (depth > 1) skip(&k, w->cum_size[depth - 1]);
-        if (k.over) ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
-        else ok = b2_node(w, child, child_nrec, depth - 1);
+        if (k.over)
+            ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
+        else
+            ok = b2_node(w, child, child_nrec, depth - 1);
     }
     fn_free(b);
     return ok;
@@ -935,15 +953,16 @@ static int b2_find_huge(ctx *c, const fheap *fh, uint64_t id, uint64_t *addr, ui
  * object holding a link or attribute message, handed to `each`. */
 typedef struct dense {
     fheap fh;
-    unsigned id_at; /* where the heap ID sits in a record */
-    int attributes; /* records carry message flags (shared messages) */
+    unsigned id_at;                               /* where the heap ID sits in a record */
+    int attributes;                               /* records carry message flags (shared messages) */
     int (*each)(ctx *c, const msg *m, void *arg); /* 0 fail, 1 go on, 2 stop */
     void *arg;
 } dense;
 
 static int dense_record(b2walk *w, const uint8_t *rec) {
     dense *d = w->arg;
-    if (d->id_at + d->fh.id_len + (d->attributes ? 1 : 0) > w->rec_size) return CORRUPT(w->c, "short name index record");
+    if (d->id_at + d->fh.id_len + (d->attributes ? 1 : 0) > w->rec_size)
+        return CORRUPT(w->c, "short name index record");
     if (d->attributes && (rec[d->fh.id_len] & 0x02)) return UNSUPPORTED(w->c, "a shared attribute message");
     uint8_t *obj = NULL;
     size_t n = 0;
@@ -1118,10 +1137,13 @@ static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len,
         h->gcol_addr = UNDEF;
         uint8_t b[16];
         if (!fetch(c, addr, b, 8 + sl, "a global heap")) return 0;
-        if (!has_sig(b, "GCOL") || b[4] != 1) return CORRUPT(c, "no global heap at byte %llu", (unsigned long long)addr);
+        if (!has_sig(b, "GCOL") || b[4] != 1)
+            return CORRUPT(c, "no global heap at byte %llu", (unsigned long long)addr);
         cur k = cur_of(b + 8, sl);
         uint64_t size = len_of(&k, h);
-        if (size < 8 + sl) return CORRUPT(c, "global heap at byte %llu of %llu bytes", (unsigned long long)addr, (unsigned long long)size);
+        if (size < 8 + sl)
+            return CORRUPT(c, "global heap at byte %llu of %llu bytes", (unsigned long long)addr,
+                           (unsigned long long)size);
         if (!(h->gcol = fetch_block(c, addr, size, "a global heap"))) return 0;
         h->gcol_addr = addr;
         h->gcol_len = (size_t)size;
@@ -1135,7 +1157,9 @@ static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len,
         if (idx == 0) break; /* free space: the end of the objects */
         if (size > k.n - k.i) break;
         if (idx == index) {
-            if (size < len) return CORRUPT(c, "global heap object %u holds %llu bytes, not %zu", index, (unsigned long long)size, len);
+            if (size < len)
+                return CORRUPT(c, "global heap object %u holds %llu bytes, not %zu", index,
+                               (unsigned long long)size, len);
             memcpy(buf, k.p + k.i, len);
             return 1;
         }
@@ -1149,7 +1173,8 @@ fusenet_status fn_hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, con
     ctx c = {h, what, err, FUSENET_OK};
     *len = 0;
     if (cap) buf[0] = '\0';
-    if (i >= a->shape.count || cap == 0) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_attr_string: bad index");
+    if (i >= a->shape.count || cap == 0)
+        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_attr_string: bad index");
     if (a->type.cls == FN_HDF_STRING) {
         const char *s = (const char *)a->data + i * a->type.size;
         size_t n = a->type.size;
@@ -1205,8 +1230,11 @@ static int parse_filters(ctx *c, const msg *m, dataset *d) {
     cur k = cur_of(m->p, m->n);
     unsigned version = (unsigned)u(&k, 1);
     int n = (int)u(&k, 1);
-    if (version == 1) skip(&k, 6);
-    else if (version != 2) return k.over ? CORRUPT(c, "short filter pipeline") : UNSUPPORTED(c, "filter pipeline version %u", version);
+    if (version == 1)
+        skip(&k, 6);
+    else if (version != 2)
+        return k.over ? CORRUPT(c, "short filter pipeline")
+                      : UNSUPPORTED(c, "filter pipeline version %u", version);
     if (n > MAX_FILTERS) return CORRUPT(c, "%d filters", n);
     for (int i = 0; i < n; i++) {
         filter *f = &d->filters[i];
@@ -1223,7 +1251,10 @@ static int parse_filters(ctx *c, const msg *m, dataset *d) {
         if (k.over) return CORRUPT(c, "short filter pipeline");
         if (f->id < 1 || f->id > 3)
             return UNSUPPORTED(c, "filter %u (%s); only deflate, shuffle and fletcher32 are read", f->id,
-                               f->id == 4 ? "szip" : f->id == 5 ? "nbit" : f->id == 6 ? "scaleoffset" : "a plugin");
+                               f->id == 4   ? "szip"
+                               : f->id == 5 ? "nbit"
+                               : f->id == 6 ? "scaleoffset"
+                                            : "a plugin");
     }
     d->nfilters = n;
     return 1;
@@ -1264,8 +1295,10 @@ static int parse_layout(ctx *c, const msg *m, dataset *d) {
             unsigned flags = version == 4 ? (unsigned)u(&k, 1) : 0;
             int ndims = (int)u(&k, 1);
             size_t width = 4;
-            if (version == 3) d->addr = addr_of(&k, h);
-            else width = (size_t)u(&k, 1);
+            if (version == 3)
+                d->addr = addr_of(&k, h);
+            else
+                width = (size_t)u(&k, 1);
             if (ndims < 1 || ndims > FN_HDF_MAX_RANK + 1 || width < 1 || width > 8)
                 return CORRUPT(c, "chunked layout of %d dimensions", ndims);
             d->crank = ndims - 1;
@@ -1285,7 +1318,8 @@ static int parse_layout(ctx *c, const msg *m, dataset *d) {
                 } else if (d->index == INDEX_FIXED_ARRAY) {
                     d->fa_page_bits = (int)u(&k, 1);
                 } else if (d->index != INDEX_IMPLICIT) {
-                    return UNSUPPORTED(c, "chunk index type %d (extensible array or B-tree v2: a resizable dataset)", d->index);
+                    return UNSUPPORTED(
+                        c, "chunk index type %d (extensible array or B-tree v2: a resizable dataset)", d->index);
                 }
                 d->addr = addr_of(&k, h);
             }
@@ -1293,13 +1327,15 @@ static int parse_layout(ctx *c, const msg *m, dataset *d) {
             return UNSUPPORTED(c, "data layout class %d", d->layout);
         }
     } else {
-        return k.over ? CORRUPT(c, "short data layout message") : UNSUPPORTED(c, "data layout version %u", version);
+        return k.over ? CORRUPT(c, "short data layout message")
+                      : UNSUPPORTED(c, "data layout version %u", version);
     }
     if (k.over) return CORRUPT(c, "short data layout message");
     if (d->layout > LAYOUT_CHUNKED) return UNSUPPORTED(c, "data layout class %d", d->layout);
     if (d->layout == LAYOUT_CHUNKED) {
         if (d->crank < 1) return CORRUPT(c, "chunked layout of rank 0");
-        if (d->crank != d->shape.rank) return CORRUPT(c, "chunks of rank %d in a dataset of rank %d", d->crank, d->shape.rank);
+        if (d->crank != d->shape.rank)
+            return CORRUPT(c, "chunks of rank %d in a dataset of rank %d", d->crank, d->shape.rank);
         for (int i = 0; i < d->crank; i++)
             if (d->cdims[i] == 0) return CORRUPT(c, "chunk dimension %d is 0", i);
     }
@@ -1312,7 +1348,8 @@ static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d) {
     int ok = load_header(c, obj, &o);
     const msg *sp = ok ? find_msg(&o, MSG_DATASPACE) : NULL, *tp = ok ? find_msg(&o, MSG_DATATYPE) : NULL,
               *lp = ok ? find_msg(&o, MSG_LAYOUT) : NULL, *fp = ok ? find_msg(&o, MSG_FILTERS) : NULL;
-    if (ok && (!sp || !tp || !lp)) ok = CORRUPT(c, "object at byte %llu is not a dataset", (unsigned long long)obj);
+    if (ok && (!sp || !tp || !lp))
+        ok = CORRUPT(c, "object at byte %llu is not a dataset", (unsigned long long)obj);
     if (ok && find_msg(&o, MSG_EXTERNAL)) ok = UNSUPPORTED(c, "data stored in external files");
     ok = ok && check_not_shared(c, sp, "dataspace") && check_not_shared(c, tp, "datatype");
     if (ok) {
@@ -1321,13 +1358,17 @@ static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d) {
     }
     if (ok) set_type(&d->shape, &d->type);
     ok = ok && parse_layout(c, lp, d) && (!fp || parse_filters(c, fp, d));
-    if (ok && d->nfilters > 0 && d->layout != LAYOUT_CHUNKED) ok = CORRUPT(c, "filters on a dataset that is not chunked");
+    if (ok && d->nfilters > 0 && d->layout != LAYOUT_CHUNKED)
+        ok = CORRUPT(c, "filters on a dataset that is not chunked");
     /* compact data points into the header: keep a copy */
     uint8_t *copy = NULL;
     if (ok && d->layout == LAYOUT_COMPACT) {
-        if (!d->compact) ok = CORRUPT(c, "short compact data");
-        else if (!(copy = fn_malloc(d->stored ? (size_t)d->stored : 1))) ok = NOMEM(c);
-        else memcpy(copy, d->compact, (size_t)d->stored);
+        if (!d->compact)
+            ok = CORRUPT(c, "short compact data");
+        else if (!(copy = fn_malloc(d->stored ? (size_t)d->stored : 1)))
+            ok = NOMEM(c);
+        else
+            memcpy(copy, d->compact, (size_t)d->stored);
     }
     d->compact = copy; /* NULL, or the copy: never a pointer into the freed header */
     hdr_free(&o);
@@ -1347,8 +1388,7 @@ fusenet_status fn_hdf_dataset_shape(fn_hdf *h, fn_hdf_obj obj, const char *what,
 static void convert(const uint8_t *src, float *dst, size_t n, const dtype *t) {
     for (size_t i = 0; i < n; i++, src += t->size) {
         uint64_t v = 0;
-        for (uint32_t b = 0; b < t->size; b++)
-            v |= (uint64_t)src[t->big_endian ? t->size - 1 - b : b] << (8 * b);
+        for (uint32_t b = 0; b < t->size; b++) v |= (uint64_t)src[t->big_endian ? t->size - 1 - b : b] << (8 * b);
         if (t->size == 4) {
             uint32_t w = (uint32_t)v;
             memcpy(&dst[i], &w, 4);
@@ -1359,9 +1399,12 @@ static void convert(const uint8_t *src, float *dst, size_t n, const dtype *t) {
         } else { /* IEEE half */
             unsigned sign = (unsigned)(v >> 15) & 1, e = (unsigned)(v >> 10) & 31, m = (unsigned)v & 1023;
             float x;
-            if (e == 0) x = (float)m * (1.0f / 16777216.0f); /* subnormal: m * 2^-24 */
-            else if (e == 31) x = m ? __builtin_nanf("") : __builtin_inff();
-            else x = (float)(1024 + m) * ((float)(1u << e) / 33554432.0f); /* (1024+m) * 2^(e-25) */
+            if (e == 0)
+                x = (float)m * (1.0f / 16777216.0f); /* subnormal: m * 2^-24 */
+            else if (e == 31)
+                x = m ? __builtin_nanf("") : __builtin_inff();
+            else
+                x = (float)(1024 + m) * ((float)(1u << e) / 33554432.0f); /* (1024+m) * 2^(e-25) */
             dst[i] = sign ? -x : x;
         }
     }
@@ -1399,9 +1442,9 @@ typedef struct chunker {
     size_t chunk_elems, chunk_bytes;
     uint64_t grid[FN_HDF_MAX_RANK]; /* chunks along each dimension */
     uint64_t nchunks;
-    uint8_t *seen;                  /* one byte per chunk */
-    uint8_t *raw, *work;            /* stored bytes, filter output */
-    size_t cap;                     /* bytes of raw and of work */
+    uint8_t *seen;       /* one byte per chunk */
+    uint8_t *raw, *work; /* stored bytes, filter output */
+    size_t cap;          /* bytes of raw and of work */
 } chunker;
 
 static int inflate_into(ctx *c, const uint8_t *src, size_t n, uint8_t *dst, size_t want, size_t *got) {
@@ -1479,7 +1522,8 @@ static int put_chunk(chunker *ch, const uint64_t *offsets, uint64_t addr, uint64
     ch->seen[index] = 1;
     if (d->nfilters == 0 && stored != ch->chunk_bytes)
         return CORRUPT(c, "chunk of %llu bytes, expected %zu", (unsigned long long)stored, ch->chunk_bytes);
-    if (stored > MAX_CHUNK_BYTES) return CORRUPT(c, "chunk of %llu bytes", (unsigned long long)stored);
+    if (stored > MAX_CHUNK_BYTES || stored > c->h->size)
+        return CORRUPT(c, "chunk of %llu bytes", (unsigned long long)stored);
     if (stored > ch->cap) { /* a chunk that compresses badly grows a little */
         uint8_t *r = fn_realloc(ch->raw, (size_t)stored), *w = r ? fn_realloc(ch->work, (size_t)stored) : NULL;
         if (r) ch->raw = r;
@@ -1544,15 +1588,19 @@ static int fixed_array(chunker *ch) {
     skip(&k, 5);
     unsigned client = (unsigned)u(&k, 1), entry = (unsigned)u(&k, 1), page_bits = (unsigned)u(&k, 1);
     uint64_t max = len_of(&k, h), block = addr_of(&k, h);
-    if (!has_sig(b, "FAHD") || client > 1) return CORRUPT(c, "no fixed-array chunk index at byte %llu", (unsigned long long)d->addr);
+    if (!has_sig(b, "FAHD") || client > 1)
+        return CORRUPT(c, "no fixed-array chunk index at byte %llu", (unsigned long long)d->addr);
     size_t want = (size_t)h->so + (client ? 4 + 1 : 0);
     if (entry < want || entry > (size_t)h->so + 8 + 4 || max < ch->nchunks)
-        return CORRUPT(c, "fixed-array chunk index with entries of %u bytes for %llu chunks", entry, (unsigned long long)max);
-    if (page_bits < 64 && max > ((uint64_t)1 << page_bits)) return UNSUPPORTED(c, "a paged fixed-array chunk index");
+        return CORRUPT(c, "fixed-array chunk index with entries of %u bytes for %llu chunks", entry,
+                       (unsigned long long)max);
+    if (page_bits < 64 && max > ((uint64_t)1 << page_bits))
+        return UNSUPPORTED(c, "a paged fixed-array chunk index");
     size_t pre = 4 + 1 + 1 + (size_t)h->so;
     uint8_t *body = fetch_block(c, block, pre + ch->nchunks * entry, "a chunk index");
     if (!body) return 0;
-    int ok = has_sig(body, "FADB") || CORRUPT(c, "no fixed-array data block at byte %llu", (unsigned long long)block);
+    int ok =
+        has_sig(body, "FADB") || CORRUPT(c, "no fixed-array data block at byte %llu", (unsigned long long)block);
     cur e = cur_of(body + pre, (size_t)ch->nchunks * entry);
     for (uint64_t i = 0; ok && i < ch->nchunks; i++) {
         uint64_t at = addr_of(&e, h), stored = ch->chunk_bytes;
@@ -1577,22 +1625,31 @@ static int read_chunked(ctx *c, const dataset *d, float *dst) {
             return CORRUPT(c, "chunks too large");
         ch.nchunks *= ch.grid[i]; /* at most the element count */
     }
-    if (!fn_mul_size(ch.chunk_elems, d->type.size, &ch.chunk_bytes) || ch.chunk_bytes > MAX_CHUNK_BYTES)
-        return CORRUPT(c, "chunks of more than %zu bytes", MAX_CHUNK_BYTES);
+    /* a chunk may overhang the dataset's edges, but never by much: libhdf5
+     * keeps chunk dims within the maximum dims */
+    uint64_t data_bytes = d->shape.count * d->type.size,
+             limit = data_bytes > (64u << 20) ? data_bytes : (64u << 20);
+    if (!fn_mul_size(ch.chunk_elems, d->type.size, &ch.chunk_bytes) || ch.chunk_bytes > MAX_CHUNK_BYTES ||
+        ch.chunk_bytes > limit)
+        return CORRUPT(c, "chunks of %zu elements for %llu values", ch.chunk_elems,
+                       (unsigned long long)d->shape.count);
     ch.seen = fn_calloc((size_t)ch.nchunks, 1);
     ch.cap = ch.chunk_bytes + 64;
     ch.raw = fn_malloc(ch.cap);
     ch.work = fn_malloc(ch.cap);
     int ok = ch.seen && ch.raw && ch.work ? 1 : NOMEM(c);
-    if (ok && d->addr == UNDEF) ok = fail(c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
+    if (ok && d->addr == UNDEF)
+        ok = fail(c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
     if (ok) {
         if (d->index == INDEX_BTREE1) {
             bwalk w = {c, 1, 8 + 8 * ((size_t)d->shape.rank + 1), 0, btree_chunk, &ch, 0};
             ok = walk_node(&w, d->addr, -1);
         } else if (d->index == INDEX_SINGLE) {
             uint64_t zero[FN_HDF_MAX_RANK] = {0};
-            if (ch.nchunks != 1) ok = CORRUPT(c, "single-chunk index for %llu chunks", (unsigned long long)ch.nchunks);
-            else ok = put_chunk(&ch, zero, d->addr, d->nfilters ? d->single_size : ch.chunk_bytes, d->single_mask);
+            if (ch.nchunks != 1)
+                ok = CORRUPT(c, "single-chunk index for %llu chunks", (unsigned long long)ch.nchunks);
+            else
+                ok = put_chunk(&ch, zero, d->addr, d->nfilters ? d->single_size : ch.chunk_bytes, d->single_mask);
         } else if (d->index == INDEX_IMPLICIT) {
             for (uint64_t i = 0; ok && i < ch.nchunks; i++) {
                 uint64_t offsets[FN_HDF_MAX_RANK];
@@ -1604,7 +1661,9 @@ static int read_chunked(ctx *c, const dataset *d, float *dst) {
         }
     }
     for (uint64_t i = 0; ok && i < ch.nchunks; i++)
-        if (!ch.seen[i]) ok = CORRUPT(c, "chunk %llu of %llu is missing", (unsigned long long)i, (unsigned long long)ch.nchunks);
+        if (!ch.seen[i])
+            ok =
+                CORRUPT(c, "chunk %llu of %llu is missing", (unsigned long long)i, (unsigned long long)ch.nchunks);
     fn_free(ch.seen);
     fn_free(ch.raw);
     fn_free(ch.work);
@@ -1623,12 +1682,19 @@ fusenet_status fn_hdf_dataset_read(fn_hdf *h, fn_hdf_obj obj, const char *what, 
                   (unsigned long long)d.shape.count);
     uint64_t bytes = (uint64_t)count * d.type.size;
     if (ok && d.layout == LAYOUT_COMPACT) {
-        if (d.stored < bytes) ok = CORRUPT(&c, "compact data of %llu bytes for %llu", (unsigned long long)d.stored, (unsigned long long)bytes);
-        else convert(d.compact, dst, count, &d.type);
+        if (d.stored < bytes)
+            ok = CORRUPT(&c, "compact data of %llu bytes for %llu", (unsigned long long)d.stored,
+                         (unsigned long long)bytes);
+        else
+            convert(d.compact, dst, count, &d.type);
     } else if (ok && d.layout == LAYOUT_CONTIGUOUS) {
-        if (d.addr == UNDEF) ok = fail(&c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
-        else if (d.stored < bytes) ok = CORRUPT(&c, "storage of %llu bytes for %llu", (unsigned long long)d.stored, (unsigned long long)bytes);
-        else ok = read_elements(&c, &d, d.addr, dst, count);
+        if (d.addr == UNDEF)
+            ok = fail(&c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
+        else if (d.stored < bytes)
+            ok = CORRUPT(&c, "storage of %llu bytes for %llu", (unsigned long long)d.stored,
+                         (unsigned long long)bytes);
+        else
+            ok = read_elements(&c, &d, d.addr, dst, count);
     } else if (ok && count > 0) {
         ok = read_chunked(&c, &d, dst);
     }

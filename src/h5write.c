@@ -255,7 +255,8 @@ static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers
      * write paths, and the target is replaced only by a complete file. */
     static unsigned long counter;
     char mem_name[64];
-    snprintf(mem_name, sizeof mem_name, "fusenet-image-%ld-%lu", (long)getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    snprintf(mem_name, sizeof mem_name, "fusenet-image-%ld-%lu", (long)getpid(),
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
         st = fn_error(err, FUSENET_ERR_IO, "%s: cannot make a property list%s", path, h5_reason(&r));
