@@ -8,23 +8,25 @@
  * every walk of a linked structure has a bound, so any input ends in a value
  * or a one-line FORMAT error.
  *
- * Supported (everything h5py and libhdf5 write by default, and what the
- * libver="latest" setting writes for small groups):
+ * Supported (everything h5py and libhdf5 write with either libver setting,
+ * for datasets of a fixed size):
  *  - superblock versions 0-3, a user block before the superblock;
  *  - object headers version 1 and 2 with continuation blocks;
- *  - groups: symbol tables (v1 B-tree, local heap, symbol nodes) and compact
- *    link messages (hard links only);
- *  - attributes in the object header (message versions 1-3);
+ *  - groups: symbol tables (v1 B-tree, local heap, symbol nodes), compact link
+ *    messages and dense link storage (fractal heap + v2 B-tree); hard links;
+ *  - attributes in the object header (message versions 1-3) or in dense
+ *    storage, huge heap objects included;
  *  - dataspaces scalar, simple and null; datatypes IEEE float (2, 4 or 8
  *    bytes, either byte order), fixed- and variable-length strings (global
  *    heap), integers (recognised only, to name them in messages);
  *  - datasets compact, contiguous and chunked (v1 B-tree index, or the
- *    single-chunk and fixed-array indexes of layout version 4), with the
- *    deflate, shuffle and fletcher32 filters.
- * Refused with a message saying what is not supported: dense (fractal heap)
- * link or attribute storage, shared messages, soft and external links,
- * external data files, other filters and chunk indexes. Checksums of version 2
- * metadata are not verified; their structure is still bounds-checked.
+ *    single-chunk, implicit and unpaged fixed-array indexes of layout
+ *    version 4), with the deflate, shuffle and fletcher32 filters.
+ * Refused with status UNSUPPORTED and a message saying what: the chunk
+ * indexes of resizable datasets (extensible array, v2 B-tree), paged fixed
+ * arrays, shared messages, soft and external links, external data files,
+ * other filters, compressed fractal heaps. Checksums of version 2 metadata
+ * and fletcher32 are not verified; their structure is still bounds-checked.
  *
  * Error messages read "FILE: WHAT: detail", WHAT being the caller's context
  * ("layer conv1_conv attribute weight_names"). */

@@ -15,6 +15,13 @@ few near-misses, so the fuzzers start from deep inside the formats:
           and gzip-chunked datasets). They hold only those layers, so a full
           load reports the other layers missing; a load with needed_layers
           conv1_bn / block1_conv1 succeeds.
+          Further VGG block1_conv1 files reach the rest of the HDF5 reader:
+          libver="latest" (superblock 3, object header 2, compact and dense
+          links and attributes, creation-order indexes, fixed-array,
+          single-chunk and implicit chunk indexes with and without filters,
+          continuation blocks), shuffle+fletcher32+gzip under a v1 B-tree,
+          a 512-byte user block, compact datasets, continuation messages.
+          Object timestamps are off, so the files are the same on every run.
 """
 import io
 import os
@@ -63,6 +70,43 @@ def image_seeds():
     pal.save(out("image", "pal2_trns_19x13.png"), bits=2, transparency=1)
 
 
+def h5file(path, libver="earliest", userblock=0, attr_compact=None):
+    """h5py.File(path, "w", libver=..., userblock_size=...) with object
+    timestamps off (object header v2 stores them). attr_compact raises the
+    root's compact attribute limit above its default of 8."""
+    fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    fcpl.set_obj_track_times(False)
+    if userblock:
+        fcpl.set_userblock(userblock)
+    if attr_compact:
+        fcpl.set_attr_phase_change(attr_compact, attr_compact - 2)
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    if libver == "latest":
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    fid = h5py.h5f.create(path.encode(), h5py.h5f.ACC_TRUNC, fapl=fapl, fcpl=fcpl)
+    return h5py.File(fid)
+
+
+def new_group(root, name, attr_compact=None, order=False):
+    """root.create_group(name) without timestamps; order tracks and indexes
+    the creation order of links and attributes (extra B-trees, message fields)."""
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_obj_track_times(False)
+    if attr_compact:
+        gcpl.set_attr_phase_change(attr_compact, attr_compact - 2)
+    if order:
+        flags = h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED
+        gcpl.set_link_creation_order(flags)
+        gcpl.set_attr_creation_order(flags)
+    return h5py.Group(h5py.h5g.create(root.id, name.encode(), gcpl=gcpl))
+
+
+def add_notes(obj, n, size=100):
+    """n string attributes of `size` bytes each, to overflow an object header."""
+    for i in range(n):
+        obj.attrs[f"note_{i:02d}"] = np.bytes_((f"note {i:02d} of {n}; " * size)[:size].encode())
+
+
 def keras_attrs(f, names, fixed=True):
     if fixed:
         f.attrs["layer_names"] = np.array([n.encode() for n in names])
@@ -72,18 +116,32 @@ def keras_attrs(f, names, fixed=True):
     f.attrs["keras_version"] = b"2.2.4"
 
 
-def layer(root, name, weights, fixed=True, dtype="<f4", chunked=False):
-    g = root.create_group(name)
-    wn = [w for w, _ in weights]
+def dataset(g, name, a, compact=False, early=False, **kw):
+    """g.create_dataset(name, data=a, **kw); compact: compact layout, early:
+    space allocated at creation (libver latest then uses the implicit index)."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    if compact:
+        dcpl.set_layout(h5py.h5d.COMPACT)
+    if early:
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    g.create_dataset(name, data=a, dcpl=dcpl, track_times=False, **kw)
+
+
+def layer(root, name, weights, fixed=True, dtype="<f4", chunked=False, group_kw=None):
+    """weights: (name, array) or (name, array, options of dataset())."""
+    g = new_group(root, name, **(group_kw or {}))
+    wn = [w[0] for w in weights]
     if not wn:
         g.attrs["weight_names"] = np.array([], dtype=np.float64)
     elif fixed:
         g.attrs["weight_names"] = np.array([w.encode() for w in wn])
     else:
         g.attrs.create("weight_names", wn, dtype=h5py.string_dtype())
-    for w, a in weights:
+    for w, a, *opts in weights:
         kw = {"chunks": True, "compression": "gzip"} if chunked else {}
-        g.create_dataset(w, data=a.astype(dtype), **kw)
+        kw.update(*opts)
+        dataset(g, w, a.astype(dtype), **kw)
+    return g
 
 
 def resnet_conv1(path, **kw):
@@ -93,7 +151,7 @@ def resnet_conv1(path, **kw):
     bn = [rng.random(64).astype(np.float32) + 0.5, rng.standard_normal(64).astype(np.float32) * 0.1,
           rng.standard_normal(64).astype(np.float32) * 0.1, rng.random(64).astype(np.float32) + 0.5]
     names = ["input_1", "conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu"]
-    with h5py.File(path, "w") as f:
+    with h5file(path) as f:
         keras_attrs(f, names, kw.get("fixed", True))
         layer(f, "input_1", [])
         layer(f, "conv1_pad", [])
@@ -103,20 +161,30 @@ def resnet_conv1(path, **kw):
         layer(f, "conv1_relu", [])
 
 
-def vgg_block1(path, wrapper=False, split_names=False, **kw):
+def vgg_block1(path, wrapper=False, split_names=False, file_kw=None, extra_layers=0, kernel_kw=None,
+               bias_kw=None, group_kw=None, notes=0, note_bytes=100, **kw):
+    """file_kw: options of h5file(); extra_layers: weightless layers after
+    block1_conv1; kernel_kw/bias_kw: options of dataset(); group_kw: options
+    of new_group() for block1_conv1; notes, note_bytes: attributes added by
+    add_notes() to the root and block1_conv1 once everything else is written."""
     rng = np.random.default_rng(2)
     k = (rng.standard_normal((3, 3, 3, 64)) * 0.1).astype(np.float32)
     b = (rng.standard_normal(64) * 0.01).astype(np.float32)
-    names = ["input_1", "block1_conv1"]
-    with h5py.File(path, "w") as f:
-        root = f.create_group("model_weights") if wrapper else f
+    names = ["input_1", "block1_conv1"] + [f"extra_{i}" for i in range(extra_layers)]
+    with h5file(path, **(file_kw or {})) as f:
+        root = new_group(f, "model_weights") if wrapper else f
         if split_names:  # Keras chunks long name lists as layer_names0, layer_names1, ...
             root.attrs["layer_names0"] = np.array([b"input_1"])
             root.attrs["layer_names1"] = np.array([b"block1_conv1"])
         else:
             keras_attrs(root, names, kw.get("fixed", True))
         layer(root, "input_1", [])
-        layer(root, "block1_conv1", [("block1_conv1_W_1:0", k), ("block1_conv1_b_1:0", b)], **kw)
+        g = layer(root, "block1_conv1", [("block1_conv1_W_1:0", k, kernel_kw or {}),
+                                         ("block1_conv1_b_1:0", b, bias_kw or {})], group_kw=group_kw, **kw)
+        for name in names[2:]:
+            layer(root, name, [])
+        add_notes(root, notes, note_bytes)
+        add_notes(g, notes, note_bytes)
 
 
 def h5_seeds():
@@ -126,6 +194,34 @@ def h5_seeds():
     vgg_block1(out("h5", "vgg_block1_wrapped_vlen.h5"), wrapper=True, fixed=False)
     vgg_block1(out("h5", "vgg_block1_split_f8be.h5"), split_names=True, dtype=">f8")
     vgg_block1(out("h5", "vgg_block1_gzip.h5"), chunked=True)
+    latest = {"libver": "latest"}
+    filters = {"compression": "gzip", "shuffle": True, "fletcher32": True}
+    # superblock 3, object header 2, link messages in the header
+    vgg_block1(out("h5", "vgg_block1_latest.h5"), file_kw=latest, extra_layers=2)
+    # more than 8 links and attributes: fractal heaps and v2 B-trees, in
+    # block1_conv1 with creation-order indexes as well
+    vgg_block1(out("h5", "vgg_block1_latest_dense.h5"), file_kw=latest, extra_layers=9, notes=9, note_bytes=16,
+               group_kw={"order": True})
+    # layout 4: fixed-array index (4 chunks, edge chunks partial), single chunk
+    vgg_block1(out("h5", "vgg_block1_latest_chunked.h5"), file_kw=latest,
+               kernel_kw={"chunks": (2, 3, 3, 40)}, bias_kw={"chunks": (64,)})
+    vgg_block1(out("h5", "vgg_block1_latest_chunked_filters.h5"), file_kw=latest,
+               kernel_kw={"chunks": (2, 3, 3, 40), **filters}, bias_kw={"chunks": (64,), **filters})
+    # layout 4: implicit index (allocated at creation, no filters), compact
+    vgg_block1(out("h5", "vgg_block1_latest_implicit_compact.h5"), file_kw=latest,
+               kernel_kw={"chunks": (3, 3, 3, 24), "early": True}, bias_kw={"compact": True})
+    # v1 B-tree chunk index with filter masks and stored sizes
+    vgg_block1(out("h5", "vgg_block1_btree_filters.h5"),
+               kernel_kw={"chunks": (2, 3, 3, 40), **filters}, bias_kw={"chunks": (48,), **filters})
+    vgg_block1(out("h5", "vgg_block1_userblock.h5"), file_kw={"userblock": 512})
+    with open(out("h5", "vgg_block1_userblock.h5"), "r+b") as fh:
+        fh.write(b"user block: not HDF5 data\n")
+    # object header continuation messages (v1) and blocks (v2, OCHK)
+    vgg_block1(out("h5", "vgg_block1_continuation.h5"), notes=16)
+    vgg_block1(out("h5", "vgg_block1_latest_continuation.h5"), notes=16,
+               file_kw={"libver": "latest", "attr_compact": 64}, group_kw={"attr_compact": 64})
+    # layout 3 compact data in the object header
+    vgg_block1(out("h5", "vgg_block1_compact.h5"), bias_kw={"compact": True})
 
 
 if __name__ == "__main__":
