@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -36,7 +37,23 @@
 #define MAX_BTREE_LEVEL 64
 #define MAX_FILTERS 32
 #define MAX_CHUNK_BYTES ((size_t)1 << 31)
+#define MAX_LINKS 1000000                /* links of one group */
+#define LINK_CACHE 4                     /* groups whose links are kept */
 #define META_BUDGET_BASE ((uint64_t)256 << 20) /* plus 4x the file size */
+
+/* A group's links, listed once and kept sorted by name (fn_hdf caches a few). */
+typedef struct hlink {
+    char *name;
+    uint64_t addr;
+    unsigned type; /* 0 hard, 1 soft, 64 external */
+} hlink;
+
+typedef struct linklist {
+    uint64_t group; /* UNDEF: an empty cache slot */
+    uint64_t used;  /* when last looked in, for least-recently-used eviction */
+    hlink *v;
+    size_t n, cap;
+} linklist;
 
 struct fn_hdf {
     char *path;
@@ -46,6 +63,8 @@ struct fn_hdf {
     int so, sl;    /* size of offsets, size of lengths, in bytes */
     fn_hdf_obj root;
     uint64_t meta_left; /* metadata bytes we may still read */
+    linklist links[LINK_CACHE]; /* groups whose links were listed */
+    uint64_t clock;
     uint64_t gcol_addr; /* the cached global heap collection */
     uint8_t *gcol;
     size_t gcol_len;
@@ -176,6 +195,76 @@ static int has_sig(const uint8_t *p, const char *sig) { return memcmp(p, sig, 4)
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/* ---- checksums --------------------------------------------------------------- */
+
+/* Bob Jenkins' lookup3 hash (hashlittle, byte by byte), which version 2
+ * metadata of HDF5 carries as its checksum. */
+#define ROT(x, k) (((x) << (k)) ^ ((x) >> (32 - (k))))
+static uint32_t lookup3(const uint8_t *k, size_t length) {
+    uint32_t a, b, c;
+    a = b = c = 0xdeadbeef + (uint32_t)length;
+    while (length > 12) {
+        a += k[0] + ((uint32_t)k[1] << 8) + ((uint32_t)k[2] << 16) + ((uint32_t)k[3] << 24);
+        b += k[4] + ((uint32_t)k[5] << 8) + ((uint32_t)k[6] << 16) + ((uint32_t)k[7] << 24);
+        c += k[8] + ((uint32_t)k[9] << 8) + ((uint32_t)k[10] << 16) + ((uint32_t)k[11] << 24);
+        a -= c, a ^= ROT(c, 4), c += b;
+        b -= a, b ^= ROT(a, 6), a += c;
+        c -= b, c ^= ROT(b, 8), b += a;
+        a -= c, a ^= ROT(c, 16), c += b;
+        b -= a, b ^= ROT(a, 19), a += c;
+        c -= b, c ^= ROT(b, 4), b += a;
+        length -= 12;
+        k += 12;
+    }
+    if (length == 0) return c;
+    uint32_t w[3] = {0, 0, 0};
+    for (size_t i = 0; i < length; i++) w[i / 4] += (uint32_t)k[i] << (8 * (i % 4));
+    a += w[0], b += w[1], c += w[2];
+    c ^= b, c -= ROT(b, 14);
+    a ^= c, a -= ROT(c, 11);
+    b ^= a, b -= ROT(a, 25);
+    c ^= b, c -= ROT(b, 16);
+    a ^= c, a -= ROT(c, 4);
+    b ^= a, b -= ROT(a, 14);
+    c ^= b, c -= ROT(b, 24);
+    return c;
+}
+#undef ROT
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The checksum stored right after b[0..n) must match. */
+static int check_sum(ctx *c, const uint8_t *b, size_t n, const char *thing, uint64_t addr) {
+    if (lookup3(b, n) == le32(b + n)) return 1;
+    return CORRUPT(c, "%s at byte %llu fails its checksum", thing, (unsigned long long)addr);
+}
+
+/* HDF5's Fletcher-32 over 16-bit big-endian words (filter 3). */
+static uint32_t fletcher32(const uint8_t *data, size_t len) {
+    uint32_t sum1 = 0, sum2 = 0;
+    for (size_t words = len / 2; words > 0;) {
+        size_t t = words > 360 ? 360 : words;
+        words -= t;
+        for (; t > 0; t--, data += 2) {
+            sum1 += (uint32_t)data[0] << 8 | data[1];
+            sum2 += sum1;
+        }
+        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    }
+    if (len % 2) {
+        sum1 += (uint32_t)data[0] << 8;
+        sum2 += sum1;
+        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    return sum2 << 16 | sum1;
+}
+
 /* ---- open / close ------------------------------------------------------------ */
 
 static const uint8_t SIGNATURE[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
@@ -222,6 +311,8 @@ static int read_superblock(ctx *c) {
         skip(&k, (size_t)h->so); /* superblock extension address */
         eof = addr_of(&k, h);
         h->root = addr_of(&k, h);
+        if (!k.over && k.n - k.i < 4) k.over = 1;
+        if (!k.over && !check_sum(c, b, k.i, "the superblock", at)) return 0;
     }
     if (k.over) return CORRUPT(c, "truncated superblock");
     if (eof == UNDEF) return CORRUPT(c, "the superblock has no end-of-file address");
@@ -273,6 +364,7 @@ fusenet_status fn_hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
     h->size = (uint64_t)sb.st_size;
     h->meta_left = META_BUDGET_BASE + 4 * h->size;
     h->gcol_addr = UNDEF;
+    for (int i = 0; i < LINK_CACHE; i++) h->links[i].group = UNDEF;
     ctx c = {h, "superblock", err, FUSENET_OK};
     if (!read_superblock(&c)) {
         /* "not an HDF5 file" reads better without the "superblock: " context */
@@ -285,9 +377,12 @@ fusenet_status fn_hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
     return fn_ok(err);
 }
 
+static void linklist_free(linklist *l);
+
 void fn_hdf_close(fn_hdf *h) {
     if (!h) return;
     if (h->fd >= 0) close(h->fd);
+    for (int i = 0; i < LINK_CACHE; i++) linklist_free(&h->links[i]);
     fn_free(h->gcol);
     fn_free(h->path);
     fn_free(h);
@@ -395,8 +490,11 @@ static int load_header(ctx *c, uint64_t addr, hdr *o) {
         if (!fetch(c, addr, pre, at + width, "an object header")) return 0;
         cur k = cur_of(pre + at, width);
         uint64_t size = u(&k, width);
-        if (!load_block(c, o, addr + at + width, size)) return 0;
-        if (!parse_messages(c, o, o->blocks[0], (size_t)size, 1, with_order)) return 0;
+        if (size > MAX_BLOCK_BYTES) return CORRUPT(c, "object header at byte %llu of %llu bytes", (unsigned long long)addr, (unsigned long long)size);
+        size_t whole = at + width + (size_t)size; /* the checksum follows */
+        if (!load_block(c, o, addr, whole + 4)) return 0;
+        if (!check_sum(c, o->blocks[0], whole, "object header", addr)) return 0;
+        if (!parse_messages(c, o, o->blocks[0] + at + width, (size_t)size, 1, with_order)) return 0;
     } else {
         if (pre[0] != 1)
             return CORRUPT(c, "no object header at byte %llu (version %u)", (unsigned long long)addr, pre[0]);
@@ -417,6 +515,7 @@ static int load_header(ctx *c, uint64_t addr, hdr *o) {
             if (size < 8 || !has_sig(b, "OCHK"))
                 return CORRUPT(c, "object header at byte %llu: bad continuation block at byte %llu",
                                (unsigned long long)addr, (unsigned long long)at);
+            if (!check_sum(c, b, (size_t)size - 4, "object header continuation", at)) return 0;
             if (!parse_messages(c, o, b + 4, (size_t)size - 8, 1, with_order)) return 0;
         } else if (!parse_messages(c, o, b, (size_t)size, 0, 0)) {
             return 0;
@@ -608,18 +707,40 @@ static int walk_node(bwalk *w, uint64_t addr, int want_level) {
     return ok;
 }
 
-typedef struct find_link {
-    const char *name;
+static void linklist_free(linklist *l) {
+    for (size_t i = 0; i < l->n; i++) fn_free(l->v[i].name);
+    fn_free(l->v);
+    memset(l, 0, sizeof *l);
+    l->group = UNDEF;
+}
+
+typedef struct symbols {
+    linklist *l;
     heap hp;
-    uint64_t child;
-    int found;
-} find_link;
+} symbols;
+
+static int add_link(ctx *c, linklist *l, const uint8_t *name, size_t len, uint64_t addr, unsigned type) {
+    if (l->n == MAX_LINKS) return CORRUPT(c, "a group of more than %d links", MAX_LINKS);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64, bytes;
+        hlink *v = fn_mul_size(cap, sizeof *v, &bytes) ? fn_realloc(l->v, bytes) : NULL;
+        if (!v) return NOMEM(c);
+        l->v = v;
+        l->cap = cap;
+    }
+    char *p = fn_malloc(len + 1);
+    if (!p) return NOMEM(c);
+    memcpy(p, name, len);
+    p[len] = '\0';
+    l->v[l->n++] = (hlink){p, addr, type};
+    return 1;
+}
 
 /* A leaf of a group B-tree: a symbol table node of link entries. */
 static int symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
     (void)key;
     ctx *c = w->c;
-    find_link *f = w->arg;
+    symbols *sy = w->arg;
     uint8_t b[8];
     if (!fetch(c, addr, b, 8, "a symbol table node")) return 0;
     if (!has_sig(b, "SNOD") || b[4] != 1)
@@ -632,34 +753,31 @@ static int symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
     for (size_t i = 0; i < count && r == 1; i++) {
         uint64_t name_off = len_of(&k, c->h), obj = addr_of(&k, c->h);
         skip(&k, 24); /* cache type, reserved, scratch pad */
-        const char *name = heap_name(&f->hp, name_off);
+        const char *name = heap_name(&sy->hp, name_off);
         if (!name)
             r = CORRUPT(c, "symbol table entry with a bad name offset %llu", (unsigned long long)name_off);
-        else if (strcmp(name, f->name) == 0) {
-            f->child = obj;
-            f->found = 1;
-            r = 2;
-        }
+        else
+            r = add_link(c, sy->l, (const uint8_t *)name, strlen(name), obj, 0);
     }
     fn_free(body);
     return r;
 }
 
-static int lookup_symbol_table(ctx *c, const msg *m, find_link *f) {
+static int list_symbol_table(ctx *c, const msg *m, linklist *l) {
     cur k = cur_of(m->p, m->n);
     uint64_t btree = addr_of(&k, c->h), heap_addr = addr_of(&k, c->h);
     if (k.over) return CORRUPT(c, "short symbol table message");
-    if (!load_local_heap(c, heap_addr, &f->hp)) return 0;
-    bwalk w = {c, 0, (size_t)c->h->sl, 0, symbol_node, f, 0};
+    symbols sy = {l, {NULL, 0}};
+    if (!load_local_heap(c, heap_addr, &sy.hp)) return 0;
+    bwalk w = {c, 0, (size_t)c->h->sl, 0, symbol_node, &sy, 0};
     int ok = walk_node(&w, btree, -1);
-    fn_free(f->hp.data);
-    f->hp.data = NULL;
+    fn_free(sy.hp.data);
     return ok;
 }
 
-/* A link message (new-style compact groups). */
+/* A link message (new-style groups, compact or dense). */
 static int link_message(ctx *c, const msg *m, void *arg) {
-    find_link *f = arg;
+    linklist *l = arg;
     cur k = cur_of(m->p, m->n);
     unsigned version = (unsigned)u(&k, 1), flags = (unsigned)u(&k, 1);
     if (version != 1)
@@ -669,13 +787,9 @@ static int link_message(ctx *c, const msg *m, void *arg) {
     if (flags & 0x10) skip(&k, 1); /* character set */
     size_t len = (size_t)u(&k, (size_t)1 << (flags & 3));
     const uint8_t *name = take(&k, len);
-    if (!name) return CORRUPT(c, "short link message");
-    if (len != strlen(f->name) || memcmp(name, f->name, len) != 0) return 1;
-    if (type != 0) return UNSUPPORTED(c, "link '%s' is a %s link", f->name, type == 1 ? "soft" : "external");
-    f->child = addr_of(&k, c->h);
-    if (k.over) return CORRUPT(c, "short link message");
-    f->found = 1;
-    return 2;
+    uint64_t addr = type == 0 ? addr_of(&k, c->h) : UNDEF;
+    if (!name || k.over) return CORRUPT(c, "short link message");
+    return add_link(c, l, name, len, addr, type);
 }
 
 /* ---- dense storage: fractal heaps and version 2 B-trees --------------------- */
@@ -706,12 +820,13 @@ static unsigned enc_size(uint64_t v) { return log2_floor(v) / 8 + 1; } /* bytes 
 static int load_fheap(ctx *c, uint64_t addr, fheap *fh) {
     fn_hdf *h = c->h;
     size_t O = (size_t)h->so, L = (size_t)h->sl;
-    size_t n = 4 + 1 + 2 + 2 + 1 + 4 + 12 * L + 3 * O + 2 + 2 + 2 + 2 + 2;
+    size_t n = 4 + 1 + 2 + 2 + 1 + 4 + 12 * L + 3 * O + 2 + 2 + 2 + 2;
     uint8_t b[256];
-    if (!fetch(c, addr, b, n, "a fractal heap")) return 0;
+    if (!fetch(c, addr, b, n + 4, "a fractal heap")) return 0;
     cur k = cur_of(b, n);
     if (!has_sig(b, "FRHP") || b[4] != 0)
         return CORRUPT(c, "no fractal heap at byte %llu", (unsigned long long)addr);
+    if (b[7] == 0 && b[8] == 0 && !check_sum(c, b, n, "fractal heap", addr)) return 0; /* unfiltered */
     skip(&k, 5);
     memset(fh, 0, sizeof *fh);
     fh->addr = addr;
@@ -753,11 +868,13 @@ static int find_direct(ctx *c, const fheap *fh, uint64_t addr, unsigned nrows, u
     fn_hdf *h = c->h;
     if (depth > 16 || nrows > 64) return CORRUPT(c, "fractal heap too deep");
     size_t pre = 4 + 1 + (size_t)h->so + fh->off_size, entries = (size_t)nrows * fh->width;
-    uint8_t *b = fetch_block(c, addr, pre + entries * (size_t)h->so, "a fractal heap indirect block");
+    uint8_t *b = fetch_block(c, addr, pre + entries * (size_t)h->so + 4, "a fractal heap indirect block");
     if (!b) return 0;
     int ok = 1;
     if (!has_sig(b, "FHIB"))
         ok = CORRUPT(c, "no fractal heap indirect block at byte %llu", (unsigned long long)addr);
+    else
+        ok = check_sum(c, b, pre + entries * (size_t)h->so, "fractal heap indirect block", addr);
     cur k = cur_of(b + pre, entries * (size_t)h->so);
     uint64_t pos = block_off;
     int done = 0;
@@ -866,6 +983,11 @@ static int b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
     if (!b) return 0;
     int ok =
         has_sig(b, depth ? "BTIN" : "BTLF") || CORRUPT(c, "no B-tree node at byte %llu", (unsigned long long)addr);
+    uint64_t ptr = depth ? (uint64_t)h->so + w->max_nrec_size + (depth > 1 ? w->cum_size[depth - 1] : 0) : 0;
+    uint64_t end = 6 + nrec * w->rec_size + (depth ? (nrec + 1) * ptr : 0); /* the checksum follows */
+    if (ok && end + 4 > w->node_size)
+        ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
+    if (ok) ok = check_sum(c, b, (size_t)end, "B-tree node", addr);
     cur k = cur_of(b + 6, (size_t)w->node_size - 6);
     const uint8_t *recs = take(&k, (size_t)nrec * w->rec_size);
     if (ok && !recs) ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
@@ -890,9 +1012,10 @@ static int b2_walk(ctx *c, uint64_t addr, unsigned type, b2walk *w) {
     fn_hdf *h = c->h;
     size_t n = 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + (size_t)h->so + 2 + (size_t)h->sl;
     uint8_t b[64];
-    if (!fetch(c, addr, b, n, "a B-tree header")) return 0;
+    if (!fetch(c, addr, b, n + 4, "a B-tree header")) return 0;
     if (!has_sig(b, "BTHD") || b[4] != 0 || b[5] != type)
         return CORRUPT(c, "no B-tree of type %u at byte %llu", type, (unsigned long long)addr);
+    if (!check_sum(c, b, n, "B-tree header", addr)) return 0;
     cur k = cur_of(b + 6, n - 6);
     w->c = c;
     w->node_size = u(&k, 4);
@@ -994,30 +1117,58 @@ static int walk_dense(ctx *c, const msg *info, int attributes, int (*each)(ctx *
     return b2_walk(c, index, attributes ? 8 : 5, &w);
 }
 
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const hlink *)a)->name, ((const hlink *)b)->name);
+}
+
+/* Lists the links of `group` into l. */
+static int list_links(ctx *c, uint64_t group, linklist *l) {
+    hdr o;
+    int ok = load_header(c, group, &o);
+    if (ok) {
+        const msg *st = find_msg(&o, MSG_SYMBOL_TABLE), *li = find_msg(&o, MSG_LINK_INFO);
+        if (st) {
+            ok = list_symbol_table(c, st, l);
+        } else if (li || find_msg(&o, MSG_LINK)) {
+            for (size_t i = 0; ok && i < o.nm; i++)
+                if (o.m[i].type == MSG_LINK) ok = link_message(c, &o.m[i], l);
+            int used = 0;
+            if (ok && li) ok = walk_dense(c, li, 0, link_message, l, &used);
+        } else {
+            ok = CORRUPT(c, "object at byte %llu is not a group", (unsigned long long)group);
+        }
+    }
+    hdr_free(&o);
+    if (ok && l->n > 1) qsort(l->v, l->n, sizeof *l->v, by_name);
+    return ok;
+}
+
 fusenet_status fn_hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
                              int *found, fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
     *found = 0;
-    hdr o;
-    if (!load_header(&c, group, &o)) {
-        hdr_free(&o);
-        return c.st;
+    linklist *l = NULL;
+    for (int i = 0; i < LINK_CACHE && !l; i++)
+        if (h->links[i].group == group) l = &h->links[i];
+    if (!l) { /* list the group once: lookups in it are then a binary search */
+        l = &h->links[0];
+        for (int i = 1; i < LINK_CACHE; i++)
+            if (h->links[i].used < l->used) l = &h->links[i];
+        linklist_free(l);
+        if (!list_links(&c, group, l)) {
+            linklist_free(l);
+            return c.st;
+        }
+        l->group = group;
     }
-    find_link f = {name, {NULL, 0}, UNDEF, 0};
-    const msg *st = find_msg(&o, MSG_SYMBOL_TABLE), *li = find_msg(&o, MSG_LINK_INFO);
-    if (st) {
-        lookup_symbol_table(&c, st, &f);
-    } else {
-        for (size_t i = 0; i < o.nm && !f.found && c.st == FUSENET_OK; i++)
-            if (o.m[i].type == MSG_LINK) link_message(&c, &o.m[i], &f);
-        int used = 0;
-        if (c.st == FUSENET_OK && !f.found && li) walk_dense(&c, li, 0, link_message, &f, &used);
-        if (c.st == FUSENET_OK && !li && !find_msg(&o, MSG_LINK))
-            CORRUPT(&c, "object at byte %llu is not a group", (unsigned long long)group);
-    }
-    hdr_free(&o);
-    if (c.st == FUSENET_OK && f.found) {
-        *child = f.child;
+    l->used = ++h->clock;
+    hlink key = {(char *)name, 0, 0};
+    const hlink *hit = bsearch(&key, l->v, l->n, sizeof *l->v, by_name);
+    if (hit && hit->type != 0)
+        return fail(&c, FUSENET_ERR_UNSUPPORTED, "not supported: link '%s' is a %s link", name,
+                    hit->type == 1 ? "soft" : "external");
+    if (hit) {
+        *child = hit->addr;
         *found = 1;
     }
     return finish(&c);
@@ -1482,6 +1633,10 @@ static int unfilter(chunker *ch, size_t n, uint32_t mask, const uint8_t **out) {
         if (f->id == 3) { /* fletcher32: a 4-byte checksum at the end */
             if (n < 4) return CORRUPT(c, "chunk too short for its checksum");
             n -= 4;
+            uint32_t want = fletcher32(cur_buf, n);
+            const uint8_t *p = cur_buf + n; /* libhdf5 before 1.6.3 swapped the bytes of each half */
+            uint32_t swapped = (uint32_t)p[1] | (uint32_t)p[0] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[2] << 24;
+            if (le32(p) != want && swapped != want) return CORRUPT(c, "a chunk fails its fletcher32 checksum");
         } else if (f->id == 2) { /* shuffle: byte planes back to elements */
             size_t es = f->nparams > 0 ? f->param0 : d->type.size;
             if (es > 1 && n >= es) {
@@ -1583,13 +1738,14 @@ static int fixed_array(chunker *ch) {
     const dataset *d = ch->d;
     uint8_t b[64];
     size_t n = 4 + 1 + 1 + 1 + 1 + (size_t)h->sl + (size_t)h->so;
-    if (!fetch(c, d->addr, b, n, "a chunk index")) return 0;
+    if (!fetch(c, d->addr, b, n + 4, "a chunk index")) return 0;
     cur k = cur_of(b, n);
     skip(&k, 5);
     unsigned client = (unsigned)u(&k, 1), entry = (unsigned)u(&k, 1), page_bits = (unsigned)u(&k, 1);
     uint64_t max = len_of(&k, h), block = addr_of(&k, h);
     if (!has_sig(b, "FAHD") || client > 1)
         return CORRUPT(c, "no fixed-array chunk index at byte %llu", (unsigned long long)d->addr);
+    if (!check_sum(c, b, n, "fixed-array chunk index", d->addr)) return 0;
     size_t want = (size_t)h->so + (client ? 4 + 1 : 0);
     if (entry < want || entry > (size_t)h->so + 8 + 4 || max < ch->nchunks)
         return CORRUPT(c, "fixed-array chunk index with entries of %u bytes for %llu chunks", entry,
@@ -1597,10 +1753,13 @@ static int fixed_array(chunker *ch) {
     if (page_bits < 64 && max > ((uint64_t)1 << page_bits))
         return UNSUPPORTED(c, "a paged fixed-array chunk index");
     size_t pre = 4 + 1 + 1 + (size_t)h->so;
-    uint8_t *body = fetch_block(c, block, pre + ch->nchunks * entry, "a chunk index");
+    if (max > MAX_BLOCK_BYTES) return CORRUPT(c, "fixed-array chunk index of %llu entries", (unsigned long long)max);
+    size_t used = pre + (size_t)max * entry; /* every entry of the array, then the checksum */
+    uint8_t *body = fetch_block(c, block, used + 4, "a chunk index");
     if (!body) return 0;
     int ok =
         has_sig(body, "FADB") || CORRUPT(c, "no fixed-array data block at byte %llu", (unsigned long long)block);
+    if (ok) ok = check_sum(c, body, used, "fixed-array data block", block);
     cur e = cur_of(body + pre, (size_t)ch->nchunks * entry);
     for (uint64_t i = 0; ok && i < ch->nchunks; i++) {
         uint64_t at = addr_of(&e, h), stored = ch->chunk_bytes;

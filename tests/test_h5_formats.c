@@ -986,6 +986,78 @@ static void test_truncated_and_flipped(void **state) {
     free(data);
 }
 
+/* ---- many layers ------------------------------------------------------------ */
+
+/* 3000 layer groups in the root, a (3,) weight in every 7th: under libver
+ * earliest a symbol table (375+ symbol nodes under a v1 B-tree of two
+ * levels); under latest dense link storage (75 KB of link messages: a fractal
+ * heap with an indirect block; 3000 records of 11 bytes in 512-byte nodes: a
+ * v2 B-tree with internal nodes). The storage kind is checked with libhdf5.
+ * Every layer must be found and every value read, and reading all of them
+ * must not run out of the reader's metadata budget (each group's links are
+ * listed once, not per lookup). */
+#define MANY 3000
+static void test_many_layers(void **state) {
+    (void)state;
+    for (int latest = 0; latest <= 1; latest++) {
+        const char *path = tpath(latest ? "many_latest.h5" : "many_earliest.h5");
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (latest) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        assert_true(f >= 0);
+        H5Pclose(fapl);
+        static char names[MANY][16];
+        const char *list[MANY];
+        for (int i = 0; i < MANY; i++) {
+            snprintf(names[i], sizeof names[i], "layer_%04d", i);
+            list[i] = names[i];
+        }
+        put_names(f, "layer_names", list, MANY, 0, 0);
+        for (int i = 0; i < MANY; i++) {
+            hid_t g = H5Gcreate2(f, names[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            assert_true(g >= 0);
+            if (i % 7 == 0) {
+                const char *wn[] = {"w:0"};
+                put_names(g, "weight_names", wn, 1, 0, 0);
+                float v[3] = {(float)i, (float)i + 0.5f, -(float)i};
+                hsize_t dim = 3;
+                hid_t space = H5Screate_simple(1, &dim, NULL);
+                hid_t ds = H5Dcreate2(g, "w:0", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                assert_true(ds >= 0);
+                assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+                H5Dclose(ds);
+                H5Sclose(space);
+            } else {
+                put_empty(g);
+            }
+            H5Gclose(g);
+        }
+        H5G_info_t gi;
+        assert_true(H5Gget_info(f, &gi) >= 0);
+        assert_int_equal(gi.storage_type, latest ? H5G_STORAGE_TYPE_DENSE : H5G_STORAGE_TYPE_SYMBOL_TABLE);
+        assert_true(H5Fclose(f) >= 0);
+
+        fusenet_error err;
+        fn_h5 *h = NULL;
+        assert_int_equal(fn_h5_open(path, &h, &err), FUSENET_OK);
+        assert_int_equal(fn_h5_layer_count(h), MANY);
+        for (int i = 0; i < MANY; i++) {
+            size_t n = 99;
+            if (fn_h5_layer_weight_count(h, names[i], &n, &err) != FUSENET_OK) fail_msg("%s", err.message);
+            assert_int_equal(n, i % 7 == 0 ? 1 : 0);
+            if (n == 1) {
+                float v[3];
+                fn_wspec s = {"w", 1, {3}, v};
+                if (fn_h5_read_layer(h, names[i], 1, &s, 0, &err) != FUSENET_OK) fail_msg("%s", err.message);
+                assert_true(v[0] == (float)i && v[1] == (float)i + 0.5f && v[2] == -(float)i);
+            }
+        }
+        assert_int_equal(fn_h5_layer_weight_count(h, "layer_3000", &(size_t){0}, &err), FUSENET_ERR_UNKNOWN_LAYER);
+        fn_h5_close(h);
+        printf("[ many     ] %d layers, libver %s: all read\n", MANY, latest ? "latest" : "earliest");
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants),
@@ -995,6 +1067,7 @@ int main(void) {
         cmocka_unit_test(test_external_storage),
         cmocka_unit_test(test_never_written),
         cmocka_unit_test(test_truncated_and_flipped),
+        cmocka_unit_test(test_many_layers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
