@@ -2,16 +2,22 @@
  * h5format.h for what is supported and why).
  *
  * The structures follow the "HDF5 File Format Specification" (version 3.0):
- * superblock (II.A), object headers (IV.A), symbol tables (III.A-C), global
- * heap (III.E), and the header messages dataspace (0x01), link info (0x02),
- * datatype (0x03), link (0x06), external files (0x07), data layout (0x08),
- * filter pipeline (0x0B), attribute (0x0C), continuation (0x10), symbol
- * table (0x11), attribute info (0x15).
+ * the superblock, object headers and their messages (dataspace, link info,
+ * datatype, link, external files, data layout, filter pipeline, attribute,
+ * continuation, symbol table, attribute info), symbol tables (v1 B-tree,
+ * local heap, symbol nodes), the global heap, fractal heaps and v2 B-trees
+ * (dense links and attributes), and the fixed-array chunk index.
+ *
+ * Sections, in reading order: errors, file access, a byte cursor, checksums,
+ * superblock, object headers, datatypes and dataspaces, groups (symbol tables,
+ * link messages, dense storage, the cached link lists), attributes, datasets
+ * (contiguous, compact, chunked).
  *
  * Every parse goes through a cursor that stops at the end of its buffer, and
  * every file read through fetch(), which checks the range against the file
  * size. Metadata reads draw on a per-file budget, and B-tree walks on a node
- * budget, so loops in a crafted file end in an error. */
+ * budget, so loops in a crafted file end in an error. Version 2 metadata and
+ * fletcher32 chunks are checked against their checksums. */
 #define _DEFAULT_SOURCE /* flock */
 #include "h5format.h"
 
