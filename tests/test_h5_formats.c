@@ -38,6 +38,7 @@
 #include <hdf5.h>
 
 #include "h5.h"
+#include "h5_fixtures.h"
 
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."
@@ -263,60 +264,21 @@ static const variant VARIANTS[] = {
 
 /* ---- fixture writing -------------------------------------------------------------------- */
 
-/* A 1-D string attribute, fixed-length NUL-padded (size = longest) or
- * variable-length. */
-static void put_strings(hid_t obj, const char *name, const char *const *v, size_t n, int vlen) {
-    hsize_t dim = n;
-    hid_t space = H5Screate_simple(1, &dim, NULL), type = H5Tcopy(H5T_C_S1);
-    assert_true(space >= 0 && type >= 0);
-    char *buf = NULL;
-    if (vlen) {
-        assert_true(H5Tset_size(type, H5T_VARIABLE) >= 0);
-    } else {
-        size_t max = 1;
-        for (size_t i = 0; i < n; i++)
-            if (strlen(v[i]) > max) max = strlen(v[i]);
-        buf = calloc(n ? n : 1, max);
-        assert_non_null(buf);
-        for (size_t i = 0; i < n; i++) memcpy(buf + i * max, v[i], strlen(v[i]));
-        assert_true(H5Tset_size(type, max) >= 0);
-        assert_true(H5Tset_strpad(type, H5T_STR_NULLPAD) >= 0);
-    }
-    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(a >= 0);
-    assert_true(H5Awrite(a, type, vlen ? (const void *)v : buf) >= 0);
-    assert_true(H5Aclose(a) >= 0);
-    free(buf);
-    H5Tclose(type);
-    H5Sclose(space);
-}
-
 /* A name list as `base` or, split, as base0 (first half) and base1 (the rest,
  * in the other string flavour). */
 static void put_names(hid_t obj, const char *base, const char *const *v, size_t n, int vlen, int split) {
     if (!split) {
-        put_strings(obj, base, v, n, vlen);
+        fx_strings(obj, base, v, n, vlen);
         return;
     }
     char name[64];
     size_t half = (n + 1) / 2;
     snprintf(name, sizeof name, "%s0", base);
-    put_strings(obj, name, v, half, vlen);
+    fx_strings(obj, name, v, half, vlen);
     snprintf(name, sizeof name, "%s1", base);
-    put_strings(obj, name, v + half, n - half, !vlen);
+    fx_strings(obj, name, v + half, n - half, !vlen);
 }
 
-/* The empty weight_names of a weightless layer: zero-length 1-D float64. */
-static void put_empty(hid_t obj) {
-    hsize_t zero = 0;
-    double dummy = 0;
-    hid_t space = H5Screate_simple(1, &zero, NULL);
-    hid_t a = H5Acreate2(obj, "weight_names", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(a >= 0);
-    assert_true(H5Awrite(a, H5T_NATIVE_DOUBLE, &dummy) >= 0);
-    H5Aclose(a);
-    H5Sclose(space);
-}
 
 /* `count` scalar fixed-length string attributes prefix_NN of `bytes` bytes. */
 static void put_filler(hid_t obj, const char *prefix, int first, int count, size_t bytes) {
@@ -434,7 +396,7 @@ static void make_variant(const char *path, const variant *v, expected *ex) {
 
     for (size_t i = 1; i + 1 < nl; i++) { /* relu and the pad layers */
         hid_t g = make_group(f, layers[i], v);
-        put_empty(g);
+        fx_empty(g, "weight_names");
         H5Gclose(g);
     }
     hid_t fc = make_group(f, "fc", v);
@@ -645,7 +607,7 @@ static void make_single(const char *path, const char *layer, hid_t ftype, hid_t 
     const char *layers[] = {"relu", layer};
     put_names(f, "layer_names", layers, 2, 0, 0);
     hid_t g = H5Gcreate2(f, "relu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    put_empty(g);
+    fx_empty(g, "weight_names");
     H5Gclose(g);
     g = H5Gcreate2(f, layer, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(g >= 0);
@@ -1028,7 +990,7 @@ static void test_many_layers(void **state) {
                 H5Dclose(ds);
                 H5Sclose(space);
             } else {
-                put_empty(g);
+                fx_empty(g, "weight_names");
             }
             H5Gclose(g);
         }
