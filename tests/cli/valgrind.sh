@@ -143,7 +143,7 @@ run fail_output_missing_directory fail tap --model vgg16 --weights "$V" --layer 
     --output no/such/dir/t.npy
 
 # ---- failing runs from the catalogue, each under memcheck ----
-CASES='^(weights_(truncated_half|truncated_8|layer_missing|extra_layer|kernel_wrong_shape|int32_refused|nan|nan_batchnorm|old_resnet_naming|other_network_fuse_swapped|float16_one_layer_resnet|hdf5_not_keras_tap)|npy_(truncated_data|header_length_past_eof|big_endian|batch0|height_31|header_not_dict)|image_(png_truncated|jpeg_truncated|png_bad_crc|gif|png_garbage_idat|second_of_three_bad)|layer_unknown_suggests|option_(fuse_size_0x5|unknown_command)|output_(is_a_directory|kept_bad_weights|kept_bad_image))$'
+CASES='^(weights_(truncated_half|truncated_8|layer_missing|extra_layer|kernel_wrong_shape|int32_refused|nan|nan_batchnorm|old_resnet_naming|other_network_fuse_swapped|float16_one_layer_resnet|hdf5_not_keras_tap|forged_heap_length_tap)|npy_(truncated_data|header_length_past_eof|big_endian|batch0|height_31|header_not_dict)|image_(png_truncated|jpeg_truncated|png_bad_crc|gif|png_garbage_idat|second_of_three_bad)|layer_unknown_suggests|option_(fuse_size_0x5|unknown_command)|output_(is_a_directory|kept_bad_weights|kept_bad_image))$'
 t0=$(date +%s)
 "$PY" "$HERE/hostile.py" --fusenet "$FUSENET" --workdir "$WORK/hostile" --only "$CASES" \
     --wrapper "${VG[*]} --log-file=$LOGS/hostile.%p.log" --checker-status 99 >"$LOGS/hostile.out" 2>&1
