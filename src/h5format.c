@@ -1169,7 +1169,7 @@ fusenet_status fn_hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, cons
     }
     l->used = ++h->clock;
     hlink key = {(char *)name, 0, 0};
-    const hlink *hit = bsearch(&key, l->v, l->n, sizeof *l->v, by_name);
+    const hlink *hit = l->n ? bsearch(&key, l->v, l->n, sizeof *l->v, by_name) : NULL; /* an empty group */
     if (hit && hit->type != 0)
         return fail(&c, FUSENET_ERR_UNSUPPORTED, "not supported: link '%s' is a %s link", name,
                     hit->type == 1 ? "soft" : "external");
