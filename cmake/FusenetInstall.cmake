@@ -24,7 +24,7 @@ install(TARGETS fusenet_cli
 # ---- CMake package -----------------------------------------------------------
 # Two export sets: the shared library needs nothing from its consumers; the
 # static one carries its private link dependencies (DNNL::dnnl, the HDF5
-# libraries, ZLIB::ZLIB, OpenMP::OpenMP_C, m), which fusenetConfig.cmake looks up only
+# libraries, ZLIB::ZLIB, JPEG::JPEG, OpenMP::OpenMP_C, m), which fusenetConfig.cmake looks up only
 # when the "static" component is asked for.
 install(EXPORT fusenetTargets NAMESPACE fusenet:: FILE fusenetTargets.cmake
   DESTINATION ${FUSENET_INSTALL_CMAKEDIR} COMPONENT Development)
@@ -42,7 +42,7 @@ install(FILES ${PROJECT_BINARY_DIR}/cmake/fusenetConfig.cmake
 
 # ---- pkg-config ----------------------------------------------------------------
 # Libs.private (what a static link of libfusenet.a needs) is derived from what
-# the library itself links: oneDNN, the HDF5 C libraries, zlib, OpenMP, libm.
+# the library itself links: oneDNN, the HDF5 C libraries, zlib, libjpeg, OpenMP, libm.
 function(_fusenet_pc_link_flags out)
   set(flags "")
   foreach(item IN LISTS ARGN)
@@ -93,7 +93,7 @@ function(_fusenet_pc_link_flags out)
   set(${out} ${flags} PARENT_SCOPE)
 endfunction()
 
-_fusenet_pc_link_flags(_fn_pc_libs DNNL::dnnl ${HDF5_C_LIBRARIES} ZLIB::ZLIB)
+_fusenet_pc_link_flags(_fn_pc_libs DNNL::dnnl ${HDF5_C_LIBRARIES} ZLIB::ZLIB JPEG::JPEG)
 if(OpenMP_C_FLAGS)
   separate_arguments(_fn_omp UNIX_COMMAND "${OpenMP_C_FLAGS}")
   list(APPEND _fn_pc_libs ${_fn_omp})   # -fopenmp: gomp (and pthread) with GCC

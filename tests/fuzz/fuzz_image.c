@@ -1,5 +1,6 @@
 /* fuzz_image.c - libFuzzer target for the in-memory image decoder
- * (fn_image_decode: signature sniffing, the JPEG/PNG pre-checks, stb_image,
+ * (fn_image_decode: signature sniffing, the JPEG/PNG pre-checks, libjpeg-turbo
+ * for JPEG (not instrumented; our glue around it is), stb_image for PNG,
  * the Pillow-exact resizers and caffe preprocessing).
  *
  * The pixel limit is small (4 M) so a forged header cannot make the fuzzer run

@@ -98,6 +98,9 @@ def make_inputs():
                                                        quality=90, progressive=True, subsampling=0)
     Image.fromarray(scene(45, 35, 9, noise=4.0)[:, :, 1], "L").save(
         os.path.join(DATA, "gray_45x35.jpg"), quality=90)
+    # 4 components: Pillow writes Adobe-inverted CMYK and reads it back as "CMYK;I"
+    Image.fromarray(scene(29, 19, 11, noise=4.0)).convert("CMYK").save(
+        os.path.join(DATA, "cmyk_29x19.jpg"), quality=90)
     return rgb16, gray16
 
 
@@ -156,6 +159,8 @@ CASES = [
     ("gray_45x35.jpg", "bilinear", 35, 45),
     ("prog444_40x30.jpg", "nearest", 30, 40),
     ("prog444_40x30.jpg", "bilinear", 17, 23),
+    ("cmyk_29x19.jpg", "nearest", 19, 29),
+    ("cmyk_29x19.jpg", "bilinear", 10, 15),
     ("example.jpg", "bilinear", 64, 64),
     ("example.jpg", "nearest", 64, 64),
 ]
