@@ -202,10 +202,9 @@ static int header_dims(img_kind kind, const unsigned char *b, size_t n, uint32_t
 
 /* Walks the JPEG marker segments (skipping entropy-coded data) up to the
  * end-of-image marker. Returns NULL if the stream is complete and sane, else
- * what is wrong. Checks what stb_image 2.27 does not: a DHT table with more
- * than 256 symbols overflows its tables. A cut stream (no EOI) is refused as
- * Pillow refuses it ("image file is truncated"); stb_image would decode the
- * missing data as zeros. */
+ * what is wrong. A cut stream (no EOI) is refused as Pillow refuses it
+ * ("image file is truncated"); libjpeg would only warn and decode the missing
+ * data as grey. A DHT table of more than 256 symbols is refused here too. */
 static const char *jpeg_check(const unsigned char *b, size_t n) {
     size_t i = 2;
     int scans = 0;
