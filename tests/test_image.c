@@ -352,6 +352,43 @@ static void test_bad_data(void **state) {
 }
 
 /* Every truncation of a PNG or a JPEG is refused. */
+/* A progressive JPEG with its last scan repeated: libjpeg decodes a repeated
+ * refinement scan (with a warning, silenced), so 100 repeats still decode;
+ * 600 go over the 500-scan limit, which stops files that would cost a pass
+ * over every coefficient per scan. */
+static unsigned char *repeat_last_scan(const unsigned char *buf, size_t size, int times, size_t *out_size) {
+    size_t sos = 0;
+    for (size_t i = 2; i + 1 < size; i++)
+        if (buf[i] == 0xFF && buf[i + 1] == 0xDA) sos = i; /* the last start-of-scan */
+    assert_true(sos > 0 && size >= 2 && buf[size - 2] == 0xFF && buf[size - 1] == 0xD9);
+    size_t scan = size - 2 - sos, n = size + (size_t)times * scan;
+    unsigned char *out = malloc(n);
+    assert_non_null(out);
+    memcpy(out, buf, size - 2);
+    for (int t = 0; t < times; t++) memcpy(out + size - 2 + (size_t)t * scan, buf + sos, scan);
+    out[n - 2] = 0xFF;
+    out[n - 1] = 0xD9;
+    *out_size = n;
+    return out;
+}
+
+static void test_progressive_scan_limit(void **state) {
+    (void)state;
+    char path[1024];
+    data_path(path, sizeof path, "prog444_40x30.jpg");
+    size_t size = 0, n = 0;
+    unsigned char *buf = slurp(path, &size);
+    assert_non_null(buf);
+    fusenet_error err;
+    unsigned char *ok = repeat_last_scan(buf, size, 100, &n);
+    if (decode(ok, n, &err) != FUSENET_OK) fail_msg("100 repeated scans: %s", err.message);
+    free(ok);
+    unsigned char *many = repeat_last_scan(buf, size, 600, &n);
+    expect(decode(many, n, &err), FUSENET_ERR_FORMAT, &err, "more than 500 progressive scans");
+    free(many);
+    free(buf);
+}
+
 static void test_truncated(void **state) {
     (void)state;
     static const char *const names[] = {"rgb_37x23.png", "photo_61x47.jpg", "gray_45x35.jpg"};
@@ -482,6 +519,7 @@ int main(void) {
         cmocka_unit_test(test_bad_args),       cmocka_unit_test(test_pixel_limit),
         cmocka_unit_test(test_bad_data),       cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt_bytes),  cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_progressive_scan_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
