@@ -8,7 +8,8 @@
  * different input. Every fused map and every tap output must be bit-identical
  * (memcmp) to the output of a single-threaded run of the same input computed
  * before the threads start. The models are then checked to be unchanged by
- * building and running one more net after the threads are done.
+ * building and running one more net after the threads are done. A second test
+ * has 4 threads load the same two files at once and checks their outputs.
  *
  * The compute thread count is left at its default: every primitive still runs
  * its own OpenMP team inside each of our threads, so the host is
@@ -76,9 +77,10 @@ static void fill_input(float *x, size_t n, uint64_t seed) {
     }
 }
 
-/* Builds the three-tap fused net; returns NULL (with a message in err) on failure. */
-static fusenet_net *build_net(fusenet_error *err) {
-    fusenet_tap taps[NTAPS] = {{g_resnet, RESNET_TAP}, {g_vgg, VGG_TAP}, {g_vgg, VGG_TAP2}};
+/* Builds the three-tap fused net over the given models; returns NULL (with a
+ * message in err) on failure. */
+static fusenet_net *build_net_from(fusenet_model *resnet, fusenet_model *vgg, fusenet_error *err) {
+    fusenet_tap taps[NTAPS] = {{resnet, RESNET_TAP}, {vgg, VGG_TAP}, {vgg, VGG_TAP2}};
     fusenet_net_params p = fusenet_net_default_params();
     p.taps = taps;
     p.n_taps = NTAPS;
@@ -90,6 +92,8 @@ static fusenet_net *build_net(fusenet_error *err) {
     if (fusenet_net_build(&p, &net, err) != FUSENET_OK) return NULL;
     return net;
 }
+
+static fusenet_net *build_net(fusenet_error *err) { return build_net_from(g_resnet, g_vgg, err); }
 
 static fusenet_status run_net(fusenet_net *net, const float *x, fusenet_error *err) {
     fusenet_tensor in = {(float *)x, BATCH, IN_H, IN_W, 3};
@@ -281,9 +285,67 @@ static void test_shared_models_many_threads(void **state) {
                   t2 - t1, now_s() - t0);
 }
 
+/* Loads may run concurrently, also of the same file (the HDF5 reader keeps no
+ * global state): NTHREADS threads load both files at once, each builds a net
+ * over its own models, and every output must be bit-identical to a net over
+ * the models loaded before any thread started. */
+typedef struct loader {
+    int id;
+    const float *input;
+    const outputs *ref;
+    char failure[FUSENET_ERROR_MESSAGE_SIZE + 64];
+} loader;
+
+static void *load_and_run(void *arg) {
+    loader *l = arg;
+    static const char *const rneed[] = {RESNET_TAP};
+    static const char *const vneed[] = {VGG_TAP, VGG_TAP2};
+    pthread_barrier_wait(&g_barrier); /* every thread loads at the same time */
+    fusenet_model *r = load(RESNET_PATH, FUSENET_ARCH_RESNET50, rneed, 1);
+    fusenet_model *v = load(VGG_PATH, FUSENET_ARCH_VGG16, vneed, 2);
+    fusenet_error err;
+    fusenet_net *net = r && v ? build_net_from(r, v, &err) : NULL;
+    char why[64];
+    if (!r || !v) snprintf(l->failure, sizeof l->failure, "thread %d: load failed", l->id);
+    else if (!net) snprintf(l->failure, sizeof l->failure, "thread %d: build: %s", l->id, err.message);
+    else if (run_net(net, l->input, &err) != FUSENET_OK)
+        snprintf(l->failure, sizeof l->failure, "thread %d: run: %s", l->id, err.message);
+    else if (differs(net, l->ref, why, sizeof why))
+        snprintf(l->failure, sizeof l->failure, "thread %d: %s differs from the models loaded first", l->id, why);
+    fusenet_net_free(net);
+    fusenet_model_free(r);
+    fusenet_model_free(v);
+    return NULL;
+}
+
+static void test_concurrent_loads(void **state) {
+    (void)state;
+    fusenet_error err;
+    fusenet_net *net = build_net(&err);
+    if (!net) fail_msg("build: %s", err.message);
+    if (run_net(net, g_inputs[0], &err) != FUSENET_OK) fail_msg("run: %s", err.message);
+    outputs ref;
+    snapshot(net, &ref);
+    fusenet_net_free(net);
+    loader l[NTHREADS];
+    pthread_t th[NTHREADS];
+    assert_int_equal(pthread_barrier_init(&g_barrier, NULL, NTHREADS), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        memset(&l[i], 0, sizeof l[i]);
+        l[i] = (loader){i, g_inputs[0], &ref, ""};
+        assert_int_equal(pthread_create(&th[i], NULL, load_and_run, &l[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&g_barrier);
+    free(ref.store);
+    for (int i = 0; i < NTHREADS; i++)
+        if (l[i].failure[0]) fail_msg("%s", l[i].failure);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_models_many_threads),
+        cmocka_unit_test(test_concurrent_loads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
