@@ -316,25 +316,25 @@ static fusenet_status read_one(fn_h5 *f, fn_hdf_obj g, const char *layer, const 
     fusenet_status st = resolve(f, g, wname, what, &obj, &found, err);
     if (st != FUSENET_OK) return st;
     if (!found) return fn_error(err, FUSENET_ERR_FORMAT, WFMT "no such dataset", WARG);
-    fn_hdf_kind kind;
-    if ((st = fn_hdf_kind_of(f->file, obj, what, &kind, err)) != FUSENET_OK) return st;
-    if (kind != FN_HDF_DATASET) return fn_error(err, FUSENET_ERR_FORMAT, WFMT "not a dataset", WARG);
-    fn_hdf_shape sh;
-    if ((st = fn_hdf_dataset_shape(f->file, obj, what, &sh, err)) != FUSENET_OK) return st;
-    if (sh.cls != FN_HDF_FLOAT)
-        return fn_error(err, FUSENET_ERR_FORMAT, WFMT "dtype is %s, expected floating point", WARG,
-                        fn_hdf_class_name(sh.raw_class));
-
-    int same = !sh.is_null && sh.rank == s->rank;
-    for (int i = 0; same && i < sh.rank; i++) same = sh.dims[i] == (uint64_t)s->dims[i];
-    if (!same) {
+    fn_hdf_dataset *ds;
+    if ((st = fn_hdf_dataset_open(f->file, obj, what, &ds, err)) != FUSENET_OK) return st;
+    if (!ds) return fn_error(err, FUSENET_ERR_FORMAT, WFMT "not a dataset", WARG);
+    const fn_hdf_shape *sh = fn_hdf_dataset_shape(ds);
+    if (sh->cls != FN_HDF_FLOAT)
+        st = fn_error(err, FUSENET_ERR_FORMAT, WFMT "dtype is %s, expected floating point", WARG,
+                      fn_hdf_class_name(sh->raw_class));
+    int same = !sh->is_null && sh->rank == s->rank;
+    for (int i = 0; same && i < sh->rank; i++) same = sh->dims[i] == (uint64_t)s->dims[i];
+    if (st == FUSENET_OK && !same) {
         char want[96], got[96];
         fmt_dims(want, sizeof want, s->rank, s->dims, NULL);
-        if (sh.is_null) snprintf(got, sizeof got, "an empty dataspace");
-        else fmt_dims(got, sizeof got, sh.rank, NULL, sh.dims);
-        return fn_error(err, FUSENET_ERR_SHAPE, WFMT "expected %s, found %s", WARG, want, got);
+        if (sh->is_null) snprintf(got, sizeof got, "an empty dataspace");
+        else fmt_dims(got, sizeof got, sh->rank, NULL, sh->dims);
+        st = fn_error(err, FUSENET_ERR_SHAPE, WFMT "expected %s, found %s", WARG, want, got);
     }
-    if ((st = fn_hdf_dataset_read(f->file, obj, what, s->data, count, err)) != FUSENET_OK) return st;
+    if (st == FUSENET_OK) st = fn_hdf_dataset_read(f->file, ds, what, s->data, count, err);
+    fn_hdf_dataset_free(ds);
+    if (st != FUSENET_OK) return st;
     if (!allow_nonfinite) {
         for (size_t i = 0; i < count; i++) {
             if (!isfinite(s->data[i]))

@@ -610,7 +610,7 @@ static int parse_dtype(ctx *c, cur *k, dtype *t) {
 static int parse_space(ctx *c, cur *k, fn_hdf_shape *s) {
     unsigned version = (unsigned)u(k, 1);
     int rank = (int)u(k, 1);
-    unsigned flags = (unsigned)u(k, 1);
+    skip(k, 1); /* flags: maximum dims and permutation follow the dims; not needed */
     int type = 1;
     if (version == 1) {
         skip(k, 5);
@@ -629,7 +629,6 @@ static int parse_space(ctx *c, cur *k, fn_hdf_shape *s) {
         if (s->dims[i] != 0 && s->count > UINT64_MAX / s->dims[i]) return CORRUPT(c, "dataspace too large");
         s->count *= s->dims[i];
     }
-    (void)flags; /* maximum dims (flags & 1) and permutation follow; not needed */
     if (k->over) return CORRUPT(c, "truncated dataspace");
     return 1;
 }
@@ -805,7 +804,6 @@ static int link_message(ctx *c, const msg *m, void *arg) {
  * B-tree. We walk every record of the index and decode each object. */
 
 typedef struct fheap {
-    uint64_t addr;
     unsigned id_len, off_size, len_size;
     uint64_t huge_btree;
     unsigned width, max_direct_rows, first_row_bits;
@@ -835,7 +833,6 @@ static int load_fheap(ctx *c, uint64_t addr, fheap *fh) {
     if (b[7] == 0 && b[8] == 0 && !check_sum(c, b, n, "fractal heap", addr)) return 0; /* unfiltered */
     skip(&k, 5);
     memset(fh, 0, sizeof *fh);
-    fh->addr = addr;
     fh->id_len = (unsigned)u(&k, 2);
     unsigned filter_len = (unsigned)u(&k, 2), flags = (unsigned)u(&k, 1);
     uint32_t max_man = (uint32_t)u(&k, 4);
@@ -1367,7 +1364,7 @@ typedef struct filter {
     int nparams;
 } filter;
 
-typedef struct dataset {
+struct fn_hdf_dataset {
     fn_hdf_shape shape;
     dtype type;
     int layout;
@@ -1381,7 +1378,8 @@ typedef struct dataset {
     int fa_page_bits;
     filter filters[MAX_FILTERS];
     int nfilters;
-} dataset;
+};
+typedef fn_hdf_dataset dataset;
 
 static int parse_filters(ctx *c, const msg *m, dataset *d) {
     cur k = cur_of(m->p, m->n);
@@ -1499,14 +1497,22 @@ static int parse_layout(ctx *c, const msg *m, dataset *d) {
     return 1;
 }
 
-static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d) {
+/* Parses the dataset at obj into d; *is_dataset is 0 (and nothing parsed)
+ * when the object has no data layout, i.e. is not a dataset. */
+static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d, int *is_dataset) {
     memset(d, 0, sizeof *d);
+    *is_dataset = 0;
     hdr o;
     int ok = load_header(c, obj, &o);
     const msg *sp = ok ? find_msg(&o, MSG_DATASPACE) : NULL, *tp = ok ? find_msg(&o, MSG_DATATYPE) : NULL,
               *lp = ok ? find_msg(&o, MSG_LAYOUT) : NULL, *fp = ok ? find_msg(&o, MSG_FILTERS) : NULL;
-    if (ok && (!sp || !tp || !lp))
-        ok = CORRUPT(c, "object at byte %llu is not a dataset", (unsigned long long)obj);
+    if (ok && !lp) {
+        hdr_free(&o);
+        return 1;
+    }
+    *is_dataset = ok;
+    if (ok && (!sp || !tp))
+        ok = CORRUPT(c, "dataset at byte %llu without a dataspace or datatype", (unsigned long long)obj);
     if (ok && find_msg(&o, MSG_EXTERNAL)) ok = UNSUPPORTED(c, "data stored in external files");
     ok = ok && check_not_shared(c, sp, "dataspace") && check_not_shared(c, tp, "datatype");
     if (ok) {
@@ -1532,13 +1538,26 @@ static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d) {
     return ok;
 }
 
-fusenet_status fn_hdf_dataset_shape(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_shape *shape,
-                                    fusenet_error *err) {
+fusenet_status fn_hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_dataset **out,
+                                   fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
-    dataset d;
-    if (load_dataset(&c, obj, &d)) *shape = d.shape;
-    fn_free((void *)d.compact);
+    *out = NULL;
+    dataset *d = fn_malloc(sizeof *d);
+    int is_dataset = 0;
+    if (!d)
+        NOMEM(&c);
+    else if (load_dataset(&c, obj, d, &is_dataset) && is_dataset)
+        *out = d;
+    if (!*out) fn_hdf_dataset_free(d);
     return finish(&c);
+}
+
+const fn_hdf_shape *fn_hdf_dataset_shape(const fn_hdf_dataset *d) { return &d->shape; }
+
+void fn_hdf_dataset_free(fn_hdf_dataset *d) {
+    if (!d) return;
+    fn_free((void *)d->compact);
+    fn_free(d);
 }
 
 /* Converts n elements of type t to float32. */
@@ -1835,34 +1854,32 @@ static int read_chunked(ctx *c, const dataset *d, float *dst) {
     return ok;
 }
 
-fusenet_status fn_hdf_dataset_read(fn_hdf *h, fn_hdf_obj obj, const char *what, float *dst, size_t count,
-                                   fusenet_error *err) {
+fusenet_status fn_hdf_dataset_read(fn_hdf *h, const fn_hdf_dataset *d, const char *what, float *dst,
+                                   size_t count, fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
-    dataset d;
-    int ok = load_dataset(&c, obj, &d);
-    if (ok && (d.type.cls != FN_HDF_FLOAT || !d.type.ieee))
-        ok = UNSUPPORTED(&c, "%s data that is not IEEE floating point", fn_hdf_class_name(d.type.raw_class));
-    if (ok && (d.shape.is_null || d.shape.count != count))
+    int ok = 1;
+    if (d->type.cls != FN_HDF_FLOAT || !d->type.ieee)
+        ok = UNSUPPORTED(&c, "%s data that is not IEEE floating point", fn_hdf_class_name(d->type.raw_class));
+    if (ok && (d->shape.is_null || d->shape.count != count))
         ok = fail(&c, FUSENET_ERR_INVALID_ARG, "fn_hdf_dataset_read: %zu elements asked of %llu", count,
-                  (unsigned long long)d.shape.count);
-    uint64_t bytes = (uint64_t)count * d.type.size;
-    if (ok && d.layout == LAYOUT_COMPACT) {
-        if (d.stored < bytes)
-            ok = CORRUPT(&c, "compact data of %llu bytes for %llu", (unsigned long long)d.stored,
+                  (unsigned long long)d->shape.count);
+    uint64_t bytes = (uint64_t)count * d->type.size;
+    if (ok && d->layout == LAYOUT_COMPACT) {
+        if (d->stored < bytes)
+            ok = CORRUPT(&c, "compact data of %llu bytes for %llu", (unsigned long long)d->stored,
                          (unsigned long long)bytes);
         else
-            convert(d.compact, dst, count, &d.type);
-    } else if (ok && d.layout == LAYOUT_CONTIGUOUS) {
-        if (d.addr == UNDEF)
+            convert(d->compact, dst, count, &d->type);
+    } else if (ok && d->layout == LAYOUT_CONTIGUOUS) {
+        if (d->addr == UNDEF)
             ok = fail(&c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
-        else if (d.stored < bytes)
-            ok = CORRUPT(&c, "storage of %llu bytes for %llu", (unsigned long long)d.stored,
+        else if (d->stored < bytes)
+            ok = CORRUPT(&c, "storage of %llu bytes for %llu", (unsigned long long)d->stored,
                          (unsigned long long)bytes);
         else
-            ok = read_elements(&c, &d, d.addr, dst, count);
+            ok = read_elements(&c, d, d->addr, dst, count);
     } else if (ok && count > 0) {
-        ok = read_chunked(&c, &d, dst);
+        ok = read_chunked(&c, d, dst);
     }
-    fn_free((void *)d.compact);
     return finish(&c);
 }

@@ -91,11 +91,15 @@ fusenet_status fn_hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, con
                                   size_t cap, size_t *len, fusenet_error *err);
 void fn_hdf_attr_free(fn_hdf_attr *a);
 
-/* The shape of a dataset, and its elements converted to float32. dst holds
+/* A dataset, parsed once: its shape, then its elements converted to float32.
+ * *out is NULL (and OK returned) when obj is not a dataset. dst holds
  * shape->count floats; the dataset must be floating point. */
-fusenet_status fn_hdf_dataset_shape(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_shape *shape,
-                                    fusenet_error *err);
-fusenet_status fn_hdf_dataset_read(fn_hdf *h, fn_hdf_obj obj, const char *what, float *dst, size_t count,
+typedef struct fn_hdf_dataset fn_hdf_dataset;
+fusenet_status fn_hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_dataset **out,
                                    fusenet_error *err);
+const fn_hdf_shape *fn_hdf_dataset_shape(const fn_hdf_dataset *d);
+fusenet_status fn_hdf_dataset_read(fn_hdf *h, const fn_hdf_dataset *d, const char *what, float *dst,
+                                   size_t count, fusenet_error *err);
+void fn_hdf_dataset_free(fn_hdf_dataset *d);
 
 #endif
