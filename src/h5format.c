@@ -496,7 +496,9 @@ static int load_header(ctx *c, uint64_t addr, hdr *o) {
         if (!fetch(c, addr, pre, at + width, "an object header")) return 0;
         cur k = cur_of(pre + at, width);
         uint64_t size = u(&k, width);
-        if (size > MAX_BLOCK_BYTES) return CORRUPT(c, "object header at byte %llu of %llu bytes", (unsigned long long)addr, (unsigned long long)size);
+        if (size > MAX_BLOCK_BYTES)
+            return CORRUPT(c, "object header at byte %llu of %llu bytes", (unsigned long long)addr,
+                           (unsigned long long)size);
         size_t whole = at + width + (size_t)size; /* the checksum follows */
         if (!load_block(c, o, addr, whole + 4)) return 0;
         if (!check_sum(c, o->blocks[0], whole, "object header", addr)) return 0;
@@ -1778,7 +1780,8 @@ static int fixed_array(chunker *ch) {
     if (page_bits < 64 && max > ((uint64_t)1 << page_bits))
         return UNSUPPORTED(c, "a paged fixed-array chunk index");
     size_t pre = 4 + 1 + 1 + (size_t)h->so;
-    if (max > MAX_BLOCK_BYTES) return CORRUPT(c, "fixed-array chunk index of %llu entries", (unsigned long long)max);
+    if (max > MAX_BLOCK_BYTES)
+        return CORRUPT(c, "fixed-array chunk index of %llu entries", (unsigned long long)max);
     size_t used = pre + (size_t)max * entry; /* every entry of the array, then the checksum */
     uint8_t *body = fetch_block(c, block, used + 4, "a chunk index");
     if (!body) return 0;

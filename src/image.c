@@ -293,6 +293,19 @@ static fusenet_status stb_failure(fusenet_error *err, const char *name, const ch
                     why);
 }
 
+/* FORMAT for a zero-sized image, NOMEM for one over the pixel limit (checked
+ * on the header's size before any decoder work, and on the decoder's). */
+static fusenet_status check_size(const char *name, const char *kind, int64_t w, int64_t h, int64_t max_pixels,
+                                 fusenet_error *err) {
+    if (w <= 0 || h <= 0)
+        return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image is zero-sized (%lld x %lld)", name, kind,
+                        (long long)w, (long long)h);
+    if ((uint64_t)w * (uint64_t)h > (uint64_t)max_pixels)
+        return fn_error(err, FUSENET_ERR_NOMEM, "%s: %s image %lld x %lld has more pixels than the limit of %lld",
+                        name, kind, (long long)w, (long long)h, (long long)max_pixels);
+    return FUSENET_OK;
+}
+
 /* ---- JPEG, with libjpeg-turbo ---------------------------------------------- */
 
 #define JPEG_MAX_SCANS 500 /* progressive scans; real files have about 10 */
@@ -355,7 +368,9 @@ static fusenet_status decode_jpeg(const unsigned char *buf, size_t size, const c
         jpeg_destroy_decompress(&cinfo);
         fn_free(rgb);
         fn_free(row);
-        if (oom) return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding JPEG image (%s)", name, jf.message);
+        if (oom)
+            return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding JPEG image (%s)", name,
+                            jf.message);
         return fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, jf.message);
     }
     jpeg_create_decompress(&cinfo);
@@ -364,21 +379,19 @@ static fusenet_status decode_jpeg(const unsigned char *buf, size_t size, const c
     jpeg_mem_src(&cinfo, buf, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     uint64_t w = cinfo.image_width, h = cinfo.image_height;
-    if (w == 0 || h == 0 || w * h > (uint64_t)max_pixels) {
+    fusenet_status st = check_size(name, "JPEG", (int64_t)w, (int64_t)h, max_pixels, err);
+    if (st != FUSENET_OK) {
         jpeg_destroy_decompress(&cinfo);
-        if (w == 0 || h == 0)
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: JPEG image is zero-sized (%llu x %llu)", name,
-                            (unsigned long long)w, (unsigned long long)h);
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: JPEG image %llu x %llu has more pixels than the limit of %lld",
-                        name, (unsigned long long)w, (unsigned long long)h, (long long)max_pixels);
+        return st;
     }
     /* libjpeg's own buffers (a progressive file keeps every coefficient) */
     cinfo.mem->max_memory_to_use = (long)(((uint64_t)64 << 20) + 32 * w * h);
+    int grey = cinfo.jpeg_color_space == JCS_GRAYSCALE;
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
-    cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : cmyk ? JCS_CMYK : JCS_RGB;
+    cinfo.out_color_space = grey ? JCS_GRAYSCALE : cmyk ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(&cinfo);
     int comps = cinfo.output_components;
-    if (cinfo.output_width != w || cinfo.output_height != h || comps != (cmyk ? 4 : cinfo.out_color_space == JCS_RGB ? 3 : 1)) {
+    if (cinfo.output_width != w || cinfo.output_height != h || comps != (grey ? 1 : cmyk ? 4 : 3)) {
         snprintf(jf.message, sizeof jf.message, "decoder output %u x %u x %d", cinfo.output_width,
                  cinfo.output_height, comps);
         longjmp(jf.jump, 1);
@@ -387,7 +400,8 @@ static fusenet_status decode_jpeg(const unsigned char *buf, size_t size, const c
     row = fn_malloc((size_t)w * (size_t)comps);
     if (!rgb || !row) {
         jf.mgr.msg_code = JERR_OUT_OF_MEMORY;
-        snprintf(jf.message, sizeof jf.message, "%llu x %llu pixels", (unsigned long long)w, (unsigned long long)h);
+        snprintf(jf.message, sizeof jf.message, "%llu x %llu pixels", (unsigned long long)w,
+                 (unsigned long long)h);
         longjmp(jf.jump, 1);
     }
     while (cinfo.output_scanline < h) {
@@ -629,15 +643,9 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
     const char *kname = kind == IMG_PNG ? "PNG" : "JPEG";
 
     uint32_t hw = 0, hh = 0;
-    if (header_dims(kind, buf, size, &hw, &hh)) {
-        if (hw == 0 || hh == 0)
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image is zero-sized (%u x %u)", name,
-                            kname, (unsigned)hw, (unsigned)hh);
-        if ((uint64_t)hw * hh > (uint64_t)params->max_pixels)
-            return fn_error(err, FUSENET_ERR_NOMEM,
-                            "%s: %s image %u x %u has more pixels than the limit of %lld", name,
-                            kname, (unsigned)hw, (unsigned)hh, (long long)params->max_pixels);
-    }
+    if (header_dims(kind, buf, size, &hw, &hh) &&
+        (st = check_size(name, kname, hw, hh, params->max_pixels, err)) != FUSENET_OK)
+        return st;
 
     char whybuf[64];
     const char *why = kind == IMG_JPEG ? jpeg_check(buf, size)
@@ -653,11 +661,7 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
         int comp = 0;
         stb_alloc_failed = 0;
         if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp)) return stb_failure(err, name, kname, hw, hh);
-        if (w <= 0 || h <= 0)
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image is zero-sized (%d x %d)", name, kname, w, h);
-        if ((uint64_t)w * (uint64_t)h > (uint64_t)params->max_pixels)
-            return fn_error(err, FUSENET_ERR_NOMEM, "%s: %s image %d x %d has more pixels than the limit of %lld",
-                            name, kname, w, h, (long long)params->max_pixels);
+        if ((st = check_size(name, kname, w, h, params->max_pixels, err)) != FUSENET_OK) return st;
         int dw = 0, dh = 0, dc = 0;
         stb_alloc_failed = 0;
         rgb = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 3); /* fn_malloc'd (STBI_MALLOC) */
