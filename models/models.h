@@ -6,9 +6,9 @@
 #include "graph.h"
 
 /* keras.applications.ResNet50(include_top, pooling): 175 layers without the top. */
-void fn_build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling);
+void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling);
 
 /* keras.applications.VGG16(include_top, pooling): 19 layers without the top. */
-void fn_build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling);
+void fusenet__build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling);
 
 #endif

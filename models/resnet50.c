@@ -20,23 +20,23 @@ static const char *nm(char *buf, const char *prefix, const char *suffix) {
  * order, which puts the projection shortcut after _2_relu. */
 static int block1(fn_graph *g, int x, int filters, int stride, int conv_shortcut, const char *name) {
     char b[FN_NAME_MAX];
-    int y = fn_conv2d(g, x, filters, 1, stride, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_1_conv"));
-    y = fn_batch_norm(g, y, BN_EPSILON, nm(b, name, "_1_bn"));
-    y = fn_relu(g, y, nm(b, name, "_1_relu"));
-    y = fn_conv2d(g, y, filters, 3, 1, FN_PAD_SAME, FN_ACT_NONE, nm(b, name, "_2_conv"));
-    y = fn_batch_norm(g, y, BN_EPSILON, nm(b, name, "_2_bn"));
-    y = fn_relu(g, y, nm(b, name, "_2_relu"));
+    int y = fusenet__conv2d(g, x, filters, 1, stride, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_1_conv"));
+    y = fusenet__batch_norm(g, y, BN_EPSILON, nm(b, name, "_1_bn"));
+    y = fusenet__relu(g, y, nm(b, name, "_1_relu"));
+    y = fusenet__conv2d(g, y, filters, 3, 1, FN_PAD_SAME, FN_ACT_NONE, nm(b, name, "_2_conv"));
+    y = fusenet__batch_norm(g, y, BN_EPSILON, nm(b, name, "_2_bn"));
+    y = fusenet__relu(g, y, nm(b, name, "_2_relu"));
     int shortcut = x;
     if (conv_shortcut) {
-        shortcut = fn_conv2d(g, x, 4 * filters, 1, stride, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_0_conv"));
-        y = fn_conv2d(g, y, 4 * filters, 1, 1, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_3_conv"));
-        shortcut = fn_batch_norm(g, shortcut, BN_EPSILON, nm(b, name, "_0_bn"));
+        shortcut = fusenet__conv2d(g, x, 4 * filters, 1, stride, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_0_conv"));
+        y = fusenet__conv2d(g, y, 4 * filters, 1, 1, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_3_conv"));
+        shortcut = fusenet__batch_norm(g, shortcut, BN_EPSILON, nm(b, name, "_0_bn"));
     } else {
-        y = fn_conv2d(g, y, 4 * filters, 1, 1, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_3_conv"));
+        y = fusenet__conv2d(g, y, 4 * filters, 1, 1, FN_PAD_VALID, FN_ACT_NONE, nm(b, name, "_3_conv"));
     }
-    y = fn_batch_norm(g, y, BN_EPSILON, nm(b, name, "_3_bn"));
-    y = fn_add(g, shortcut, y, nm(b, name, "_add"));
-    return fn_relu(g, y, nm(b, name, "_out"));
+    y = fusenet__batch_norm(g, y, BN_EPSILON, nm(b, name, "_3_bn"));
+    y = fusenet__add(g, shortcut, y, nm(b, name, "_add"));
+    return fusenet__relu(g, y, nm(b, name, "_out"));
 }
 
 /* Keras stack_residual_blocks_v1 (stack1). */
@@ -51,14 +51,14 @@ static int stack1(fn_graph *g, int x, int filters, int blocks, int stride1, cons
     return x;
 }
 
-void fn_build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling) {
-    int x = fn_input(g, "input_1");
-    x = fn_zero_pad(g, x, 3, "conv1_pad");
-    x = fn_conv2d(g, x, 64, 7, 2, FN_PAD_VALID, FN_ACT_NONE, "conv1_conv");
-    x = fn_batch_norm(g, x, BN_EPSILON, "conv1_bn");
-    x = fn_relu(g, x, "conv1_relu");
-    x = fn_zero_pad(g, x, 1, "pool1_pad");
-    x = fn_max_pool(g, x, 3, 2, "pool1_pool");
+void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling) {
+    int x = fusenet__input(g, "input_1");
+    x = fusenet__zero_pad(g, x, 3, "conv1_pad");
+    x = fusenet__conv2d(g, x, 64, 7, 2, FN_PAD_VALID, FN_ACT_NONE, "conv1_conv");
+    x = fusenet__batch_norm(g, x, BN_EPSILON, "conv1_bn");
+    x = fusenet__relu(g, x, "conv1_relu");
+    x = fusenet__zero_pad(g, x, 1, "pool1_pad");
+    x = fusenet__max_pool(g, x, 3, 2, "pool1_pool");
 
     x = stack1(g, x, 64, 3, 1, "conv2");
     x = stack1(g, x, 128, 4, 2, "conv3");
@@ -66,11 +66,11 @@ void fn_build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling) {
     x = stack1(g, x, 512, 3, 2, "conv5");
 
     if (include_top) {
-        x = fn_global_pool(g, x, 0, "avg_pool");
-        fn_dense(g, x, 1000, FN_ACT_SOFTMAX, "predictions");
+        x = fusenet__global_pool(g, x, 0, "avg_pool");
+        fusenet__dense(g, x, 1000, FN_ACT_SOFTMAX, "predictions");
     } else if (pooling == FUSENET_POOLING_AVG) {
-        fn_global_pool(g, x, 0, "avg_pool");
+        fusenet__global_pool(g, x, 0, "avg_pool");
     } else if (pooling == FUSENET_POOLING_MAX) {
-        fn_global_pool(g, x, 1, "max_pool");
+        fusenet__global_pool(g, x, 1, "max_pool");
     }
 }

@@ -10,17 +10,17 @@
 static int conv(fn_graph *g, int x, int filters, int block, int i) {
     char name[FN_NAME_MAX];
     snprintf(name, sizeof name, "block%d_conv%d", block, i);
-    return fn_conv2d(g, x, filters, 3, 1, FN_PAD_SAME, FN_ACT_RELU, name);
+    return fusenet__conv2d(g, x, filters, 3, 1, FN_PAD_SAME, FN_ACT_RELU, name);
 }
 
 static int pool(fn_graph *g, int x, int block) {
     char name[FN_NAME_MAX];
     snprintf(name, sizeof name, "block%d_pool", block);
-    return fn_max_pool(g, x, 2, 2, name);
+    return fusenet__max_pool(g, x, 2, 2, name);
 }
 
-void fn_build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling) {
-    int x = fn_input(g, "input_1");
+void fusenet__build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling) {
+    int x = fusenet__input(g, "input_1");
     /* Block 1 */
     x = conv(g, x, 64, 1, 1);
     x = conv(g, x, 64, 1, 2);
@@ -46,13 +46,13 @@ void fn_build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling) {
     x = pool(g, x, 5);
 
     if (include_top) {
-        x = fn_flatten(g, x, "flatten");
-        x = fn_dense(g, x, 4096, FN_ACT_RELU, "fc1");
-        x = fn_dense(g, x, 4096, FN_ACT_RELU, "fc2");
-        fn_dense(g, x, 1000, FN_ACT_SOFTMAX, "predictions");
+        x = fusenet__flatten(g, x, "flatten");
+        x = fusenet__dense(g, x, 4096, FN_ACT_RELU, "fc1");
+        x = fusenet__dense(g, x, 4096, FN_ACT_RELU, "fc2");
+        fusenet__dense(g, x, 1000, FN_ACT_SOFTMAX, "predictions");
     } else if (pooling == FUSENET_POOLING_AVG) {
-        fn_global_pool(g, x, 0, "global_average_pooling2d");
+        fusenet__global_pool(g, x, 0, "global_average_pooling2d");
     } else if (pooling == FUSENET_POOLING_MAX) {
-        fn_global_pool(g, x, 1, "global_max_pooling2d");
+        fusenet__global_pool(g, x, 1, "global_max_pooling2d");
     }
 }

@@ -23,7 +23,7 @@ typedef struct header {
 static _Thread_local int64_t fail_after = -1;
 static _Thread_local int64_t count_since = 0;
 
-int64_t fn_alloc_fail_after(int64_t count) {
+int64_t fusenet__alloc_fail_after(int64_t count) {
     int64_t made = count_since;
     fail_after = count;
     count_since = 0;
@@ -63,27 +63,27 @@ static void *block(size_t size, int zero) {
 
 static header *header_of(void *ptr) { return (header *)((char *)ptr - sizeof(header)); }
 
-void *fn_malloc(size_t size) { return block(size, 0); }
+void *fusenet__malloc(size_t size) { return block(size, 0); }
 
-void *fn_calloc(size_t count, size_t size) {
+void *fusenet__calloc(size_t count, size_t size) {
     size_t total;
-    if (!fn_mul_size(count, size, &total)) return NULL;
+    if (!fusenet__mul_size(count, size, &total)) return NULL;
     return block(total, 1);
 }
 
-void *fn_aligned_alloc(size_t size) { return block(size, 0); }
+void *fusenet__aligned_alloc(size_t size) { return block(size, 0); }
 
-void *fn_realloc(void *ptr, size_t size) {
+void *fusenet__realloc(void *ptr, size_t size) {
     if (!ptr) return block(size, 0);
     size_t old = header_of(ptr)->size;
     void *p = block(size, 0);
     if (!p) return NULL;
     memcpy(p, ptr, old < size ? old : size);
-    fn_free(ptr);
+    fusenet__free(ptr);
     return p;
 }
 
-void fn_free(void *ptr) {
+void fusenet__free(void *ptr) {
     if (!ptr) return;
     header *h = header_of(ptr);
     char *base = (char *)ptr - FN_HEADER;
@@ -93,14 +93,14 @@ void fn_free(void *ptr) {
         free(base);
 }
 
-char *fn_strdup(const char *s) {
+char *fusenet__strdup(const char *s) {
     size_t n = strlen(s) + 1;
-    char *p = fn_malloc(n);
+    char *p = fusenet__malloc(n);
     if (p) memcpy(p, s, n);
     return p;
 }
 
-int fn_mul_size(size_t a, size_t b, size_t *out) {
+int fusenet__mul_size(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > (size_t)-1 / a) return 0;
     *out = a * b;
     return 1;

@@ -6,18 +6,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void *fn_malloc(size_t size);
-void *fn_calloc(size_t count, size_t size);
-void *fn_realloc(void *ptr, size_t size);
-void *fn_aligned_alloc(size_t size); /* 64-byte aligned (all blocks are); free with fn_free */
-void fn_free(void *ptr);
-char *fn_strdup(const char *s);
+void *fusenet__malloc(size_t size);
+void *fusenet__calloc(size_t count, size_t size);
+void *fusenet__realloc(void *ptr, size_t size);
+void *fusenet__aligned_alloc(size_t size); /* 64-byte aligned (all blocks are); free with fusenet__free */
+void fusenet__free(void *ptr);
+char *fusenet__strdup(const char *s);
 
 /* Overflow-checked size arithmetic: returns 0 and leaves *out untouched on overflow. */
-int fn_mul_size(size_t a, size_t b, size_t *out);
+int fusenet__mul_size(size_t a, size_t b, size_t *out);
 
 /* Test hook: after `count` more successful allocations, every allocation fails
  * (count < 0: never). Returns the number of allocations made since the last call. */
-int64_t fn_alloc_fail_after(int64_t count);
+int64_t fusenet__alloc_fail_after(int64_t count);
 
 #endif

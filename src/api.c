@@ -24,11 +24,11 @@ fusenet_dual_params fusenet_dual_default_params(void) {
 }
 
 fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **out, fusenet_error *err) {
-    if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: out is NULL");
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: out is NULL");
     *out = NULL;
-    if (!p) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: params is NULL");
+    if (!p) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: params is NULL");
     if (!p->resnet_weights || !p->vgg_weights)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: %s is NULL",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: %s is NULL",
                         p->resnet_weights ? "vgg_weights" : "resnet_weights");
     const char *layers[2] = {p->resnet_layer ? p->resnet_layer : "conv4_block6_out",
                              p->vgg_layer ? p->vgg_layer : "block5_conv3"};
@@ -57,7 +57,7 @@ fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **ou
         np.out_h = p->out_h;
         np.out_w = p->out_w;
         np.mode = p->mode;
-        st = fn_net_build(&np, 1, out, err); /* the models are ours and freed below */
+        st = fusenet__net_build(&np, 1, out, err); /* the models are ours and freed below */
     }
     fusenet_model_free(models[0]);
     fusenet_model_free(models[1]);

@@ -340,17 +340,17 @@ static int load_input(const opts *o, fn_npy *x) {
     fusenet_error err;
     if (o->input && o->n_images) return die("give either --input or --images, not both");
     if (o->input) {
-        if (fn_npy_read(o->input, MAX_INPUT_BYTES, x, &err)) return fail(&err);
+        if (fusenet__npy_read(o->input, MAX_INPUT_BYTES, x, &err)) return fail(&err);
         if (x->rank != 4 || x->dims[3] != 3) {
             char shape[128] = "";
             for (int d = 0; d < x->rank; d++)
                 snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "," : "",
                          (long long)x->dims[d]);
-            fn_npy_free(x);
+            fusenet__npy_free(x);
             return die("%s: expected an (N,H,W,3) array, got shape (%s)", o->input, shape);
         }
         if (x->dims[0] < 1) {
-            fn_npy_free(x);
+            fusenet__npy_free(x);
             return die("%s: the batch is empty (N = 0)", o->input);
         }
         return 0;
@@ -375,11 +375,11 @@ static int load_input(const opts *o, fn_npy *x) {
     x->dims[2] = w;
     x->dims[3] = 3;
     if ((double)per * o->n_images * sizeof(float) > (double)MAX_INPUT_BYTES) return die("too many images at once");
-    x->data = fn_malloc(per * (size_t)o->n_images * sizeof(float)); /* freed by fn_npy_free */
+    x->data = fusenet__malloc(per * (size_t)o->n_images * sizeof(float)); /* freed by fusenet__npy_free */
     if (!x->data) return die("out of memory for %d images", o->n_images);
     for (int i = 0; i < o->n_images; i++)
         if (fusenet_image_load(o->images[i], &ip, x->data + per * (size_t)i, &err)) {
-            fn_free(x->data);
+            fusenet__free(x->data);
             x->data = NULL;
             return fail(&err);
         }
@@ -451,7 +451,7 @@ static int write_output(const opts *o, const fusenet_tensor *t, const float *dat
     int64_t dims[4] = {t->n, t->h, t->w, t->c};
     int64_t flat_dims[2] = {t->n, t->c};
     fusenet_error err;
-    if (fn_npy_write(o->output, flat ? 2 : 4, flat ? flat_dims : dims, data, &err)) return fail(&err);
+    if (fusenet__npy_write(o->output, flat ? 2 : 4, flat ? flat_dims : dims, data, &err)) return fail(&err);
     return 0;
 }
 
@@ -506,7 +506,7 @@ static int cmd_tap(opts *o) {
     p.needed_layers = needed;
     p.n_needed = 1;
     if (fusenet_model_load(o->weights, &p, &tap_model, &err)) {
-        fn_npy_free(&x);
+        fusenet__npy_free(&x);
         return fail(&err);
     }
     float *out;
@@ -515,7 +515,7 @@ static int cmd_tap(opts *o) {
     if (!rc) rc = write_output(o, &shape, out, flat);
     if (!rc && o->stats) print_stats(o->layer, &shape, out, shape.n);
     free(out);
-    fn_npy_free(&x);
+    fusenet__npy_free(&x);
     fusenet_model_free(tap_model);
     return rc;
 }
@@ -570,7 +570,7 @@ static int cmd_fuse(opts *o) {
     if (!rc) rc = write_output(o, &shape, out, 0);
     if (!rc && o->stats) print_stats("fused", &shape, out, shape.n);
     free(out);
-    fn_npy_free(&x);
+    fusenet__npy_free(&x);
     return rc;
 }
 
@@ -632,7 +632,7 @@ static int cmd_bench(opts *o) {
     if (!rc && o->profile) {
         for (int i = 0; i < net->n_steps; i++) net->steps[i].time_ms = 0;
         for (int i = 0; i < o->iters && !rc; i++)
-            if (fn_net_run_profiled(net, &in, &err)) rc = fail(&err);
+            if (fusenet__net_run_profiled(net, &in, &err)) rc = fail(&err);
         fn_step **order = malloc((size_t)net->n_steps * sizeof *order);
         if (order) {
             double total = 0;
@@ -844,17 +844,17 @@ static void show_progress(size_t done, size_t total, size_t embedded, double ela
 }
 
 /* Writes the names (one path per line, row order) to a temp file beside `path`,
- * left open in *fd for fn_temp_close once the array is written. */
+ * left open in *fd for fusenet__temp_close once the array is written. */
 static int write_names_temp(const char *path, char *const *files, const size_t *src, size_t n, char **tmp,
                             int *fd) {
     fusenet_error err;
-    *fd = fn_temp_open(path, tmp, &err);
+    *fd = fusenet__temp_open(path, tmp, &err);
     if (*fd < 0) return fail(&err);
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++)
-        ok = fn_write_full(*fd, files[src[i]], strlen(files[src[i]])) && fn_write_full(*fd, "\n", 1);
+        ok = fusenet__write_full(*fd, files[src[i]], strlen(files[src[i]])) && fusenet__write_full(*fd, "\n", 1);
     if (ok) return 0;
-    fn_temp_close(*fd, *tmp, path, 0, errno, &err);
+    fusenet__temp_close(*fd, *tmp, path, 0, errno, &err);
     *fd = -1;
     *tmp = NULL;
     return fail(&err);
@@ -933,10 +933,10 @@ static int cmd_embed(opts *o) {
     if (!rc && o->names) rc = write_names_temp(o->names, files.paths, src, n_rows, &tmp, &nfd);
     if (!rc) {
         int64_t dims[2] = {(int64_t)n_rows, (int64_t)dim};
-        if (fn_npy_write(o->output, 2, dims, rows, &err)) rc = fail(&err);
+        if (fusenet__npy_write(o->output, 2, dims, rows, &err)) rc = fail(&err);
     }
     if (nfd >= 0) { /* renamed into place only if the array was written */
-        int names_failed = fn_temp_close(nfd, tmp, o->names, !rc, 0, &err) != FUSENET_OK;
+        int names_failed = fusenet__temp_close(nfd, tmp, o->names, !rc, 0, &err) != FUSENET_OK;
         if (names_failed && !rc) {
             unlink(o->output); /* never leave embeddings without their names */
             rc = fail(&err);
@@ -1026,7 +1026,7 @@ static int cmd_similar(opts *o) {
     if (parse_pool(o, &pool) || image_params(o, &ip) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
     fusenet_error err;
     fn_npy emb;
-    if (fn_npy_read(o->embeddings, MAX_INPUT_BYTES, &emb, &err)) return fail(&err);
+    if (fusenet__npy_read(o->embeddings, MAX_INPUT_BYTES, &emb, &err)) return fail(&err);
     char *buf = NULL, **names = NULL;
     size_t n_names = 0;
     int rc = 0;
@@ -1079,7 +1079,7 @@ static int cmd_similar(opts *o) {
     free(buf);
     free(names);
     fusenet_net_free(net);
-    fn_npy_free(&emb);
+    fusenet__npy_free(&emb);
     return rc;
 }
 
@@ -1102,7 +1102,7 @@ typedef struct png_sink {
 
 static void png_write(void *ctx, void *data, int size) {
     png_sink *s = ctx;
-    if (s->ok && size > 0 && !fn_write_full(s->fd, data, (size_t)size)) {
+    if (s->ok && size > 0 && !fusenet__write_full(s->fd, data, (size_t)size)) {
         s->ok = 0;
         s->err_no = errno;
     }
@@ -1112,10 +1112,10 @@ static void png_write(void *ctx, void *data, int size) {
 static int write_png(const char *path, int w, int h, const unsigned char *rgb) {
     fusenet_error err;
     char *tmp;
-    png_sink s = {fn_temp_open(path, &tmp, &err), 1, 0};
+    png_sink s = {fusenet__temp_open(path, &tmp, &err), 1, 0};
     if (s.fd < 0) return fail(&err);
     int ok = stbi_write_png_to_func(png_write, &s, w, h, 3, rgb, w * 3) && s.ok;
-    if (fn_temp_close(s.fd, tmp, path, ok, s.err_no, &err)) return fail(&err);
+    if (fusenet__temp_close(s.fd, tmp, path, ok, s.err_no, &err)) return fail(&err);
     return 0;
 }
 
@@ -1201,7 +1201,7 @@ static int cmd_viz(opts *o) {
     }
     if (!rc) {
         for (size_t p = 0; p < (size_t)t.h * t.w; p++) heat[p] = hi > lo ? (float)((heat[p] - lo) / (hi - lo)) : 0.0f;
-        fn_tf_resize_nhwc(0, heat, 1, t.h, t.w, 1, up, OH, OW); /* bilinear, half-pixel centres */
+        fusenet__tf_resize_nhwc(0, heat, 1, t.h, t.w, 1, up, OH, OW); /* bilinear, half-pixel centres */
         for (size_t p = 0; p < opixels; p++) {
             double c[3];
             jet(up[p], c);
@@ -1232,7 +1232,7 @@ static int cmd_make_weights(const opts *o) {
     if (!o->output) return die("--output FILE.h5 is required");
     if (check_output("--output", o->output)) return 1;
     fusenet_error err;
-    if (fn_write_random_weights(arch, o->top, (uint64_t)o->seed, o->output, &err)) return fail(&err);
+    if (fusenet__write_random_weights(arch, o->top, (uint64_t)o->seed, o->output, &err)) return fail(&err);
     return 0;
 }
 

@@ -46,9 +46,9 @@ typedef struct ctx {
 static int add_value(fusenet_net *net, fn_value_kind kind, size_t size, fusenet_error *err) {
     if (net->n_values == net->cap_values) {
         int cap = net->cap_values ? 2 * net->cap_values : 64;
-        fn_value *v = fn_realloc(net->values, (size_t)cap * sizeof *v);
+        fn_value *v = fusenet__realloc(net->values, (size_t)cap * sizeof *v);
         if (!v) {
-            fn_error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
+            fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
             return -1;
         }
         net->values = v;
@@ -60,9 +60,9 @@ static int add_value(fusenet_net *net, fn_value_kind kind, size_t size, fusenet_
     v->size = (size + 63) & ~(size_t)63;
     v->first = v->last = -1;
     if (kind == FN_VALUE_OWNED) {
-        v->own = fn_aligned_alloc(v->size);
+        v->own = fusenet__aligned_alloc(v->size);
         if (!v->own) {
-            fn_error(err, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes for the net", v->size);
+            fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes for the net", v->size);
             return -1;
         }
         memset(v->own, 0, v->size);
@@ -74,9 +74,9 @@ static fn_step *add_step(ctx *c, const char *layer) {
     fusenet_net *net = c->net;
     if (net->n_steps == net->cap_steps) {
         int cap = net->cap_steps ? 2 * net->cap_steps : 64;
-        fn_step *s = fn_realloc(net->steps, (size_t)cap * sizeof *s);
+        fn_step *s = fusenet__realloc(net->steps, (size_t)cap * sizeof *s);
         if (!s) {
-            fn_error(c->err, FUSENET_ERR_NOMEM, "out of memory building the net");
+            fusenet__error(c->err, FUSENET_ERR_NOMEM, "out of memory building the net");
             return NULL;
         }
         net->steps = s;
@@ -105,17 +105,17 @@ static fusenet_status drop_pd(ctx *c, dnnl_primitive_desc_t pd) {
 
 /* Turns a primitive descriptor into the step's primitive; accounts its scratchpad. */
 static fusenet_status finish_step(ctx *c, fn_step *s, dnnl_primitive_desc_t pd) {
-    const dnnl_memory_desc_t *sp = fn_pd_md(pd, dnnl_query_scratchpad_md, 0);
+    const dnnl_memory_desc_t *sp = fusenet__pd_md(pd, dnnl_query_scratchpad_md, 0);
     size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
     if (sp_size > c->net->scratch_size) c->net->scratch_size = sp_size;
     if (sp_size) {
         dnnl_memory_desc_t md = *sp;
         step_arg(s, DNNL_ARG_SCRATCHPAD, c->net->scratch_value, &md);
     }
-    snprintf(s->impl, sizeof s->impl, "%s", fn_pd_impl(pd));
+    snprintf(s->impl, sizeof s->impl, "%s", fusenet__pd_impl(pd));
     dnnl_status_t st = dnnl_primitive_create(&s->prim, pd);
     dnnl_primitive_desc_destroy(pd);
-    if (st != dnnl_success) return fn_dnnl_error(c->err, st, s->layer, "primitive creation");
+    if (st != dnnl_success) return fusenet__dnnl_error(c->err, st, s->layer, "primitive creation");
     return FUSENET_OK;
 }
 
@@ -132,7 +132,7 @@ static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, co
         return FUSENET_OK;
     }
     dnnl_primitive_desc_t pd;
-    fusenet_status st = fn_op_reorder(c->net->eng, &n->md, want, layer, &pd, c->err);
+    fusenet_status st = fusenet__op_reorder(c->net->eng, &n->md, want, layer, &pd, c->err);
     if (st) return st;
     int v = arena_value(c, want);
     fn_step *s = v < 0 ? NULL : add_step(c, layer);
@@ -155,7 +155,7 @@ static fusenet_status upload(ctx *c, const float *host, const dnnl_memory_desc_t
         return FUSENET_OK;
     }
     dnnl_primitive_desc_t pd;
-    fusenet_status st = fn_op_reorder_once(c->net->eng, user, want, layer, &pd, c->err);
+    fusenet_status st = fusenet__op_reorder_once(c->net->eng, user, want, layer, &pd, c->err);
     if (st) return st;
     dnnl_memory_t src = NULL, dst = NULL;
     dnnl_primitive_t prim = NULL;
@@ -171,7 +171,7 @@ static fusenet_status upload(ctx *c, const float *host, const dnnl_memory_desc_t
     dnnl_memory_destroy(src);
     dnnl_memory_destroy(dst);
     dnnl_primitive_desc_destroy(pd);
-    if (s != dnnl_success) return fn_dnnl_error(c->err, s, layer, "weights reorder");
+    if (s != dnnl_success) return fusenet__dnnl_error(c->err, s, layer, "weights reorder");
     return FUSENET_OK;
 }
 
@@ -188,7 +188,7 @@ static void release_weights(ctx *c, int i) {
     if (!c->consume) return;
     fn_node *n = (fn_node *)&c->g->nodes[i];
     for (int k = 0; k < FN_MAX_WEIGHTS; k++) {
-        fn_free(n->w[k]);
+        fusenet__free(n->w[k]);
         n->w[k] = NULL;
     }
     ((fusenet_model *)c->model)->loaded[i] = 0;
@@ -201,7 +201,7 @@ static void tap_md(const fn_tap_out *t, int flat, dnnl_memory_desc_t *md) {
         dnnl_dims_t dims = {t->n, t->c};
         dnnl_memory_desc_init_by_tag(md, 2, dims, dnnl_f32, dnnl_nc);
     } else {
-        fn_md4(md, t->n, t->c, t->h, t->w, dnnl_nhwc);
+        fusenet__md4(md, t->n, t->c, t->h, t->w, dnnl_nhwc);
     }
 }
 
@@ -219,7 +219,7 @@ static fusenet_status emit_taps(ctx *c, int i) {
         t->value = add_value(c->net, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&want), c->err);
         if (t->value < 0) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
         dnnl_primitive_desc_t pd;
-        fusenet_status st = fn_op_reorder(c->net->eng, &c->ns[i].md, &want, c->g->nodes[i].name, &pd, c->err);
+        fusenet_status st = fusenet__op_reorder(c->net->eng, &c->ns[i].md, &want, c->g->nodes[i].name, &pd, c->err);
         if (st) return st;
         fn_step *step = add_step(c, c->g->nodes[i].name);
         if (!step) return drop_pd(c, pd);
@@ -277,8 +277,8 @@ static int window_input(const ctx *c, int i, dnnl_dim_t *pad_l, dnnl_dim_t *pad_
     int64_t same_t = 0, same_l = 0;
     if (n->padding == FN_PAD_SAME) {
         /* 'same' on the (possibly padded) input the Keras layer sees */
-        same_t = fn_same_pad_before((int32_t)(in->h + extra_t * 2), n->kh, n->stride);
-        same_l = fn_same_pad_before((int32_t)(in->w + extra_l * 2), n->kw, n->stride);
+        same_t = fusenet__same_pad_before((int32_t)(in->h + extra_t * 2), n->kh, n->stride);
+        same_l = fusenet__same_pad_before((int32_t)(in->w + extra_l * 2), n->kw, n->stride);
     }
     pad_l[0] = extra_t + same_t;
     pad_l[1] = extra_l + same_l;
@@ -334,11 +334,11 @@ static fusenet_status compile_conv(ctx *c, int i) {
 
     /* Fold BatchNorm: w' = w * a, b' = (b - mean) * a + beta, a = gamma / sqrt(var + eps). */
     size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
-    float *w = fn_malloc(kelems * sizeof *w);
-    float *b = fn_malloc((size_t)n->filters * sizeof *b);
+    float *w = fusenet__malloc(kelems * sizeof *w);
+    float *b = fusenet__malloc((size_t)n->filters * sizeof *b);
     fusenet_status st = FUSENET_OK;
     if (!w || !b) {
-        st = fn_error(c->err, FUSENET_ERR_NOMEM, "out of memory folding layer %s", n->name);
+        st = fusenet__error(c->err, FUSENET_ERR_NOMEM, "out of memory folding layer %s", n->name);
         goto done;
     }
     memcpy(w, n->w[0], kelems * sizeof *w);
@@ -353,14 +353,14 @@ static fusenet_status compile_conv(ctx *c, int i) {
     }
 
     dnnl_memory_desc_t src_any, dst_md;
-    fn_md4(&src_any, c->batch, in->c, in->h, in->w, dnnl_format_tag_any);
+    fusenet__md4(&src_any, c->batch, in->c, in->h, in->w, dnnl_format_tag_any);
     fn_conv_desc d;
     memset(&d, 0, sizeof d);
     d.src = &src_any;
     if (sum_value >= 0) {
         dst_md = c->ns[shortcut].md; /* the sum lands in the shortcut's buffer, in its layout */
     } else {
-        fn_md4(&dst_md, c->batch, n->filters, out->h, out->w, dnnl_format_tag_any);
+        fusenet__md4(&dst_md, c->batch, n->filters, out->h, out->w, dnnl_format_tag_any);
     }
     d.dst = &dst_md;
     d.weights_dims[0] = n->filters;
@@ -377,14 +377,14 @@ static fusenet_status compile_conv(ctx *c, int i) {
     d.relu = relu;
     d.winograd = c->mode == FUSENET_MODE_FAST && n->kh == 3 && n->kw == 3 && n->stride == 1;
     dnnl_primitive_desc_t pd;
-    st = fn_op_conv(c->net->eng, &d, n->name, &pd, c->err);
+    st = fusenet__op_conv(c->net->eng, &d, n->name, &pd, c->err);
     if (st) goto done;
-    const dnnl_memory_desc_t *src_md = fn_pd_md(pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *w_md = fn_pd_md(pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *b_md = fn_pd_md(pd, dnnl_query_weights_md, 1);
-    dnnl_memory_desc_t real_dst = *fn_pd_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *src_md = fusenet__pd_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *w_md = fusenet__pd_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *b_md = fusenet__pd_md(pd, dnnl_query_weights_md, 1);
+    dnnl_memory_desc_t real_dst = *fusenet__pd_md(pd, dnnl_query_dst_md, 0);
     dnnl_memory_desc_t w_user;
-    fn_md4(&w_user, n->filters, in->c, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
+    fusenet__md4(&w_user, n->filters, in->c, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
     int src_value, w_value, b_value, dst_value;
     st = value_as(c, src, src_md, n->name, &src_value);
     if (!st) st = upload(c, w, &w_user, w_md, n->name, &w_value);
@@ -413,8 +413,8 @@ static fusenet_status compile_conv(ctx *c, int i) {
     if (add >= 0) c->ns[shortcut].value = -1; /* its buffer now holds the sum */
     st = set_node(c, end, dst_value, &real_dst);
 done:
-    fn_free(w);
-    fn_free(b);
+    fusenet__free(w);
+    fusenet__free(b);
     return st;
 }
 
@@ -426,9 +426,9 @@ static fusenet_status compile_simple(ctx *c, int i) {
     int extra[4] = {-1, -1, -1, -1};
     const fn_shape *in = &c->shapes[n->in[0]];
     if (n->op == FN_OP_RELU)
-        st = fn_op_relu(c->net->eng, &x->md, n->name, &pd, c->err);
+        st = fusenet__op_relu(c->net->eng, &x->md, n->name, &pd, c->err);
     else
-        st = fn_op_batch_norm(c->net->eng, &x->md, n->epsilon, n->name, &pd, c->err);
+        st = fusenet__op_batch_norm(c->net->eng, &x->md, n->epsilon, n->name, &pd, c->err);
     if (st) return st;
     if (n->op == FN_OP_BATCH_NORM) {
         /* oneDNN order: mean, variance, scale (gamma), shift (beta) */
@@ -468,7 +468,7 @@ static fusenet_status compile_add(ctx *c, int i) {
     fusenet_status st = value_as(c, n->in[1], &a->md, n->name, &b_value);
     if (st) return st;
     dnnl_primitive_desc_t pd;
-    st = fn_op_add(c->net->eng, &a->md, &a->md, n->name, &pd, c->err);
+    st = fusenet__op_add(c->net->eng, &a->md, &a->md, n->name, &pd, c->err);
     if (st) return st;
     int dst = arena_value(c, &a->md);
     fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
@@ -494,14 +494,14 @@ static fusenet_status compile_pool(ctx *c, int i) {
     dnnl_dims_t strides = {global ? 1 : n->stride, global ? 1 : n->stride};
     dnnl_memory_desc_t dst_md;
     if (global)
-        fn_md4(&dst_md, c->batch, in->c, 1, 1, dnnl_nhwc); /* = (n, c) dense, ready for Dense */
+        fusenet__md4(&dst_md, c->batch, in->c, 1, 1, dnnl_nhwc); /* = (n, c) dense, ready for Dense */
     else
-        fn_md4(&dst_md, c->batch, in->c, out->h, out->w, dnnl_format_tag_any);
+        fusenet__md4(&dst_md, c->batch, in->c, out->h, out->w, dnnl_format_tag_any);
     dnnl_primitive_desc_t pd;
-    fusenet_status st = fn_op_pool(c->net->eng, is_max, &x->md, &dst_md, kernel, strides, pad_l, pad_r, n->name,
+    fusenet_status st = fusenet__op_pool(c->net->eng, is_max, &x->md, &dst_md, kernel, strides, pad_l, pad_r, n->name,
                                    &pd, c->err);
     if (st) return st;
-    dnnl_memory_desc_t real_dst = *fn_pd_md(pd, dnnl_query_dst_md, 0);
+    dnnl_memory_desc_t real_dst = *fusenet__pd_md(pd, dnnl_query_dst_md, 0);
     int dst = arena_value(c, &real_dst);
     fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
     if (!s) return drop_pd(c, pd);
@@ -520,12 +520,12 @@ static fusenet_status compile_zero_pad(ctx *c, int i) {
     const node_state *x = &c->ns[n->in[0]];
     const fn_shape *in = &c->shapes[n->in[0]], *out = &c->shapes[i];
     dnnl_memory_desc_t dst_md, inner;
-    fn_md4(&dst_md, c->batch, out->c, out->h, out->w, dnnl_nhwc);
+    fusenet__md4(&dst_md, c->batch, out->c, out->h, out->w, dnnl_nhwc);
     dnnl_dims_t dims = {c->batch, in->c, in->h, in->w}, offs = {0, 0, n->pad_t, n->pad_l};
     dnnl_status_t s0 = dnnl_memory_desc_init_submemory(&inner, &dst_md, dims, offs);
-    if (s0 != dnnl_success) return fn_dnnl_error(c->err, s0, n->name, "padding view");
+    if (s0 != dnnl_success) return fusenet__dnnl_error(c->err, s0, n->name, "padding view");
     dnnl_primitive_desc_t pd;
-    fusenet_status st = fn_op_reorder(c->net->eng, &x->md, &inner, n->name, &pd, c->err);
+    fusenet_status st = fusenet__op_reorder(c->net->eng, &x->md, &inner, n->name, &pd, c->err);
     if (st) return st;
     int dst = arena_value(c, &dst_md);
     fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
@@ -542,7 +542,7 @@ static fusenet_status compile_flatten(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
     const fn_shape *in = &c->shapes[n->in[0]];
     dnnl_memory_desc_t nhwc;
-    fn_md4(&nhwc, c->batch, in->c, in->h, in->w, dnnl_nhwc); /* Keras flattens in (h, w, c) order */
+    fusenet__md4(&nhwc, c->batch, in->c, in->h, in->w, dnnl_nhwc); /* Keras flattens in (h, w, c) order */
     int v;
     fusenet_status st = value_as(c, n->in[0], &nhwc, n->name, &v);
     if (st) return st;
@@ -572,10 +572,10 @@ static fusenet_status compile_dense(ctx *c, int i) {
     dnnl_memory_desc_t w_any;
     dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dnnl_f32, dnnl_format_tag_any);
     dnnl_primitive_desc_t pd;
-    fusenet_status st = fn_op_dense(c->net->eng, &src_md, &w_any, &b_md, &dst_md, n->act == FN_ACT_RELU, n->name,
+    fusenet_status st = fusenet__op_dense(c->net->eng, &src_md, &w_any, &b_md, &dst_md, n->act == FN_ACT_RELU, n->name,
                                     &pd, c->err);
     if (st) return st;
-    const dnnl_memory_desc_t *w_md = fn_pd_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *w_md = fusenet__pd_md(pd, dnnl_query_weights_md, 0);
     int w_value, b_value, dst = -1;
     st = upload(c, n->w[0], &w_user, w_md, n->name, &w_value);
     if (!st) st = upload(c, n->w[1], &b_md, &b_md, n->name, &b_value);
@@ -594,7 +594,7 @@ static fusenet_status compile_dense(ctx *c, int i) {
     if (st) return st;
     release_weights(c, i);
     if (n->act == FN_ACT_SOFTMAX) {
-        st = fn_op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
+        st = fusenet__op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
         if (st) return st;
         s = add_step(c, n->name);
         if (!s) return drop_pd(c, pd);
@@ -617,7 +617,7 @@ static fusenet_status compile_model(ctx *c) {
         switch (n->op) {
         case FN_OP_INPUT: {
             dnnl_memory_desc_t md;
-            fn_md4(&md, c->batch, 3, c->shapes[i].h, c->shapes[i].w, dnnl_nhwc);
+            fusenet__md4(&md, c->batch, 3, c->shapes[i].h, c->shapes[i].w, dnnl_nhwc);
             st = set_node(c, i, c->input_value, &md);
             break;
         }
@@ -650,18 +650,18 @@ static fusenet_status compile_model(ctx *c) {
 static int onednn_matches_tf(fusenet_net *net, int nearest, int32_t in, int32_t out) {
     if (in == out) return 1;
     dnnl_memory_desc_t smd, dmd;
-    fn_md4(&smd, 1, 1, in, 1, dnnl_nchw);
-    fn_md4(&dmd, 1, 1, out, 1, dnnl_nchw);
-    float *buf = fn_malloc(((size_t)in + (size_t)out) * sizeof(float));
+    fusenet__md4(&smd, 1, 1, in, 1, dnnl_nchw);
+    fusenet__md4(&dmd, 1, 1, out, 1, dnnl_nchw);
+    float *buf = fusenet__malloc(((size_t)in + (size_t)out) * sizeof(float));
     if (!buf) return 0;
     for (int32_t k = 0; k < in; k++) buf[k] = (float)k;
     int ok = 0;
     dnnl_primitive_desc_t pd;
     fusenet_error ignored;
-    if (fn_op_resample(net->eng, nearest, &smd, &dmd, "resize", &pd, &ignored) == FUSENET_OK) {
-        const dnnl_memory_desc_t *sp = fn_pd_md(pd, dnnl_query_scratchpad_md, 0);
+    if (fusenet__op_resample(net->eng, nearest, &smd, &dmd, "resize", &pd, &ignored) == FUSENET_OK) {
+        const dnnl_memory_desc_t *sp = fusenet__pd_md(pd, dnnl_query_scratchpad_md, 0);
         size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
-        void *scratch = sp_size ? fn_aligned_alloc(sp_size) : NULL;
+        void *scratch = sp_size ? fusenet__aligned_alloc(sp_size) : NULL;
         dnnl_primitive_t prim = NULL;
         dnnl_memory_t ms = NULL, md = NULL, mp = NULL;
         if ((sp_size == 0 || scratch) && dnnl_primitive_create(&prim, pd) == dnnl_success &&
@@ -675,7 +675,7 @@ static int onednn_matches_tf(fusenet_net *net, int nearest, int32_t in, int32_t 
                 for (int32_t o = 0; o < out && ok; o++) {
                     float got = buf[in + o], want;
                     if (nearest) {
-                        want = (float)fn_tf_nearest_index(o, in, out);
+                        want = (float)fusenet__tf_nearest_index(o, in, out);
                         ok = got == want;
                     } else {
                         float scale = (float)in / (float)out;
@@ -691,9 +691,9 @@ static int onednn_matches_tf(fusenet_net *net, int nearest, int32_t in, int32_t 
         dnnl_memory_destroy(mp);
         dnnl_primitive_destroy(prim);
         dnnl_primitive_desc_destroy(pd);
-        fn_free(scratch);
+        fusenet__free(scratch);
     }
-    fn_free(buf);
+    fusenet__free(buf);
     return ok;
 }
 
@@ -718,7 +718,7 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
     net->fused = 1;
     net->out = (fn_tap_out){-1, c->batch, th, tw, total_c};
     dnnl_memory_desc_t out_md;
-    fn_md4(&out_md, c->batch, total_c, th, tw, dnnl_nhwc);
+    fusenet__md4(&out_md, c->batch, total_c, th, tw, dnnl_nhwc);
     net->out.value = add_value(net, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&out_md), c->err);
     if (net->out.value < 0) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
 
@@ -728,8 +728,8 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
     for (int t = 0; t < net->n_taps; t++) {
         const fn_tap_out *tap = &net->taps[t];
         dnnl_memory_desc_t tap_nhwc;
-        fn_md4(&tap_nhwc, tap->n, tap->c, tap->h, tap->w, dnnl_nhwc);
-        fn_md4(&srcs[t], c->batch, tap->c, th, tw, dnnl_nhwc);
+        fusenet__md4(&tap_nhwc, tap->n, tap->c, tap->h, tap->w, dnnl_nhwc);
+        fusenet__md4(&srcs[t], c->batch, tap->c, th, tw, dnnl_nhwc);
         if (tap->h == th && tap->w == tw) {
             src_values[t] = tap->value;
             continue;
@@ -739,7 +739,7 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
         fn_step *s;
         if (onednn_matches_tf(net, nearest, tap->h, th) && onednn_matches_tf(net, nearest, tap->w, tw)) {
             dnnl_primitive_desc_t pd;
-            fusenet_status st = fn_op_resample(net->eng, nearest, &tap_nhwc, &srcs[t], "resize", &pd, c->err);
+            fusenet_status st = fusenet__op_resample(net->eng, nearest, &tap_nhwc, &srcs[t], "resize", &pd, c->err);
             if (st) return st;
             s = add_step(c, "resize");
             if (!s) return drop_pd(c, pd);
@@ -766,7 +766,7 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
         }
     }
     dnnl_primitive_desc_t pd;
-    fusenet_status st = fn_op_concat(net->eng, &out_md, net->n_taps, srcs, "concat", &pd, c->err);
+    fusenet_status st = fusenet__op_concat(net->eng, &out_md, net->n_taps, srcs, "concat", &pd, c->err);
     if (st) return st;
     fn_step *s = add_step(c, "concat");
     if (!s) return drop_pd(c, pd);
@@ -788,12 +788,12 @@ static fusenet_status plan_and_bind(fusenet_net *net, fusenet_error *err) {
     /* Best fit by decreasing size: each value takes the lowest offset that
      * overlaps no placed value alive at the same time. */
     int n = net->n_values;
-    int *order = fn_malloc((size_t)n * sizeof *order);
-    int *placed = fn_malloc((size_t)n * sizeof *placed);
+    int *order = fusenet__malloc((size_t)n * sizeof *order);
+    int *placed = fusenet__malloc((size_t)n * sizeof *placed);
     if (!order || !placed) {
-        fn_free(order);
-        fn_free(placed);
-        return fn_error(err, FUSENET_ERR_NOMEM, "out of memory planning the net");
+        fusenet__free(order);
+        fusenet__free(placed);
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory planning the net");
     }
     int m = 0;
     for (int i = 0; i < n; i++)
@@ -826,24 +826,24 @@ static fusenet_status plan_and_bind(fusenet_net *net, fusenet_error *err) {
         if (offset + v->size > arena) arena = offset + v->size;
         placed[n_placed++] = order[i];
     }
-    fn_free(order);
-    fn_free(placed);
+    fusenet__free(order);
+    fusenet__free(placed);
     size_t total = arena + net->scratch_size + net->weights_bytes;
     if (total > FN_MAX_NET_BYTES)
-        return fn_error(err, FUSENET_ERR_NOMEM, "the net would need %.1f GiB (limit %.0f GiB); use a smaller batch or input",
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "the net would need %.1f GiB (limit %.0f GiB); use a smaller batch or input",
                         (double)total / (1 << 30), (double)FN_MAX_NET_BYTES / (1 << 30));
     net->arena_size = arena;
-    net->arena = fn_aligned_alloc(arena ? arena : 64);
+    net->arena = fusenet__aligned_alloc(arena ? arena : 64);
     fn_value *scratch = &net->values[net->scratch_value];
     scratch->size = net->scratch_size;
-    scratch->own = fn_aligned_alloc(net->scratch_size ? net->scratch_size : 64);
+    scratch->own = fusenet__aligned_alloc(net->scratch_size ? net->scratch_size : 64);
     if (!net->arena || !scratch->own)
-        return fn_error(err, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of activations", arena);
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of activations", arena);
 
     int total_args = 0;
     for (int s = 0; s < net->n_steps; s++) total_args += net->steps[s].nargs;
-    net->mems = fn_calloc((size_t)total_args, sizeof *net->mems);
-    if (!net->mems) return fn_error(err, FUSENET_ERR_NOMEM, "out of memory binding the net");
+    net->mems = fusenet__calloc((size_t)total_args, sizeof *net->mems);
+    if (!net->mems) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory binding the net");
     for (int s = 0; s < net->n_steps; s++) {
         fn_step *step = &net->steps[s];
         for (int a = 0; a < step->nargs; a++) {
@@ -853,7 +853,7 @@ static fusenet_status plan_and_bind(fusenet_net *net, fusenet_error *err) {
                                                        : DNNL_MEMORY_NONE;
             dnnl_memory_t mem;
             dnnl_status_t st = dnnl_memory_create(&mem, &step->args[a].md, net->eng, handle);
-            if (st != dnnl_success) return fn_dnnl_error(err, st, step->layer, "memory creation");
+            if (st != dnnl_success) return fusenet__dnnl_error(err, st, step->layer, "memory creation");
             net->mems[net->n_mems++] = mem;
             step->exec[a].arg = step->args[a].kind;
             step->exec[a].memory = mem;
@@ -878,48 +878,48 @@ fusenet_net_params fusenet_net_default_params(void) {
 
 static fusenet_status check_net_params(const fusenet_net_params *p, fusenet_error *err) {
     if (!p->taps || p->n_taps == 0)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: no taps given");
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: no taps given");
     if (p->n_taps > FN_MAX_TAPS)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: %zu taps, at most %d", p->n_taps, FN_MAX_TAPS);
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: %zu taps, at most %d", p->n_taps, FN_MAX_TAPS);
     for (size_t t = 0; t < p->n_taps; t++)
         if (!p->taps[t].model || !p->taps[t].layer)
-            return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: tap %zu has a NULL %s", t,
+            return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: tap %zu has a NULL %s", t,
                             p->taps[t].model ? "layer" : "model");
     if (p->batch <= 0 || p->batch > FN_MAX_BATCH)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: batch %d outside 1..%d", p->batch, FN_MAX_BATCH);
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: batch %d outside 1..%d", p->batch, FN_MAX_BATCH);
     if (p->in_h < FN_MIN_INPUT || p->in_w < FN_MIN_INPUT)
-        return fn_error(err, FUSENET_ERR_SHAPE, "input %dx%d is smaller than the networks' minimum %dx%d", p->in_h,
+        return fusenet__error(err, FUSENET_ERR_SHAPE, "input %dx%d is smaller than the networks' minimum %dx%d", p->in_h,
                         p->in_w, FN_MIN_INPUT, FN_MIN_INPUT);
     if (p->in_h > FN_MAX_INPUT_SIDE || p->in_w > FN_MAX_INPUT_SIDE)
-        return fn_error(err, FUSENET_ERR_SHAPE, "input %dx%d is larger than %dx%d", p->in_h, p->in_w,
+        return fusenet__error(err, FUSENET_ERR_SHAPE, "input %dx%d is larger than %dx%d", p->in_h, p->in_w,
                         FN_MAX_INPUT_SIDE, FN_MAX_INPUT_SIDE);
     if (p->resize != FUSENET_INTERP_BILINEAR && p->resize != FUSENET_INTERP_NEAREST)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: resize %d is not bilinear or nearest",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: resize %d is not bilinear or nearest",
                         (int)p->resize);
     if (p->size != FUSENET_SIZE_MIN && p->size != FUSENET_SIZE_MAX && p->size != FUSENET_SIZE_EXPLICIT)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: size policy %d unknown", (int)p->size);
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: size policy %d unknown", (int)p->size);
     if (p->fuse && p->size == FUSENET_SIZE_EXPLICIT &&
         (p->out_h < 1 || p->out_w < 1 || p->out_h > FN_MAX_INPUT_SIDE || p->out_w > FN_MAX_INPUT_SIDE))
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: explicit size %dx%d outside 1..%d", p->out_h,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: explicit size %dx%d outside 1..%d", p->out_h,
                         p->out_w, FN_MAX_INPUT_SIDE);
     if (p->mode != FUSENET_MODE_EXACT && p->mode != FUSENET_MODE_FAST)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "net params: mode %d is not exact or fast", (int)p->mode);
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: mode %d is not exact or fast", (int)p->mode);
     /* Refuse absurd sizes before allocating: the first layers alone hold
      * batch x H x W x 64 floats twice. */
     double first_layers = 2.0 * 4.0 * 64.0 * (double)p->batch * (double)p->in_h * (double)p->in_w;
     if (first_layers > (double)FN_MAX_NET_BYTES)
-        return fn_error(err, FUSENET_ERR_NOMEM,
+        return fusenet__error(err, FUSENET_ERR_NOMEM,
                         "batch %d of %dx%d images would need more than %.1f GiB of activations (limit %.0f GiB)",
                         p->batch, p->in_h, p->in_w, first_layers / (1 << 30), (double)FN_MAX_NET_BYTES / (1 << 30));
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 static void free_ctx(ctx *c) {
-    fn_free(c->shapes);
-    fn_free(c->ns);
-    fn_free(c->consumers);
-    fn_free(c->live);
-    fn_free(c->tapped);
+    fusenet__free(c->shapes);
+    fusenet__free(c->ns);
+    fusenet__free(c->consumers);
+    fusenet__free(c->live);
+    fusenet__free(c->tapped);
     memset(c, 0, sizeof *c);
 }
 
@@ -937,14 +937,14 @@ static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_param
     c.consume = consume;
     c.err = err;
     int n = m->g.n;
-    c.shapes = fn_calloc((size_t)n, sizeof *c.shapes);
-    c.ns = fn_calloc((size_t)n, sizeof *c.ns);
-    c.consumers = fn_calloc((size_t)n, sizeof *c.consumers);
-    c.live = fn_calloc((size_t)n, 1);
-    c.tapped = fn_calloc((size_t)n, 1);
+    c.shapes = fusenet__calloc((size_t)n, sizeof *c.shapes);
+    c.ns = fusenet__calloc((size_t)n, sizeof *c.ns);
+    c.consumers = fusenet__calloc((size_t)n, sizeof *c.consumers);
+    c.live = fusenet__calloc((size_t)n, 1);
+    c.tapped = fusenet__calloc((size_t)n, 1);
     fusenet_status st = FUSENET_OK;
     if (!c.shapes || !c.ns || !c.consumers || !c.live || !c.tapped) {
-        st = fn_error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
         goto done;
     }
     int outs[FN_MAX_TAPS];
@@ -956,20 +956,20 @@ static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_param
         c.tapped[tap_nodes[t]] = 1;
     }
     if (m->include_top && (p->in_h != 224 || p->in_w != 224)) {
-        st = fn_error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
-                      fn_arch_name(m->arch), p->in_h, p->in_w);
+        st = fusenet__error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
+                      fusenet__arch_name(m->arch), p->in_h, p->in_w);
         goto done;
     }
-    st = fn_graph_shapes(&m->g, p->in_h, p->in_w, c.shapes, err);
+    st = fusenet__graph_shapes(&m->g, p->in_h, p->in_w, c.shapes, err);
     if (st) goto done;
-    fn_graph_live(&m->g, outs, c.n_model_taps, c.live);
+    fusenet__graph_live(&m->g, outs, c.n_model_taps, c.live);
     for (int i = 0; i < n; i++) {
         c.ns[i].value = -1;
         if (!c.live[i]) continue;
         for (int k = 0; k < m->g.nodes[i].n_in; k++) c.consumers[m->g.nodes[i].in[k]]++;
-        if (fn_node_weight_count(&m->g.nodes[i]) && !m->loaded[i]) {
-            st = fn_error(err, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
-                          fn_arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[outs[0]].name);
+        if (fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i]) {
+            st = fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
+                          fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[outs[0]].name);
             goto done;
         }
     }
@@ -980,23 +980,23 @@ done:
 }
 
 fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out, fusenet_error *err) {
-    return fn_net_build(params, 0, out, err);
+    return fusenet__net_build(params, 0, out, err);
 }
 
-fusenet_status fn_net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err) {
-    if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
+fusenet_status fusenet__net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err) {
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
     *out = NULL;
-    if (!params) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: params is NULL");
+    if (!params) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: params is NULL");
     fusenet_status st = check_net_params(params, err);
     if (st) return st;
     int tap_nodes[FN_MAX_TAPS];
     for (size_t t = 0; t < params->n_taps; t++) {
         const fusenet_model *m = params->taps[t].model;
-        st = fn_graph_lookup(&m->g, params->taps[t].layer, fn_arch_name(m->arch), &tap_nodes[t], err);
+        st = fusenet__graph_lookup(&m->g, params->taps[t].layer, fusenet__arch_name(m->arch), &tap_nodes[t], err);
         if (st) return st;
     }
-    fusenet_net *net = fn_calloc(1, sizeof *net);
-    if (!net) return fn_error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
+    fusenet_net *net = fusenet__calloc(1, sizeof *net);
+    if (!net) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
     net->batch = params->batch;
     net->in_h = params->in_h;
     net->in_w = params->in_w;
@@ -1005,7 +1005,7 @@ fusenet_status fn_net_build(const fusenet_net_params *params, int consume, fusen
     dnnl_status_t ds = dnnl_engine_create(&net->eng, dnnl_cpu, 0);
     if (ds == dnnl_success) ds = dnnl_stream_create(&net->stream, net->eng, dnnl_stream_default_flags);
     if (ds != dnnl_success) {
-        st = fn_dnnl_error(err, ds, "-", "engine creation");
+        st = fusenet__dnnl_error(err, ds, "-", "engine creation");
         goto fail;
     }
     int input_value = add_value(net, FN_VALUE_INPUT, 0, err);
@@ -1014,7 +1014,7 @@ fusenet_status fn_net_build(const fusenet_net_params *params, int consume, fusen
         st = err ? err->status : FUSENET_ERR_NOMEM;
         goto fail;
     }
-    fn_free(net->values[net->scratch_value].own); /* sized and allocated by the plan */
+    fusenet__free(net->values[net->scratch_value].own); /* sized and allocated by the plan */
     net->values[net->scratch_value].own = NULL;
     /* One trunk per distinct model, in the order the taps name them. */
     for (size_t t = 0; t < params->n_taps && !st; t++) {
@@ -1034,7 +1034,7 @@ fusenet_status fn_net_build(const fusenet_net_params *params, int consume, fusen
     if (!st) st = plan_and_bind(net, err);
     if (st) goto fail;
     *out = net;
-    return fn_ok(err);
+    return fusenet__ok(err);
 fail:
     fusenet_net_free(net);
     return st;
@@ -1044,12 +1044,12 @@ void fusenet_net_free(fusenet_net *net) {
     if (!net) return;
     for (int s = 0; s < net->n_steps; s++) dnnl_primitive_destroy(net->steps[s].prim);
     for (int k = 0; k < net->n_mems; k++) dnnl_memory_destroy(net->mems[k]);
-    for (int v = 0; v < net->n_values; v++) fn_free(net->values[v].own);
-    fn_free(net->mems);
-    fn_free(net->steps);
-    fn_free(net->values);
-    fn_free(net->arena);
+    for (int v = 0; v < net->n_values; v++) fusenet__free(net->values[v].own);
+    fusenet__free(net->mems);
+    fusenet__free(net->steps);
+    fusenet__free(net->values);
+    fusenet__free(net->arena);
     if (net->stream) dnnl_stream_destroy(net->stream);
     if (net->eng) dnnl_engine_destroy(net->eng);
-    fn_free(net);
+    fusenet__free(net);
 }

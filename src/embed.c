@@ -49,13 +49,13 @@ static void pool_one(const float *map, size_t pixels, size_t c, fusenet_pooling 
 fusenet_status fusenet_embed(fusenet_net *net, const fusenet_tensor *input, fusenet_pooling pool, float *dst,
                              fusenet_error *err) {
     if (!net || !input || !dst)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_embed: %s is NULL",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_embed: %s is NULL",
                         !net ? "net" : !input ? "input" : "dst");
     if (pool != FUSENET_POOLING_AVG && pool != FUSENET_POOLING_MAX)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
                         "fusenet_embed: pool must be FUSENET_POOLING_AVG or FUSENET_POOLING_MAX (got %d)", (int)pool);
     if (!net->fused)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_embed: the net was built without fuse: no fused map");
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_embed: the net was built without fuse: no fused map");
     fusenet_status st = fusenet_net_run(net, input, err);
     if (st != FUSENET_OK) return st;
     fusenet_tensor out;
@@ -66,36 +66,36 @@ fusenet_status fusenet_embed(fusenet_net *net, const fusenet_tensor *input, fuse
         const float *map = out.data + per * (size_t)i;
         for (size_t j = 0; j < per; j++)
             if (!isfinite(map[j]))
-                return fn_error(err, FUSENET_ERR_VALUE,
+                return fusenet__error(err, FUSENET_ERR_VALUE,
                                 "fusenet_embed: image %d of the batch has a non-finite value in its fused map "
                                 "(pixel %zu, channel %zu)",
                                 (int)i, j / c, j % c);
     }
     for (int32_t i = 0; i < out.n; i++) pool_one(out.data + per * (size_t)i, pixels, c, pool, dst + c * (size_t)i);
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 fusenet_status fusenet_embed_image(fusenet_net *net, const char *path, const fusenet_image_params *params,
                                    fusenet_pooling pool, float *dst, fusenet_error *err) {
     if (!net || !path || !dst)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_embed_image: %s is NULL",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_embed_image: %s is NULL",
                         !net ? "net" : !path ? "path" : "dst");
     if (pool != FUSENET_POOLING_AVG && pool != FUSENET_POOLING_MAX)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
                         "fusenet_embed_image: pool must be FUSENET_POOLING_AVG or FUSENET_POOLING_MAX (got %d)",
                         (int)pool);
     if (!net->fused)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
                         "fusenet_embed_image: the net was built without fuse: no fused map");
     if (net->batch != 1)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
                         "fusenet_embed_image: the net was built for a batch of %d; build it with batch 1",
                         (int)net->batch);
     fusenet_image_params ip;
     if (params) {
         ip = *params;
         if (ip.height != net->in_h || ip.width != net->in_w)
-            return fn_error(err, FUSENET_ERR_SHAPE,
+            return fusenet__error(err, FUSENET_ERR_SHAPE,
                             "fusenet_embed_image: image params ask for %dx%d but the net takes %dx%d inputs",
                             (int)ip.height, (int)ip.width, (int)net->in_h, (int)net->in_w);
     } else {
@@ -104,16 +104,16 @@ fusenet_status fusenet_embed_image(fusenet_net *net, const char *path, const fus
         ip.width = net->in_w;
     }
     size_t count;
-    if (!fn_mul_size((size_t)net->in_h * 3, (size_t)net->in_w, &count) || !fn_mul_size(count, sizeof(float), &count))
-        return fn_error(err, FUSENET_ERR_NOMEM, "fusenet_embed_image: input size overflows");
-    float *image = fn_malloc(count);
-    if (!image) return fn_error(err, FUSENET_ERR_NOMEM, "out of memory for the %dx%d input of %s", (int)net->in_h,
+    if (!fusenet__mul_size((size_t)net->in_h * 3, (size_t)net->in_w, &count) || !fusenet__mul_size(count, sizeof(float), &count))
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "fusenet_embed_image: input size overflows");
+    float *image = fusenet__malloc(count);
+    if (!image) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory for the %dx%d input of %s", (int)net->in_h,
                                 (int)net->in_w, path);
     fusenet_status st = fusenet_image_load(path, &ip, image, err);
     if (st == FUSENET_OK) {
         fusenet_tensor in = {image, 1, net->in_h, net->in_w, 3};
         st = fusenet_embed(net, &in, pool, dst, err);
     }
-    fn_free(image);
+    fusenet__free(image);
     return st;
 }

@@ -23,24 +23,24 @@ const char *fusenet_status_name(fusenet_status status) {
     return names[status];
 }
 
-void fn_one_line(char *message) {
+void fusenet__one_line(char *message) {
     for (unsigned char *p = (unsigned char *)message; *p; p++)
         if (*p < 0x20 || *p == 0x7f) *p = ' ';
 }
 
-fusenet_status fn_error(fusenet_error *err, fusenet_status status, const char *fmt, ...) {
+fusenet_status fusenet__error(fusenet_error *err, fusenet_status status, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
-        fn_one_line(err->message);
+        fusenet__one_line(err->message);
         err->status = status;
     }
     return status;
 }
 
-fusenet_status fn_ok(fusenet_error *err) {
+fusenet_status fusenet__ok(fusenet_error *err) {
     if (err) {
         err->status = FUSENET_OK;
         err->message[0] = '\0';
@@ -70,7 +70,7 @@ static size_t edit_distance(const char *a, const char *b) {
     return row[lb];
 }
 
-void fn_suggest(char *buf, size_t size, const char *name, const char *const *names, size_t n) {
+void fusenet__suggest(char *buf, size_t size, const char *name, const char *const *names, size_t n) {
     size_t best[3] = {(size_t)-1, (size_t)-1, (size_t)-1};
     size_t dist[3] = {(size_t)-1, (size_t)-1, (size_t)-1};
     for (size_t i = 0; i < n; i++) {
@@ -92,5 +92,5 @@ void fn_suggest(char *buf, size_t size, const char *name, const char *const *nam
     snprintf(buf + len, size - len, " (did you mean: %s%s%s%s%s?)", names[best[0]],
              best[1] != (size_t)-1 ? ", " : "", best[1] != (size_t)-1 ? names[best[1]] : "",
              best[2] != (size_t)-1 ? ", " : "", best[2] != (size_t)-1 ? names[best[2]] : "");
-    fn_one_line(buf); /* names may come from a file */
+    fusenet__one_line(buf); /* names may come from a file */
 }

@@ -5,18 +5,18 @@
 #include "fusenet.h"
 
 /* Fills err (if not NULL) with status and a printf-formatted one-line message;
- * returns status so callers can write `return fn_error(err, ...)`. */
-fusenet_status fn_error(fusenet_error *err, fusenet_status status, const char *fmt, ...)
+ * returns status so callers can write `return fusenet__error(err, ...)`. */
+fusenet_status fusenet__error(fusenet_error *err, fusenet_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Replaces control characters (newlines, ...) by spaces: messages are one line. */
-void fn_one_line(char *message);
+void fusenet__one_line(char *message);
 
 /* Clears err (if not NULL) and returns FUSENET_OK. */
-fusenet_status fn_ok(fusenet_error *err);
+fusenet_status fusenet__ok(fusenet_error *err);
 
 /* Appends " (did you mean: a, b, c?)" to buf listing up to three names of
  * names[0..n) closest to `name` by edit distance. */
-void fn_suggest(char *buf, size_t size, const char *name, const char *const *names, size_t n);
+void fusenet__suggest(char *buf, size_t size, const char *name, const char *const *names, size_t n);
 
 #endif

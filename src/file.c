@@ -10,12 +10,12 @@
 #include "alloc.h"
 #include "error.h"
 
-int fn_temp_open(const char *path, char **tmp, fusenet_error *err) {
+int fusenet__temp_open(const char *path, char **tmp, fusenet_error *err) {
     static _Thread_local unsigned serial;
     size_t size = strlen(path) + 64;
-    *tmp = fn_malloc(size);
+    *tmp = fusenet__malloc(size);
     if (!*tmp) {
-        fn_error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
+        fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
         return -1;
     }
     int fd = -1;
@@ -26,14 +26,14 @@ int fn_temp_open(const char *path, char **tmp, fusenet_error *err) {
         if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0) {
-        fn_error(err, FUSENET_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        fn_free(*tmp);
+        fusenet__error(err, FUSENET_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        fusenet__free(*tmp);
         *tmp = NULL;
     }
     return fd;
 }
 
-int fn_write_full(int fd, const void *buf, size_t n) {
+int fusenet__write_full(int fd, const void *buf, size_t n) {
     size_t done = 0;
     while (done < n) {
         ssize_t w = write(fd, (const char *)buf + done, n - done);
@@ -47,7 +47,7 @@ int fn_write_full(int fd, const void *buf, size_t n) {
     return 1;
 }
 
-fusenet_status fn_temp_close(int fd, char *tmp, const char *path, int ok, int err_no, fusenet_error *err) {
+fusenet_status fusenet__temp_close(int fd, char *tmp, const char *path, int ok, int err_no, fusenet_error *err) {
     int saved = ok ? 0 : err_no;
     if (ok && fsync(fd) != 0) {
         ok = 0;
@@ -62,7 +62,7 @@ fusenet_status fn_temp_close(int fd, char *tmp, const char *path, int ok, int er
         saved = errno;
     }
     if (!ok) unlink(tmp);
-    fn_free(tmp);
-    if (!ok) return fn_error(err, FUSENET_ERR_IO, "cannot write %s: %s", path, saved ? strerror(saved) : "write error");
+    fusenet__free(tmp);
+    if (!ok) return fusenet__error(err, FUSENET_ERR_IO, "cannot write %s: %s", path, saved ? strerror(saved) : "write error");
     return FUSENET_OK;
 }

@@ -26,13 +26,13 @@ static fn_node *push(fn_graph *g, fn_op op, const char *name, int a, int b) {
         fail(g, FUSENET_ERR_INVALID_ARG, "graph: layer name %.64s... too long", name);
         return NULL;
     }
-    if (fn_graph_find(g, name) >= 0) {
+    if (fusenet__graph_find(g, name) >= 0) {
         fail(g, FUSENET_ERR_INVALID_ARG, "graph: duplicate layer name %s", name);
         return NULL;
     }
     if (g->n == g->cap) {
         int cap = g->cap ? g->cap * 2 : 64;
-        fn_node *nodes = fn_realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        fn_node *nodes = fusenet__realloc(g->nodes, (size_t)cap * sizeof *nodes);
         if (!nodes) {
             fail(g, FUSENET_ERR_NOMEM, "graph: out of memory adding layer %s", name);
             return NULL;
@@ -50,16 +50,16 @@ static fn_node *push(fn_graph *g, fn_op op, const char *name, int a, int b) {
     return node;
 }
 
-int fn_input(fn_graph *g, const char *name) { return push(g, FN_OP_INPUT, name, -1, -1) ? g->n - 1 : -1; }
+int fusenet__input(fn_graph *g, const char *name) { return push(g, FN_OP_INPUT, name, -1, -1) ? g->n - 1 : -1; }
 
-int fn_zero_pad(fn_graph *g, int x, int pad, const char *name) {
+int fusenet__zero_pad(fn_graph *g, int x, int pad, const char *name) {
     fn_node *n = push(g, FN_OP_ZERO_PAD, name, x, -1);
     if (!n) return -1;
     n->pad_t = n->pad_b = n->pad_l = n->pad_r = pad;
     return g->n - 1;
 }
 
-int fn_conv2d(fn_graph *g, int x, int filters, int k, int stride, fn_padding padding, fn_act act,
+int fusenet__conv2d(fn_graph *g, int x, int filters, int k, int stride, fn_padding padding, fn_act act,
               const char *name) {
     fn_node *n = push(g, FN_OP_CONV2D, name, x, -1);
     if (!n) return -1;
@@ -71,16 +71,16 @@ int fn_conv2d(fn_graph *g, int x, int filters, int k, int stride, fn_padding pad
     return g->n - 1;
 }
 
-int fn_batch_norm(fn_graph *g, int x, float epsilon, const char *name) {
+int fusenet__batch_norm(fn_graph *g, int x, float epsilon, const char *name) {
     fn_node *n = push(g, FN_OP_BATCH_NORM, name, x, -1);
     if (!n) return -1;
     n->epsilon = epsilon;
     return g->n - 1;
 }
 
-int fn_relu(fn_graph *g, int x, const char *name) { return push(g, FN_OP_RELU, name, x, -1) ? g->n - 1 : -1; }
+int fusenet__relu(fn_graph *g, int x, const char *name) { return push(g, FN_OP_RELU, name, x, -1) ? g->n - 1 : -1; }
 
-int fn_max_pool(fn_graph *g, int x, int k, int stride, const char *name) {
+int fusenet__max_pool(fn_graph *g, int x, int k, int stride, const char *name) {
     fn_node *n = push(g, FN_OP_MAX_POOL, name, x, -1);
     if (!n) return -1;
     n->kh = n->kw = k;
@@ -89,15 +89,15 @@ int fn_max_pool(fn_graph *g, int x, int k, int stride, const char *name) {
     return g->n - 1;
 }
 
-int fn_global_pool(fn_graph *g, int x, int is_max, const char *name) {
+int fusenet__global_pool(fn_graph *g, int x, int is_max, const char *name) {
     return push(g, is_max ? FN_OP_GLOBAL_MAX_POOL : FN_OP_GLOBAL_AVG_POOL, name, x, -1) ? g->n - 1 : -1;
 }
 
-int fn_add(fn_graph *g, int a, int b, const char *name) { return push(g, FN_OP_ADD, name, a, b) ? g->n - 1 : -1; }
+int fusenet__add(fn_graph *g, int a, int b, const char *name) { return push(g, FN_OP_ADD, name, a, b) ? g->n - 1 : -1; }
 
-int fn_flatten(fn_graph *g, int x, const char *name) { return push(g, FN_OP_FLATTEN, name, x, -1) ? g->n - 1 : -1; }
+int fusenet__flatten(fn_graph *g, int x, const char *name) { return push(g, FN_OP_FLATTEN, name, x, -1) ? g->n - 1 : -1; }
 
-int fn_dense(fn_graph *g, int x, int units, fn_act act, const char *name) {
+int fusenet__dense(fn_graph *g, int x, int units, fn_act act, const char *name) {
     fn_node *n = push(g, FN_OP_DENSE, name, x, -1);
     if (!n) return -1;
     n->filters = units;
@@ -105,42 +105,42 @@ int fn_dense(fn_graph *g, int x, int units, fn_act act, const char *name) {
     return g->n - 1;
 }
 
-fusenet_status fn_graph_finish(fn_graph *g, fusenet_error *err) {
-    if (g->status != FUSENET_OK) return fn_error(err, g->status, "%s", g->message);
-    return fn_ok(err);
+fusenet_status fusenet__graph_finish(fn_graph *g, fusenet_error *err) {
+    if (g->status != FUSENET_OK) return fusenet__error(err, g->status, "%s", g->message);
+    return fusenet__ok(err);
 }
 
-void fn_graph_free(fn_graph *g) {
+void fusenet__graph_free(fn_graph *g) {
     if (!g) return;
     for (int i = 0; i < g->n; i++)
-        for (int k = 0; k < FN_MAX_WEIGHTS; k++) fn_free(g->nodes[i].w[k]);
-    fn_free(g->nodes);
+        for (int k = 0; k < FN_MAX_WEIGHTS; k++) fusenet__free(g->nodes[i].w[k]);
+    fusenet__free(g->nodes);
     memset(g, 0, sizeof *g);
 }
 
-int fn_graph_find(const fn_graph *g, const char *name) {
+int fusenet__graph_find(const fn_graph *g, const char *name) {
     for (int i = 0; i < g->n; i++)
         if (strcmp(g->nodes[i].name, name) == 0) return i;
     return -1;
 }
 
-fusenet_status fn_graph_lookup(const fn_graph *g, const char *name, const char *model_name, int *index,
+fusenet_status fusenet__graph_lookup(const fn_graph *g, const char *name, const char *model_name, int *index,
                                fusenet_error *err) {
-    int i = fn_graph_find(g, name);
+    int i = fusenet__graph_find(g, name);
     if (i >= 0) {
         *index = i;
-        return fn_ok(err);
+        return fusenet__ok(err);
     }
     char msg[FUSENET_ERROR_MESSAGE_SIZE];
     snprintf(msg, sizeof msg, "%s has no layer named '%.80s'", model_name, name);
     const char *names[512];
     size_t n = 0;
     for (int k = 0; k < g->n && n < 512; k++) names[n++] = g->nodes[k].name;
-    fn_suggest(msg, sizeof msg, name, names, n);
-    return fn_error(err, FUSENET_ERR_UNKNOWN_LAYER, "%s", msg);
+    fusenet__suggest(msg, sizeof msg, name, names, n);
+    return fusenet__error(err, FUSENET_ERR_UNKNOWN_LAYER, "%s", msg);
 }
 
-const char *fn_op_keras_type(const fn_node *node) {
+const char *fusenet__op_keras_type(const fn_node *node) {
     switch (node->op) {
     case FN_OP_INPUT: return "InputLayer";
     case FN_OP_ZERO_PAD: return "ZeroPadding2D";
@@ -157,7 +157,7 @@ const char *fn_op_keras_type(const fn_node *node) {
     return "?";
 }
 
-int fn_node_weight_count(const fn_node *node) {
+int fusenet__node_weight_count(const fn_node *node) {
     switch (node->op) {
     case FN_OP_CONV2D:
     case FN_OP_DENSE: return 2;
@@ -166,7 +166,7 @@ int fn_node_weight_count(const fn_node *node) {
     }
 }
 
-int64_t fn_node_params(const fn_graph *g, const fn_node *node, const fn_shape *shapes) {
+int64_t fusenet__node_params(const fn_graph *g, const fn_node *node, const fn_shape *shapes) {
     const fn_shape *in = node->n_in ? &shapes[node->in[0]] : NULL;
     (void)g;
     switch (node->op) {
@@ -180,44 +180,44 @@ int64_t fn_node_params(const fn_graph *g, const fn_node *node, const fn_shape *s
     }
 }
 
-int32_t fn_conv_out(int32_t in, int k, int stride, fn_padding padding) {
+int32_t fusenet__conv_out(int32_t in, int k, int stride, fn_padding padding) {
     if (padding == FN_PAD_SAME) return (in + stride - 1) / stride;
     if (in < k) return 0;
     return (in - k) / stride + 1;
 }
 
-int32_t fn_same_pad_before(int32_t in, int k, int stride) {
+int32_t fusenet__same_pad_before(int32_t in, int k, int stride) {
     int32_t out = (in + stride - 1) / stride;
     int32_t total = (out - 1) * stride + k - in;
     if (total < 0) total = 0;
     return total / 2;
 }
 
-fusenet_status fn_graph_shapes(const fn_graph *g, int32_t in_h, int32_t in_w, fn_shape *shapes,
+fusenet_status fusenet__graph_shapes(const fn_graph *g, int32_t in_h, int32_t in_w, fn_shape *shapes,
                                fusenet_error *err) {
     for (int i = 0; i < g->n; i++) {
         const fn_node *n = &g->nodes[i];
         const fn_shape *x = n->n_in ? &shapes[n->in[0]] : NULL;
         fn_shape s = {0, 0, 0, 0};
         if (x && x->flat && n->op != FN_OP_DENSE)
-            return fn_error(err, FUSENET_ERR_INVALID_ARG, "layer %s needs a spatial input", n->name);
+            return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "layer %s needs a spatial input", n->name);
         switch (n->op) {
         case FN_OP_INPUT: s = (fn_shape){in_h, in_w, 3, 0}; break;
         case FN_OP_ZERO_PAD: s = (fn_shape){x->h + n->pad_t + n->pad_b, x->w + n->pad_l + n->pad_r, x->c, 0}; break;
         case FN_OP_CONV2D:
-            s = (fn_shape){fn_conv_out(x->h, n->kh, n->stride, n->padding),
-                           fn_conv_out(x->w, n->kw, n->stride, n->padding), n->filters, 0};
+            s = (fn_shape){fusenet__conv_out(x->h, n->kh, n->stride, n->padding),
+                           fusenet__conv_out(x->w, n->kw, n->stride, n->padding), n->filters, 0};
             break;
         case FN_OP_MAX_POOL:
-            s = (fn_shape){fn_conv_out(x->h, n->kh, n->stride, n->padding),
-                           fn_conv_out(x->w, n->kw, n->stride, n->padding), x->c, 0};
+            s = (fn_shape){fusenet__conv_out(x->h, n->kh, n->stride, n->padding),
+                           fusenet__conv_out(x->w, n->kw, n->stride, n->padding), x->c, 0};
             break;
         case FN_OP_BATCH_NORM:
         case FN_OP_RELU: s = *x; break;
         case FN_OP_ADD: {
             const fn_shape *y = &shapes[n->in[1]];
             if (x->h != y->h || x->w != y->w || x->c != y->c)
-                return fn_error(err, FUSENET_ERR_SHAPE, "layer %s adds %dx%dx%d and %dx%dx%d", n->name, x->h,
+                return fusenet__error(err, FUSENET_ERR_SHAPE, "layer %s adds %dx%dx%d and %dx%dx%d", n->name, x->h,
                                 x->w, x->c, y->h, y->w, y->c);
             s = *x;
             break;
@@ -228,14 +228,14 @@ fusenet_status fn_graph_shapes(const fn_graph *g, int32_t in_h, int32_t in_w, fn
         case FN_OP_DENSE: s = (fn_shape){1, 1, n->filters, 1}; break;
         }
         if (s.h <= 0 || s.w <= 0)
-            return fn_error(err, FUSENET_ERR_SHAPE,
+            return fusenet__error(err, FUSENET_ERR_SHAPE,
                             "input %dx%d is too small: layer %s would have an empty output", in_h, in_w, n->name);
         shapes[i] = s;
     }
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
-void fn_graph_live(const fn_graph *g, const int *outputs, int n_outputs, unsigned char *live) {
+void fusenet__graph_live(const fn_graph *g, const int *outputs, int n_outputs, unsigned char *live) {
     memset(live, 0, (size_t)g->n);
     for (int k = 0; k < n_outputs; k++) live[outputs[k]] = 1;
     for (int i = g->n - 1; i >= 0; i--)

@@ -2,7 +2,7 @@
  *
  * Node i produces value i. Nodes are stored in Keras' model.layers order, which
  * is a topological order. Builders have a sticky error: once a call fails,
- * later calls return -1 and fn_graph_finish reports the first failure, so the
+ * later calls return -1 and fusenet__graph_finish reports the first failure, so the
  * model definitions in models/ read as straight-line Keras code.
  */
 #ifndef FN_GRAPH_H
@@ -68,40 +68,40 @@ typedef struct fn_shape {
 } fn_shape;
 
 /* ---- building (sticky error) ---- */
-int fn_input(fn_graph *g, const char *name);
-int fn_zero_pad(fn_graph *g, int x, int pad, const char *name);
-int fn_conv2d(fn_graph *g, int x, int filters, int k, int stride, fn_padding padding, fn_act act,
+int fusenet__input(fn_graph *g, const char *name);
+int fusenet__zero_pad(fn_graph *g, int x, int pad, const char *name);
+int fusenet__conv2d(fn_graph *g, int x, int filters, int k, int stride, fn_padding padding, fn_act act,
               const char *name);
-int fn_batch_norm(fn_graph *g, int x, float epsilon, const char *name);
-int fn_relu(fn_graph *g, int x, const char *name);
-int fn_max_pool(fn_graph *g, int x, int k, int stride, const char *name);
-int fn_global_pool(fn_graph *g, int x, int is_max, const char *name);
-int fn_add(fn_graph *g, int a, int b, const char *name);
-int fn_flatten(fn_graph *g, int x, const char *name);
-int fn_dense(fn_graph *g, int x, int units, fn_act act, const char *name);
+int fusenet__batch_norm(fn_graph *g, int x, float epsilon, const char *name);
+int fusenet__relu(fn_graph *g, int x, const char *name);
+int fusenet__max_pool(fn_graph *g, int x, int k, int stride, const char *name);
+int fusenet__global_pool(fn_graph *g, int x, int is_max, const char *name);
+int fusenet__add(fn_graph *g, int a, int b, const char *name);
+int fusenet__flatten(fn_graph *g, int x, const char *name);
+int fusenet__dense(fn_graph *g, int x, int units, fn_act act, const char *name);
 /* Reports the first builder failure, or FUSENET_OK. */
-fusenet_status fn_graph_finish(fn_graph *g, fusenet_error *err);
-void fn_graph_free(fn_graph *g);
+fusenet_status fusenet__graph_finish(fn_graph *g, fusenet_error *err);
+void fusenet__graph_free(fn_graph *g);
 
 /* ---- queries ---- */
-int fn_graph_find(const fn_graph *g, const char *name); /* -1 if absent */
+int fusenet__graph_find(const fn_graph *g, const char *name); /* -1 if absent */
 /* UNKNOWN_LAYER with the three closest names when absent. */
-fusenet_status fn_graph_lookup(const fn_graph *g, const char *name, const char *model_name, int *index,
+fusenet_status fusenet__graph_lookup(const fn_graph *g, const char *name, const char *model_name, int *index,
                                fusenet_error *err);
-const char *fn_op_keras_type(const fn_node *node);
-int fn_node_weight_count(const fn_node *node);
-int64_t fn_node_params(const fn_graph *g, const fn_node *node, const fn_shape *shapes);
+const char *fusenet__op_keras_type(const fn_node *node);
+int fusenet__node_weight_count(const fn_node *node);
+int64_t fusenet__node_params(const fn_graph *g, const fn_node *node, const fn_shape *shapes);
 
 /* Shape inference for batch-free input in_h x in_w x 3 into shapes[g->n].
  * SHAPE if a layer's output would be empty (input too small). */
-fusenet_status fn_graph_shapes(const fn_graph *g, int32_t in_h, int32_t in_w, fn_shape *shapes,
+fusenet_status fusenet__graph_shapes(const fn_graph *g, int32_t in_h, int32_t in_w, fn_shape *shapes,
                                fusenet_error *err);
 
 /* Keras 'same'/'valid' output size and 'same' leading pad along one axis. */
-int32_t fn_conv_out(int32_t in, int k, int stride, fn_padding padding);
-int32_t fn_same_pad_before(int32_t in, int k, int stride);
+int32_t fusenet__conv_out(int32_t in, int k, int stride, fn_padding padding);
+int32_t fusenet__same_pad_before(int32_t in, int k, int stride);
 
 /* Marks live[i] = 1 for every node the given outputs depend on (themselves included). */
-void fn_graph_live(const fn_graph *g, const int *outputs, int n_outputs, unsigned char *live);
+void fusenet__graph_live(const fn_graph *g, const int *outputs, int n_outputs, unsigned char *live);
 
 #endif

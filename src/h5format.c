@@ -93,7 +93,7 @@ __attribute__((format(printf, 3, 4))) static int fail(ctx *c, fusenet_status st,
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    c->st = fn_error(c->err, st, "%s: %s: %s", c->h->path, c->what, detail);
+    c->st = fusenet__error(c->err, st, "%s: %s: %s", c->h->path, c->what, detail);
     return 0;
 }
 
@@ -102,7 +102,7 @@ __attribute__((format(printf, 3, 4))) static int fail(ctx *c, fusenet_status st,
 #define NOMEM(c) fail(c, FUSENET_ERR_NOMEM, "out of memory")
 
 static fusenet_status finish(ctx *c) {
-    if (c->st == FUSENET_OK) fn_ok(c->err);
+    if (c->st == FUSENET_OK) fusenet__ok(c->err);
     return c->st;
 }
 
@@ -142,13 +142,13 @@ static uint8_t *fetch_block(ctx *c, uint64_t addr, uint64_t n, const char *thing
         CORRUPT(c, "%s at byte %llu claims %llu bytes", thing, (unsigned long long)addr, (unsigned long long)n);
         return NULL;
     }
-    uint8_t *b = fn_malloc(n ? (size_t)n : 1);
+    uint8_t *b = fusenet__malloc(n ? (size_t)n : 1);
     if (!b) {
         NOMEM(c);
         return NULL;
     }
     if (!fetch(c, addr, b, (size_t)n, thing)) {
-        fn_free(b);
+        fusenet__free(b);
         return NULL;
     }
     return b;
@@ -331,39 +331,39 @@ static int read_superblock(ctx *c) {
     return 1;
 }
 
-fusenet_status fn_hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
+fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
     if (out) *out = NULL;
-    if (!path || !out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_open: NULL argument");
+    if (!path || !out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_open: NULL argument");
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
-        return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+        return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path, strerror(e));
     }
     if (S_ISDIR(sb.st_mode) || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path,
+        return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot open: %s", path,
                         S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
     }
     if (sb.st_size == 0) {
         close(fd);
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: empty file, not an HDF5 file", path);
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: empty file, not an HDF5 file", path);
     }
     /* libhdf5 writers hold an exclusive flock() while they write: a file being
      * written is half-made, not corrupt. Where locks are not supported, read on. */
     if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
         close(fd);
-        return fn_error(err, FUSENET_ERR_IO, "%s: cannot open: the file is locked by a program writing it", path);
+        return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot open: the file is locked by a program writing it", path);
     }
-    fn_hdf *h = fn_calloc(1, sizeof *h);
-    char *p = fn_strdup(path);
+    fn_hdf *h = fusenet__calloc(1, sizeof *h);
+    char *p = fusenet__strdup(path);
     if (!h || !p) {
-        fn_free(h);
-        fn_free(p);
+        fusenet__free(h);
+        fusenet__free(p);
         close(fd);
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
     }
     h->path = p;
     h->fd = fd;
@@ -375,28 +375,28 @@ fusenet_status fn_hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
     if (!read_superblock(&c)) {
         /* "not an HDF5 file" reads better without the "superblock: " context */
         if (c.st == FUSENET_ERR_FORMAT && err && strstr(err->message, "no HDF5 signature"))
-            fn_error(err, FUSENET_ERR_FORMAT, "%s: not an HDF5 file (no HDF5 signature)", path);
-        fn_hdf_close(h);
+            fusenet__error(err, FUSENET_ERR_FORMAT, "%s: not an HDF5 file (no HDF5 signature)", path);
+        fusenet__hdf_close(h);
         return c.st;
     }
     *out = h;
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 static void linklist_free(linklist *l);
 
-void fn_hdf_close(fn_hdf *h) {
+void fusenet__hdf_close(fn_hdf *h) {
     if (!h) return;
     if (h->fd >= 0) close(h->fd);
     for (int i = 0; i < LINK_CACHE; i++) linklist_free(&h->links[i]);
-    fn_free(h->gcol);
-    fn_free(h->path);
-    fn_free(h);
+    fusenet__free(h->gcol);
+    fusenet__free(h->path);
+    fusenet__free(h);
 }
 
-const char *fn_hdf_path(const fn_hdf *h) { return h ? h->path : NULL; }
+const char *fusenet__hdf_path(const fn_hdf *h) { return h ? h->path : NULL; }
 
-fn_hdf_obj fn_hdf_root(const fn_hdf *h) { return h ? h->root : UNDEF; }
+fn_hdf_obj fusenet__hdf_root(const fn_hdf *h) { return h ? h->root : UNDEF; }
 
 /* ---- object headers ------------------------------------------------------------ */
 
@@ -429,8 +429,8 @@ typedef struct hdr {
 } hdr;
 
 static void hdr_free(hdr *o) {
-    for (int i = 0; i < o->nblocks; i++) fn_free(o->blocks[i]);
-    fn_free(o->m);
+    for (int i = 0; i < o->nblocks; i++) fusenet__free(o->blocks[i]);
+    fusenet__free(o->m);
     o->nblocks = 0;
     o->m = NULL;
     o->nm = o->cap = 0;
@@ -439,7 +439,7 @@ static void hdr_free(hdr *o) {
 static int add_msg(ctx *c, hdr *o, unsigned type, unsigned flags, const uint8_t *p, size_t n) {
     if (o->nm == o->cap) {
         size_t cap = o->cap ? 2 * o->cap : 32, bytes;
-        msg *m = fn_mul_size(cap, sizeof *m, &bytes) ? fn_realloc(o->m, bytes) : NULL;
+        msg *m = fusenet__mul_size(cap, sizeof *m, &bytes) ? fusenet__realloc(o->m, bytes) : NULL;
         if (!m) return NOMEM(c);
         o->m = m;
         o->cap = cap;
@@ -558,7 +558,7 @@ typedef struct dtype {
 static const char *const CLASS_NAMES[] = {"integer",  "float",     "time", "string",          "bitfield", "opaque",
                                           "compound", "reference", "enum", "variable-length", "array"};
 
-const char *fn_hdf_class_name(int raw_class) {
+const char *fusenet__hdf_class_name(int raw_class) {
     if (raw_class >= 0 && raw_class < (int)(sizeof CLASS_NAMES / sizeof CLASS_NAMES[0]))
         return CLASS_NAMES[raw_class];
     return "unknown";
@@ -710,13 +710,13 @@ static int walk_node(bwalk *w, uint64_t addr, int want_level) {
             ok = r != 0;
         }
     }
-    fn_free(body);
+    fusenet__free(body);
     return ok;
 }
 
 static void linklist_free(linklist *l) {
-    for (size_t i = 0; i < l->n; i++) fn_free(l->v[i].name);
-    fn_free(l->v);
+    for (size_t i = 0; i < l->n; i++) fusenet__free(l->v[i].name);
+    fusenet__free(l->v);
     memset(l, 0, sizeof *l);
     l->group = UNDEF;
 }
@@ -730,12 +730,12 @@ static int add_link(ctx *c, linklist *l, const uint8_t *name, size_t len, uint64
     if (l->n == MAX_LINKS) return CORRUPT(c, "a group of more than %d links", MAX_LINKS);
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64, bytes;
-        hlink *v = fn_mul_size(cap, sizeof *v, &bytes) ? fn_realloc(l->v, bytes) : NULL;
+        hlink *v = fusenet__mul_size(cap, sizeof *v, &bytes) ? fusenet__realloc(l->v, bytes) : NULL;
         if (!v) return NOMEM(c);
         l->v = v;
         l->cap = cap;
     }
-    char *p = fn_malloc(len + 1);
+    char *p = fusenet__malloc(len + 1);
     if (!p) return NOMEM(c);
     memcpy(p, name, len);
     p[len] = '\0';
@@ -766,7 +766,7 @@ static int symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
         else
             r = add_link(c, sy->l, (const uint8_t *)name, strlen(name), obj, 0);
     }
-    fn_free(body);
+    fusenet__free(body);
     return r;
 }
 
@@ -778,7 +778,7 @@ static int list_symbol_table(ctx *c, const msg *m, linklist *l) {
     if (!load_local_heap(c, heap_addr, &sy.hp)) return 0;
     bwalk w = {c, 0, (size_t)c->h->sl, 0, symbol_node, &sy, 0};
     int ok = walk_node(&w, btree, -1);
-    fn_free(sy.hp.data);
+    fusenet__free(sy.hp.data);
     return ok;
 }
 
@@ -906,7 +906,7 @@ static int find_direct(ctx *c, const fheap *fh, uint64_t addr, unsigned nrows, u
         }
     }
     if (ok && !done) ok = CORRUPT(c, "fractal heap offset %llu outside the heap", (unsigned long long)off);
-    fn_free(b);
+    fusenet__free(b);
     return ok;
 }
 
@@ -922,7 +922,7 @@ static int heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out
         size_t n = fh->id_len <= 18 ? (size_t)(id[0] & 15) + 1 : (((size_t)(id[0] & 15) << 8) | id[1]) + 1;
         const uint8_t *p = id + (fh->id_len <= 18 ? 1 : 2);
         if (n > fh->id_len - (size_t)(p - id)) return CORRUPT(c, "tiny heap object of %zu bytes", n);
-        if (!(*out = fn_malloc(n))) return NOMEM(c);
+        if (!(*out = fusenet__malloc(n))) return NOMEM(c);
         memcpy(*out, p, n);
         *len = n;
         return 1;
@@ -1009,7 +1009,7 @@ static int b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
         else
             ok = b2_node(w, child, child_nrec, depth - 1);
     }
-    fn_free(b);
+    fusenet__free(b);
     return ok;
 }
 
@@ -1097,7 +1097,7 @@ static int dense_record(b2walk *w, const uint8_t *rec) {
     if (!heap_object(w->c, &d->fh, rec + d->id_at, &obj, &n)) return 0;
     msg m = {d->attributes ? MSG_ATTRIBUTE : MSG_LINK, 0, obj, n};
     int r = d->each(w->c, &m, d->arg);
-    fn_free(obj);
+    fusenet__free(obj);
     return r;
 }
 
@@ -1148,7 +1148,7 @@ static int list_links(ctx *c, uint64_t group, linklist *l) {
     return ok;
 }
 
-fusenet_status fn_hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
+fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
                              int *found, fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
     *found = 0;
@@ -1179,7 +1179,7 @@ fusenet_status fn_hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, cons
     return finish(&c);
 }
 
-fusenet_status fn_hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_kind *kind, fusenet_error *err) {
+fusenet_status fusenet__hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_kind *kind, fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
     hdr o;
     *kind = FN_HDF_OTHER;
@@ -1220,11 +1220,11 @@ static int attribute_message(ctx *c, const msg *m, const char *name, fn_hdf_attr
     if (flags & 3) return UNSUPPORTED(c, "attribute %s with a shared datatype or dataspace", name);
     const uint8_t *tp = take(&k, padded ? pad8(tsize) : tsize), *sp = take(&k, padded ? pad8(ssize) : ssize);
     if (!tp || !sp) return CORRUPT(c, "short attribute message");
-    fn_hdf_attr *a = fn_calloc(1, sizeof *a);
+    fn_hdf_attr *a = fusenet__calloc(1, sizeof *a);
     if (!a) return NOMEM(c);
     cur tk = cur_of(tp, tsize), sk = cur_of(sp, ssize);
     if (!parse_dtype(c, &tk, &a->type) || !parse_space(c, &sk, &a->shape)) {
-        fn_free(a);
+        fusenet__free(a);
         return 0;
     }
     set_type(&a->shape, &a->type);
@@ -1232,14 +1232,14 @@ static int attribute_message(ctx *c, const msg *m, const char *name, fn_hdf_attr
     if (a->shape.count > UINT32_MAX || bytes > k.n - k.i) {
         unsigned long long count = (unsigned long long)a->shape.count;
         unsigned size = a->type.size;
-        fn_free(a);
+        fusenet__free(a);
         return CORRUPT(c, "attribute %s holds %llu elements of %u bytes in a message of %zu bytes", name, count,
                        size, m->n);
     }
     a->nbytes = (size_t)bytes;
-    a->data = fn_malloc(a->nbytes ? a->nbytes : 1);
+    a->data = fusenet__malloc(a->nbytes ? a->nbytes : 1);
     if (!a->data) {
-        fn_free(a);
+        fusenet__free(a);
         return NOMEM(c);
     }
     memcpy(a->data, k.p + k.i, a->nbytes);
@@ -1258,7 +1258,7 @@ static int attribute_each(ctx *c, const msg *m, void *arg) {
     return *f->out ? 2 : 1;
 }
 
-fusenet_status fn_hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, const char *what, fn_hdf_attr **out,
+fusenet_status fusenet__hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, const char *what, fn_hdf_attr **out,
                                 fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
     *out = NULL;
@@ -1275,12 +1275,12 @@ fusenet_status fn_hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, con
     return finish(&c);
 }
 
-const fn_hdf_shape *fn_hdf_attr_shape(const fn_hdf_attr *a) { return &a->shape; }
+const fn_hdf_shape *fusenet__hdf_attr_shape(const fn_hdf_attr *a) { return &a->shape; }
 
-void fn_hdf_attr_free(fn_hdf_attr *a) {
+void fusenet__hdf_attr_free(fn_hdf_attr *a) {
     if (!a) return;
-    fn_free(a->data);
-    fn_free(a);
+    fusenet__free(a->data);
+    fusenet__free(a);
 }
 
 /* The object of a global heap collection, copied into buf. */
@@ -1288,7 +1288,7 @@ static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len,
     fn_hdf *h = c->h;
     size_t sl = (size_t)h->sl;
     if (h->gcol_addr != addr) {
-        fn_free(h->gcol);
+        fusenet__free(h->gcol);
         h->gcol = NULL;
         h->gcol_addr = UNDEF;
         uint8_t b[16];
@@ -1324,13 +1324,13 @@ static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len,
     return CORRUPT(c, "global heap at byte %llu has no object %u", (unsigned long long)addr, index);
 }
 
-fusenet_status fn_hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, const char *what, char *buf,
+fusenet_status fusenet__hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, const char *what, char *buf,
                                   size_t cap, size_t *len, fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
     *len = 0;
     if (cap) buf[0] = '\0';
     if (i >= a->shape.count || cap == 0)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_attr_string: bad index");
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_attr_string: bad index");
     if (a->type.cls == FN_HDF_STRING) {
         const char *s = (const char *)a->data + i * a->type.size;
         size_t n = a->type.size;
@@ -1350,7 +1350,7 @@ fusenet_status fn_hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, con
         buf[n] = '\0';
         *len = n;
     } else {
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_hdf_attr_string: not a string attribute");
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_attr_string: not a string attribute");
     }
     return finish(&c);
 }
@@ -1530,7 +1530,7 @@ static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d, int *is_dataset) {
     if (ok && d->layout == LAYOUT_COMPACT) {
         if (!d->compact)
             ok = CORRUPT(c, "short compact data");
-        else if (!(copy = fn_malloc(d->stored ? (size_t)d->stored : 1)))
+        else if (!(copy = fusenet__malloc(d->stored ? (size_t)d->stored : 1)))
             ok = NOMEM(c);
         else
             memcpy(copy, d->compact, (size_t)d->stored);
@@ -1540,26 +1540,26 @@ static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d, int *is_dataset) {
     return ok;
 }
 
-fusenet_status fn_hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_dataset **out,
+fusenet_status fusenet__hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_dataset **out,
                                    fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
     *out = NULL;
-    dataset *d = fn_malloc(sizeof *d);
+    dataset *d = fusenet__malloc(sizeof *d);
     int is_dataset = 0;
     if (!d)
         NOMEM(&c);
     else if (load_dataset(&c, obj, d, &is_dataset) && is_dataset)
         *out = d;
-    if (!*out) fn_hdf_dataset_free(d);
+    if (!*out) fusenet__hdf_dataset_free(d);
     return finish(&c);
 }
 
-const fn_hdf_shape *fn_hdf_dataset_shape(const fn_hdf_dataset *d) { return &d->shape; }
+const fn_hdf_shape *fusenet__hdf_dataset_shape(const fn_hdf_dataset *d) { return &d->shape; }
 
-void fn_hdf_dataset_free(fn_hdf_dataset *d) {
+void fusenet__hdf_dataset_free(fn_hdf_dataset *d) {
     if (!d) return;
-    fn_free((void *)d->compact);
-    fn_free(d);
+    fusenet__free((void *)d->compact);
+    fusenet__free(d);
 }
 
 /* Converts n elements of type t to float32. */
@@ -1593,7 +1593,7 @@ static int read_elements(ctx *c, const dataset *d, uint64_t addr, float *dst, si
     const size_t step = (1u << 20) / 8;
     uint8_t *buf = NULL;
     if (!(d->type.size == 4 && !d->type.big_endian)) {
-        if (!(buf = fn_malloc(step * d->type.size))) return NOMEM(c);
+        if (!(buf = fusenet__malloc(step * d->type.size))) return NOMEM(c);
     }
     int ok = 1;
     for (size_t done = 0; ok && done < n;) {
@@ -1607,7 +1607,7 @@ static int read_elements(ctx *c, const dataset *d, uint64_t addr, float *dst, si
         }
         done += m;
     }
-    fn_free(buf);
+    fusenet__free(buf);
     return ok;
 }
 
@@ -1707,7 +1707,7 @@ static int put_chunk(chunker *ch, const uint64_t *offsets, uint64_t addr, uint64
     if (stored > MAX_CHUNK_BYTES || stored > c->h->size)
         return CORRUPT(c, "chunk of %llu bytes", (unsigned long long)stored);
     if (stored > ch->cap) { /* a chunk that compresses badly grows a little */
-        uint8_t *r = fn_realloc(ch->raw, (size_t)stored), *w = r ? fn_realloc(ch->work, (size_t)stored) : NULL;
+        uint8_t *r = fusenet__realloc(ch->raw, (size_t)stored), *w = r ? fusenet__realloc(ch->work, (size_t)stored) : NULL;
         if (r) ch->raw = r;
         if (w) ch->work = w;
         if (!r || !w) return NOMEM(c);
@@ -1800,7 +1800,7 @@ static int fixed_array(chunker *ch) {
         chunk_offsets(ch, i, offsets);
         if (at != UNDEF) ok = put_chunk(ch, offsets, at, stored, mask);
     }
-    fn_free(body);
+    fusenet__free(body);
     return ok;
 }
 
@@ -1808,7 +1808,7 @@ static int read_chunked(ctx *c, const dataset *d, float *dst) {
     chunker ch = {c, d, dst, 1, 0, {0}, 1, NULL, NULL, NULL, 0};
     for (int i = 0; i < d->shape.rank; i++) {
         ch.grid[i] = d->shape.dims[i] / d->cdims[i] + (d->shape.dims[i] % d->cdims[i] != 0);
-        if (d->cdims[i] > MAX_CHUNK_BYTES || !fn_mul_size(ch.chunk_elems, (size_t)d->cdims[i], &ch.chunk_elems))
+        if (d->cdims[i] > MAX_CHUNK_BYTES || !fusenet__mul_size(ch.chunk_elems, (size_t)d->cdims[i], &ch.chunk_elems))
             return CORRUPT(c, "chunks too large");
         ch.nchunks *= ch.grid[i]; /* at most the element count */
     }
@@ -1816,14 +1816,14 @@ static int read_chunked(ctx *c, const dataset *d, float *dst) {
      * keeps chunk dims within the maximum dims */
     uint64_t data_bytes = d->shape.count * d->type.size,
              limit = data_bytes > (64u << 20) ? data_bytes : (64u << 20);
-    if (!fn_mul_size(ch.chunk_elems, d->type.size, &ch.chunk_bytes) || ch.chunk_bytes > MAX_CHUNK_BYTES ||
+    if (!fusenet__mul_size(ch.chunk_elems, d->type.size, &ch.chunk_bytes) || ch.chunk_bytes > MAX_CHUNK_BYTES ||
         ch.chunk_bytes > limit)
         return CORRUPT(c, "chunks of %zu elements for %llu values", ch.chunk_elems,
                        (unsigned long long)d->shape.count);
-    ch.seen = fn_calloc((size_t)ch.nchunks, 1);
+    ch.seen = fusenet__calloc((size_t)ch.nchunks, 1);
     ch.cap = ch.chunk_bytes + 64;
-    ch.raw = fn_malloc(ch.cap);
-    ch.work = fn_malloc(ch.cap);
+    ch.raw = fusenet__malloc(ch.cap);
+    ch.work = fusenet__malloc(ch.cap);
     int ok = ch.seen && ch.raw && ch.work ? 1 : NOMEM(c);
     if (ok && d->addr == UNDEF)
         ok = fail(c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
@@ -1851,20 +1851,20 @@ static int read_chunked(ctx *c, const dataset *d, float *dst) {
         if (!ch.seen[i])
             ok =
                 CORRUPT(c, "chunk %llu of %llu is missing", (unsigned long long)i, (unsigned long long)ch.nchunks);
-    fn_free(ch.seen);
-    fn_free(ch.raw);
-    fn_free(ch.work);
+    fusenet__free(ch.seen);
+    fusenet__free(ch.raw);
+    fusenet__free(ch.work);
     return ok;
 }
 
-fusenet_status fn_hdf_dataset_read(fn_hdf *h, const fn_hdf_dataset *d, const char *what, float *dst,
+fusenet_status fusenet__hdf_dataset_read(fn_hdf *h, const fn_hdf_dataset *d, const char *what, float *dst,
                                    size_t count, fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
     int ok = 1;
     if (d->type.cls != FN_HDF_FLOAT || !d->type.ieee)
-        ok = UNSUPPORTED(&c, "%s data that is not IEEE floating point", fn_hdf_class_name(d->type.raw_class));
+        ok = UNSUPPORTED(&c, "%s data that is not IEEE floating point", fusenet__hdf_class_name(d->type.raw_class));
     if (ok && (d->shape.is_null || d->shape.count != count))
-        ok = fail(&c, FUSENET_ERR_INVALID_ARG, "fn_hdf_dataset_read: %zu elements asked of %llu", count,
+        ok = fail(&c, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_dataset_read: %zu elements asked of %llu", count,
                   (unsigned long long)d->shape.count);
     uint64_t bytes = (uint64_t)count * d->type.size;
     if (ok && d->layout == LAYOUT_COMPACT) {

@@ -77,7 +77,7 @@ static void close_id(hid_t *id) {
 }
 
 static fusenet_status nomem(fusenet_error *err, const char *path) {
-    return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
+    return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
 }
 
 /* ---- writer --------------------------------------------------------------- */
@@ -87,11 +87,11 @@ static fusenet_status write_attr(hid_t obj, const char *name, hid_t type, hid_t 
     reason r;
     hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0)
-        return fn_error(err, FUSENET_ERR_IO, "%s: cannot create attribute %s%s", path, name, h5_reason(&r));
+        return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot create attribute %s%s", path, name, h5_reason(&r));
     herr_t w = H5Awrite(a, type, buf);
     if (w < 0) h5_reason(&r);
     H5Aclose(a);
-    if (w < 0) return fn_error(err, FUSENET_ERR_IO, "%s: cannot write attribute %s%s", path, name, r.text);
+    if (w < 0) return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot write attribute %s%s", path, name, r.text);
     return FUSENET_OK;
 }
 
@@ -101,11 +101,11 @@ static fusenet_status write_empty_attr(hid_t obj, const char *name, const char *
     hsize_t zero = 0;
     double dummy = 0.0;
     hid_t space = H5Screate_simple(1, &zero, NULL);
-    if (space < 0) return fn_error(err, FUSENET_ERR_IO, "%s: cannot create a dataspace%s", path, h5_reason(&r));
+    if (space < 0) return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot create a dataspace%s", path, h5_reason(&r));
     hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
     fusenet_status st = FUSENET_OK;
     if (a < 0 || H5Awrite(a, H5T_NATIVE_DOUBLE, &dummy) < 0)
-        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot write attribute %s%s", path, name, h5_reason(&r));
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot write attribute %s%s", path, name, h5_reason(&r));
     close_id(&a);
     close_id(&space);
     return st;
@@ -118,7 +118,7 @@ static fusenet_status write_scalar_str(hid_t obj, const char *name, const char *
     hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
     if (type < 0 || space < 0 || H5Tset_size(type, strlen(value)) < 0 ||
         H5Tset_strpad(type, H5T_STR_NULLPAD) < 0)
-        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot make a string type%s", path, h5_reason(&r));
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot make a string type%s", path, h5_reason(&r));
     else
         st = write_attr(obj, name, type, space, value, path, err);
     close_id(&space);
@@ -144,11 +144,11 @@ static fusenet_status write_names_attr(hid_t obj, const char *base, const char *
 
     hid_t type = -1, space = -1;
     char *buf = NULL;
-    if (!fn_mul_size(n, maxlen, &bytes) || !(buf = fn_calloc(n, maxlen))) return nomem(err, path);
+    if (!fusenet__mul_size(n, maxlen, &bytes) || !(buf = fusenet__calloc(n, maxlen))) return nomem(err, path);
     for (size_t i = 0; i < n; i++) memcpy(buf + i * maxlen, names[i], strlen(names[i]));
     type = H5Tcopy(H5T_C_S1);
     if (type < 0 || H5Tset_size(type, maxlen) < 0 || H5Tset_strpad(type, H5T_STR_NULLPAD) < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot make a string type%s", path, h5_reason(&r));
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot make a string type%s", path, h5_reason(&r));
         goto done;
     }
     size_t start = 0;
@@ -161,7 +161,7 @@ static fusenet_status write_names_attr(hid_t obj, const char *base, const char *
             snprintf(name, sizeof name, "%s%zu", base, c);
         space = H5Screate_simple(1, &cnt, NULL);
         if (space < 0)
-            st = fn_error(err, FUSENET_ERR_IO, "%s: cannot create a dataspace%s", path, h5_reason(&r));
+            st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot create a dataspace%s", path, h5_reason(&r));
         else
             st = write_attr(obj, name, type, space, buf + start * maxlen, path, err);
         close_id(&space);
@@ -169,7 +169,7 @@ static fusenet_status write_names_attr(hid_t obj, const char *base, const char *
     }
 done:
     close_id(&type);
-    fn_free(buf);
+    fusenet__free(buf);
     return st;
 }
 
@@ -181,18 +181,18 @@ static fusenet_status write_dataset(hid_t g, const char *wname, const fn_wspec *
     for (int d = 0; d < s->rank; d++) dims[d] = (hsize_t)s->dims[d];
     hid_t space = H5Screate_simple(s->rank, dims, NULL), ds = -1;
     if (space < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "%s: layer %s weight %s: cannot create a dataspace%s", path, layer,
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: layer %s weight %s: cannot create a dataspace%s", path, layer,
                       wname, h5_reason(&r));
         goto done;
     }
     ds = H5Dcreate2(g, wname, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     if (ds < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "%s: layer %s weight %s: cannot create dataset%s", path, layer,
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: layer %s weight %s: cannot create dataset%s", path, layer,
                       wname, h5_reason(&r));
         goto done;
     }
     if (H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->data) < 0)
-        st = fn_error(err, FUSENET_ERR_IO, "%s: layer %s weight %s: cannot write dataset%s", path, layer,
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: layer %s weight %s: cannot write dataset%s", path, layer,
                       wname, h5_reason(&r));
 done:
     close_id(&ds);
@@ -203,22 +203,22 @@ done:
 static fusenet_status check_layers_out(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
                                        fusenet_error *err) {
     if (n_layers > FN_H5_MAX_NAMES)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "%s: more than %d layers", path, FN_H5_MAX_NAMES);
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s: more than %d layers", path, FN_H5_MAX_NAMES);
     for (size_t i = 0; i < n_layers; i++) {
         const fn_h5_layer_out *l = &layers[i];
         if (!l->name || !l->name[0] || strchr(l->name, '/') || !strcmp(l->name, ".") ||
             strlen(l->name) > FN_H5_MAX_NAME_LEN)
-            return fn_error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %zu: bad or missing name", path, i);
+            return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %zu: bad or missing name", path, i);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(layers[j].name, l->name))
-                return fn_error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %s given twice", path, l->name);
+                return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %s given twice", path, l->name);
         if (l->n > FN_H5_MAX_NAMES || (l->n > 0 && (!l->weight_names || !l->specs)))
-            return fn_error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %s: bad weight list", path, l->name);
+            return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %s: bad weight list", path, l->name);
         for (size_t k = 0; k < l->n; k++)
-            if (!l->weight_names[k] || fn_h5_bad_name(l->weight_names[k]))
-                return fn_error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %s weight %zu: bad name", path,
+            if (!l->weight_names[k] || fusenet__h5_bad_name(l->weight_names[k]))
+                return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s: layer %s weight %zu: bad name", path,
                                 l->name, k);
-        fusenet_status st = fn_h5_check_specs(path, l->name, l->n, l->specs, NULL, err);
+        fusenet_status st = fusenet__h5_check_specs(path, l->name, l->n, l->specs, NULL, err);
         if (st != FUSENET_OK) return st;
     }
     return FUSENET_OK;
@@ -227,10 +227,10 @@ static fusenet_status check_layers_out(const char *path, const fn_h5_layer_out *
 /* Writes the file image whole or not at all (temporary file, then rename). */
 static fusenet_status write_image(const char *path, const void *buf, size_t size, fusenet_error *err) {
     char *tmp;
-    int fd = fn_temp_open(path, &tmp, err);
+    int fd = fusenet__temp_open(path, &tmp, err);
     if (fd < 0) return err ? err->status : FUSENET_ERR_IO;
-    int ok = fn_write_full(fd, buf, size);
-    return fn_temp_close(fd, tmp, path, ok, errno, err);
+    int ok = fusenet__write_full(fd, buf, size);
+    return fusenet__temp_close(fd, tmp, path, ok, errno, err);
 }
 
 static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
@@ -242,12 +242,12 @@ static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers
     void *image = NULL;
     size_t image_size = 0;
 
-    if (n_layers > 0 && !(names = fn_calloc(n_layers, sizeof *names))) return nomem(err, path);
+    if (n_layers > 0 && !(names = fusenet__calloc(n_layers, sizeof *names))) return nomem(err, path);
     for (size_t i = 0; i < n_layers; i++) names[i] = layers[i].name;
 
     lcpl = H5Pcreate(H5P_LINK_CREATE);
     if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot make a property list%s", path, h5_reason(&r));
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot make a property list%s", path, h5_reason(&r));
         goto done;
     }
     /* The file is built in memory (HDF5's core driver, no backing store) and
@@ -259,12 +259,12 @@ static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers
              __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot make a property list%s", path, h5_reason(&r));
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot make a property list%s", path, h5_reason(&r));
         goto done;
     }
     file = H5Fcreate(mem_name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (file < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot create file%s", path, h5_reason(&r));
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot create file%s", path, h5_reason(&r));
         goto done;
     }
     if ((st = write_names_attr(file, "layer_names", names, n_layers, path, err)) != FUSENET_OK ||
@@ -275,7 +275,7 @@ static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers
         const fn_h5_layer_out *l = &layers[i];
         g = H5Gcreate2(file, l->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) {
-            st = fn_error(err, FUSENET_ERR_IO, "%s: cannot create layer group %s%s", path, l->name,
+            st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot create layer group %s%s", path, l->name,
                           h5_reason(&r));
             goto done;
         }
@@ -285,20 +285,20 @@ static fusenet_status write_impl(const char *path, const fn_h5_layer_out *layers
         close_id(&g);
     }
     if (st == FUSENET_OK && H5Fflush(file, H5F_SCOPE_LOCAL) < 0)
-        st = fn_error(err, FUSENET_ERR_IO, "%s: cannot finish the file%s", path, h5_reason(&r));
+        st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot finish the file%s", path, h5_reason(&r));
     if (st == FUSENET_OK) {
         ssize_t size = H5Fget_file_image(file, NULL, 0);
         if (size <= 0) {
-            st = fn_error(err, FUSENET_ERR_IO, "%s: cannot get the file image%s", path, h5_reason(&r));
+            st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot get the file image%s", path, h5_reason(&r));
             goto done;
         }
-        image = fn_malloc((size_t)size);
+        image = fusenet__malloc((size_t)size);
         if (!image) {
             st = nomem(err, path);
             goto done;
         }
         if (H5Fget_file_image(file, image, (size_t)size) != size) {
-            st = fn_error(err, FUSENET_ERR_IO, "%s: cannot get the file image%s", path, h5_reason(&r));
+            st = fusenet__error(err, FUSENET_ERR_IO, "%s: cannot get the file image%s", path, h5_reason(&r));
             goto done;
         }
         image_size = (size_t)size;
@@ -309,16 +309,16 @@ done:
     close_id(&file);
     close_id(&lcpl);
     close_id(&fapl);
-    fn_free(names);
+    fusenet__free(names);
     if (st == FUSENET_OK) st = write_image(path, image, image_size, err);
-    fn_free(image);
+    fusenet__free(image);
     return st;
 }
 
-fusenet_status fn_h5_write(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
+fusenet_status fusenet__h5_write(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
                            fusenet_error *err) {
     if (!path || (n_layers > 0 && !layers))
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fn_h5_write: NULL argument");
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__h5_write: NULL argument");
     fusenet_status st = check_layers_out(path, layers, n_layers, err);
     if (st != FUSENET_OK) return st;
     quiet q;
@@ -326,5 +326,5 @@ fusenet_status fn_h5_write(const char *path, const fn_h5_layer_out *layers, size
     st = write_impl(path, layers, n_layers, err);
     quiet_end(&q);
     if (st != FUSENET_OK) return st;
-    return fn_ok(err);
+    return fusenet__ok(err);
 }

@@ -50,13 +50,13 @@
 static _Thread_local int stb_alloc_failed;
 
 static void *stb_malloc(size_t size) {
-    void *p = fn_malloc(size);
+    void *p = fusenet__malloc(size);
     if (!p) stb_alloc_failed = 1;
     return p;
 }
 
 static void *stb_realloc(void *ptr, size_t size) {
-    void *p = fn_realloc(ptr, size);
+    void *p = fusenet__realloc(ptr, size);
     if (!p) stb_alloc_failed = 1;
     return p;
 }
@@ -69,7 +69,7 @@ static void *stb_realloc(void *ptr, size_t size) {
 #define STBI_NO_HDR
 #define STBI_MALLOC(sz) stb_malloc(sz)
 #define STBI_REALLOC(p, newsz) stb_realloc(p, newsz)
-#define STBI_FREE(p) fn_free(p)
+#define STBI_FREE(p) fusenet__free(p)
 /* stb_image only asserts internal invariants; never abort the host process. */
 #define STBI_ASSERT(x) ((void)sizeof(!(x)))
 #pragma GCC diagnostic push
@@ -110,22 +110,22 @@ fusenet_image_params fusenet_image_default_params(void) {
 
 static fusenet_status check_params(const fusenet_image_params *params, float *dst,
                                    fusenet_error *err) {
-    if (!params) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params is NULL");
-    if (!dst) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image dst is NULL");
+    if (!params) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image params is NULL");
+    if (!dst) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image dst is NULL");
     if (params->height <= 0 || params->height > FN_IMAGE_MAX_SIDE)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params height %d out of range 1..%d",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image params height %d out of range 1..%d",
                         (int)params->height, FN_IMAGE_MAX_SIDE);
     if (params->width <= 0 || params->width > FN_IMAGE_MAX_SIDE)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params width %d out of range 1..%d",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image params width %d out of range 1..%d",
                         (int)params->width, FN_IMAGE_MAX_SIDE);
     if (params->interp != FUSENET_INTERP_NEAREST && params->interp != FUSENET_INTERP_BILINEAR)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
                         "image params interp %d is neither NEAREST nor BILINEAR", (int)params->interp);
     if (params->caffe != 0 && params->caffe != 1)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params caffe %d is neither 0 nor 1",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image params caffe %d is neither 0 nor 1",
                         params->caffe);
     if (params->max_pixels <= 0)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "image params max_pixels %lld must be > 0",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image params max_pixels %lld must be > 0",
                         (long long)params->max_pixels);
     return FUSENET_OK;
 }
@@ -285,11 +285,11 @@ static fusenet_status stb_failure(fusenet_error *err, const char *name, const ch
     const char *why = stbi_failure_reason();
     if (!why) why = "unknown error";
     if (stb_alloc_failed || strcmp(why, "outofmem") == 0)
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding %s image", name, kind);
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding %s image", name, kind);
     if (strcmp(why, "too large") == 0)
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: %s image %u x %u is too large to decode", name,
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: %s image %u x %u is too large to decode", name,
                         kind, (unsigned)w, (unsigned)h);
-    return fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt or truncated %s image (%s)", name, kind,
+    return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: corrupt or truncated %s image (%s)", name, kind,
                     why);
 }
 
@@ -298,10 +298,10 @@ static fusenet_status stb_failure(fusenet_error *err, const char *name, const ch
 static fusenet_status check_size(const char *name, const char *kind, int64_t w, int64_t h, int64_t max_pixels,
                                  fusenet_error *err) {
     if (w <= 0 || h <= 0)
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image is zero-sized (%lld x %lld)", name, kind,
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: %s image is zero-sized (%lld x %lld)", name, kind,
                         (long long)w, (long long)h);
     if ((uint64_t)w * (uint64_t)h > (uint64_t)max_pixels)
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: %s image %lld x %lld has more pixels than the limit of %lld",
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: %s image %lld x %lld has more pixels than the limit of %lld",
                         name, kind, (long long)w, (long long)h, (long long)max_pixels);
     return FUSENET_OK;
 }
@@ -348,7 +348,7 @@ static uint8_t cmyk_channel(int v, int nk) {
     return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 
-/* Decodes a JPEG into a new 8-bit RGB buffer (*out, freed with fn_free). */
+/* Decodes a JPEG into a new 8-bit RGB buffer (*out, freed with fusenet__free). */
 static fusenet_status decode_jpeg(const unsigned char *buf, size_t size, const char *name, int64_t max_pixels,
                                   uint8_t **out, int *width, int *height, fusenet_error *err) {
     struct jpeg_decompress_struct cinfo;
@@ -366,12 +366,12 @@ static fusenet_status decode_jpeg(const unsigned char *buf, size_t size, const c
     if (setjmp(jf.jump)) {
         int oom = jf.mgr.msg_code == JERR_OUT_OF_MEMORY;
         jpeg_destroy_decompress(&cinfo);
-        fn_free(rgb);
-        fn_free(row);
+        fusenet__free(rgb);
+        fusenet__free(row);
         if (oom)
-            return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding JPEG image (%s)", name,
+            return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding JPEG image (%s)", name,
                             jf.message);
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, jf.message);
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, jf.message);
     }
     jpeg_create_decompress(&cinfo);
     progress.progress_monitor = jpeg_scan_limit;
@@ -396,8 +396,8 @@ static fusenet_status decode_jpeg(const unsigned char *buf, size_t size, const c
                  cinfo.output_height, comps);
         longjmp(jf.jump, 1);
     }
-    rgb = fn_malloc((size_t)(w * h * 3));
-    row = fn_malloc((size_t)w * (size_t)comps);
+    rgb = fusenet__malloc((size_t)(w * h * 3));
+    row = fusenet__malloc((size_t)w * (size_t)comps);
     if (!rgb || !row) {
         jf.mgr.msg_code = JERR_OUT_OF_MEMORY;
         snprintf(jf.message, sizeof jf.message, "%llu x %llu pixels", (unsigned long long)w,
@@ -425,7 +425,7 @@ static fusenet_status decode_jpeg(const unsigned char *buf, size_t size, const c
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
-    fn_free(row);
+    fusenet__free(row);
     *out = rgb;
     *width = (int)w;
     *height = (int)h;
@@ -457,10 +457,10 @@ typedef struct coeffs {
 } coeffs;
 
 static void coeffs_free(coeffs *c) {
-    fn_free(c->first);
-    fn_free(c->count);
-    fn_free(c->off);
-    fn_free(c->k);
+    fusenet__free(c->first);
+    fusenet__free(c->count);
+    fusenet__free(c->off);
+    fusenet__free(c->k);
     memset(c, 0, sizeof *c);
 }
 
@@ -470,9 +470,9 @@ static int coeffs_make(int in_size, int out_size, coeffs *c) {
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 1.0 * filterscale;
     double ss = 1.0 / filterscale;
-    c->first = fn_malloc((size_t)out_size * sizeof *c->first);
-    c->count = fn_malloc((size_t)out_size * sizeof *c->count);
-    c->off = fn_malloc(((size_t)out_size + 1) * sizeof *c->off);
+    c->first = fusenet__malloc((size_t)out_size * sizeof *c->first);
+    c->count = fusenet__malloc((size_t)out_size * sizeof *c->count);
+    c->off = fusenet__malloc(((size_t)out_size + 1) * sizeof *c->off);
     if (!c->first || !c->count || !c->off) goto oom;
     size_t total = 0;
     int maxn = 1;
@@ -491,10 +491,10 @@ static int coeffs_make(int in_size, int out_size, coeffs *c) {
         if (xmax > maxn) maxn = xmax;
     }
     c->off[out_size] = total;
-    c->k = fn_malloc(total * sizeof *c->k);
-    double *w = fn_malloc((size_t)maxn * sizeof *w);
+    c->k = fusenet__malloc(total * sizeof *c->k);
+    double *w = fusenet__malloc((size_t)maxn * sizeof *w);
     if (!c->k || !w) {
-        fn_free(w);
+        fusenet__free(w);
         goto oom;
     }
     for (int o = 0; o < out_size; o++) {
@@ -512,7 +512,7 @@ static int coeffs_make(int in_size, int out_size, coeffs *c) {
                          : (int32_t)(0.5 + v * (1 << PREC_BITS));
         }
     }
-    fn_free(w);
+    fusenet__free(w);
     return 1;
 oom:
     coeffs_free(c);
@@ -534,7 +534,7 @@ static fusenet_status resize_bilinear(const uint8_t *in, int iw, int ih, uint8_t
         int last = cv.first[oh - 1] + cv.count[oh - 1];
         if (!coeffs_make(iw, ow, &ch)) goto oom;
         size_t rows = (size_t)(last - first);
-        tmp = need_v ? fn_malloc(rows * (size_t)ow * 3) : out;
+        tmp = need_v ? fusenet__malloc(rows * (size_t)ow * 3) : out;
         if (!tmp) goto oom;
         for (size_t y = 0; y < rows; y++) {
             const uint8_t *irow = in + ((size_t)first + y) * (size_t)iw * 3;
@@ -568,7 +568,7 @@ static fusenet_status resize_bilinear(const uint8_t *in, int iw, int ih, uint8_t
                 orow[xc] = clip8(s);
             }
         }
-        if (tmp) fn_free(tmp);
+        if (tmp) fusenet__free(tmp);
     }
     coeffs_free(&ch);
     coeffs_free(&cv);
@@ -576,16 +576,16 @@ static fusenet_status resize_bilinear(const uint8_t *in, int iw, int ih, uint8_t
 oom:
     coeffs_free(&ch);
     coeffs_free(&cv);
-    return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d", name,
+    return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d", name,
                     iw, ih, ow, oh);
 }
 
 /* Pillow-exact nearest resize (ImagingScaleAffine with a = in/out). */
 static fusenet_status resize_nearest(const uint8_t *in, int iw, int ih, uint8_t *out, int ow, int oh,
                                      const char *name, fusenet_error *err) {
-    int *xin = fn_malloc((size_t)ow * sizeof *xin);
+    int *xin = fusenet__malloc((size_t)ow * sizeof *xin);
     if (!xin)
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d",
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d",
                         name, iw, ih, ow, oh);
     double ax = (double)(float)iw / ow, ay = (double)(float)ih / oh;
     double xo = ax * 0.5;
@@ -612,21 +612,21 @@ static fusenet_status resize_nearest(const uint8_t *in, int iw, int ih, uint8_t 
         }
         yo += ay;
     }
-    fn_free(xin);
+    fusenet__free(xin);
     return FUSENET_OK;
 }
 
 /* ---- decode -------------------------------------------------------------- */
 
-fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char *name,
+fusenet_status fusenet__image_decode(const unsigned char *buf, size_t size, const char *name,
                                const fusenet_image_params *params, float *dst, fusenet_error *err) {
     fusenet_status st = check_params(params, dst, err);
     if (st != FUSENET_OK) return st;
     if (!name) name = "<memory>";
-    if (!buf && size > 0) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image buf is NULL");
-    if (size == 0) return fn_error(err, FUSENET_ERR_FORMAT, "%s: empty file, not an image", name);
+    if (!buf && size > 0) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image buf is NULL");
+    if (size == 0) return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: empty file, not an image", name);
     if (size > FN_IMAGE_MAX_FILE || size > INT_MAX)
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: %zu bytes is over the 1 GiB image file limit",
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: %zu bytes is over the 1 GiB image file limit",
                         name, size);
 
     img_kind kind = IMG_UNKNOWN;
@@ -635,9 +635,9 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
     if (kind == IMG_UNKNOWN) {
         const char *other = other_format(buf, size);
         if (other)
-            return fn_error(err, FUSENET_ERR_UNSUPPORTED,
+            return fusenet__error(err, FUSENET_ERR_UNSUPPORTED,
                             "%s: %s images are not supported (JPEG and PNG only)", name, other);
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: not a JPEG or PNG image (unknown signature)",
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: not a JPEG or PNG image (unknown signature)",
                         name);
     }
     const char *kname = kind == IMG_PNG ? "PNG" : "JPEG";
@@ -650,7 +650,7 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
     char whybuf[64];
     const char *why = kind == IMG_JPEG ? jpeg_check(buf, size)
                                        : png_check(buf, size, whybuf, sizeof whybuf);
-    if (why) return fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt %s image: %s", name, kname, why);
+    if (why) return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: corrupt %s image: %s", name, kname, why);
 
     int w = 0, h = 0;
     uint8_t *rgb = NULL;
@@ -664,11 +664,11 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
         if ((st = check_size(name, kname, w, h, params->max_pixels, err)) != FUSENET_OK) return st;
         int dw = 0, dh = 0, dc = 0;
         stb_alloc_failed = 0;
-        rgb = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 3); /* fn_malloc'd (STBI_MALLOC) */
+        rgb = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 3); /* fusenet__malloc'd (STBI_MALLOC) */
         if (!rgb) return stb_failure(err, name, kname, (uint32_t)w, (uint32_t)h);
         if (dw != w || dh != h) {
-            fn_free(rgb);
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: %s image decoded as %d x %d, header says %d x %d", name,
+            fusenet__free(rgb);
+            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: %s image decoded as %d x %d, header says %d x %d", name,
                             kname, dw, dh, w, h);
         }
     }
@@ -677,19 +677,19 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
     const uint8_t *px = rgb;
     uint8_t *resized = NULL;
     if (ow != w || oh != h) {
-        resized = fn_malloc((size_t)ow * (size_t)oh * 3);
+        resized = fusenet__malloc((size_t)ow * (size_t)oh * 3);
         if (!resized) {
-            fn_free(rgb);
-            return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d",
+            fusenet__free(rgb);
+            return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory resizing %d x %d to %d x %d",
                             name, w, h, ow, oh);
         }
         st = params->interp == FUSENET_INTERP_NEAREST
                  ? resize_nearest(rgb, w, h, resized, ow, oh, name, err)
                  : resize_bilinear(rgb, w, h, resized, ow, oh, name, err);
-        fn_free(rgb);
+        fusenet__free(rgb);
         rgb = NULL;
         if (st != FUSENET_OK) {
-            fn_free(resized);
+            fusenet__free(resized);
             return st;
         }
         px = resized;
@@ -705,9 +705,9 @@ fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char
     } else {
         for (size_t i = 0; i < 3 * n; i++) dst[i] = (float)px[i];
     }
-    fn_free(rgb);
-    fn_free(resized);
-    return fn_ok(err);
+    fusenet__free(rgb);
+    fusenet__free(resized);
+    return fusenet__ok(err);
 }
 
 /* ---- file ---------------------------------------------------------------- */
@@ -717,31 +717,31 @@ static fusenet_status read_image_file(const char *path, unsigned char **buf, siz
     int fd;
     do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     while (fd < 0 && errno == EINTR);
-    if (fd < 0) return fn_error(err, FUSENET_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
+    if (fd < 0) return fusenet__error(err, FUSENET_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
-        return fn_error(err, FUSENET_ERR_IO, "cannot stat image %s: %s", path, strerror(e));
+        return fusenet__error(err, FUSENET_ERR_IO, "cannot stat image %s: %s", path, strerror(e));
     }
     if (S_ISDIR(sb.st_mode)) {
         close(fd);
-        return fn_error(err, FUSENET_ERR_IO, "cannot read image %s: %s", path, strerror(EISDIR));
+        return fusenet__error(err, FUSENET_ERR_IO, "cannot read image %s: %s", path, strerror(EISDIR));
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return fn_error(err, FUSENET_ERR_IO, "cannot read image %s: not a regular file", path);
+        return fusenet__error(err, FUSENET_ERR_IO, "cannot read image %s: not a regular file", path);
     }
     if (sb.st_size < 0 || (uint64_t)sb.st_size > FN_IMAGE_MAX_FILE) {
         close(fd);
-        return fn_error(err, FUSENET_ERR_NOMEM, "image %s: %lld bytes is over the 1 GiB file limit",
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "image %s: %lld bytes is over the 1 GiB file limit",
                         path, (long long)sb.st_size);
     }
     size_t size = (size_t)sb.st_size;
-    unsigned char *data = fn_malloc(size);
+    unsigned char *data = fusenet__malloc(size);
     if (!data) {
         close(fd);
-        return fn_error(err, FUSENET_ERR_NOMEM, "image %s: out of memory reading %zu bytes", path,
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "image %s: out of memory reading %zu bytes", path,
                         size);
     }
     size_t got = 0;
@@ -751,8 +751,8 @@ static fusenet_status read_image_file(const char *path, unsigned char **buf, siz
         if (r < 0) {
             int e = errno;
             close(fd);
-            fn_free(data);
-            return fn_error(err, FUSENET_ERR_IO, "cannot read image %s: %s", path, strerror(e));
+            fusenet__free(data);
+            return fusenet__error(err, FUSENET_ERR_IO, "cannot read image %s: %s", path, strerror(e));
         }
         if (r == 0) break; /* the file shrank: decode what is there */
         got += (size_t)r;
@@ -765,21 +765,21 @@ static fusenet_status read_image_file(const char *path, unsigned char **buf, siz
 
 fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params, float *dst,
                                   fusenet_error *err) {
-    if (!path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "image path is NULL");
+    if (!path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image path is NULL");
     fusenet_status st = check_params(params, dst, err);
     if (st != FUSENET_OK) return st;
     unsigned char *buf;
     size_t got;
     st = read_image_file(path, &buf, &got, err);
     if (st != FUSENET_OK) return st;
-    st = fn_image_decode(buf, got, path, params, dst, err);
-    fn_free(buf);
+    st = fusenet__image_decode(buf, got, path, params, dst, err);
+    fusenet__free(buf);
     return st;
 }
 
 fusenet_status fusenet_image_size(const char *path, int32_t *width, int32_t *height, fusenet_error *err) {
     if (!path || !width || !height)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_image_size: %s is NULL",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_image_size: %s is NULL",
                         !path ? "path" : !width ? "width" : "height");
     unsigned char *buf;
     size_t got;
@@ -792,22 +792,22 @@ fusenet_status fusenet_image_size(const char *path, int32_t *width, int32_t *hei
     int w = 0, h = 0, comp = 0;
     const char *other = kind == IMG_UNKNOWN ? other_format(buf, got) : NULL;
     if (other)
-        st = fn_error(err, FUSENET_ERR_UNSUPPORTED, "%s: %s images are not supported (JPEG and PNG only)", path,
+        st = fusenet__error(err, FUSENET_ERR_UNSUPPORTED, "%s: %s images are not supported (JPEG and PNG only)", path,
                       other);
     else if (kind == IMG_UNKNOWN)
-        st = fn_error(err, FUSENET_ERR_FORMAT, "%s: not a JPEG or PNG image (unknown signature)", path);
+        st = fusenet__error(err, FUSENET_ERR_FORMAT, "%s: not a JPEG or PNG image (unknown signature)", path);
     else if (header_dims(kind, buf, got, &hw, &hh) && hw > 0 && hh > 0 && hw <= INT32_MAX && hh <= INT32_MAX) {
         w = (int)hw;
         h = (int)hh;
     } else {
         stb_alloc_failed = 0;
         if (got > INT_MAX || !stbi_info_from_memory(buf, (int)got, &w, &h, &comp) || w <= 0 || h <= 0)
-            st = fn_error(err, FUSENET_ERR_FORMAT, "%s: corrupt %s image: cannot read its size", path,
+            st = fusenet__error(err, FUSENET_ERR_FORMAT, "%s: corrupt %s image: cannot read its size", path,
                           kind == IMG_PNG ? "PNG" : "JPEG");
     }
-    fn_free(buf);
+    fusenet__free(buf);
     if (st != FUSENET_OK) return st;
     *width = w;
     *height = h;
-    return fn_ok(err);
+    return fusenet__ok(err);
 }

@@ -8,7 +8,7 @@
 #include "fusenet.h"
 
 /* Same as fusenet_image_load, from a buffer in memory (for fuzzing). */
-fusenet_status fn_image_decode(const unsigned char *buf, size_t size, const char *name,
+fusenet_status fusenet__image_decode(const unsigned char *buf, size_t size, const char *name,
                                const fusenet_image_params *params, float *dst, fusenet_error *err);
 
 #endif

@@ -11,7 +11,7 @@
 #include "h5.h"
 #include "models.h"
 
-const char *fn_arch_name(fusenet_arch arch) {
+const char *fusenet__arch_name(fusenet_arch arch) {
     return arch == FUSENET_ARCH_RESNET50 ? "resnet50" : arch == FUSENET_ARCH_VGG16 ? "vgg16" : "?";
 }
 
@@ -25,18 +25,18 @@ fusenet_model_params fusenet_model_default_params(void) {
 
 static fusenet_status check_params(const fusenet_model_params *p, fusenet_error *err) {
     if (p->arch != FUSENET_ARCH_RESNET50 && p->arch != FUSENET_ARCH_VGG16)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "model params: arch %d is not resnet50 (1) or vgg16 (2)",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: arch %d is not resnet50 (1) or vgg16 (2)",
                         (int)p->arch);
     if (p->pooling != FUSENET_POOLING_NONE && p->pooling != FUSENET_POOLING_AVG && p->pooling != FUSENET_POOLING_MAX)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "model params: pooling %d is not none, avg or max",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: pooling %d is not none, avg or max",
                         (int)p->pooling);
     if (p->n_needed && !p->needed_layers)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "model params: n_needed is %zu but needed_layers is NULL",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: n_needed is %zu but needed_layers is NULL",
                         p->n_needed);
     for (size_t i = 0; i < p->n_needed; i++)
         if (!p->needed_layers[i])
-            return fn_error(err, FUSENET_ERR_INVALID_ARG, "model params: needed_layers[%zu] is NULL", i);
-    return fn_ok(err);
+            return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: needed_layers[%zu] is NULL", i);
+    return fusenet__ok(err);
 }
 
 static fusenet_status model_new(const fusenet_model_params *params, fusenet_model **out, fusenet_error *err) {
@@ -44,46 +44,46 @@ static fusenet_status model_new(const fusenet_model_params *params, fusenet_mode
     const fusenet_model_params *p = params ? params : &defaults;
     fusenet_status st = check_params(p, err);
     if (st) return st;
-    fusenet_model *m = fn_calloc(1, sizeof *m);
-    if (!m) return fn_error(err, FUSENET_ERR_NOMEM, "out of memory creating a %s model", fn_arch_name(p->arch));
+    fusenet_model *m = fusenet__calloc(1, sizeof *m);
+    if (!m) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory creating a %s model", fusenet__arch_name(p->arch));
     m->arch = p->arch;
     m->include_top = p->include_top != 0;
     m->pooling = p->include_top ? FUSENET_POOLING_NONE : p->pooling;
     if (m->arch == FUSENET_ARCH_RESNET50)
-        fn_build_resnet50(&m->g, m->include_top, m->pooling);
+        fusenet__build_resnet50(&m->g, m->include_top, m->pooling);
     else
-        fn_build_vgg16(&m->g, m->include_top, m->pooling);
-    st = fn_graph_finish(&m->g, err);
+        fusenet__build_vgg16(&m->g, m->include_top, m->pooling);
+    st = fusenet__graph_finish(&m->g, err);
     if (st == FUSENET_OK) {
-        m->loaded = fn_calloc((size_t)m->g.n, 1);
-        if (!m->loaded) st = fn_error(err, FUSENET_ERR_NOMEM, "out of memory creating a model");
+        m->loaded = fusenet__calloc((size_t)m->g.n, 1);
+        if (!m->loaded) st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory creating a model");
     }
     if (st) {
         fusenet_model_free(m);
         return st;
     }
     *out = m;
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 fusenet_status fusenet_model_create(const fusenet_model_params *params, fusenet_model **out, fusenet_error *err) {
-    if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_create: out is NULL");
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_create: out is NULL");
     *out = NULL;
     return model_new(params, out, err);
 }
 
 void fusenet_model_free(fusenet_model *m) {
     if (!m) return;
-    fn_graph_free(&m->g);
-    fn_free(m->loaded);
-    fn_free(m);
+    fusenet__graph_free(&m->g);
+    fusenet__free(m->loaded);
+    fusenet__free(m);
 }
 
 fusenet_arch fusenet_model_arch(const fusenet_model *m) { return m ? m->arch : (fusenet_arch)0; }
 
 size_t fusenet_model_layer_count(const fusenet_model *m) { return m ? (size_t)m->g.n : 0; }
 
-int fn_node_wspecs(const fn_graph *g, const fn_shape *shapes, int i, fn_wspec *specs) {
+int fusenet__node_wspecs(const fn_graph *g, const fn_shape *shapes, int i, fn_wspec *specs) {
     const fn_node *n = &g->nodes[i];
     const fn_shape *in = n->n_in ? &shapes[n->in[0]] : NULL;
     memset(specs, 0, sizeof *specs * FN_MAX_WEIGHTS);
@@ -114,25 +114,25 @@ static size_t spec_count(const fn_wspec *s) {
 /* Names of the layers of the other network and of the old ResNet50 naming, to
  * tell the user what a wrong file is. */
 static int file_has(const fn_h5 *f, const char *name) {
-    for (size_t i = 0; i < fn_h5_layer_count(f); i++)
-        if (strcmp(fn_h5_layer_name(f, i), name) == 0) return 1;
+    for (size_t i = 0; i < fusenet__h5_layer_count(f); i++)
+        if (strcmp(fusenet__h5_layer_name(f, i), name) == 0) return 1;
     return 0;
 }
 
 static fusenet_status check_file_kind(const fusenet_model *m, const fn_h5 *f, fusenet_error *err) {
-    const char *path = fn_h5_path(f);
+    const char *path = fusenet__h5_path(f);
     if (file_has(f, "res2a_branch2a") || file_has(f, "bn_conv1"))
-        return fn_error(err, FUSENET_ERR_ARCH,
+        return fusenet__error(err, FUSENET_ERR_ARCH,
                         "%s: old Keras ResNet50 weights (deep-learning-models v0.2 naming: conv1, bn_conv1, "
                         "res2a_branch2a, ...; BatchNorm epsilon 1e-3) are not supported; use "
                         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (names conv1_conv, "
                         "conv2_block1_1_conv, ...)",
                         path);
     if (m->arch == FUSENET_ARCH_RESNET50 && file_has(f, "block1_conv1") && !file_has(f, "conv1_conv"))
-        return fn_error(err, FUSENET_ERR_ARCH, "%s holds VGG16 weights (layer block1_conv1), not ResNet50", path);
+        return fusenet__error(err, FUSENET_ERR_ARCH, "%s holds VGG16 weights (layer block1_conv1), not ResNet50", path);
     if (m->arch == FUSENET_ARCH_VGG16 && file_has(f, "conv1_conv") && !file_has(f, "block1_conv1"))
-        return fn_error(err, FUSENET_ERR_ARCH, "%s holds ResNet50 weights (layer conv1_conv), not VGG16", path);
-    return fn_ok(err);
+        return fusenet__error(err, FUSENET_ERR_ARCH, "%s holds ResNet50 weights (layer conv1_conv), not VGG16", path);
+    return fusenet__ok(err);
 }
 
 /* A file layer with weights that the model does not have: refused (Keras
@@ -140,62 +140,62 @@ static fusenet_status check_file_kind(const fusenet_model *m, const fn_h5 *f, fu
  * model without its top. */
 static fusenet_status check_extra_layers(const fusenet_model *m, fn_h5 *f, fusenet_error *err) {
     static const char *const top_layers[] = {"predictions", "probs", "fc1", "fc2"};
-    for (size_t i = 0; i < fn_h5_layer_count(f); i++) {
-        const char *name = fn_h5_layer_name(f, i);
-        if (fn_graph_find(&m->g, name) >= 0) continue;
-        if (m->include_top && strcmp(name, "probs") == 0 && fn_graph_find(&m->g, "predictions") >= 0) continue;
+    for (size_t i = 0; i < fusenet__h5_layer_count(f); i++) {
+        const char *name = fusenet__h5_layer_name(f, i);
+        if (fusenet__graph_find(&m->g, name) >= 0) continue;
+        if (m->include_top && strcmp(name, "probs") == 0 && fusenet__graph_find(&m->g, "predictions") >= 0) continue;
         size_t nw = 0;
-        fusenet_status st = fn_h5_layer_weight_count(f, name, &nw, err);
+        fusenet_status st = fusenet__h5_layer_weight_count(f, name, &nw, err);
         if (st) return st;
         if (nw == 0) continue;
         int is_top = 0;
         for (size_t k = 0; k < sizeof top_layers / sizeof top_layers[0]; k++)
             is_top |= strcmp(name, top_layers[k]) == 0;
         if (is_top && !m->include_top) continue;
-        return fn_error(err, FUSENET_ERR_ARCH, "%s: layer '%s' has %zu weights but %s%s has no such layer",
-                        fn_h5_path(f), name, nw, fn_arch_name(m->arch), m->include_top ? " (with top)" : "");
+        return fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s' has %zu weights but %s%s has no such layer",
+                        fusenet__h5_path(f), name, nw, fusenet__arch_name(m->arch), m->include_top ? " (with top)" : "");
     }
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned char *needed, int allow_nonfinite,
                                    fusenet_error *err) {
-    fn_shape *shapes = fn_calloc((size_t)m->g.n, sizeof *shapes);
-    if (!shapes) return fn_error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", fn_h5_path(f));
-    fusenet_status st = fn_graph_shapes(&m->g, 224, 224, shapes, err);
+    fn_shape *shapes = fusenet__calloc((size_t)m->g.n, sizeof *shapes);
+    if (!shapes) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", fusenet__h5_path(f));
+    fusenet_status st = fusenet__graph_shapes(&m->g, 224, 224, shapes, err);
     for (int i = 0; st == FUSENET_OK && i < m->g.n; i++) {
         fn_node *n = &m->g.nodes[i];
         fn_wspec specs[FN_MAX_WEIGHTS];
-        int count = fn_node_wspecs(&m->g, shapes, i, specs);
+        int count = fusenet__node_wspecs(&m->g, shapes, i, specs);
         if (count == 0 || !needed[i]) continue;
         const char *group = n->name;
         if (!file_has(f, group) && strcmp(group, "predictions") == 0 && file_has(f, "probs")) group = "probs";
         if (!file_has(f, group)) {
-            st = fn_error(err, FUSENET_ERR_ARCH, "%s: layer '%s' of %s%s is missing from the file", fn_h5_path(f),
-                          n->name, fn_arch_name(m->arch),
+            st = fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s' of %s%s is missing from the file", fusenet__h5_path(f),
+                          n->name, fusenet__arch_name(m->arch),
                           m->include_top ? " with top (is this a _notop file?)" : "");
             break;
         }
         for (int k = 0; k < count && st == FUSENET_OK; k++) {
             size_t elems = spec_count(&specs[k]);
-            n->w[k] = fn_malloc(elems * sizeof(float));
+            n->w[k] = fusenet__malloc(elems * sizeof(float));
             if (!n->w[k])
-                st = fn_error(err, FUSENET_ERR_NOMEM, "out of memory reading layer %s of %s", n->name,
-                              fn_h5_path(f));
+                st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory reading layer %s of %s", n->name,
+                              fusenet__h5_path(f));
             specs[k].data = n->w[k];
         }
-        if (st == FUSENET_OK) st = fn_h5_read_layer(f, group, (size_t)count, specs, allow_nonfinite, err);
+        if (st == FUSENET_OK) st = fusenet__h5_read_layer(f, group, (size_t)count, specs, allow_nonfinite, err);
         if (st == FUSENET_OK) m->loaded[i] = 1;
     }
-    fn_free(shapes);
+    fusenet__free(shapes);
     return st;
 }
 
 fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *params, fusenet_model **out,
                                   fusenet_error *err) {
-    if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_load: out is NULL");
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_load: out is NULL");
     *out = NULL;
-    if (!path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_load: path is NULL");
+    if (!path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_load: path is NULL");
     fusenet_model_params defaults = fusenet_model_default_params();
     const fusenet_model_params *p = params ? params : &defaults;
     fusenet_model *m = NULL;
@@ -203,78 +203,78 @@ fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *
     unsigned char *needed = NULL;
     fusenet_status st = model_new(p, &m, err);
     if (st) return st;
-    needed = fn_malloc((size_t)m->g.n);
+    needed = fusenet__malloc((size_t)m->g.n);
     if (!needed) {
-        st = fn_error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", path);
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", path);
         goto done;
     }
     if (p->n_needed) {
         int idx[64];
         if (p->n_needed > 64) {
-            st = fn_error(err, FUSENET_ERR_INVALID_ARG, "model params: at most 64 needed layers, got %zu",
+            st = fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: at most 64 needed layers, got %zu",
                           p->n_needed);
             goto done;
         }
         for (size_t i = 0; i < p->n_needed; i++) {
-            st = fn_graph_lookup(&m->g, p->needed_layers[i], fn_arch_name(m->arch), &idx[i], err);
+            st = fusenet__graph_lookup(&m->g, p->needed_layers[i], fusenet__arch_name(m->arch), &idx[i], err);
             if (st) goto done;
         }
-        fn_graph_live(&m->g, idx, (int)p->n_needed, needed);
+        fusenet__graph_live(&m->g, idx, (int)p->n_needed, needed);
     } else {
         memset(needed, 1, (size_t)m->g.n);
     }
-    st = fn_h5_open(path, &f, err);
+    st = fusenet__h5_open(path, &f, err);
     if (st == FUSENET_OK) st = check_file_kind(m, f, err);
     if (st == FUSENET_OK) st = check_extra_layers(m, f, err);
     if (st == FUSENET_OK) st = load_weights(m, f, needed, p->allow_nonfinite, err);
 done:
-    fn_h5_close(f);
-    fn_free(needed);
+    fusenet__h5_close(f);
+    fusenet__free(needed);
     if (st) {
         fusenet_model_free(m);
         return st;
     }
     *out = m;
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 fusenet_status fusenet_model_layer_info(const fusenet_model *m, size_t index, int32_t in_h, int32_t in_w,
                                         fusenet_layer_info *out, fusenet_error *err) {
-    if (!m || !out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_layer_info: %s is NULL",
+    if (!m || !out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_layer_info: %s is NULL",
                                     m ? "out" : "model");
     if (index >= (size_t)m->g.n)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "layer index %zu out of range (the model has %d layers)",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "layer index %zu out of range (the model has %d layers)",
                         index, m->g.n);
     if (in_h < FN_MIN_INPUT || in_w < FN_MIN_INPUT || in_h > 16384 || in_w > 16384)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "input size %dx%d outside %d..16384", in_h, in_w,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "input size %dx%d outside %d..16384", in_h, in_w,
                         FN_MIN_INPUT);
     if (m->include_top && (in_h != 224 || in_w != 224))
-        return fn_error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
-                        fn_arch_name(m->arch), in_h, in_w);
-    fn_shape *shapes = fn_calloc((size_t)m->g.n, sizeof *shapes);
-    if (!shapes) return fn_error(err, FUSENET_ERR_NOMEM, "out of memory");
-    fusenet_status st = fn_graph_shapes(&m->g, in_h, in_w, shapes, err);
+        return fusenet__error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
+                        fusenet__arch_name(m->arch), in_h, in_w);
+    fn_shape *shapes = fusenet__calloc((size_t)m->g.n, sizeof *shapes);
+    if (!shapes) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory");
+    fusenet_status st = fusenet__graph_shapes(&m->g, in_h, in_w, shapes, err);
     if (st == FUSENET_OK) {
         const fn_node *n = &m->g.nodes[index];
         const fn_shape *s = &shapes[index];
         out->name = n->name;
-        out->type = fn_op_keras_type(n);
+        out->type = fusenet__op_keras_type(n);
         out->h = s->flat ? 0 : s->h;
         out->w = s->flat ? 0 : s->w;
         out->c = s->c;
-        out->params = fn_node_params(&m->g, n, shapes);
+        out->params = fusenet__node_params(&m->g, n, shapes);
     }
-    fn_free(shapes);
+    fusenet__free(shapes);
     return st;
 }
 
 fusenet_status fusenet_model_find_layer(const fusenet_model *m, const char *name, size_t *index,
                                         fusenet_error *err) {
     if (!m || !name || !index)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_find_layer: %s is NULL",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_find_layer: %s is NULL",
                         !m ? "model" : !name ? "name" : "index");
     int i;
-    fusenet_status st = fn_graph_lookup(&m->g, name, fn_arch_name(m->arch), &i, err);
+    fusenet_status st = fusenet__graph_lookup(&m->g, name, fusenet__arch_name(m->arch), &i, err);
     if (st == FUSENET_OK) *index = (size_t)i;
     return st;
 }
@@ -314,7 +314,7 @@ static void fill_random(const fn_node *n, const fn_wspec *specs, int count, int 
     for (size_t i = 0; i < fan_out; i++) specs[1].data[i] = uniform(s, -0.05f, 0.05f);
 }
 
-fusenet_status fn_write_random_weights(fusenet_arch arch, int include_top, uint64_t seed, const char *path,
+fusenet_status fusenet__write_random_weights(fusenet_arch arch, int include_top, uint64_t seed, const char *path,
                                        fusenet_error *err) {
     fusenet_model_params p = fusenet_model_default_params();
     p.arch = arch;
@@ -323,22 +323,22 @@ fusenet_status fn_write_random_weights(fusenet_arch arch, int include_top, uint6
     fusenet_status st = fusenet_model_create(&p, &m, err);
     if (st) return st;
     int n = m->g.n;
-    fn_shape *shapes = fn_calloc((size_t)n, sizeof *shapes);
-    fn_h5_layer_out *layers = fn_calloc((size_t)n, sizeof *layers);
-    fn_wspec *specs = fn_calloc((size_t)n * FN_MAX_WEIGHTS, sizeof *specs);
-    char *names = fn_calloc((size_t)n * FN_MAX_WEIGHTS, 2 * FN_NAME_MAX);
-    const char **name_ptrs = fn_calloc((size_t)n * FN_MAX_WEIGHTS, sizeof *name_ptrs);
+    fn_shape *shapes = fusenet__calloc((size_t)n, sizeof *shapes);
+    fn_h5_layer_out *layers = fusenet__calloc((size_t)n, sizeof *layers);
+    fn_wspec *specs = fusenet__calloc((size_t)n * FN_MAX_WEIGHTS, sizeof *specs);
+    char *names = fusenet__calloc((size_t)n * FN_MAX_WEIGHTS, 2 * FN_NAME_MAX);
+    const char **name_ptrs = fusenet__calloc((size_t)n * FN_MAX_WEIGHTS, sizeof *name_ptrs);
     uint64_t state = seed;
     if (!shapes || !layers || !specs || !names || !name_ptrs) {
-        st = fn_error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
         goto done;
     }
-    st = fn_graph_shapes(&m->g, 224, 224, shapes, err);
+    st = fusenet__graph_shapes(&m->g, 224, 224, shapes, err);
     int first = 1;
     for (int i = 0; st == FUSENET_OK && i < n; i++) {
         fn_node *node = &m->g.nodes[i];
         fn_wspec *sp = &specs[(size_t)i * FN_MAX_WEIGHTS];
-        int count = fn_node_wspecs(&m->g, shapes, i, sp);
+        int count = fusenet__node_wspecs(&m->g, shapes, i, sp);
         static const char *const vgg_suffix[2] = {"W", "b"};
         for (int k = 0; k < count; k++) {
             char *name = names + ((size_t)i * FN_MAX_WEIGHTS + (size_t)k) * 2 * FN_NAME_MAX;
@@ -347,9 +347,9 @@ fusenet_status fn_write_random_weights(fusenet_arch arch, int include_top, uint6
             else /* Keras-2 nested names of the official ResNet50 file */
                 snprintf(name, 2 * FN_NAME_MAX, "%s/%s:0", node->name, sp[k].role);
             name_ptrs[(size_t)i * FN_MAX_WEIGHTS + (size_t)k] = name;
-            node->w[k] = fn_malloc(spec_count(&sp[k]) * sizeof(float));
+            node->w[k] = fusenet__malloc(spec_count(&sp[k]) * sizeof(float));
             if (!node->w[k]) {
-                st = fn_error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
+                st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
                 break;
             }
             sp[k].data = node->w[k];
@@ -361,13 +361,13 @@ fusenet_status fn_write_random_weights(fusenet_arch arch, int include_top, uint6
         }
         layers[i] = (fn_h5_layer_out){node->name, (size_t)count, &name_ptrs[(size_t)i * FN_MAX_WEIGHTS], sp};
     }
-    if (st == FUSENET_OK) st = fn_h5_write(path, layers, (size_t)n, err);
+    if (st == FUSENET_OK) st = fusenet__h5_write(path, layers, (size_t)n, err);
 done:
-    fn_free(shapes);
-    fn_free(layers);
-    fn_free(specs);
-    fn_free(names);
-    fn_free(name_ptrs);
+    fusenet__free(shapes);
+    fusenet__free(layers);
+    fusenet__free(specs);
+    fusenet__free(names);
+    fusenet__free(name_ptrs);
     fusenet_model_free(m);
     return st;
 }

@@ -82,9 +82,9 @@ struct fusenet_net {
 /* fusenet_net_build; with consume, the taps' models belong to the caller, who
  * frees them right after: their raw weights are released as the net takes its
  * own copies, so the two never coexist in memory. */
-fusenet_status fn_net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err);
+fusenet_status fusenet__net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err);
 
 /* Runtime entry used by the benchmark: runs with per-step timing into step->time_ms. */
-fusenet_status fn_net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err);
+fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err);
 
 #endif

@@ -126,101 +126,101 @@ static fusenet_status parse_dict(const char *h, size_t len, const char *name, np
     int have_descr = 0, have_fortran = 0, have_shape = 0;
     char descr[64] = "";
     int fortran = 0;
-    if (!eat(&c, '{')) return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header is not a dict", name);
+    if (!eat(&c, '{')) return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header is not a dict", name);
     for (;;) {
         if (eat(&c, '}')) break;
         char key[32];
         if (!parse_string(&c, key, sizeof key))
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header has a malformed key", name);
+            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header has a malformed key", name);
         if (!eat(&c, ':'))
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header lacks ':' after '%s'", name, key);
+            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header lacks ':' after '%s'", name, key);
         if (strcmp(key, "descr") == 0) {
             if (have_descr++)
-                return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header repeats 'descr'", name);
+                return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header repeats 'descr'", name);
             skip_ws(&c);
             if (c.p < c.end && *c.p == '[')
-                return fn_error(err, FUSENET_ERR_FORMAT,
+                return fusenet__error(err, FUSENET_ERR_FORMAT,
                                 "%s: .npy structured dtype is not supported (only '<f4' float32)",
                                 name);
             if (!parse_string(&c, descr, sizeof descr))
-                return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header has a malformed 'descr'",
+                return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header has a malformed 'descr'",
                                 name);
         } else if (strcmp(key, "fortran_order") == 0) {
             if (have_fortran++)
-                return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header repeats 'fortran_order'",
+                return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header repeats 'fortran_order'",
                                 name);
             if (parse_word(&c, "False")) fortran = 0;
             else if (parse_word(&c, "True")) fortran = 1;
             else
-                return fn_error(err, FUSENET_ERR_FORMAT,
+                return fusenet__error(err, FUSENET_ERR_FORMAT,
                                 "%s: .npy 'fortran_order' is neither True nor False", name);
         } else if (strcmp(key, "shape") == 0) {
             if (have_shape++)
-                return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header repeats 'shape'", name);
+                return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header repeats 'shape'", name);
             if (!eat(&c, '('))
-                return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is not a tuple", name);
+                return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is not a tuple", name);
             int rank = 0, comma_after_last = 0;
             for (;;) {
                 if (eat(&c, ')')) break;
                 if (rank > 0 && !comma_after_last)
-                    return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is malformed", name);
+                    return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is malformed", name);
                 int64_t d;
                 skip_ws(&c);
                 if (c.p < c.end && *c.p == '-')
-                    return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' has a negative dim",
+                    return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' has a negative dim",
                                     name);
                 int r = parse_dim(&c, &d);
                 if (r == -2)
-                    return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' dim overflows", name);
+                    return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' dim overflows", name);
                 if (r < 0)
-                    return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is malformed", name);
+                    return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is malformed", name);
                 if (rank == FN_NPY_MAX_RANK)
-                    return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy rank above the maximum of %d",
+                    return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy rank above the maximum of %d",
                                     name, FN_NPY_MAX_RANK);
                 hd->dims[rank++] = d;
                 comma_after_last = eat(&c, ',');
             }
             /* (5) is not a tuple in Python: a 1-element shape needs its comma */
             if (rank == 1 && !comma_after_last)
-                return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is not a tuple", name);
+                return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy 'shape' is not a tuple", name);
             hd->rank = rank;
         } else {
             char shown[48];
             printable(shown, sizeof shown, key);
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header has an unexpected key '%s'",
+            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header has an unexpected key '%s'",
                             name, shown);
         }
         if (eat(&c, ',')) continue;
         if (eat(&c, '}')) break;
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header dict is malformed", name);
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header dict is malformed", name);
     }
     skip_ws(&c);
     if (c.p != c.end)
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header has data after the dict", name);
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header has data after the dict", name);
     if (!have_descr || !have_fortran || !have_shape)
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header lacks '%s'", name,
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header lacks '%s'", name,
                         !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
     if (strcmp(descr, "<f4") != 0 && strcmp(descr, "|f4") != 0) {
         char shown[48];
         printable(shown, sizeof shown, descr);
         if (strcmp(descr, ">f4") == 0)
-            return fn_error(err, FUSENET_ERR_FORMAT,
+            return fusenet__error(err, FUSENET_ERR_FORMAT,
                             "%s: .npy dtype '>f4' is big-endian (only '<f4' float32 is supported)",
                             name);
-        return fn_error(err, FUSENET_ERR_FORMAT,
+        return fusenet__error(err, FUSENET_ERR_FORMAT,
                         "%s: .npy dtype '%s' is not supported (only '<f4' float32)", name, shown);
     }
     if (fortran)
-        return fn_error(err, FUSENET_ERR_FORMAT,
+        return fusenet__error(err, FUSENET_ERR_FORMAT,
                         "%s: .npy fortran_order True is not supported (C order only)", name);
     size_t count = 1;
     for (int i = 0; i < hd->rank; i++) {
-        if ((uint64_t)hd->dims[i] > SIZE_MAX || !fn_mul_size(count, (size_t)hd->dims[i], &count))
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy shape overflows the address space",
+        if ((uint64_t)hd->dims[i] > SIZE_MAX || !fusenet__mul_size(count, (size_t)hd->dims[i], &count))
+            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy shape overflows the address space",
                             name);
     }
-    if (!fn_mul_size(count, 4, &hd->bytes))
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy shape overflows the address space", name);
+    if (!fusenet__mul_size(count, 4, &hd->bytes))
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy shape overflows the address space", name);
     hd->count = count;
     return FUSENET_OK;
 }
@@ -231,7 +231,7 @@ static fusenet_status parse_prefix(const unsigned char *b, size_t avail, size_t 
                                    const char *name, size_t *header_start, size_t *header_len,
                                    fusenet_error *err) {
     if (avail < 10 || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: not a .npy file (bad magic)", name);
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: not a .npy file (bad magic)", name);
     unsigned major = b[6], minor = b[7];
     size_t start, len;
     if (major == 1) {
@@ -239,21 +239,21 @@ static fusenet_status parse_prefix(const unsigned char *b, size_t avail, size_t 
         len = (size_t)b[8] | (size_t)b[9] << 8;
     } else if (major == 2 || major == 3) {
         if (avail < 12)
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy file truncated in its header", name);
+            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy file truncated in its header", name);
         start = 12;
         len = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
     } else {
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy format version %u.%u is not supported",
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy format version %u.%u is not supported",
                         name, major, minor);
     }
     if (minor != 0)
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy format version %u.%u is not supported",
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy format version %u.%u is not supported",
                         name, major, minor);
     if (len > NPY_MAX_HEADER)
-        return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header length %zu is over the limit of %d",
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header length %zu is over the limit of %d",
                         name, len, NPY_MAX_HEADER);
     if (len > file_size - start)
-        return fn_error(err, FUSENET_ERR_FORMAT,
+        return fusenet__error(err, FUSENET_ERR_FORMAT,
                         "%s: .npy header length %zu runs past the end of the file (%zu bytes)", name,
                         len, file_size);
     *header_start = start;
@@ -265,21 +265,21 @@ static fusenet_status parse_header(const unsigned char *h, size_t len, const cha
                                    npy_header *hd, fusenet_error *err) {
     for (size_t i = 0; i < len; i++)
         if (h[i] == 0 || h[i] >= 0x80)
-            return fn_error(err, FUSENET_ERR_FORMAT, "%s: .npy header has a non-ASCII byte", name);
+            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: .npy header has a non-ASCII byte", name);
     return parse_dict((const char *)h, len, name, hd, err);
 }
 
 static fusenet_status check_data_size(const npy_header *hd, size_t avail, size_t max_bytes,
                                       const char *name, fusenet_error *err) {
     if (max_bytes > 0 && hd->bytes > max_bytes)
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: .npy data of %zu bytes is over the limit of %zu",
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: .npy data of %zu bytes is over the limit of %zu",
                         name, hd->bytes, max_bytes);
     if (avail < hd->bytes)
-        return fn_error(err, FUSENET_ERR_FORMAT,
+        return fusenet__error(err, FUSENET_ERR_FORMAT,
                         "%s: .npy data truncated: shape needs %zu bytes, file has %zu", name,
                         hd->bytes, avail);
     if (avail > hd->bytes)
-        return fn_error(err, FUSENET_ERR_FORMAT,
+        return fusenet__error(err, FUSENET_ERR_FORMAT,
                         "%s: .npy file has %zu trailing bytes after the data of its shape", name,
                         avail - hd->bytes);
     return FUSENET_OK;
@@ -292,11 +292,11 @@ static void fill_out(fn_npy *out, const npy_header *hd, float *data) {
     out->data = data;
 }
 
-fusenet_status fn_npy_parse(const unsigned char *buf, size_t size, const char *name, size_t max_bytes,
+fusenet_status fusenet__npy_parse(const unsigned char *buf, size_t size, const char *name, size_t max_bytes,
                             fn_npy *out, fusenet_error *err) {
-    if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy out is NULL");
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy out is NULL");
     memset(out, 0, sizeof *out);
-    if (!buf && size > 0) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy buf is NULL");
+    if (!buf && size > 0) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy buf is NULL");
     if (!name) name = "<memory>";
     size_t start = 0, len = 0;
     fusenet_status st = parse_prefix(buf, size, size, name, &start, &len, err);
@@ -308,14 +308,14 @@ fusenet_status fn_npy_parse(const unsigned char *buf, size_t size, const char *n
     hd.data_offset = start + len;
     st = check_data_size(&hd, size - hd.data_offset, max_bytes, name, err);
     if (st != FUSENET_OK) return st;
-    float *data = fn_aligned_alloc(hd.bytes);
+    float *data = fusenet__aligned_alloc(hd.bytes);
     if (!data)
-        return fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory for %zu bytes of .npy data", name,
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory for %zu bytes of .npy data", name,
                         hd.bytes);
     if (hd.bytes) memcpy(data, buf + hd.data_offset, hd.bytes);
     if (!host_is_little_endian()) swap4((unsigned char *)data, hd.count);
     fill_out(out, &hd, data);
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 /* read() until n bytes or end of file; returns bytes read or -1 (errno set). */
@@ -331,47 +331,47 @@ static ssize_t read_full(int fd, void *buf, size_t n) {
     return (ssize_t)got;
 }
 
-fusenet_status fn_npy_read(const char *path, size_t max_bytes, fn_npy *out, fusenet_error *err) {
-    if (!out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy out is NULL");
+fusenet_status fusenet__npy_read(const char *path, size_t max_bytes, fn_npy *out, fusenet_error *err) {
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy out is NULL");
     memset(out, 0, sizeof *out);
-    if (!path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy path is NULL");
+    if (!path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy path is NULL");
     int fd;
     do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     while (fd < 0 && errno == EINTR);
-    if (fd < 0) return fn_error(err, FUSENET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (fd < 0) return fusenet__error(err, FUSENET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     fusenet_status st;
     unsigned char *header = NULL;
     float *data = NULL;
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+        st = fusenet__error(err, FUSENET_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
         goto done;
     }
     if (S_ISDIR(sb.st_mode)) {
-        st = fn_error(err, FUSENET_ERR_IO, "cannot read %s: %s", path, strerror(EISDIR));
+        st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path, strerror(EISDIR));
         goto done;
     }
     if (!S_ISREG(sb.st_mode) || sb.st_size < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "cannot read %s: not a regular file", path);
+        st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: not a regular file", path);
         goto done;
     }
     if ((uint64_t)sb.st_size > SIZE_MAX) {
-        st = fn_error(err, FUSENET_ERR_NOMEM, "%s: file too large for this address space", path);
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "%s: file too large for this address space", path);
         goto done;
     }
     size_t size = (size_t)sb.st_size;
     unsigned char prefix[12];
     ssize_t r = read_full(fd, prefix, size < sizeof prefix ? size : sizeof prefix);
     if (r < 0) {
-        st = fn_error(err, FUSENET_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+        st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path, strerror(errno));
         goto done;
     }
     size_t start = 0, len = 0;
     st = parse_prefix(prefix, (size_t)r, size, path, &start, &len, err);
     if (st != FUSENET_OK) goto done;
-    header = fn_malloc(len);
+    header = fusenet__malloc(len);
     if (!header) {
-        st = fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory for the .npy header", path);
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory for the .npy header", path);
         goto done;
     }
     /* the prefix read may have taken up to 2 bytes of a version 1.0 header */
@@ -380,7 +380,7 @@ fusenet_status fn_npy_read(const char *path, size_t max_bytes, fn_npy *out, fuse
     else have = 0;
     r = read_full(fd, header + have, len - have);
     if (r < 0 || (size_t)r != len - have) {
-        st = fn_error(err, FUSENET_ERR_IO, "cannot read %s: %s", path,
+        st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path,
                       r < 0 ? strerror(errno) : "file shrank while reading");
         goto done;
     }
@@ -391,9 +391,9 @@ fusenet_status fn_npy_read(const char *path, size_t max_bytes, fn_npy *out, fuse
     hd.data_offset = start + len;
     st = check_data_size(&hd, size - hd.data_offset, max_bytes, path, err);
     if (st != FUSENET_OK) goto done;
-    data = fn_aligned_alloc(hd.bytes);
+    data = fusenet__aligned_alloc(hd.bytes);
     if (!data) {
-        st = fn_error(err, FUSENET_ERR_NOMEM, "%s: out of memory for %zu bytes of .npy data", path,
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory for %zu bytes of .npy data", path,
                       hd.bytes);
         goto done;
     }
@@ -401,24 +401,24 @@ fusenet_status fn_npy_read(const char *path, size_t max_bytes, fn_npy *out, fuse
      * never reached into the data. */
     r = read_full(fd, data, hd.bytes);
     if (r < 0 || (size_t)r != hd.bytes) {
-        st = fn_error(err, FUSENET_ERR_IO, "cannot read %s: %s", path,
+        st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path,
                       r < 0 ? strerror(errno) : "file shrank while reading");
         goto done;
     }
     if (!host_is_little_endian()) swap4((unsigned char *)data, hd.count);
     fill_out(out, &hd, data);
     data = NULL;
-    st = fn_ok(err);
+    st = fusenet__ok(err);
 done:
     close(fd);
-    fn_free(header);
-    fn_free(data);
+    fusenet__free(header);
+    fusenet__free(data);
     return st;
 }
 
-void fn_npy_free(fn_npy *a) {
+void fusenet__npy_free(fn_npy *a) {
     if (!a) return;
-    fn_free(a->data);
+    fusenet__free(a->data);
     a->data = NULL;
     a->rank = 0;
 }
@@ -426,25 +426,25 @@ void fn_npy_free(fn_npy *a) {
 /* ---- writing ------------------------------------------------------------- */
 
 
-fusenet_status fn_npy_write(const char *path, int rank, const int64_t *dims, const float *data,
+fusenet_status fusenet__npy_write(const char *path, int rank, const int64_t *dims, const float *data,
                             fusenet_error *err) {
-    if (!path || !*path) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy path is NULL or empty");
+    if (!path || !*path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy path is NULL or empty");
     if (rank < 0 || rank > FN_NPY_MAX_RANK)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy rank %d out of range 0..%d", rank,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy rank %d out of range 0..%d", rank,
                         FN_NPY_MAX_RANK);
-    if (rank > 0 && !dims) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy dims is NULL");
+    if (rank > 0 && !dims) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy dims is NULL");
     size_t count = 1;
     for (int i = 0; i < rank; i++) {
         if (dims[i] < 0)
-            return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy dims[%d] = %lld is negative", i,
+            return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy dims[%d] = %lld is negative", i,
                             (long long)dims[i]);
-        if ((uint64_t)dims[i] > SIZE_MAX || !fn_mul_size(count, (size_t)dims[i], &count))
-            return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy shape overflows the address space");
+        if ((uint64_t)dims[i] > SIZE_MAX || !fusenet__mul_size(count, (size_t)dims[i], &count))
+            return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy shape overflows the address space");
     }
     size_t bytes;
-    if (!fn_mul_size(count, 4, &bytes))
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy shape overflows the address space");
-    if (!data && count > 0) return fn_error(err, FUSENET_ERR_INVALID_ARG, "npy data is NULL");
+    if (!fusenet__mul_size(count, 4, &bytes))
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy shape overflows the address space");
+    if (!data && count > 0) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy data is NULL");
 
     /* header: magic, version 1.0, uint16 length, dict padded with spaces and
      * ended by '\n' so that the data starts at a multiple of 64 */
@@ -467,22 +467,22 @@ fusenet_status fn_npy_write(const char *path, int rank, const int64_t *dims, con
     header[padded - 1] = '\n';
 
     char *tmp;
-    int fd = fn_temp_open(path, &tmp, err);
+    int fd = fusenet__temp_open(path, &tmp, err);
     if (fd < 0) return err ? err->status : FUSENET_ERR_IO;
-    int ok = fn_write_full(fd, header, padded);
+    int ok = fusenet__write_full(fd, header, padded);
     if (ok && bytes) {
         if (host_is_little_endian()) {
-            ok = fn_write_full(fd, data, bytes);
+            ok = fusenet__write_full(fd, data, bytes);
         } else {
             unsigned char chunk[4096];
             for (size_t i = 0; ok && i < count; i += sizeof chunk / 4) {
                 size_t k = count - i < sizeof chunk / 4 ? count - i : sizeof chunk / 4;
                 memcpy(chunk, data + i, k * 4);
                 swap4(chunk, k);
-                ok = fn_write_full(fd, chunk, k * 4);
+                ok = fusenet__write_full(fd, chunk, k * 4);
             }
         }
     }
-    fusenet_status st = fn_temp_close(fd, tmp, path, ok, errno, err);
-    return st ? st : fn_ok(err);
+    fusenet_status st = fusenet__temp_close(fd, tmp, path, ok, errno, err);
+    return st ? st : fusenet__ok(err);
 }

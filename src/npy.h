@@ -12,7 +12,7 @@
 typedef struct fn_npy {
     int rank;
     int64_t dims[FN_NPY_MAX_RANK];
-    float *data; /* owned; free with fn_npy_free */
+    float *data; /* owned; free with fusenet__npy_free */
 } fn_npy;
 
 /* Reads a version 1/2/3 .npy file holding '<f4' (or '|f4'-compatible) data in
@@ -22,18 +22,18 @@ typedef struct fn_npy {
  * shape (truncated or trailing bytes), ranks above FN_NPY_MAX_RANK, negative
  * or overflowing dims. `max_bytes` > 0 refuses (NOMEM) larger data before
  * allocating. IO for a file that cannot be opened. */
-fusenet_status fn_npy_read(const char *path, size_t max_bytes, fn_npy *out, fusenet_error *err);
+fusenet_status fusenet__npy_read(const char *path, size_t max_bytes, fn_npy *out, fusenet_error *err);
 
 /* Same, from a buffer in memory (for fuzzing); `name` is used in messages. */
-fusenet_status fn_npy_parse(const unsigned char *buf, size_t size, const char *name, size_t max_bytes,
+fusenet_status fusenet__npy_parse(const unsigned char *buf, size_t size, const char *name, size_t max_bytes,
                             fn_npy *out, fusenet_error *err);
 
-void fn_npy_free(fn_npy *a);
+void fusenet__npy_free(fn_npy *a);
 
 /* Writes a version 1.0 '<f4' C-order .npy. The file is written to a temporary
  * name beside `path` and renamed into place only on success, so an error
  * never leaves a partial file nor clobbers an existing good one. */
-fusenet_status fn_npy_write(const char *path, int rank, const int64_t *dims, const float *data,
+fusenet_status fusenet__npy_write(const char *path, int rank, const int64_t *dims, const float *data,
                             fusenet_error *err);
 
 #endif

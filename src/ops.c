@@ -7,12 +7,12 @@
 
 #include "error.h"
 
-fusenet_status fn_dnnl_error(fusenet_error *err, dnnl_status_t s, const char *layer, const char *what) {
+fusenet_status fusenet__dnnl_error(fusenet_error *err, dnnl_status_t s, const char *layer, const char *what) {
     fusenet_status st = s == dnnl_out_of_memory ? FUSENET_ERR_NOMEM : FUSENET_ERR_BACKEND;
-    return fn_error(err, st, "layer %s: oneDNN %s failed: %s", layer, what, dnnl_status2str(s));
+    return fusenet__error(err, st, "layer %s: oneDNN %s failed: %s", layer, what, dnnl_status2str(s));
 }
 
-void fn_md4(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, dnnl_format_tag_t tag) {
+void fusenet__md4(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, dnnl_format_tag_t tag) {
     dnnl_dims_t dims = {n, c, h, w};
     dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
 }
@@ -41,20 +41,20 @@ static fusenet_status create_pd(dnnl_engine_t eng, const void *op_desc, int sum,
                                 const char *what, dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_primitive_attr_t attr;
     dnnl_status_t s = make_attr(&attr, sum, relu);
-    if (s != dnnl_success) return fn_dnnl_error(err, s, layer, what);
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, what);
     s = dnnl_primitive_desc_create(pd, op_desc, attr, eng, NULL);
     dnnl_primitive_attr_destroy(attr);
-    if (s != dnnl_success) return fn_dnnl_error(err, s, layer, what);
-    return fn_ok(err);
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, what);
+    return fusenet__ok(err);
 }
 
 #define TRY_DESC(call, what)                                                                                      \
     do {                                                                                                          \
         dnnl_status_t s_ = (call);                                                                                \
-        if (s_ != dnnl_success) return fn_dnnl_error(err, s_, layer, what);                                       \
+        if (s_ != dnnl_success) return fusenet__dnnl_error(err, s_, layer, what);                                       \
     } while (0)
 
-fusenet_status fn_op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const char *layer, dnnl_primitive_desc_t *pd,
+fusenet_status fusenet__op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const char *layer, dnnl_primitive_desc_t *pd,
                           fusenet_error *err) {
     dnnl_memory_desc_t w_md, b_md;
     dnnl_dims_t b_dims = {d->out_c};
@@ -67,7 +67,7 @@ fusenet_status fn_op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const char *
                                                &b_md, d->dst, d->strides, d->pad_l, d->pad_r) == dnnl_success) {
             fusenet_error ignored;
             if (create_pd(eng, &cd, d->sum, d->relu, layer, "winograd convolution", pd, &ignored) == FUSENET_OK)
-                return fn_ok(err);
+                return fusenet__ok(err);
         }
     }
     TRY_DESC(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, d->src, &w_md,
@@ -76,7 +76,7 @@ fusenet_status fn_op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const char *
     return create_pd(eng, &cd, d->sum, d->relu, layer, "convolution", pd, err);
 }
 
-fusenet_status fn_op_pool(dnnl_engine_t eng, int is_max, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+fusenet_status fusenet__op_pool(dnnl_engine_t eng, int is_max, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                           const dnnl_dims_t kernel, const dnnl_dims_t strides, const dnnl_dims_t pad_l,
                           const dnnl_dims_t pad_r, const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_pooling_v2_desc_t pdsc;
@@ -88,7 +88,7 @@ fusenet_status fn_op_pool(dnnl_engine_t eng, int is_max, const dnnl_memory_desc_
     return create_pd(eng, &pdsc, 0, 0, layer, "pooling", pd, err);
 }
 
-fusenet_status fn_op_batch_norm(dnnl_engine_t eng, const dnnl_memory_desc_t *data, float epsilon, const char *layer,
+fusenet_status fusenet__op_batch_norm(dnnl_engine_t eng, const dnnl_memory_desc_t *data, float epsilon, const char *layer,
                                 dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_batch_normalization_desc_t bd;
     TRY_DESC(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, data, epsilon,
@@ -97,7 +97,7 @@ fusenet_status fn_op_batch_norm(dnnl_engine_t eng, const dnnl_memory_desc_t *dat
     return create_pd(eng, &bd, 0, 0, layer, "batch normalization", pd, err);
 }
 
-fusenet_status fn_op_relu(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
+fusenet_status fusenet__op_relu(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
                           dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_eltwise_desc_t ed;
     TRY_DESC(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_relu, data, 0.0f, 0.0f),
@@ -105,14 +105,14 @@ fusenet_status fn_op_relu(dnnl_engine_t eng, const dnnl_memory_desc_t *data, con
     return create_pd(eng, &ed, 0, 0, layer, "relu", pd, err);
 }
 
-fusenet_status fn_op_add(dnnl_engine_t eng, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b,
+fusenet_status fusenet__op_add(dnnl_engine_t eng, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b,
                          const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_binary_desc_t bd;
     TRY_DESC(dnnl_binary_desc_init(&bd, dnnl_binary_add, a, b, a), "add descriptor");
     return create_pd(eng, &bd, 0, 0, layer, "add", pd, err);
 }
 
-fusenet_status fn_op_dense(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *weights,
+fusenet_status fusenet__op_dense(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *weights,
                            const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst, int relu,
                            const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_inner_product_desc_t id;
@@ -121,14 +121,14 @@ fusenet_status fn_op_dense(dnnl_engine_t eng, const dnnl_memory_desc_t *src, con
     return create_pd(eng, &id, 0, relu, layer, "inner product", pd, err);
 }
 
-fusenet_status fn_op_softmax(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
+fusenet_status fusenet__op_softmax(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
                              dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_softmax_desc_t sd;
     TRY_DESC(dnnl_softmax_forward_desc_init(&sd, dnnl_forward_inference, data, 1), "softmax descriptor");
     return create_pd(eng, &sd, 0, 0, layer, "softmax", pd, err);
 }
 
-fusenet_status fn_op_resample(dnnl_engine_t eng, int nearest, const dnnl_memory_desc_t *src,
+fusenet_status fusenet__op_resample(dnnl_engine_t eng, int nearest, const dnnl_memory_desc_t *src,
                               const dnnl_memory_desc_t *dst, const char *layer, dnnl_primitive_desc_t *pd,
                               fusenet_error *err) {
     dnnl_resampling_desc_t rd;
@@ -141,7 +141,7 @@ fusenet_status fn_op_resample(dnnl_engine_t eng, int nearest, const dnnl_memory_
     return create_pd(eng, &rd, 0, 0, layer, "resampling", pd, err);
 }
 
-fusenet_status fn_op_concat(dnnl_engine_t eng, const dnnl_memory_desc_t *dst, int n, const dnnl_memory_desc_t *srcs,
+fusenet_status fusenet__op_concat(dnnl_engine_t eng, const dnnl_memory_desc_t *dst, int n, const dnnl_memory_desc_t *srcs,
                             const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_primitive_attr_t attr;
     dnnl_status_t s = make_attr(&attr, 0, 0);
@@ -149,11 +149,11 @@ fusenet_status fn_op_concat(dnnl_engine_t eng, const dnnl_memory_desc_t *dst, in
         s = dnnl_concat_primitive_desc_create(pd, dst, n, 1, srcs, attr, eng);
         dnnl_primitive_attr_destroy(attr);
     }
-    if (s != dnnl_success) return fn_dnnl_error(err, s, layer, "concat");
-    return fn_ok(err);
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, "concat");
+    return fusenet__ok(err);
 }
 
-fusenet_status fn_op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+fusenet_status fusenet__op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                              const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
     dnnl_primitive_attr_t attr;
     dnnl_status_t s = make_attr(&attr, 0, 0);
@@ -161,23 +161,23 @@ fusenet_status fn_op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, c
         s = dnnl_reorder_primitive_desc_create(pd, src, eng, dst, eng, attr);
         dnnl_primitive_attr_destroy(attr);
     }
-    if (s != dnnl_success) return fn_dnnl_error(err, s, layer, "reorder");
-    return fn_ok(err);
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, "reorder");
+    return fusenet__ok(err);
 }
 
-fusenet_status fn_op_reorder_once(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+fusenet_status fusenet__op_reorder_once(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                                   const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
     /* Library-managed scratchpad: run once at build, not part of the plan. */
     dnnl_status_t s = dnnl_reorder_primitive_desc_create(pd, src, eng, dst, eng, NULL);
-    if (s != dnnl_success) return fn_dnnl_error(err, s, layer, "weights reorder");
-    return fn_ok(err);
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, "weights reorder");
+    return fusenet__ok(err);
 }
 
-const dnnl_memory_desc_t *fn_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index) {
+const dnnl_memory_desc_t *fusenet__pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index) {
     return dnnl_primitive_desc_query_md(pd, what, index);
 }
 
-const char *fn_pd_impl(const_dnnl_primitive_desc_t pd) {
+const char *fusenet__pd_impl(const_dnnl_primitive_desc_t pd) {
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, (void *)&impl) != dnnl_success || !impl)
         return "?";
@@ -186,7 +186,7 @@ const char *fn_pd_impl(const_dnnl_primitive_desc_t pd) {
 
 /* ---- TensorFlow's resize (tf.image.resize, half_pixel_centers, no antialias) ---- */
 
-int32_t fn_tf_nearest_index(int32_t o, int32_t in, int32_t out) {
+int32_t fusenet__tf_nearest_index(int32_t o, int32_t in, int32_t out) {
     float scale = (float)in / (float)out;
     int32_t idx = (int32_t)floorf(((float)o + 0.5f) * scale);
     if (idx > in - 1) idx = in - 1;
@@ -212,7 +212,7 @@ static tf_interp tf_bilinear_coord(int32_t o, int32_t in, int32_t out) {
     return t;
 }
 
-void fn_tf_resize_nhwc(int nearest, const float *src, int32_t n, int32_t ih, int32_t iw, int32_t c, float *dst,
+void fusenet__tf_resize_nhwc(int nearest, const float *src, int32_t n, int32_t ih, int32_t iw, int32_t c, float *dst,
                        int32_t oh, int32_t ow) {
     for (int32_t b = 0; b < n; b++) {
         const float *s = src + (size_t)b * ih * iw * c;
@@ -221,8 +221,8 @@ void fn_tf_resize_nhwc(int nearest, const float *src, int32_t n, int32_t ih, int
             for (int32_t x = 0; x < ow; x++) {
                 float *out = d + ((size_t)y * ow + x) * c;
                 if (nearest) {
-                    const float *in = s + ((size_t)fn_tf_nearest_index(y, ih, oh) * iw +
-                                           (size_t)fn_tf_nearest_index(x, iw, ow)) * c;
+                    const float *in = s + ((size_t)fusenet__tf_nearest_index(y, ih, oh) * iw +
+                                           (size_t)fusenet__tf_nearest_index(x, iw, ow)) * c;
                     memcpy(out, in, (size_t)c * sizeof *out);
                     continue;
                 }

@@ -23,48 +23,48 @@ typedef struct fn_conv_desc {
 } fn_conv_desc;
 
 /* 4-D activation descriptor, logical (n, c, h, w), with the given tag. */
-void fn_md4(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, dnnl_format_tag_t tag);
+void fusenet__md4(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, dnnl_format_tag_t tag);
 
-fusenet_status fn_op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const char *layer, dnnl_primitive_desc_t *pd,
+fusenet_status fusenet__op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const char *layer, dnnl_primitive_desc_t *pd,
                           fusenet_error *err);
-fusenet_status fn_op_pool(dnnl_engine_t eng, int is_max, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+fusenet_status fusenet__op_pool(dnnl_engine_t eng, int is_max, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                           const dnnl_dims_t kernel, const dnnl_dims_t strides, const dnnl_dims_t pad_l,
                           const dnnl_dims_t pad_r, const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
-fusenet_status fn_op_batch_norm(dnnl_engine_t eng, const dnnl_memory_desc_t *data, float epsilon, const char *layer,
+fusenet_status fusenet__op_batch_norm(dnnl_engine_t eng, const dnnl_memory_desc_t *data, float epsilon, const char *layer,
                                 dnnl_primitive_desc_t *pd, fusenet_error *err);
-fusenet_status fn_op_relu(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
+fusenet_status fusenet__op_relu(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
                           dnnl_primitive_desc_t *pd, fusenet_error *err);
-fusenet_status fn_op_add(dnnl_engine_t eng, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b,
+fusenet_status fusenet__op_add(dnnl_engine_t eng, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b,
                          const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
-fusenet_status fn_op_dense(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *weights,
+fusenet_status fusenet__op_dense(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *weights,
                            const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst, int relu,
                            const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
-fusenet_status fn_op_softmax(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
+fusenet_status fusenet__op_softmax(dnnl_engine_t eng, const dnnl_memory_desc_t *data, const char *layer,
                              dnnl_primitive_desc_t *pd, fusenet_error *err);
-fusenet_status fn_op_resample(dnnl_engine_t eng, int nearest, const dnnl_memory_desc_t *src,
+fusenet_status fusenet__op_resample(dnnl_engine_t eng, int nearest, const dnnl_memory_desc_t *src,
                               const dnnl_memory_desc_t *dst, const char *layer, dnnl_primitive_desc_t *pd,
                               fusenet_error *err);
-fusenet_status fn_op_concat(dnnl_engine_t eng, const dnnl_memory_desc_t *dst, int n, const dnnl_memory_desc_t *srcs,
+fusenet_status fusenet__op_concat(dnnl_engine_t eng, const dnnl_memory_desc_t *dst, int n, const dnnl_memory_desc_t *srcs,
                             const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
-fusenet_status fn_op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+fusenet_status fusenet__op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                              const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
 
 /* A reorder run once at build time (weights), with its own scratchpad. */
-fusenet_status fn_op_reorder_once(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+fusenet_status fusenet__op_reorder_once(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                                   const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
 
 /* Descriptor queries. */
-const dnnl_memory_desc_t *fn_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);
-const char *fn_pd_impl(const_dnnl_primitive_desc_t pd);
+const dnnl_memory_desc_t *fusenet__pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);
+const char *fusenet__pd_impl(const_dnnl_primitive_desc_t pd);
 
 /* Turns a oneDNN status into ours, naming the layer and what was being done. */
-fusenet_status fn_dnnl_error(fusenet_error *err, dnnl_status_t s, const char *layer, const char *what);
+fusenet_status fusenet__dnnl_error(fusenet_error *err, dnnl_status_t s, const char *layer, const char *what);
 
 /* TensorFlow's half-pixel index rules, used to check and to stand in for
  * oneDNN's resampling where it would pick other pixels. */
-int32_t fn_tf_nearest_index(int32_t o, int32_t in, int32_t out);
+int32_t fusenet__tf_nearest_index(int32_t o, int32_t in, int32_t out);
 /* Plain-C TensorFlow resize of a dense NHWC tensor into a dense NHWC destination. */
-void fn_tf_resize_nhwc(int nearest, const float *src, int32_t n, int32_t ih, int32_t iw, int32_t c, float *dst,
+void fusenet__tf_resize_nhwc(int nearest, const float *src, int32_t n, int32_t ih, int32_t iw, int32_t c, float *dst,
                        int32_t oh, int32_t ow);
 
 #endif

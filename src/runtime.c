@@ -19,10 +19,10 @@ static void *value_ptr(fusenet_net *net, int v) {
 }
 
 static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
-    if (!net || !input) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: %s is NULL", net ? "input" : "net");
-    if (!input->data) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input data is NULL");
+    if (!net || !input) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: %s is NULL", net ? "input" : "net");
+    if (!input->data) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input data is NULL");
     if (input->n != net->batch || input->h != net->in_h || input->w != net->in_w || input->c != 3)
-        return fn_error(err, FUSENET_ERR_SHAPE, "input is %dx%dx%dx%d (NHWC) but the net was built for %dx%dx%dx3",
+        return fusenet__error(err, FUSENET_ERR_SHAPE, "input is %dx%dx%dx%d (NHWC) but the net was built for %dx%dx%dx3",
                         input->n, input->h, input->w, input->c, net->batch, net->in_h, net->in_w);
     /* Bind the caller's input (read only: no step writes to it). */
     int k = 0;
@@ -35,11 +35,11 @@ static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int pro
         double t0 = profile ? now_ms() : 0.0;
         if (step->zero_value >= 0) memset(value_ptr(net, step->zero_value), 0, net->values[step->zero_value].size);
         if (step->tf_resize) {
-            fn_tf_resize_nhwc(step->nearest, value_ptr(net, step->src_value), step->n, step->ih, step->iw, step->c,
+            fusenet__tf_resize_nhwc(step->nearest, value_ptr(net, step->src_value), step->n, step->ih, step->iw, step->c,
                               value_ptr(net, step->dst_value), step->oh, step->ow);
         } else {
             dnnl_status_t st = dnnl_primitive_execute(step->prim, net->stream, step->nargs, step->exec);
-            if (st != dnnl_success) return fn_dnnl_error(err, st, step->layer, "execution");
+            if (st != dnnl_success) return fusenet__dnnl_error(err, st, step->layer, "execution");
         }
         if (profile) {
             dnnl_stream_wait(net->stream);
@@ -47,15 +47,15 @@ static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int pro
         }
     }
     dnnl_status_t st = dnnl_stream_wait(net->stream);
-    if (st != dnnl_success) return fn_dnnl_error(err, st, "-", "stream wait");
-    return fn_ok(err);
+    if (st != dnnl_success) return fusenet__dnnl_error(err, st, "-", "stream wait");
+    return fusenet__ok(err);
 }
 
 fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
     return run(net, input, 0, err);
 }
 
-fusenet_status fn_net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
+fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
     return run(net, input, 1, err);
 }
 
@@ -68,20 +68,20 @@ static void view(fusenet_net *net, const fn_tap_out *t, fusenet_tensor *out) {
 }
 
 fusenet_status fusenet_net_output(const fusenet_net *net, fusenet_tensor *out, fusenet_error *err) {
-    if (!net || !out) return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_output: %s is NULL", net ? "out" : "net");
-    if (!net->fused) return fn_error(err, FUSENET_ERR_INVALID_ARG, "the net was built without fuse: no fused map");
+    if (!net || !out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_output: %s is NULL", net ? "out" : "net");
+    if (!net->fused) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "the net was built without fuse: no fused map");
     view((fusenet_net *)net, &net->out, out);
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t i, fusenet_tensor *out, fusenet_error *err) {
     if (!net || !out)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_tap_output: %s is NULL", net ? "out" : "net");
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_tap_output: %s is NULL", net ? "out" : "net");
     if (i >= (size_t)net->n_taps)
-        return fn_error(err, FUSENET_ERR_INVALID_ARG, "tap index %zu out of range (the net has %d taps)", i,
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "tap index %zu out of range (the net has %d taps)", i,
                         net->n_taps);
     view((fusenet_net *)net, &net->taps[i], out);
-    return fn_ok(err);
+    return fusenet__ok(err);
 }
 
 size_t fusenet_net_memory_bytes(const fusenet_net *net) {

@@ -33,8 +33,8 @@ static fusenet_model *resnet, *vgg;
 static int setup(void **state) {
     (void)state;
     fusenet_error err;
-    if (fn_write_random_weights(FUSENET_ARCH_RESNET50, 0, 11, RESNET_PATH, &err) != FUSENET_OK ||
-        fn_write_random_weights(FUSENET_ARCH_VGG16, 0, 12, VGG_PATH, &err) != FUSENET_OK) {
+    if (fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 11, RESNET_PATH, &err) != FUSENET_OK ||
+        fusenet__write_random_weights(FUSENET_ARCH_VGG16, 0, 12, VGG_PATH, &err) != FUSENET_OK) {
         fprintf(stderr, "setup: %s\n", err.message);
         return -1;
     }
@@ -227,11 +227,11 @@ static void test_embed_errors(void **state) {
     assert_int_equal(fusenet_embed_image(net, FN_TEST_DIR "/test_embed.c", NULL, FUSENET_POOLING_AVG, dst, &err),
                      FUSENET_ERR_FORMAT);
     /* out of memory at every allocation point: a status, never a crash */
-    fn_alloc_fail_after(0);
+    fusenet__alloc_fail_after(0);
     assert_int_equal(fusenet_embed_image(net, IMAGE_PATH, NULL, FUSENET_POOLING_AVG, dst, &err), FUSENET_ERR_NOMEM);
-    fn_alloc_fail_after(1);
+    fusenet__alloc_fail_after(1);
     assert_int_equal(fusenet_embed_image(net, IMAGE_PATH, NULL, FUSENET_POOLING_AVG, dst, &err), FUSENET_ERR_NOMEM);
-    fn_alloc_fail_after(-1);
+    fusenet__alloc_fail_after(-1);
     assert_int_equal(fusenet_embed_image(net, IMAGE_PATH, NULL, FUSENET_POOLING_AVG, dst, &err), FUSENET_OK);
     free(x);
     free(dst);
@@ -251,7 +251,7 @@ static void test_embed_nonfinite(void **state) {
     fusenet_model *bad;
     fusenet_error err;
     assert_int_equal(fusenet_model_load(VGG_PATH, &p, &bad, &err), FUSENET_OK);
-    int node = fn_graph_find(&bad->g, "block2_conv2");
+    int node = fusenet__graph_find(&bad->g, "block2_conv2");
     assert_true(node >= 0);
     bad->g.nodes[node].w[1][5] = INFINITY;
     fusenet_tap taps[2] = {{resnet, "conv2_block1_out"}, {bad, "block2_conv2"}};

@@ -140,9 +140,9 @@ static void test_pruning(void **state) {
     (void)state;
     fusenet_model *m = create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
     unsigned char live[256];
-    int tap = fn_graph_find(&m->g, "conv2_block1_out");
+    int tap = fusenet__graph_find(&m->g, "conv2_block1_out");
     assert_true(tap > 0);
-    fn_graph_live(&m->g, &tap, 1, live);
+    fusenet__graph_live(&m->g, &tap, 1, live);
     int n_live = 0;
     for (int i = 0; i < m->g.n; i++) {
         if (!live[i]) continue;
@@ -151,11 +151,11 @@ static void test_pruning(void **state) {
         assert_null(strstr(m->g.nodes[i].name, "block2"));
     }
     assert_int_equal(n_live, 19); /* input .. conv2_block1_out */
-    int taps[2] = {tap, fn_graph_find(&m->g, "conv3_block1_1_relu")};
-    fn_graph_live(&m->g, taps, 2, live);
-    assert_true(live[fn_graph_find(&m->g, "conv2_block3_out")]);
-    assert_false(live[fn_graph_find(&m->g, "conv3_block1_2_conv")]);
-    assert_false(live[fn_graph_find(&m->g, "conv3_block1_0_conv")]);
+    int taps[2] = {tap, fusenet__graph_find(&m->g, "conv3_block1_1_relu")};
+    fusenet__graph_live(&m->g, taps, 2, live);
+    assert_true(live[fusenet__graph_find(&m->g, "conv2_block3_out")]);
+    assert_false(live[fusenet__graph_find(&m->g, "conv3_block1_2_conv")]);
+    assert_false(live[fusenet__graph_find(&m->g, "conv3_block1_0_conv")]);
     fusenet_model_free(m);
 }
 
@@ -164,7 +164,7 @@ static void test_needed_weights_and_steps(void **state) {
     (void)state;
     const char *path = FN_BUILD_DIR "/graph_random_resnet50.h5";
     fusenet_error err;
-    assert_int_equal(fn_write_random_weights(FUSENET_ARCH_RESNET50, 0, 7, path, &err), FUSENET_OK);
+    assert_int_equal(fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 7, path, &err), FUSENET_OK);
     fusenet_model_params p = fusenet_model_default_params();
     const char *needed[1] = {"conv2_block1_out"};
     p.needed_layers = needed;
@@ -172,8 +172,8 @@ static void test_needed_weights_and_steps(void **state) {
     fusenet_model *m;
     assert_int_equal(fusenet_model_load(path, &p, &m, &err), FUSENET_OK);
     for (int i = 0; i < m->g.n; i++) {
-        int in_stage1 = i <= fn_graph_find(&m->g, "conv2_block1_out");
-        int weighted = fn_node_weight_count(&m->g.nodes[i]) > 0;
+        int in_stage1 = i <= fusenet__graph_find(&m->g, "conv2_block1_out");
+        int weighted = fusenet__node_weight_count(&m->g.nodes[i]) > 0;
         assert_int_equal(m->loaded[i], in_stage1 && weighted);
     }
     fusenet_tap tap = {m, "conv2_block1_out"};

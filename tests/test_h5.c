@@ -1,6 +1,6 @@
 /* test_h5.c - the HDF5 weights reader (src/h5.c on src/h5format.c) and writer (src/h5write.c).
  *
- * Fixture files are built here with the raw HDF5 C API (not with fn_h5_write),
+ * Fixture files are built here with the raw HDF5 C API (not with fusenet__h5_write),
  * following the legacy Keras layout: nested ResNet naming, flat Keras-1 VGG
  * naming, fixed- and variable-length strings, chunked name lists, the
  * model_weights wrapper, float64/float16/big-endian datasets, and broken
@@ -86,7 +86,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    fn_alloc_fail_after(-1);
+    fusenet__alloc_fail_after(-1);
     long long now = open_ids();
     if (now != g_ids_before) {
         fprintf(stderr, "HDF5 ids leaked: %lld before, %lld after\n", g_ids_before, now);
@@ -202,38 +202,38 @@ static void conv_specs(fn_wspec s[2], float *k, float *b) {
 static void check_resnet(const char *path) {
     fusenet_error err;
     fn_h5 *f = NULL;
-    assert_int_equal(fn_h5_open(path, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), FUSENET_OK);
     assert_int_equal(err.status, FUSENET_OK);
-    assert_string_equal(fn_h5_path(f), path);
-    assert_int_equal(fn_h5_layer_count(f), 3);
-    assert_string_equal(fn_h5_layer_name(f, 0), "input_1");
-    assert_string_equal(fn_h5_layer_name(f, 1), "conv1_conv");
-    assert_string_equal(fn_h5_layer_name(f, 2), "conv1_bn");
-    assert_null(fn_h5_layer_name(f, 3));
+    assert_string_equal(fusenet__h5_path(f), path);
+    assert_int_equal(fusenet__h5_layer_count(f), 3);
+    assert_string_equal(fusenet__h5_layer_name(f, 0), "input_1");
+    assert_string_equal(fusenet__h5_layer_name(f, 1), "conv1_conv");
+    assert_string_equal(fusenet__h5_layer_name(f, 2), "conv1_bn");
+    assert_null(fusenet__h5_layer_name(f, 3));
 
     size_t n = 99;
-    assert_int_equal(fn_h5_layer_weight_count(f, "input_1", &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "input_1", &n, &err), FUSENET_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(fn_h5_layer_weight_count(f, "conv1_conv", &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "conv1_conv", &n, &err), FUSENET_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(fn_h5_layer_weight_count(f, "conv1_bn", &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "conv1_bn", &n, &err), FUSENET_OK);
     assert_int_equal(n, 4);
 
-    assert_int_equal(fn_h5_read_layer(f, "input_1", 0, NULL, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "input_1", 0, NULL, 0, &err), FUSENET_OK);
 
     float k[72], b[4];
     fn_wspec s[4];
     conv_specs(s, k, b);
-    assert_int_equal(fn_h5_read_layer(f, "conv1_conv", 2, s, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "conv1_conv", 2, s, 0, &err), FUSENET_OK);
     for (size_t i = 0; i < 72; i++) assert_true(k[i] == kval(i));
     for (size_t i = 0; i < 4; i++) assert_true(b[i] == bval(i));
 
     float bn[4][4];
     for (size_t w = 0; w < 4; w++) s[w] = (fn_wspec){bn_roles[w], 1, {4}, bn[w]};
-    assert_int_equal(fn_h5_read_layer(f, "conv1_bn", 4, s, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "conv1_bn", 4, s, 0, &err), FUSENET_OK);
     for (size_t w = 0; w < 4; w++)
         for (size_t i = 0; i < 4; i++) assert_true(bn[w][i] == bnval(w, i));
-    fn_h5_close(f);
+    fusenet__h5_close(f);
 }
 
 static void expect_msg(const fusenet_error *err, fusenet_status st, const char *path) {
@@ -249,7 +249,7 @@ static void expect_has(const fusenet_error *err, const char *part) {
 static void expect_open_fails(const char *path, fusenet_status st) {
     fusenet_error err;
     fn_h5 *f = (fn_h5 *)&err;
-    assert_int_equal(fn_h5_open(path, &f, &err), st);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), st);
     assert_null(f);
     expect_msg(&err, st, path);
 }
@@ -309,21 +309,21 @@ static void test_vgg_flat(void **state) {
 
     fusenet_error err;
     fn_h5 *h = NULL;
-    assert_int_equal(fn_h5_open(path, &h, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_layer_count(h), 4);
-    for (size_t i = 0; i < 4; i++) assert_string_equal(fn_h5_layer_name(h, i), layers[i]);
+    assert_int_equal(fusenet__h5_open(path, &h, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_count(h), 4);
+    for (size_t i = 0; i < 4; i++) assert_string_equal(fusenet__h5_layer_name(h, i), layers[i]);
     size_t n = 99;
-    assert_int_equal(fn_h5_layer_weight_count(h, "block1_pool", &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(h, "block1_pool", &n, &err), FUSENET_OK);
     assert_int_equal(n, 0);
     n = 99;
-    assert_int_equal(fn_h5_layer_weight_count(h, "block2_pool", &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(h, "block2_pool", &n, &err), FUSENET_OK);
     assert_int_equal(n, 0);
     float rw[54], rb[2];
     fn_wspec s[2] = {{"kernel", 4, {3, 3, 3, 2}, rw}, {"bias", 1, {2}, rb}};
-    assert_int_equal(fn_h5_read_layer(h, "block1_conv1", 2, s, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(h, "block1_conv1", 2, s, 0, &err), FUSENET_OK);
     assert_memory_equal(rw, w, sizeof w);
     assert_memory_equal(rb, b, sizeof b);
-    fn_h5_close(h);
+    fusenet__h5_close(h);
 }
 
 /* layer_names0/1 and weight_names0/1 (no unsuffixed attribute). */
@@ -355,17 +355,17 @@ static void test_chunked_names(void **state) {
 
     fusenet_error err;
     fn_h5 *h = NULL;
-    assert_int_equal(fn_h5_open(path, &h, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_layer_count(h), 5);
-    for (size_t i = 0; i < 5; i++) assert_string_equal(fn_h5_layer_name(h, i), all[i]);
+    assert_int_equal(fusenet__h5_open(path, &h, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_count(h), 5);
+    for (size_t i = 0; i < 5; i++) assert_string_equal(fusenet__h5_layer_name(h, i), all[i]);
     size_t n = 0;
-    assert_int_equal(fn_h5_layer_weight_count(h, "dense_a", &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(h, "dense_a", &n, &err), FUSENET_OK);
     assert_int_equal(n, 2);
     float k[6], b[3];
     fn_wspec s[2] = {{"kernel", 2, {2, 3}, k}, {"bias", 1, {3}, b}};
-    assert_int_equal(fn_h5_read_layer(h, "dense_a", 2, s, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(h, "dense_a", 2, s, 0, &err), FUSENET_OK);
     assert_true(k[0] == 1 && k[5] == 6 && b[0] == 7 && b[2] == 9);
-    fn_h5_close(h);
+    fusenet__h5_close(h);
 }
 
 /* float64, float16 and big-endian float32 datasets are converted exactly. */
@@ -402,15 +402,15 @@ static void test_dtypes(void **state) {
 
     fusenet_error err;
     fn_h5 *h = NULL;
-    assert_int_equal(fn_h5_open(path, &h, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_open(path, &h, &err), FUSENET_OK);
     float a[6], b[6], c[3];
     fn_wspec s[3] = {{"a", 2, {2, 3}, a}, {"b", 1, {6}, b}, {"c", 1, {3}, c}};
-    assert_int_equal(fn_h5_read_layer(h, "mixed", 3, s, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(h, "mixed", 3, s, 0, &err), FUSENET_OK);
     for (size_t i = 0; i < 6; i++) assert_true(a[i] == (float)d64[i]);
     assert_true(signbit(a[4]));
     for (size_t i = 0; i < 6; i++) assert_true(b[i] == half_f[i]);
     for (size_t i = 0; i < 3; i++) assert_true(c[i] == be[i]);
-    fn_h5_close(h);
+    fusenet__h5_close(h);
 }
 
 /* ---- reading: errors ------------------------------------------------------- */
@@ -421,19 +421,19 @@ static void test_wrong_shape(void **state) {
     make_resnet(path, 0, 0);
     fusenet_error err;
     fn_h5 *f = NULL;
-    assert_int_equal(fn_h5_open(path, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), FUSENET_OK);
     float k[3 * 3 * 2 * 5], b[4];
     fn_wspec s[2] = {{"kernel", 4, {3, 3, 2, 5}, k}, {"bias", 1, {4}, b}};
-    assert_int_equal(fn_h5_read_layer(f, "conv1_conv", 2, s, 0, &err), FUSENET_ERR_SHAPE);
+    assert_int_equal(fusenet__h5_read_layer(f, "conv1_conv", 2, s, 0, &err), FUSENET_ERR_SHAPE);
     expect_msg(&err, FUSENET_ERR_SHAPE, path);
     expect_has(&err, "layer conv1_conv weight conv1_conv/kernel:0 (kernel): expected (3,3,2,5), found (3,3,2,4)");
 
     /* rank mismatch on the second weight */
     fn_wspec r[2] = {{"kernel", 4, {3, 3, 2, 4}, k}, {"bias", 2, {4, 1}, b}};
-    assert_int_equal(fn_h5_read_layer(f, "conv1_conv", 2, r, 0, &err), FUSENET_ERR_SHAPE);
+    assert_int_equal(fusenet__h5_read_layer(f, "conv1_conv", 2, r, 0, &err), FUSENET_ERR_SHAPE);
     expect_msg(&err, FUSENET_ERR_SHAPE, path);
     expect_has(&err, "conv1_conv/bias:0 (bias): expected (4,1), found (4)");
-    fn_h5_close(f);
+    fusenet__h5_close(f);
 }
 
 static void test_wrong_count(void **state) {
@@ -442,16 +442,16 @@ static void test_wrong_count(void **state) {
     make_resnet(path, 0, 0);
     fusenet_error err;
     fn_h5 *f = NULL;
-    assert_int_equal(fn_h5_open(path, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), FUSENET_OK);
     float k[72], b[4];
     fn_wspec s[2];
     conv_specs(s, k, b);
-    assert_int_equal(fn_h5_read_layer(f, "conv1_bn", 2, s, 0, &err), FUSENET_ERR_ARCH);
+    assert_int_equal(fusenet__h5_read_layer(f, "conv1_bn", 2, s, 0, &err), FUSENET_ERR_ARCH);
     expect_msg(&err, FUSENET_ERR_ARCH, path);
     expect_has(&err, "layer conv1_bn has 4 weights, expected 2 (kernel, bias)");
-    assert_int_equal(fn_h5_read_layer(f, "input_1", 2, s, 0, &err), FUSENET_ERR_ARCH);
+    assert_int_equal(fusenet__h5_read_layer(f, "input_1", 2, s, 0, &err), FUSENET_ERR_ARCH);
     expect_has(&err, "layer input_1 has 0 weights, expected 2 (kernel, bias)");
-    fn_h5_close(f);
+    fusenet__h5_close(f);
 }
 
 static void test_unknown_layer(void **state) {
@@ -460,16 +460,16 @@ static void test_unknown_layer(void **state) {
     make_resnet(path, 0, 0);
     fusenet_error err;
     fn_h5 *f = NULL;
-    assert_int_equal(fn_h5_open(path, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), FUSENET_OK);
     size_t n = 7;
-    assert_int_equal(fn_h5_layer_weight_count(f, "conv1_cnv", &n, &err), FUSENET_ERR_UNKNOWN_LAYER);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "conv1_cnv", &n, &err), FUSENET_ERR_UNKNOWN_LAYER);
     expect_msg(&err, FUSENET_ERR_UNKNOWN_LAYER, path);
     expect_has(&err, "no layer group 'conv1_cnv'");
     expect_has(&err, "conv1_conv");
-    assert_int_equal(fn_h5_read_layer(f, "a/b", 0, NULL, 0, &err), FUSENET_ERR_UNKNOWN_LAYER);
+    assert_int_equal(fusenet__h5_read_layer(f, "a/b", 0, NULL, 0, &err), FUSENET_ERR_UNKNOWN_LAYER);
     expect_msg(&err, FUSENET_ERR_UNKNOWN_LAYER, path);
-    assert_int_equal(fn_h5_read_layer(f, "", 0, NULL, 0, &err), FUSENET_ERR_UNKNOWN_LAYER);
-    fn_h5_close(f);
+    assert_int_equal(fusenet__h5_read_layer(f, "", 0, NULL, 0, &err), FUSENET_ERR_UNKNOWN_LAYER);
+    fusenet__h5_close(f);
 }
 
 /* One file with several broken layers. */
@@ -544,54 +544,54 @@ static void test_broken_layers(void **state) {
     make_broken(path);
     fusenet_error err;
     fn_h5 *f = NULL;
-    assert_int_equal(fn_h5_open(path, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), FUSENET_OK);
     float v[4] = {0};
     fn_wspec s[2] = {{"kernel", 1, {4}, v}, {"bias", 1, {4}, v}};
 
-    assert_int_equal(fn_h5_read_layer(f, "missing", 2, s, 0, &err), FUSENET_ERR_FORMAT);
+    assert_int_equal(fusenet__h5_read_layer(f, "missing", 2, s, 0, &err), FUSENET_ERR_FORMAT);
     expect_msg(&err, FUSENET_ERR_FORMAT, path);
     expect_has(&err, "layer missing weight missing/bias:0 (bias): no such dataset");
 
-    assert_int_equal(fn_h5_read_layer(f, "ints", 1, s, 0, &err), FUSENET_ERR_FORMAT);
+    assert_int_equal(fusenet__h5_read_layer(f, "ints", 1, s, 0, &err), FUSENET_ERR_FORMAT);
     expect_msg(&err, FUSENET_ERR_FORMAT, path);
     expect_has(&err, "ints/kernel:0");
     expect_has(&err, "integer");
 
-    assert_int_equal(fn_h5_read_layer(f, "strs", 1, s, 0, &err), FUSENET_ERR_FORMAT);
+    assert_int_equal(fusenet__h5_read_layer(f, "strs", 1, s, 0, &err), FUSENET_ERR_FORMAT);
     expect_msg(&err, FUSENET_ERR_FORMAT, path);
     expect_has(&err, "string");
 
-    assert_int_equal(fn_h5_read_layer(f, "nan", 1, s, 0, &err), FUSENET_ERR_VALUE);
+    assert_int_equal(fusenet__h5_read_layer(f, "nan", 1, s, 0, &err), FUSENET_ERR_VALUE);
     expect_msg(&err, FUSENET_ERR_VALUE, path);
     expect_has(&err, "layer nan weight nan/kernel:0");
     expect_has(&err, "index 2");
-    assert_int_equal(fn_h5_read_layer(f, "nan", 1, s, 1, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "nan", 1, s, 1, &err), FUSENET_OK);
     assert_true(v[0] == 1 && v[1] == 2 && isnan(v[2]) && v[3] == 4);
 
-    assert_int_equal(fn_h5_read_layer(f, "inf", 1, &s[1], 0, &err), FUSENET_ERR_VALUE);
+    assert_int_equal(fusenet__h5_read_layer(f, "inf", 1, &s[1], 0, &err), FUSENET_ERR_VALUE);
     expect_msg(&err, FUSENET_ERR_VALUE, path);
     expect_has(&err, "inf/bias:0 (bias)");
     expect_has(&err, "index 3");
-    assert_int_equal(fn_h5_read_layer(f, "inf", 1, &s[1], 1, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "inf", 1, &s[1], 1, &err), FUSENET_OK);
     assert_true(isinf(v[3]) && v[3] < 0);
 
     size_t n = 9;
-    assert_int_equal(fn_h5_layer_weight_count(f, "nogroup", &n, &err), FUSENET_ERR_FORMAT);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "nogroup", &n, &err), FUSENET_ERR_FORMAT);
     expect_msg(&err, FUSENET_ERR_FORMAT, path);
-    assert_int_equal(fn_h5_layer_weight_count(f, "nonames", &n, &err), FUSENET_ERR_FORMAT);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "nonames", &n, &err), FUSENET_ERR_FORMAT);
     expect_msg(&err, FUSENET_ERR_FORMAT, path);
     expect_has(&err, "weight_names");
-    assert_int_equal(fn_h5_layer_weight_count(f, "badnames", &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "badnames", &n, &err), FUSENET_OK);
     assert_int_equal(n, 0);
 
-    assert_int_equal(fn_h5_read_layer(f, "scalar", 1, s, 0, &err), FUSENET_ERR_SHAPE);
+    assert_int_equal(fusenet__h5_read_layer(f, "scalar", 1, s, 0, &err), FUSENET_ERR_SHAPE);
     expect_msg(&err, FUSENET_ERR_SHAPE, path);
     expect_has(&err, "expected (4), found ()");
 
     /* bad specs are the caller's fault */
     fn_wspec bad = {"kernel", 5, {1, 1, 1, 1}, v};
-    assert_int_equal(fn_h5_read_layer(f, "nan", 1, &bad, 0, &err), FUSENET_ERR_INVALID_ARG);
-    fn_h5_close(f);
+    assert_int_equal(fusenet__h5_read_layer(f, "nan", 1, &bad, 0, &err), FUSENET_ERR_INVALID_ARG);
+    fusenet__h5_close(f);
 }
 
 static void test_no_layer_names(void **state) {
@@ -605,7 +605,7 @@ static void test_no_layer_names(void **state) {
     expect_open_fails(path, FUSENET_ERR_FORMAT);
     fusenet_error err;
     fn_h5 *h = NULL;
-    fn_h5_open(path, &h, &err);
+    fusenet__h5_open(path, &h, &err);
     expect_has(&err, "not a Keras weights file (no layer_names attribute)");
 }
 
@@ -654,7 +654,7 @@ static void test_absurd_names(void **state) {
     expect_open_fails(many, FUSENET_ERR_FORMAT);
     fusenet_error err;
     fn_h5 *h = NULL;
-    fn_h5_open(many, &h, &err);
+    fusenet__h5_open(many, &h, &err);
     expect_has(&err, "more than 100000 names");
 }
 
@@ -673,7 +673,7 @@ static void test_missing_file(void **state) {
     expect_open_fails(path, FUSENET_ERR_IO);
     fusenet_error err;
     fn_h5 *f = NULL;
-    fn_h5_open(path, &f, &err);
+    fusenet__h5_open(path, &f, &err);
     expect_has(&err, strerror(ENOENT));
 }
 
@@ -684,7 +684,7 @@ static void test_directory(void **state) {
     expect_open_fails(path, FUSENET_ERR_IO);
     fusenet_error err;
     fn_h5 *f = NULL;
-    fn_h5_open(path, &f, &err);
+    fusenet__h5_open(path, &f, &err);
     expect_has(&err, "directory");
 }
 
@@ -760,19 +760,19 @@ static void test_error_handler_restored(void **state) {
 
     fusenet_error err;
     fn_h5 *f = NULL;
-    assert_int_not_equal(fn_h5_open(text, &f, &err), FUSENET_OK);
-    assert_int_not_equal(fn_h5_open(cut, &f, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_open(tp("broken2.h5"), &f, &err), FUSENET_OK);
+    assert_int_not_equal(fusenet__h5_open(text, &f, &err), FUSENET_OK);
+    assert_int_not_equal(fusenet__h5_open(cut, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_open(tp("broken2.h5"), &f, &err), FUSENET_OK);
     float v[4];
     fn_wspec s[2] = {{"kernel", 1, {4}, v}, {"bias", 1, {4}, v}};
-    assert_int_not_equal(fn_h5_read_layer(f, "missing", 2, s, 0, &err), FUSENET_OK);
-    assert_int_not_equal(fn_h5_read_layer(f, "ints", 1, s, 0, &err), FUSENET_OK);
+    assert_int_not_equal(fusenet__h5_read_layer(f, "missing", 2, s, 0, &err), FUSENET_OK);
+    assert_int_not_equal(fusenet__h5_read_layer(f, "ints", 1, s, 0, &err), FUSENET_OK);
     size_t n;
-    assert_int_not_equal(fn_h5_layer_weight_count(f, "nogroup", &n, &err), FUSENET_OK);
-    assert_int_not_equal(fn_h5_layer_weight_count(f, "nothere", &n, &err), FUSENET_OK);
-    fn_h5_close(f);
+    assert_int_not_equal(fusenet__h5_layer_weight_count(f, "nogroup", &n, &err), FUSENET_OK);
+    assert_int_not_equal(fusenet__h5_layer_weight_count(f, "nothere", &n, &err), FUSENET_OK);
+    fusenet__h5_close(f);
     fn_h5_layer_out bad = {"x", 0, NULL, NULL};
-    assert_int_equal(fn_h5_write(tp("no_such_dir/out.h5"), &bad, 1, &err), FUSENET_ERR_IO);
+    assert_int_equal(fusenet__h5_write(tp("no_such_dir/out.h5"), &bad, 1, &err), FUSENET_ERR_IO);
 
     assert_int_equal(g_handler_calls, 0);
     H5E_auto2_t now_func = NULL;
@@ -832,16 +832,16 @@ static void test_write_round_trip(void **state) {
         {"fc1", 2, dw, ds},
     };
     fusenet_error err;
-    assert_int_equal(fn_h5_write(path, layers, 5, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_write(path, layers, 5, &err), FUSENET_OK);
     assert_int_equal(err.status, FUSENET_OK);
 
     fn_h5 *f = NULL;
-    assert_int_equal(fn_h5_open(path, &f, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_layer_count(f), 5);
-    for (size_t i = 0; i < 5; i++) assert_string_equal(fn_h5_layer_name(f, i), layers[i].name);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_count(f), 5);
+    for (size_t i = 0; i < 5; i++) assert_string_equal(fusenet__h5_layer_name(f, i), layers[i].name);
     for (size_t i = 0; i < 5; i++) {
         size_t n = 99;
-        assert_int_equal(fn_h5_layer_weight_count(f, layers[i].name, &n, &err), FUSENET_OK);
+        assert_int_equal(fusenet__h5_layer_weight_count(f, layers[i].name, &n, &err), FUSENET_OK);
         assert_int_equal(n, layers[i].n);
     }
     float rk[72], rb[4], rbn[4][4], rdk[24], rdb[3];
@@ -849,16 +849,16 @@ static void test_write_round_trip(void **state) {
     fn_wspec rbs[4];
     for (size_t w = 0; w < 4; w++) rbs[w] = (fn_wspec){bn_roles[w], 1, {4}, rbn[w]};
     fn_wspec rd[2] = {{"kernel", 2, {8, 3}, rdk}, {"bias", 1, {3}, rdb}};
-    assert_int_equal(fn_h5_read_layer(f, "conv1_conv", 2, rc, 0, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_read_layer(f, "conv1_bn", 4, rbs, 0, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_read_layer(f, "fc1", 2, rd, 0, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_read_layer(f, "a_pool", 0, NULL, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "conv1_conv", 2, rc, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "conv1_bn", 4, rbs, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "fc1", 2, rd, 0, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_read_layer(f, "a_pool", 0, NULL, 0, &err), FUSENET_OK);
     assert_memory_equal(rk, k, sizeof k);
     assert_memory_equal(rb, b, sizeof b);
     assert_memory_equal(rbn, bn, sizeof bn);
     assert_memory_equal(rdk, dk, sizeof dk);
     assert_memory_equal(rdb, db, sizeof db);
-    fn_h5_close(f);
+    fusenet__h5_close(f);
 
     /* the raw layout */
     hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -925,7 +925,7 @@ static void test_write_chunked(void **state) {
         layers[i].name = names[i];
     }
     fusenet_error err;
-    assert_int_equal(fn_h5_write(path, layers, N, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_write(path, layers, N, &err), FUSENET_OK);
 
     hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(h >= 0);
@@ -945,13 +945,13 @@ static void test_write_chunked(void **state) {
     H5Fclose(h);
 
     fn_h5 *f = NULL;
-    assert_int_equal(fn_h5_open(path, &f, &err), FUSENET_OK);
-    assert_int_equal(fn_h5_layer_count(f), N);
-    for (size_t i = 0; i < N; i++) assert_string_equal(fn_h5_layer_name(f, i), names[i]);
+    assert_int_equal(fusenet__h5_open(path, &f, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_count(f), N);
+    for (size_t i = 0; i < N; i++) assert_string_equal(fusenet__h5_layer_name(f, i), names[i]);
     size_t n = 9;
-    assert_int_equal(fn_h5_layer_weight_count(f, names[777], &n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, names[777], &n, &err), FUSENET_OK);
     assert_int_equal(n, 0);
-    fn_h5_close(f);
+    fusenet__h5_close(f);
     free(layers);
     free(names);
 }
@@ -965,24 +965,24 @@ static void test_write_errors(void **state) {
     const char *path = tp("werr.h5");
 
     fn_h5_layer_out dup[] = {{"a", 1, wn, &s}, {"a", 0, NULL, NULL}};
-    assert_int_equal(fn_h5_write(path, dup, 2, &err), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_write(path, dup, 2, &err), FUSENET_ERR_INVALID_ARG);
     expect_msg(&err, FUSENET_ERR_INVALID_ARG, path);
     fn_h5_layer_out slash[] = {{"a/b", 0, NULL, NULL}};
-    assert_int_equal(fn_h5_write(path, slash, 1, &err), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_write(path, slash, 1, &err), FUSENET_ERR_INVALID_ARG);
     expect_msg(&err, FUSENET_ERR_INVALID_ARG, path);
     fn_wspec bad = {"kernel", 1, {0}, v};
     fn_h5_layer_out zero[] = {{"a", 1, wn, &bad}};
-    assert_int_equal(fn_h5_write(path, zero, 1, &err), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_write(path, zero, 1, &err), FUSENET_ERR_INVALID_ARG);
     expect_msg(&err, FUSENET_ERR_INVALID_ARG, path);
     const char *badw[] = {"/abs:0"};
     fn_h5_layer_out abs[] = {{"a", 1, badw, &s}};
-    assert_int_equal(fn_h5_write(path, abs, 1, &err), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_write(path, abs, 1, &err), FUSENET_ERR_INVALID_ARG);
 
     const char *nodir = tp("no_such_dir/x.h5");
     fn_h5_layer_out ok[] = {{"a", 1, wn, &s}};
-    assert_int_equal(fn_h5_write(nodir, ok, 1, &err), FUSENET_ERR_IO);
+    assert_int_equal(fusenet__h5_write(nodir, ok, 1, &err), FUSENET_ERR_IO);
     expect_msg(&err, FUSENET_ERR_IO, nodir);
-    assert_int_equal(fn_h5_write(path, ok, 1, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_write(path, ok, 1, &err), FUSENET_OK);
 }
 
 /* Every allocation failure gives NOMEM and leaks nothing (ASan and the id
@@ -995,16 +995,16 @@ static void test_out_of_memory(void **state) {
     for (k = 0; k < 10000; k++) {
         fusenet_error err;
         fn_h5 *f = NULL;
-        fn_alloc_fail_after(k);
-        fusenet_status st = fn_h5_open(path, &f, &err);
+        fusenet__alloc_fail_after(k);
+        fusenet_status st = fusenet__h5_open(path, &f, &err);
         if (st == FUSENET_OK) {
             float kk[72], bb[4];
             fn_wspec s[2];
             conv_specs(s, kk, bb);
-            st = fn_h5_read_layer(f, "conv1_conv", 2, s, 0, &err);
-            fn_h5_close(f);
+            st = fusenet__h5_read_layer(f, "conv1_conv", 2, s, 0, &err);
+            fusenet__h5_close(f);
         }
-        fn_alloc_fail_after(-1);
+        fusenet__alloc_fail_after(-1);
         if (st == FUSENET_OK) break;
         assert_int_equal(st, FUSENET_ERR_NOMEM);
         expect_msg(&err, FUSENET_ERR_NOMEM, path);
@@ -1018,9 +1018,9 @@ static void test_out_of_memory(void **state) {
     fn_h5_layer_out layers[] = {{"d", 1, wn, &s}, {"e", 0, NULL, NULL}};
     for (k = 0; k < 10000; k++) {
         fusenet_error err;
-        fn_alloc_fail_after(k);
-        fusenet_status st = fn_h5_write(out, layers, 2, &err);
-        fn_alloc_fail_after(-1);
+        fusenet__alloc_fail_after(k);
+        fusenet_status st = fusenet__h5_write(out, layers, 2, &err);
+        fusenet__alloc_fail_after(-1);
         if (st == FUSENET_OK) break;
         assert_int_equal(st, FUSENET_ERR_NOMEM);
         expect_msg(&err, FUSENET_ERR_NOMEM, out);
@@ -1033,16 +1033,16 @@ static void test_null_args(void **state) {
     (void)state;
     fusenet_error err;
     fn_h5 *f = (fn_h5 *)&err;
-    assert_int_equal(fn_h5_open(NULL, &f, &err), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_open(NULL, &f, &err), FUSENET_ERR_INVALID_ARG);
     assert_null(f);
-    assert_int_equal(fn_h5_open("x", NULL, NULL), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_open("x", NULL, NULL), FUSENET_ERR_INVALID_ARG);
     size_t n;
-    assert_int_equal(fn_h5_layer_weight_count(NULL, "x", &n, &err), FUSENET_ERR_INVALID_ARG);
-    assert_int_equal(fn_h5_read_layer(NULL, "x", 0, NULL, 0, &err), FUSENET_ERR_INVALID_ARG);
-    assert_int_equal(fn_h5_write(NULL, NULL, 0, &err), FUSENET_ERR_INVALID_ARG);
-    fn_h5_close(NULL);
-    assert_null(fn_h5_path(NULL));
-    assert_int_equal(fn_h5_layer_count(NULL), 0);
+    assert_int_equal(fusenet__h5_layer_weight_count(NULL, "x", &n, &err), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_read_layer(NULL, "x", 0, NULL, 0, &err), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet__h5_write(NULL, NULL, 0, &err), FUSENET_ERR_INVALID_ARG);
+    fusenet__h5_close(NULL);
+    assert_null(fusenet__h5_path(NULL));
+    assert_int_equal(fusenet__h5_layer_count(NULL), 0);
 }
 
 int main(void) {

@@ -6,7 +6,7 @@
  * continuation blocks, contiguous/compact/chunked layouts with every chunk
  * index and the deflate, shuffle and fletcher32 filters, a user block,
  * float16/32/64 in either byte order, fixed- and variable-length and split
- * name lists) fn_h5_open / fn_h5_layer_weight_count / fn_h5_read_layer return
+ * name lists) fusenet__h5_open / fusenet__h5_layer_weight_count / fusenet__h5_read_layer return
  * exactly the floats that were written (bit for bit; float64 and float16
  * sources against a plain C cast to float). Variants a reader may legitimately
  * refuse (dense storage, the chunk indexes of libver-latest files, exotic
@@ -519,7 +519,7 @@ static void expect_clean_error(fusenet_status st, const fusenet_error *err, cons
  * compared bit for bit, or the first failing status with err filled. */
 static fusenet_status read_variant(const char *path, const variant *v, const expected *ex, fusenet_error *err) {
     fn_h5 *f = NULL;
-    fusenet_status st = fn_h5_open(path, &f, err);
+    fusenet_status st = fusenet__h5_open(path, &f, err);
     if (st != FUSENET_OK) {
         assert_null(f);
         return st;
@@ -527,18 +527,18 @@ static fusenet_status read_variant(const char *path, const variant *v, const exp
     assert_int_equal(err->status, FUSENET_OK);
     const char *layers[MAX_LAYERS];
     size_t nl = layer_list(v->extra_layers, layers);
-    assert_int_equal(fn_h5_layer_count(f), nl);
-    for (size_t i = 0; i < nl; i++) assert_string_equal(fn_h5_layer_name(f, i), layers[i]);
-    assert_null(fn_h5_layer_name(f, nl));
+    assert_int_equal(fusenet__h5_layer_count(f), nl);
+    for (size_t i = 0; i < nl; i++) assert_string_equal(fusenet__h5_layer_name(f, i), layers[i]);
+    assert_null(fusenet__h5_layer_name(f, nl));
 
     for (size_t i = 0; i < nl && st == FUSENET_OK; i++) {
         size_t n = 99;
         int has = !strcmp(layers[i], "conv") || !strcmp(layers[i], "fc");
-        st = fn_h5_layer_weight_count(f, layers[i], &n, err);
+        st = fusenet__h5_layer_weight_count(f, layers[i], &n, err);
         if (st != FUSENET_OK) break;
         assert_int_equal(n, has ? 2 : 0);
         if (!has) {
-            st = fn_h5_read_layer(f, layers[i], 0, NULL, 0, err);
+            st = fusenet__h5_read_layer(f, layers[i], 0, NULL, 0, err);
             continue;
         }
         size_t first = strcmp(layers[i], "conv") ? 2 : 0;
@@ -547,7 +547,7 @@ static fusenet_status read_variant(const char *path, const variant *v, const exp
         memset(b, 0xA5, sizeof b);
         fn_wspec s[2];
         fill_specs(s, first, a, b);
-        st = fn_h5_read_layer(f, layers[i], 2, s, 0, err);
+        st = fusenet__h5_read_layer(f, layers[i], 2, s, 0, err);
         if (st != FUSENET_OK) break;
         assert_int_equal(err->status, FUSENET_OK);
         for (size_t j = 0; j < nvalues(&WEIGHTS[first]); j++)
@@ -559,7 +559,7 @@ static fusenet_status read_variant(const char *path, const variant *v, const exp
                 fail_msg("%s: %s [%zu] = %a, wrote %a", path, WEIGHTS[first + 1].wname, j, (double)b[j],
                          (double)ex->v[first + 1][j]);
     }
-    fn_h5_close(f);
+    fusenet__h5_close(f);
     return st;
 }
 
@@ -632,13 +632,13 @@ static void make_single(const char *path, const char *layer, hid_t ftype, hid_t 
 /* Reads the (3, 5) weight of `layer` into out[15]. */
 static fusenet_status read_single(const char *path, const char *layer, float *out, fusenet_error *err) {
     fn_h5 *f = NULL;
-    fusenet_status st = fn_h5_open(path, &f, err);
+    fusenet_status st = fusenet__h5_open(path, &f, err);
     if (st != FUSENET_OK) return st;
     fn_wspec s = {"kernel", 2, {3, 5}, out};
     for (size_t i = 0; i < 15; i++) out[i] = -12345.0f;
-    st = fn_h5_read_layer(f, layer, 1, &s, 0, err);
-    if (st == FUSENET_OK) assert_int_equal(fn_h5_read_layer(f, "relu", 0, NULL, 0, err), FUSENET_OK);
-    fn_h5_close(f);
+    st = fusenet__h5_read_layer(f, layer, 1, &s, 0, err);
+    if (st == FUSENET_OK) assert_int_equal(fusenet__h5_read_layer(f, "relu", 0, NULL, 0, err), FUSENET_OK);
+    fusenet__h5_close(f);
     return st;
 }
 
@@ -842,7 +842,7 @@ static int probe(const char *path, const expected *ex, sweep_stats *stats, int *
     fusenet_error err;
     fn_h5 *f = (fn_h5 *)&err;
     *differs = 0;
-    fusenet_status st = fn_h5_open(path, &f, &err);
+    fusenet_status st = fusenet__h5_open(path, &f, &err);
     if (st != FUSENET_OK) {
         assert_null(f);
         expect_clean_error(st, &err, path);
@@ -850,11 +850,11 @@ static int probe(const char *path, const expected *ex, sweep_stats *stats, int *
         return 0;
     }
     /* the names the file now lists, whatever they are */
-    for (size_t i = 0; i < fn_h5_layer_count(f); i++) {
+    for (size_t i = 0; i < fusenet__h5_layer_count(f); i++) {
         size_t n;
-        const char *name = fn_h5_layer_name(f, i);
+        const char *name = fusenet__h5_layer_name(f, i);
         assert_non_null(name);
-        st = fn_h5_layer_weight_count(f, name, &n, &err);
+        st = fusenet__h5_layer_weight_count(f, name, &n, &err);
         if (st != FUSENET_OK) expect_clean_error(st, &err, path);
     }
     int all_ok = 1;
@@ -864,7 +864,7 @@ static int probe(const char *path, const expected *ex, sweep_stats *stats, int *
         fn_wspec s[2];
         size_t first = i == 0 ? 0 : 2;
         fill_specs(s, first, a, b);
-        st = fn_h5_read_layer(f, layers[i], i == 1 ? 0 : 2, s, 0, &err);
+        st = fusenet__h5_read_layer(f, layers[i], i == 1 ? 0 : 2, s, 0, &err);
         if (st != FUSENET_OK) {
             expect_clean_error(st, &err, path);
             all_ok = 0;
@@ -875,7 +875,7 @@ static int probe(const char *path, const expected *ex, sweep_stats *stats, int *
             memcmp(b, ex->v[first + 1], nvalues(&WEIGHTS[first + 1]) * sizeof(float)))
             *differs = 1;
     }
-    fn_h5_close(f);
+    fusenet__h5_close(f);
     if (!all_ok) stats->read_failed++;
     return all_ok;
 }
@@ -1001,21 +1001,21 @@ static void test_many_layers(void **state) {
 
         fusenet_error err;
         fn_h5 *h = NULL;
-        assert_int_equal(fn_h5_open(path, &h, &err), FUSENET_OK);
-        assert_int_equal(fn_h5_layer_count(h), MANY);
+        assert_int_equal(fusenet__h5_open(path, &h, &err), FUSENET_OK);
+        assert_int_equal(fusenet__h5_layer_count(h), MANY);
         for (int i = 0; i < MANY; i++) {
             size_t n = 99;
-            if (fn_h5_layer_weight_count(h, names[i], &n, &err) != FUSENET_OK) fail_msg("%s", err.message);
+            if (fusenet__h5_layer_weight_count(h, names[i], &n, &err) != FUSENET_OK) fail_msg("%s", err.message);
             assert_int_equal(n, i % 7 == 0 ? 1 : 0);
             if (n == 1) {
                 float v[3];
                 fn_wspec s = {"w", 1, {3}, v};
-                if (fn_h5_read_layer(h, names[i], 1, &s, 0, &err) != FUSENET_OK) fail_msg("%s", err.message);
+                if (fusenet__h5_read_layer(h, names[i], 1, &s, 0, &err) != FUSENET_OK) fail_msg("%s", err.message);
                 assert_true(v[0] == (float)i && v[1] == (float)i + 0.5f && v[2] == -(float)i);
             }
         }
-        assert_int_equal(fn_h5_layer_weight_count(h, "layer_3000", &(size_t){0}, &err), FUSENET_ERR_UNKNOWN_LAYER);
-        fn_h5_close(h);
+        assert_int_equal(fusenet__h5_layer_weight_count(h, "layer_3000", &(size_t){0}, &err), FUSENET_ERR_UNKNOWN_LAYER);
+        fusenet__h5_close(h);
         printf("[ many     ] %d layers, libver %s: all read\n", MANY, latest ? "latest" : "earliest");
     }
 }

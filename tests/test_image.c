@@ -188,7 +188,7 @@ static fusenet_status decode(const unsigned char *buf, size_t size, fusenet_erro
     p.height = 8;
     p.width = 8;
     float dst[8 * 8 * 3];
-    return fn_image_decode(buf, size, "mem.img", &p, dst, err);
+    return fusenet__image_decode(buf, size, "mem.img", &p, dst, err);
 }
 
 static void test_file_errors(void **state) {
@@ -234,7 +234,7 @@ static void test_bad_args(void **state) {
     expect(fusenet_image_load(path, NULL, dst, &err), FUSENET_ERR_INVALID_ARG, &err, "params");
     expect(fusenet_image_load(path, &p, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "dst");
     assert_int_equal(fusenet_image_load(path, NULL, dst, NULL), FUSENET_ERR_INVALID_ARG);
-    expect(fn_image_decode(NULL, 10, "x", &p, dst, &err), FUSENET_ERR_INVALID_ARG, &err, "buf");
+    expect(fusenet__image_decode(NULL, 10, "x", &p, dst, &err), FUSENET_ERR_INVALID_ARG, &err, "buf");
 
     fusenet_image_params q = p;
     q.height = 0;
@@ -277,9 +277,9 @@ static void test_pixel_limit(void **state) {
     static const unsigned char png_huge[] = {
         0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
         0,    1,   0x86, 0xA0, 0, 1, 0x86, 0xA0, 8, 2, 0, 0, 0, 0, 0, 0, 0};
-    fn_alloc_fail_after(0);
+    fusenet__alloc_fail_after(0);
     fusenet_status st = decode(png_huge, sizeof png_huge, &err);
-    fn_alloc_fail_after(-1);
+    fusenet__alloc_fail_after(-1);
     expect(st, FUSENET_ERR_NOMEM, &err, "100000 x 100000");
     assert_non_null(strstr(err.message, "100000000"));
 
@@ -288,9 +288,9 @@ static void test_pixel_limit(void **state) {
                                              0xFF, 0xC0, 0x00, 0x11, 0x08, 0xEA, 0x60, 0xFF,
                                              0xFF, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01,
                                              0x03, 0x11, 0x01, 0xFF, 0xD9};
-    fn_alloc_fail_after(0);
+    fusenet__alloc_fail_after(0);
     st = decode(jpg_huge, sizeof jpg_huge, &err);
-    fn_alloc_fail_after(-1);
+    fusenet__alloc_fail_after(-1);
     expect(st, FUSENET_ERR_NOMEM, &err, "65535 x 60000");
 
     /* zero-sized */
@@ -469,9 +469,9 @@ static void test_out_of_memory(void **state) {
         int ok = 0;
         for (int64_t k = 0; k < 1000 && !ok; k++) {
             fusenet_error err;
-            fn_alloc_fail_after(k);
+            fusenet__alloc_fail_after(k);
             fusenet_status st = fusenet_image_load(path, &p, dst, &err);
-            fn_alloc_fail_after(-1);
+            fusenet__alloc_fail_after(-1);
             if (st == FUSENET_OK) {
                 ok = 1;
                 assert_true(k > 0);

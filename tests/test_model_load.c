@@ -55,7 +55,7 @@ static void write_file(const char *path, const layer_def *defs, int n) {
         layers[i] = (fn_h5_layer_out){defs[i].name, (size_t)defs[i].n, name_ptrs[i], specs[i]};
     }
     fusenet_error err;
-    assert_int_equal(fn_h5_write(path, layers, (size_t)n, &err), FUSENET_OK);
+    assert_int_equal(fusenet__h5_write(path, layers, (size_t)n, &err), FUSENET_OK);
 }
 
 static fusenet_status load_vgg(const char *path, const char *needed, int allow_nonfinite, fusenet_model **m,
@@ -78,11 +78,11 @@ static void test_good_file_values(void **state) {
     fusenet_model *m;
     fusenet_error err;
     assert_int_equal(load_vgg(DIR "ml_good.h5", "block1_conv2", 0, &m, &err), FUSENET_OK);
-    int i = fn_graph_find(&m->g, "block1_conv2");
+    int i = fusenet__graph_find(&m->g, "block1_conv2");
     assert_true(m->loaded[i]);
     assert_memory_equal(m->g.nodes[i].w[0], kernel2, sizeof kernel2);
     assert_memory_equal(m->g.nodes[i].w[1], bias2, sizeof bias2);
-    assert_false(m->loaded[fn_graph_find(&m->g, "block2_conv1")]); /* not needed, not read */
+    assert_false(m->loaded[fusenet__graph_find(&m->g, "block2_conv1")]); /* not needed, not read */
     fusenet_model_free(m);
 }
 

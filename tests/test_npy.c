@@ -110,25 +110,25 @@ static void test_read_numpy_files(void **state) {
         fixture(path, sizeof path, files[f].name);
         fn_npy a;
         fusenet_error err;
-        fusenet_status st = fn_npy_read(path, 0, &a, &err);
+        fusenet_status st = fusenet__npy_read(path, 0, &a, &err);
         if (st != FUSENET_OK) fail_msg("%s: %s", files[f].name, err.message);
         assert_int_equal(a.rank, files[f].rank);
         for (int i = 0; i < a.rank; i++) assert_true(a.dims[i] == files[f].dims[i]);
         for (size_t i = 0; i < count_of(&a); i++) assert_true(a.data[i] == (float)i * 0.5f - 1.0f);
-        fn_npy_free(&a);
+        fusenet__npy_free(&a);
         assert_null(a.data);
 
         /* same through the in-memory parser */
         size_t size;
         unsigned char *buf = slurp(path, &size);
         assert_non_null(buf);
-        assert_int_equal(fn_npy_parse(buf, size, files[f].name, 0, &a, &err), FUSENET_OK);
+        assert_int_equal(fusenet__npy_parse(buf, size, files[f].name, 0, &a, &err), FUSENET_OK);
         assert_int_equal(a.rank, files[f].rank);
         for (size_t i = 0; i < count_of(&a); i++) assert_true(a.data[i] == (float)i * 0.5f - 1.0f);
-        fn_npy_free(&a);
+        fusenet__npy_free(&a);
         free(buf);
     }
-    fn_npy_free(NULL);
+    fusenet__npy_free(NULL);
 }
 
 static void test_refused_numpy_files(void **state) {
@@ -146,7 +146,7 @@ static void test_refused_numpy_files(void **state) {
         fixture(path, sizeof path, files[f].name);
         fn_npy a;
         fusenet_error err;
-        expect(fn_npy_read(path, 0, &a, &err), FUSENET_ERR_FORMAT, &err, files[f].needle);
+        expect(fusenet__npy_read(path, 0, &a, &err), FUSENET_ERR_FORMAT, &err, files[f].needle);
         assert_non_null(strstr(err.message, files[f].name));
         assert_null(a.data);
     }
@@ -174,7 +174,7 @@ static void test_write_matches_numpy(void **state) {
         snprintf(out, sizeof out, "%s/%s", tmpdir, files[f].name);
         fixture(ref, sizeof ref, files[f].name);
         fusenet_error err;
-        assert_int_equal(fn_npy_write(out, files[f].rank, files[f].dims, vals, &err), FUSENET_OK);
+        assert_int_equal(fusenet__npy_write(out, files[f].rank, files[f].dims, vals, &err), FUSENET_OK);
         size_t n1, n2;
         unsigned char *a = slurp(out, &n1), *b = slurp(ref, &n2);
         assert_non_null(a);
@@ -199,17 +199,17 @@ static void test_round_trip(void **state) {
     snprintf(out, sizeof out, "%s/rt.npy", tmpdir);
     for (int rank = 0; rank <= 8; rank++) {
         fusenet_error err;
-        assert_int_equal(fn_npy_write(out, rank, dims, vals, &err), FUSENET_OK);
+        assert_int_equal(fusenet__npy_write(out, rank, dims, vals, &err), FUSENET_OK);
         assert_int_equal(err.status, FUSENET_OK);
         fn_npy a;
-        assert_int_equal(fn_npy_read(out, 0, &a, &err), FUSENET_OK);
+        assert_int_equal(fusenet__npy_read(out, 0, &a, &err), FUSENET_OK);
         assert_int_equal(a.rank, rank);
         for (int i = 0; i < rank; i++) assert_true(a.dims[i] == dims[i]);
         assert_memory_equal(a.data, vals, count_of(&a) * sizeof(float));
-        fn_npy_free(&a);
+        fusenet__npy_free(&a);
     }
     /* overwriting an existing file works */
-    assert_int_equal(fn_npy_write(out, 1, dims, vals, NULL), FUSENET_OK);
+    assert_int_equal(fusenet__npy_write(out, 1, dims, vals, NULL), FUSENET_OK);
     remove(out);
 }
 
@@ -242,33 +242,33 @@ static void test_write_failures(void **state) {
 
     /* no such directory: IO, nothing created */
     snprintf(path, sizeof path, "%s/no_such_dir/x.npy", tmpdir);
-    expect(fn_npy_write(path, 2, dims, vals, &err), FUSENET_ERR_IO, &err, "no_such_dir");
+    expect(fusenet__npy_write(path, 2, dims, vals, &err), FUSENET_ERR_IO, &err, "no_such_dir");
     assert_int_equal(access(path, F_OK), -1);
 
     /* a good file is not clobbered by a failed write */
     snprintf(path, sizeof path, "%s/good.npy", tmpdir);
-    assert_int_equal(fn_npy_write(path, 2, dims, vals, &err), FUSENET_OK);
+    assert_int_equal(fusenet__npy_write(path, 2, dims, vals, &err), FUSENET_OK);
     size_t gsize;
     unsigned char *good = slurp(path, &gsize);
     assert_non_null(good);
-    expect(fn_npy_write(path, 2, dims, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "data");
+    expect(fusenet__npy_write(path, 2, dims, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "data");
     expect_file(path, good, gsize);
     int64_t neg[2] = {2, -3};
-    expect(fn_npy_write(path, 2, neg, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "dims[1]");
-    expect(fn_npy_write(path, 9, dims, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "rank");
-    expect(fn_npy_write(path, -1, dims, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "rank");
-    expect(fn_npy_write(path, 2, NULL, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "dims");
+    expect(fusenet__npy_write(path, 2, neg, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "dims[1]");
+    expect(fusenet__npy_write(path, 9, dims, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "rank");
+    expect(fusenet__npy_write(path, -1, dims, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "rank");
+    expect(fusenet__npy_write(path, 2, NULL, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "dims");
     int64_t huge[3] = {INT64_MAX, INT64_MAX, 2};
-    expect(fn_npy_write(path, 3, huge, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "overflow");
-    expect(fn_npy_write(NULL, 2, dims, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "path");
+    expect(fusenet__npy_write(path, 3, huge, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "overflow");
+    expect(fusenet__npy_write(NULL, 2, dims, vals, &err), FUSENET_ERR_INVALID_ARG, &err, "path");
     expect_file(path, good, gsize);
 
     /* out of memory at every allocation: NOMEM, file intact */
     for (int64_t k = 0; k < 100; k++) {
         float other[6] = {9, 9, 9, 9, 9, 9};
-        fn_alloc_fail_after(k);
-        fusenet_status st = fn_npy_write(path, 2, dims, other, &err);
-        fn_alloc_fail_after(-1);
+        fusenet__alloc_fail_after(k);
+        fusenet_status st = fusenet__npy_write(path, 2, dims, other, &err);
+        fusenet__alloc_fail_after(-1);
         if (st == FUSENET_OK) break;
         expect(st, FUSENET_ERR_NOMEM, &err, NULL);
         expect_file(path, good, gsize);
@@ -277,7 +277,7 @@ static void test_write_failures(void **state) {
     /* the target is a directory: rename fails, the temporary file is removed */
     snprintf(path, sizeof path, "%s/adir", tmpdir);
     assert_int_equal(mkdir(path, 0755), 0);
-    expect(fn_npy_write(path, 2, dims, vals, &err), FUSENET_ERR_IO, &err, "adir");
+    expect(fusenet__npy_write(path, 2, dims, vals, &err), FUSENET_ERR_IO, &err, "adir");
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_true(S_ISDIR(sb.st_mode));
@@ -311,27 +311,27 @@ static unsigned char *make_npy(int major, const char *header, long long len_fiel
     return b;
 }
 
-/* Runs buf through fn_npy_parse and (as a file) fn_npy_read; both must give
+/* Runs buf through fusenet__npy_parse and (as a file) fusenet__npy_read; both must give
  * `want`, with no allocation at all when want is not OK. */
 static void both(const unsigned char *buf, size_t size, size_t max_bytes, fusenet_status want,
                  const char *needle) {
     fn_npy a;
     fusenet_error err;
-    if (want != FUSENET_OK) fn_alloc_fail_after(0);
-    fusenet_status st = fn_npy_parse(buf, size, "mem.npy", max_bytes, &a, &err);
-    fn_alloc_fail_after(-1);
+    if (want != FUSENET_OK) fusenet__alloc_fail_after(0);
+    fusenet_status st = fusenet__npy_parse(buf, size, "mem.npy", max_bytes, &a, &err);
+    fusenet__alloc_fail_after(-1);
     expect(st, want, &err, needle);
-    if (st == FUSENET_OK) fn_npy_free(&a);
+    if (st == FUSENET_OK) fusenet__npy_free(&a);
     else assert_null(a.data);
 
     char path[512];
     snprintf(path, sizeof path, "%s/hostile.npy", tmpdir);
     spit(path, buf, size);
-    if (want != FUSENET_OK) fn_alloc_fail_after(1); /* the header buffer only */
-    st = fn_npy_read(path, max_bytes, &a, &err);
-    fn_alloc_fail_after(-1);
+    if (want != FUSENET_OK) fusenet__alloc_fail_after(1); /* the header buffer only */
+    st = fusenet__npy_read(path, max_bytes, &a, &err);
+    fusenet__alloc_fail_after(-1);
     expect(st, want, &err, needle);
-    if (st == FUSENET_OK) fn_npy_free(&a);
+    if (st == FUSENET_OK) fusenet__npy_free(&a);
     else assert_null(a.data);
     remove(path);
 }
@@ -352,7 +352,7 @@ static void test_hostile_headers(void **state) {
     for (size_t n = 0; n < size; n++) {
         fn_npy a;
         fusenet_error err;
-        fusenet_status st = fn_npy_parse(b, n, "cut", 0, &a, &err);
+        fusenet_status st = fusenet__npy_parse(b, n, "cut", 0, &a, &err);
         if (st != FUSENET_ERR_FORMAT) fail_msg("cut at %zu: %s", n, err.message);
     }
     free(b);
@@ -462,31 +462,31 @@ static void test_read_errors(void **state) {
     (void)state;
     fn_npy a;
     fusenet_error err;
-    expect(fn_npy_read("no/such/file.npy", 0, &a, &err), FUSENET_ERR_IO, &err, "no/such/file.npy");
+    expect(fusenet__npy_read("no/such/file.npy", 0, &a, &err), FUSENET_ERR_IO, &err, "no/such/file.npy");
     assert_non_null(strstr(err.message, strerror(ENOENT)));
     assert_null(a.data);
-    expect(fn_npy_read(tmpdir, 0, &a, &err), FUSENET_ERR_IO, &err, strerror(EISDIR));
-    expect(fn_npy_read(NULL, 0, &a, &err), FUSENET_ERR_INVALID_ARG, &err, "path");
+    expect(fusenet__npy_read(tmpdir, 0, &a, &err), FUSENET_ERR_IO, &err, strerror(EISDIR));
+    expect(fusenet__npy_read(NULL, 0, &a, &err), FUSENET_ERR_INVALID_ARG, &err, "path");
     char path[512];
     fixture(path, sizeof path, "f4_2x3.npy");
-    expect(fn_npy_read(path, 0, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "out");
-    expect(fn_npy_parse(NULL, 5, "x", 0, &a, &err), FUSENET_ERR_INVALID_ARG, &err, "buf");
+    expect(fusenet__npy_read(path, 0, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "out");
+    expect(fusenet__npy_parse(NULL, 5, "x", 0, &a, &err), FUSENET_ERR_INVALID_ARG, &err, "buf");
 
     /* empty file */
     char empty[512];
     snprintf(empty, sizeof empty, "%s/empty.npy", tmpdir);
     spit(empty, "", 0);
-    expect(fn_npy_read(empty, 0, &a, &err), FUSENET_ERR_FORMAT, &err, "empty.npy");
+    expect(fusenet__npy_read(empty, 0, &a, &err), FUSENET_ERR_FORMAT, &err, "empty.npy");
     remove(empty);
 
     /* out of memory anywhere: NOMEM, nothing leaked */
     for (int64_t k = 0; k < 100; k++) {
-        fn_alloc_fail_after(k);
-        fusenet_status st = fn_npy_read(path, 0, &a, &err);
-        fn_alloc_fail_after(-1);
+        fusenet__alloc_fail_after(k);
+        fusenet_status st = fusenet__npy_read(path, 0, &a, &err);
+        fusenet__alloc_fail_after(-1);
         if (st == FUSENET_OK) {
             assert_true(k > 0);
-            fn_npy_free(&a);
+            fusenet__npy_free(&a);
             break;
         }
         expect(st, FUSENET_ERR_NOMEM, &err, NULL);

@@ -1,6 +1,6 @@
 /* test_oom.c - out-of-memory sweeps over the constructors of the public API.
  *
- * For k = 0, 1, 2, ...: fn_alloc_fail_after(k) lets k more allocations
+ * For k = 0, 1, 2, ...: fusenet__alloc_fail_after(k) lets k more allocations
  * succeed and fails every later one; the constructor under test must then
  * either succeed or return FUSENET_ERR_NOMEM with a message, set *out to
  * NULL, and leak nothing. The sweep stops at the first success, which must
@@ -108,9 +108,9 @@ static int sweep(const attempt *a) {
     void *obj = NULL;
 
     /* One successful call first: counts the allocations, warms caches. */
-    fn_alloc_fail_after(-1);
+    fusenet__alloc_fail_after(-1);
     fusenet_status st = a->run(a->ctx, &obj, &err);
-    int64_t n = fn_alloc_fail_after(-1);
+    int64_t n = fusenet__alloc_fail_after(-1);
     if (st != FUSENET_OK) fail_msg("%s: %s", a->what, err.message);
     a->finish(obj);
     assert_true(n > 0);
@@ -121,9 +121,9 @@ static int sweep(const attempt *a) {
     for (int64_t k = 0;; k++) {
         obj = NULL;
         memset(&err, 0x7f, sizeof err);
-        fn_alloc_fail_after(k);
+        fusenet__alloc_fail_after(k);
         st = a->run(a->ctx, &obj, &err);
-        fn_alloc_fail_after(-1);
+        fusenet__alloc_fail_after(-1);
         attempts++;
         if (st == FUSENET_OK) {
             assert_int_equal(err.status, FUSENET_OK);
@@ -158,8 +158,8 @@ static fusenet_model *g_resnet, *g_vgg, *g_resnet3, *g_vgg2;
 static int group_setup(void **state) {
     (void)state;
     fusenet_error err;
-    if (fn_write_random_weights(FUSENET_ARCH_RESNET50, 0, 21, RESNET_PATH, &err) != FUSENET_OK ||
-        fn_write_random_weights(FUSENET_ARCH_VGG16, 0, 22, VGG_PATH, &err) != FUSENET_OK) {
+    if (fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 21, RESNET_PATH, &err) != FUSENET_OK ||
+        fusenet__write_random_weights(FUSENET_ARCH_VGG16, 0, 22, VGG_PATH, &err) != FUSENET_OK) {
         fprintf(stderr, "cannot write the random weight files: %s\n", err.message);
         return -1;
     }
@@ -168,7 +168,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
     (void)state;
-    fn_alloc_fail_after(-1);
+    fusenet__alloc_fail_after(-1);
     fusenet_model_free(g_resnet);
     fusenet_model_free(g_vgg);
     fusenet_model_free(g_resnet3);

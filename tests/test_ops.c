@@ -65,14 +65,14 @@ static float rng_range(double lo, double hi) { return (float)(lo + (hi - lo) * r
 /* ---- hand-built models ---- */
 
 static fusenet_model *tm_new(void) {
-    fusenet_model *m = fn_calloc(1, sizeof *m);
+    fusenet_model *m = fusenet__calloc(1, sizeof *m);
     assert_non_null(m);
     m->arch = FUSENET_ARCH_RESNET50; /* only used in messages */
     return m;
 }
 
 static float *fill(size_t count, double lo, double hi) {
-    float *w = fn_malloc(count * sizeof *w);
+    float *w = fusenet__malloc(count * sizeof *w);
     assert_non_null(w);
     for (size_t k = 0; k < count; k++) w[k] = rng_range(lo, hi);
     return w;
@@ -84,11 +84,11 @@ static float *fill(size_t count, double lo, double hi) {
 static void tm_weights(fusenet_model *m, int32_t in_h, int32_t in_w, uint64_t seed) {
     fusenet_error e;
     fn_graph *g = &m->g;
-    assert_int_equal(fn_graph_finish(g, &e), FUSENET_OK);
+    assert_int_equal(fusenet__graph_finish(g, &e), FUSENET_OK);
     fn_shape *shapes = calloc((size_t)g->n, sizeof *shapes);
     assert_non_null(shapes);
-    assert_int_equal(fn_graph_shapes(g, in_h, in_w, shapes, &e), FUSENET_OK);
-    m->loaded = fn_calloc((size_t)g->n, 1);
+    assert_int_equal(fusenet__graph_shapes(g, in_h, in_w, shapes, &e), FUSENET_OK);
+    m->loaded = fusenet__calloc((size_t)g->n, 1);
     assert_non_null(m->loaded);
     rng_seed(seed);
     for (int i = 0; i < g->n; i++) {
@@ -132,7 +132,7 @@ static ref_t *ref_model(const fusenet_model *m, const ref_t *input) {
         const fn_node *n = &g->nodes[i];
         const ref_t *x = n->n_in ? &v[n->in[0]] : NULL;
         if (x && !x->d) continue; /* depends on an unloaded layer */
-        if (fn_node_weight_count(n) && !m->loaded[i]) continue;
+        if (fusenet__node_weight_count(n) && !m->loaded[i]) continue;
         switch (n->op) {
         case FN_OP_INPUT:
             v[i] = ref_alloc(input->n, input->h, input->w, input->c);
@@ -177,7 +177,7 @@ static void ref_model_free(const fusenet_model *m, ref_t *v) {
 }
 
 static const ref_t *ref_layer(const fusenet_model *m, ref_t *v, const char *name) {
-    int i = fn_graph_find(&m->g, name);
+    int i = fusenet__graph_find(&m->g, name);
     assert_true(i >= 0);
     assert_non_null(v[i].d);
     return &v[i];
@@ -330,12 +330,12 @@ static void test_reference_self_check(void **state) {
     assert_int_equal(ref_nearest_index(28, 30, 29), 29);
     assert_int_equal(ref_nearest_index(0, 7, 3), 1);
     /* The library's index rule agrees on these ties. */
-    assert_int_equal(fn_tf_nearest_index(14, 30, 29), 14);
-    assert_int_equal(fn_tf_nearest_index(20, 2, 41), 0);
+    assert_int_equal(fusenet__tf_nearest_index(14, 30, 29), 14);
+    assert_int_equal(fusenet__tf_nearest_index(20, 2, 41), 0);
     for (int in = 1; in <= 40; in++)
         for (int out = 1; out <= 45; out++)
             for (int o = 0; o < out; o++)
-                assert_int_equal(fn_tf_nearest_index(o, in, out), ref_nearest_index(o, in, out));
+                assert_int_equal(fusenet__tf_nearest_index(o, in, out), ref_nearest_index(o, in, out));
 
     /* 'same' padding as TensorFlow: ResNet's 7x7/2 on 224 pads 2 before, 3 after. */
     assert_int_equal(ref_window_out(224, 7, 2, 1), 112);
@@ -386,14 +386,14 @@ static void test_conv2d_variants(void **state) {
                     for (int relu = 0; relu <= 1; relu++, count++) {
                         int k = kernels[ki];
                         fusenet_model *m = tm_new();
-                        int x = fn_input(&m->g, "input");
+                        int x = fusenet__input(&m->g, "input");
                         if (sizes[si].pre_stride)
-                            x = fn_conv2d(&m->g, x, 5, 3, sizes[si].pre_stride, FN_PAD_VALID, FN_ACT_NONE, "pre");
-                        fn_conv2d(&m->g, x, 6, k, stride, same ? FN_PAD_SAME : FN_PAD_VALID,
+                            x = fusenet__conv2d(&m->g, x, 5, 3, sizes[si].pre_stride, FN_PAD_VALID, FN_ACT_NONE, "pre");
+                        fusenet__conv2d(&m->g, x, 6, k, stride, same ? FN_PAD_SAME : FN_PAD_VALID,
                                   relu ? FN_ACT_RELU : FN_ACT_NONE, "conv");
                         tm_weights(m, sizes[si].h, sizes[si].w, 100 + (uint64_t)count);
                         fn_shape shapes[3];
-                        assert_int_equal(fn_graph_shapes(&m->g, sizes[si].h, sizes[si].w, shapes, NULL), FUSENET_OK);
+                        assert_int_equal(fusenet__graph_shapes(&m->g, sizes[si].h, sizes[si].w, shapes, NULL), FUSENET_OK);
                         int pre = sizes[si].pre_stride ? 1 : 0;
                         assert_int_equal(shapes[pre].h, sizes[si].ch);
                         assert_int_equal(shapes[pre].w, sizes[si].cw);
@@ -413,13 +413,13 @@ static void test_conv2d_variants(void **state) {
 static fusenet_model *stem_model(uint64_t seed, int32_t h, int32_t w) {
     fusenet_model *m = tm_new();
     fn_graph *g = &m->g;
-    int x = fn_input(g, "input");
-    x = fn_zero_pad(g, x, 3, "conv1_pad");
-    x = fn_conv2d(g, x, 8, 7, 2, FN_PAD_VALID, FN_ACT_NONE, "conv1_conv");
-    x = fn_batch_norm(g, x, BN_EPS, "conv1_bn");
-    x = fn_relu(g, x, "conv1_relu");
-    x = fn_zero_pad(g, x, 1, "pool1_pad");
-    fn_max_pool(g, x, 3, 2, "pool1_pool");
+    int x = fusenet__input(g, "input");
+    x = fusenet__zero_pad(g, x, 3, "conv1_pad");
+    x = fusenet__conv2d(g, x, 8, 7, 2, FN_PAD_VALID, FN_ACT_NONE, "conv1_conv");
+    x = fusenet__batch_norm(g, x, BN_EPS, "conv1_bn");
+    x = fusenet__relu(g, x, "conv1_relu");
+    x = fusenet__zero_pad(g, x, 1, "pool1_pad");
+    fusenet__max_pool(g, x, 3, 2, "pool1_pool");
     tm_weights(m, h, w, seed);
     return m;
 }
@@ -458,9 +458,9 @@ static void test_zero_pad_into_conv(void **state) {
     (void)state;
     for (int stride = 1; stride <= 2; stride++) {
         fusenet_model *m = tm_new();
-        int x = fn_input(&m->g, "input");
-        x = fn_zero_pad(&m->g, x, 2, "pad");
-        fn_conv2d(&m->g, x, 4, 3, stride, FN_PAD_SAME, FN_ACT_RELU, "conv");
+        int x = fusenet__input(&m->g, "input");
+        x = fusenet__zero_pad(&m->g, x, 2, "pad");
+        fusenet__conv2d(&m->g, x, 4, 3, stride, FN_PAD_SAME, FN_ACT_RELU, "conv");
         tm_weights(m, 33, 34, 20 + (uint64_t)stride);
         const char *one[] = {"conv"};
         fusenet_net *net = check_trunk(m, one, 1, 1, 33, 34, 21, 1);
@@ -472,10 +472,10 @@ static void test_zero_pad_into_conv(void **state) {
     }
     /* A padding read by two convs folds into neither: one standalone pad. */
     fusenet_model *m = tm_new();
-    int x = fn_input(&m->g, "input");
-    x = fn_zero_pad(&m->g, x, 1, "pad");
-    fn_conv2d(&m->g, x, 4, 3, 2, FN_PAD_VALID, FN_ACT_NONE, "conv_a");
-    fn_conv2d(&m->g, x, 3, 1, 1, FN_PAD_VALID, FN_ACT_RELU, "conv_b");
+    int x = fusenet__input(&m->g, "input");
+    x = fusenet__zero_pad(&m->g, x, 1, "pad");
+    fusenet__conv2d(&m->g, x, 4, 3, 2, FN_PAD_VALID, FN_ACT_NONE, "conv_a");
+    fusenet__conv2d(&m->g, x, 3, 1, 1, FN_PAD_VALID, FN_ACT_RELU, "conv_b");
     tm_weights(m, 35, 32, 23);
     const char *ab[] = {"conv_a", "conv_b"};
     fusenet_net *net = check_trunk(m, ab, 2, 3, 35, 32, 24, 1);
@@ -489,10 +489,10 @@ static void test_zero_pad_into_conv(void **state) {
 static void test_batch_norm_fold(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
-    int in = fn_input(&m->g, "input");
-    int x = fn_conv2d(&m->g, in, 12, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "conv");
-    x = fn_batch_norm(&m->g, x, BN_EPS, "bn");
-    fn_batch_norm(&m->g, in, BN_EPS, "bn_on_input"); /* standalone BN on the raw input */
+    int in = fusenet__input(&m->g, "input");
+    int x = fusenet__conv2d(&m->g, in, 12, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "conv");
+    x = fusenet__batch_norm(&m->g, x, BN_EPS, "bn");
+    fusenet__batch_norm(&m->g, in, BN_EPS, "bn_on_input"); /* standalone BN on the raw input */
     tm_weights(m, 34, 33, 30);
     const char *folded[] = {"bn"};
     fusenet_net *net = check_trunk(m, folded, 1, 1, 34, 33, 31, 1);
@@ -513,13 +513,13 @@ static void test_relu(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
     fn_graph *g = &m->g;
-    int in = fn_input(g, "input");
-    int x = fn_conv2d(g, in, 6, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "conv");
-    fn_relu(g, x, "relu");
-    fn_relu(g, in, "relu_on_input");
-    x = fn_conv2d(g, in, 5, 1, 1, FN_PAD_VALID, FN_ACT_NONE, "conv_b");
-    x = fn_batch_norm(g, x, BN_EPS, "bn_b");
-    fn_relu(g, x, "relu_b");
+    int in = fusenet__input(g, "input");
+    int x = fusenet__conv2d(g, in, 6, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "conv");
+    fusenet__relu(g, x, "relu");
+    fusenet__relu(g, in, "relu_on_input");
+    x = fusenet__conv2d(g, in, 5, 1, 1, FN_PAD_VALID, FN_ACT_NONE, "conv_b");
+    x = fusenet__batch_norm(g, x, BN_EPS, "bn_b");
+    fusenet__relu(g, x, "relu_b");
     tm_weights(m, 32, 37, 40);
     const char *fused[] = {"relu"};
     fusenet_net *net = check_trunk(m, fused, 1, 1, 32, 37, 41, 1);
@@ -547,9 +547,9 @@ static void test_conv_relu_then_batch_norm(void **state) {
      * ReLU applied after it, i.e. relu(bn(conv(x))) instead of
      * bn(relu(conv(x))). Folding must be refused when n->act == FN_ACT_RELU. */
     fusenet_model *m = tm_new();
-    int x = fn_input(&m->g, "input");
-    x = fn_conv2d(&m->g, x, 6, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "conv");
-    fn_batch_norm(&m->g, x, BN_EPS, "bn");
+    int x = fusenet__input(&m->g, "input");
+    x = fusenet__conv2d(&m->g, x, 6, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "conv");
+    fusenet__batch_norm(&m->g, x, BN_EPS, "bn");
     tm_weights(m, 32, 32, 45);
     const char *both[] = {"conv", "bn"}; /* conv tapped: nothing folds */
     check_trunk(m, both, 2, 1, 32, 32, 46, 0);
@@ -566,23 +566,23 @@ static void test_conv_relu_then_batch_norm(void **state) {
 static fusenet_model *residual_model(uint64_t seed) {
     fusenet_model *m = tm_new();
     fn_graph *g = &m->g;
-    int x = fn_input(g, "input");
-    x = fn_conv2d(g, x, 8, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "b0_conv");
-    x = fn_batch_norm(g, x, BN_EPS, "b0_bn");
-    int sc = fn_relu(g, x, "block0_out");
+    int x = fusenet__input(g, "input");
+    x = fusenet__conv2d(g, x, 8, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "b0_conv");
+    x = fusenet__batch_norm(g, x, BN_EPS, "b0_bn");
+    int sc = fusenet__relu(g, x, "block0_out");
     for (int b = 1; b <= 2; b++) {
         char nm[6][32];
         const char *suffix[6] = {"1_conv", "1_bn", "1_relu", "2_conv", "2_bn", "add"};
         for (int k = 0; k < 6; k++) snprintf(nm[k], sizeof nm[k], "b%d_%s", b, suffix[k]);
-        x = fn_conv2d(g, sc, 6, 1, 1, FN_PAD_VALID, FN_ACT_NONE, nm[0]);
-        x = fn_batch_norm(g, x, BN_EPS, nm[1]);
-        x = fn_relu(g, x, nm[2]);
-        x = fn_conv2d(g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_NONE, nm[3]);
-        x = fn_batch_norm(g, x, BN_EPS, nm[4]);
-        x = fn_add(g, sc, x, nm[5]);
+        x = fusenet__conv2d(g, sc, 6, 1, 1, FN_PAD_VALID, FN_ACT_NONE, nm[0]);
+        x = fusenet__batch_norm(g, x, BN_EPS, nm[1]);
+        x = fusenet__relu(g, x, nm[2]);
+        x = fusenet__conv2d(g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_NONE, nm[3]);
+        x = fusenet__batch_norm(g, x, BN_EPS, nm[4]);
+        x = fusenet__add(g, sc, x, nm[5]);
         char out[32];
         snprintf(out, sizeof out, "block%d_out", b);
-        sc = fn_relu(g, x, out);
+        sc = fusenet__relu(g, x, out);
     }
     tm_weights(m, 36, 34, seed);
     return m;
@@ -623,23 +623,23 @@ static void test_residual_projection(void **state) {
     for (int shortcut_first = 0; shortcut_first <= 1; shortcut_first++) {
         fusenet_model *m = tm_new();
         fn_graph *g = &m->g;
-        int in = fn_input(g, "input");
-        int x0 = fn_conv2d(g, in, 4, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "c0");
+        int in = fusenet__input(g, "input");
+        int x0 = fusenet__conv2d(g, in, 4, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "c0");
         int sc = -1, x;
         if (shortcut_first) {
-            sc = fn_conv2d(g, x0, 8, 1, 2, FN_PAD_VALID, FN_ACT_NONE, "sc_conv");
-            sc = fn_batch_norm(g, sc, BN_EPS, "sc_bn");
+            sc = fusenet__conv2d(g, x0, 8, 1, 2, FN_PAD_VALID, FN_ACT_NONE, "sc_conv");
+            sc = fusenet__batch_norm(g, sc, BN_EPS, "sc_bn");
         }
-        x = fn_conv2d(g, x0, 5, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "m_conv1");
-        x = fn_relu(g, x, "m_relu");
-        x = fn_conv2d(g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "m_conv2");
-        x = fn_batch_norm(g, x, BN_EPS, "m_bn");
+        x = fusenet__conv2d(g, x0, 5, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "m_conv1");
+        x = fusenet__relu(g, x, "m_relu");
+        x = fusenet__conv2d(g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "m_conv2");
+        x = fusenet__batch_norm(g, x, BN_EPS, "m_bn");
         if (!shortcut_first) {
-            sc = fn_conv2d(g, x0, 8, 1, 2, FN_PAD_VALID, FN_ACT_NONE, "sc_conv");
-            sc = fn_batch_norm(g, sc, BN_EPS, "sc_bn");
+            sc = fusenet__conv2d(g, x0, 8, 1, 2, FN_PAD_VALID, FN_ACT_NONE, "sc_conv");
+            sc = fusenet__batch_norm(g, sc, BN_EPS, "sc_bn");
         }
-        x = fn_add(g, sc, x, "add");
-        fn_relu(g, x, "out");
+        x = fusenet__add(g, sc, x, "add");
+        fusenet__relu(g, x, "out");
         tm_weights(m, 33, 35, 60 + (uint64_t)shortcut_first);
         const char *out[] = {"out"};
         fusenet_net *net = check_trunk(m, out, 1, 3, 33, 35, 61, 1);
@@ -655,11 +655,11 @@ static void test_residual_projection(void **state) {
 static void test_residual_input_shortcut(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
-    int in = fn_input(&m->g, "input");
-    int x = fn_conv2d(&m->g, in, 3, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "conv");
-    x = fn_batch_norm(&m->g, x, BN_EPS, "bn");
-    x = fn_add(&m->g, in, x, "add");
-    fn_relu(&m->g, x, "out");
+    int in = fusenet__input(&m->g, "input");
+    int x = fusenet__conv2d(&m->g, in, 3, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "conv");
+    x = fusenet__batch_norm(&m->g, x, BN_EPS, "bn");
+    x = fusenet__add(&m->g, in, x, "add");
+    fusenet__relu(&m->g, x, "out");
     tm_weights(m, 32, 35, 65);
     const char *out[] = {"out"};
     check_trunk(m, out, 1, 3, 32, 35, 66, 0);
@@ -677,12 +677,12 @@ static void test_residual_shortcut_is_conv_input(void **state) {
      * value when the layouts agree): wrong results. The check must also
      * refuse other == the conv's source (src from window_input). */
     fusenet_model *m = tm_new();
-    int x = fn_input(&m->g, "input");
-    int sc = fn_conv2d(&m->g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "c0");
-    x = fn_conv2d(&m->g, sc, 8, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "conv");
-    x = fn_batch_norm(&m->g, x, BN_EPS, "bn");
-    x = fn_add(&m->g, sc, x, "add");
-    fn_relu(&m->g, x, "out");
+    int x = fusenet__input(&m->g, "input");
+    int sc = fusenet__conv2d(&m->g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "c0");
+    x = fusenet__conv2d(&m->g, sc, 8, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "conv");
+    x = fusenet__batch_norm(&m->g, x, BN_EPS, "bn");
+    x = fusenet__add(&m->g, sc, x, "add");
+    fusenet__relu(&m->g, x, "out");
     tm_weights(m, 34, 36, 67);
     const char *ref_path[] = {"bn", "out"}; /* BN tapped: standalone add */
     check_trunk(m, ref_path, 2, 1, 34, 36, 68, 0);
@@ -698,25 +698,25 @@ static void test_max_pool(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
     fn_graph *g = &m->g;
-    int in = fn_input(g, "input");
+    int in = fusenet__input(g, "input");
     /* VGG-style conv relu -> ZeroPadding2D(1) -> 3x3/2 (pad folds: input >= 0) */
-    int x = fn_conv2d(g, in, 6, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "vconv");
-    x = fn_zero_pad(g, x, 1, "vpad");
-    fn_max_pool(g, x, 3, 2, "vpool");
+    int x = fusenet__conv2d(g, in, 6, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "vconv");
+    x = fusenet__zero_pad(g, x, 1, "vpad");
+    fusenet__max_pool(g, x, 3, 2, "vpool");
     /* Activation relu -> ZeroPadding2D(1) -> 3x3/2 */
-    x = fn_conv2d(g, in, 5, 3, 2, FN_PAD_VALID, FN_ACT_NONE, "aconv");
-    x = fn_relu(g, x, "arelu");
-    x = fn_zero_pad(g, x, 1, "apad");
-    fn_max_pool(g, x, 3, 2, "apool");
+    x = fusenet__conv2d(g, in, 5, 3, 2, FN_PAD_VALID, FN_ACT_NONE, "aconv");
+    x = fusenet__relu(g, x, "arelu");
+    x = fusenet__zero_pad(g, x, 1, "apad");
+    fusenet__max_pool(g, x, 3, 2, "apool");
     /* 2x2/2 valid on odd sizes: the last row / column is dropped */
-    fn_max_pool(g, in, 2, 2, "pool_input");
-    x = fn_conv2d(g, in, 4, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "oconv");
-    fn_max_pool(g, x, 2, 2, "opool");
+    fusenet__max_pool(g, in, 2, 2, "pool_input");
+    x = fusenet__conv2d(g, in, 4, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "oconv");
+    fusenet__max_pool(g, x, 2, 2, "opool");
     /* ZeroPadding2D(1) on signed values: the zeros take part in the max, so
      * the padding must stay a layer */
-    x = fn_conv2d(g, in, 4, 1, 1, FN_PAD_VALID, FN_ACT_NONE, "sconv");
-    x = fn_zero_pad(g, x, 1, "spad");
-    fn_max_pool(g, x, 3, 2, "spool");
+    x = fusenet__conv2d(g, in, 4, 1, 1, FN_PAD_VALID, FN_ACT_NONE, "sconv");
+    x = fusenet__zero_pad(g, x, 1, "spad");
+    fusenet__max_pool(g, x, 3, 2, "spool");
     tm_weights(m, 33, 35, 70);
 
     const char *folded[] = {"vpool", "apool"};
@@ -744,12 +744,12 @@ static void test_relu_pad_then_global_pool(void **state) {
      * a value never computed (ns[pad].value = -1, zeroed memory descriptor):
      * here oneDNN's pooling descriptor gets ndims 0 and memcpy's a negative
      * size onto the stack ("stack smashing detected"; ASan: negative-size-param
-     * in fn_op_pool called from compile_pool). */
+     * in fusenet__op_pool called from compile_pool). */
     fusenet_model *m = tm_new();
-    int x = fn_input(&m->g, "input");
-    x = fn_relu(&m->g, x, "relu");
-    x = fn_zero_pad(&m->g, x, 2, "pad");
-    fn_global_pool(&m->g, x, 0, "gap");
+    int x = fusenet__input(&m->g, "input");
+    x = fusenet__relu(&m->g, x, "relu");
+    x = fusenet__zero_pad(&m->g, x, 2, "pad");
+    fusenet__global_pool(&m->g, x, 0, "gap");
     tm_weights(m, 32, 32, 76);
     const char *gap[] = {"gap"};
     check_trunk(m, gap, 1, 1, 32, 32, 77, 0);
@@ -760,14 +760,14 @@ static void test_global_pools(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
     fn_graph *g = &m->g;
-    int in = fn_input(g, "input");
-    int x = fn_conv2d(g, in, 16, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "conv");
-    fn_global_pool(g, x, 0, "avg_pool");
-    fn_global_pool(g, x, 1, "max_pool");
-    fn_global_pool(g, in, 0, "avg_input");
-    int a = fn_global_pool(g, fn_relu(g, x, "relu"), 0, "avg_relu");
-    a = fn_dense(g, a, 10, FN_ACT_RELU, "fc1");
-    fn_dense(g, a, 7, FN_ACT_SOFTMAX, "predictions");
+    int in = fusenet__input(g, "input");
+    int x = fusenet__conv2d(g, in, 16, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "conv");
+    fusenet__global_pool(g, x, 0, "avg_pool");
+    fusenet__global_pool(g, x, 1, "max_pool");
+    fusenet__global_pool(g, in, 0, "avg_input");
+    int a = fusenet__global_pool(g, fusenet__relu(g, x, "relu"), 0, "avg_relu");
+    a = fusenet__dense(g, a, 10, FN_ACT_RELU, "fc1");
+    fusenet__dense(g, a, 7, FN_ACT_SOFTMAX, "predictions");
     tm_weights(m, 33, 38, 80);
     const char *taps[] = {"avg_pool", "max_pool", "avg_input"};
     check_trunk(m, taps, 3, 1, 33, 38, 81, 0);
@@ -784,13 +784,13 @@ static void test_flatten_dense(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
     fn_graph *g = &m->g;
-    int x = fn_input(g, "input");
-    x = fn_conv2d(g, x, 16, 3, 2, FN_PAD_VALID, FN_ACT_RELU, "conv");
-    x = fn_max_pool(g, x, 2, 2, "pool");
-    x = fn_flatten(g, x, "flatten");
-    x = fn_dense(g, x, 24, FN_ACT_RELU, "fc1");
-    x = fn_dense(g, x, 9, FN_ACT_NONE, "fc2");
-    fn_dense(g, x, 5, FN_ACT_SOFTMAX, "predictions");
+    int x = fusenet__input(g, "input");
+    x = fusenet__conv2d(g, x, 16, 3, 2, FN_PAD_VALID, FN_ACT_RELU, "conv");
+    x = fusenet__max_pool(g, x, 2, 2, "pool");
+    x = fusenet__flatten(g, x, "flatten");
+    x = fusenet__dense(g, x, 24, FN_ACT_RELU, "fc1");
+    x = fusenet__dense(g, x, 9, FN_ACT_NONE, "fc2");
+    fusenet__dense(g, x, 5, FN_ACT_SOFTMAX, "predictions");
     tm_weights(m, 32, 37, 90);
     const char *taps[] = {"flatten", "fc1", "fc2", "predictions"};
     check_trunk(m, taps, 4, 1, 32, 37, 91, 0);
@@ -883,10 +883,10 @@ static fusenet_net *check_fused(const fusenet_tap *taps, size_t n_taps, const fu
 /* input 40x36 -> a (3x3 same, 40x36) -> b (3x3/2 valid, 19x17) -> c (3x3/2 same, 10x9) */
 static fusenet_model *fuse_model(uint64_t seed) {
     fusenet_model *m = tm_new();
-    int x = fn_input(&m->g, "input");
-    x = fn_conv2d(&m->g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "a");
-    x = fn_conv2d(&m->g, x, 5, 3, 2, FN_PAD_VALID, FN_ACT_NONE, "b");
-    fn_conv2d(&m->g, x, 3, 3, 2, FN_PAD_SAME, FN_ACT_RELU, "c");
+    int x = fusenet__input(&m->g, "input");
+    x = fusenet__conv2d(&m->g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "a");
+    x = fusenet__conv2d(&m->g, x, 5, 3, 2, FN_PAD_VALID, FN_ACT_NONE, "b");
+    fusenet__conv2d(&m->g, x, 3, 3, 2, FN_PAD_SAME, FN_ACT_RELU, "c");
     tm_weights(m, 40, 36, seed);
     return m;
 }
@@ -931,9 +931,9 @@ static void test_fuse_policies(void **state) {
 static void test_fuse_nearest_ties(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
-    int in = fn_input(&m->g, "input");
-    fn_conv2d(&m->g, in, 3, 1, 2, FN_PAD_VALID, FN_ACT_NONE, "t30");  /* 60x36 -> 30x18 */
-    fn_conv2d(&m->g, in, 2, 1, 18, FN_PAD_VALID, FN_ACT_NONE, "t2"); /* 60x36 -> 4x2 */
+    int in = fusenet__input(&m->g, "input");
+    fusenet__conv2d(&m->g, in, 3, 1, 2, FN_PAD_VALID, FN_ACT_NONE, "t30");  /* 60x36 -> 30x18 */
+    fusenet__conv2d(&m->g, in, 2, 1, 18, FN_PAD_VALID, FN_ACT_NONE, "t2"); /* 60x36 -> 4x2 */
     tm_weights(m, 60, 36, 130);
     const fusenet_tap taps[] = {{m, "t30"}, {m, "t2"}};
     const fuse_case fc = {FUSENET_INTERP_NEAREST, FUSENET_SIZE_EXPLICIT, 29, 41};
@@ -975,9 +975,9 @@ static void test_fuse_nearest_ties(void **state) {
 static void test_fuse_bilinear_13_to_12(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
-    int in = fn_input(&m->g, "input");
-    fn_conv2d(&m->g, in, 3, 1, 4, FN_PAD_VALID, FN_ACT_NONE, "t13"); /* 52x48 -> 13x12 */
-    fn_conv2d(&m->g, in, 2, 1, 3, FN_PAD_VALID, FN_ACT_NONE, "t18"); /* 52x48 -> 18x16 */
+    int in = fusenet__input(&m->g, "input");
+    fusenet__conv2d(&m->g, in, 3, 1, 4, FN_PAD_VALID, FN_ACT_NONE, "t13"); /* 52x48 -> 13x12 */
+    fusenet__conv2d(&m->g, in, 2, 1, 3, FN_PAD_VALID, FN_ACT_NONE, "t18"); /* 52x48 -> 18x16 */
     tm_weights(m, 52, 48, 140);
     const fusenet_tap taps[] = {{m, "t13"}, {m, "t18"}};
     const fuse_case fc = {FUSENET_INTERP_BILINEAR, FUSENET_SIZE_EXPLICIT, 12, 12};
@@ -1009,10 +1009,10 @@ static void test_fuse_two_models(void **state) {
     (void)state;
     fusenet_model *a = fuse_model(150);
     fusenet_model *b = tm_new();
-    int x = fn_input(&b->g, "input");
-    x = fn_conv2d(&b->g, x, 6, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "bconv");
-    x = fn_batch_norm(&b->g, x, BN_EPS, "bbn");
-    fn_relu(&b->g, x, "bout");
+    int x = fusenet__input(&b->g, "input");
+    x = fusenet__conv2d(&b->g, x, 6, 3, 2, FN_PAD_SAME, FN_ACT_NONE, "bconv");
+    x = fusenet__batch_norm(&b->g, x, BN_EPS, "bbn");
+    fusenet__relu(&b->g, x, "bout");
     tm_weights(b, 40, 36, 151);
     const fusenet_tap taps[] = {{b, "bout"}, {a, "b"}, {b, "bconv"}};
     const fuse_case bil = {FUSENET_INTERP_BILINEAR, FUSENET_SIZE_MIN, 0, 0};
@@ -1169,10 +1169,10 @@ static void test_error_arguments(void **state) {
 static void test_error_weights_not_loaded(void **state) {
     (void)state;
     fusenet_model *m = tm_new();
-    int x = fn_input(&m->g, "input");
-    x = fn_conv2d(&m->g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "c1");
-    x = fn_conv2d(&m->g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "c2");
-    fn_batch_norm(&m->g, x, BN_EPS, "bn");
+    int x = fusenet__input(&m->g, "input");
+    x = fusenet__conv2d(&m->g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "c1");
+    x = fusenet__conv2d(&m->g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "c2");
+    fusenet__batch_norm(&m->g, x, BN_EPS, "bn");
     tm_weights(m, 32, 32, 180);
     m->loaded[2] = 0; /* c2 */
     fusenet_tap tap = {m, "bn"};

@@ -163,8 +163,8 @@ static fusenet_model *load(const char *path, fusenet_arch arch, const char *cons
 static int group_setup(void **state) {
     (void)state;
     fusenet_error err;
-    if (fn_write_random_weights(FUSENET_ARCH_RESNET50, 0, 31, RESNET_PATH, &err) != FUSENET_OK ||
-        fn_write_random_weights(FUSENET_ARCH_VGG16, 0, 32, VGG_PATH, &err) != FUSENET_OK) {
+    if (fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 31, RESNET_PATH, &err) != FUSENET_OK ||
+        fusenet__write_random_weights(FUSENET_ARCH_VGG16, 0, 32, VGG_PATH, &err) != FUSENET_OK) {
         fprintf(stderr, "cannot write the random weight files: %s\n", err.message);
         return -1;
     }

@@ -7,8 +7,8 @@
  * their real path, so an anonymous memfd or an unlinked file cannot be used.
  *
  * h5f_check_file() then exercises:
- *  - the raw API: fn_h5_open, every layer (up to 32) through
- *    fn_h5_layer_weight_count and, for up to 8 weights, fn_h5_read_layer with
+ *  - the raw API: fusenet__h5_open, every layer (up to 32) through
+ *    fusenet__h5_layer_weight_count and, for up to 8 weights, fusenet__h5_read_layer with
  *    the shapes the real networks use for the layers of the seeds
  *    (conv1_conv, conv1_bn, block1_conv1) and a 1-element guess otherwise,
  *    then once more with one weight too few; plus a layer name that is not
@@ -87,7 +87,7 @@ static size_t h5f_elems(const fn_wspec *s) {
 static void h5f_read_layer(fn_h5 *f, const char *layer, int allow_nonfinite) {
     size_t n = 0;
     fusenet_error err;
-    fusenet_status st = fn_h5_layer_weight_count(f, layer, &n, &err);
+    fusenet_status st = fusenet__h5_layer_weight_count(f, layer, &n, &err);
     fuzz_check_status(st, &err);
     if (st != FUSENET_OK || n == 0 || n > H5F_MAX_WEIGHTS) return;
     fn_wspec specs[H5F_MAX_WEIGHTS];
@@ -96,13 +96,13 @@ static void h5f_read_layer(fn_h5 *f, const char *layer, int allow_nonfinite) {
         specs[k].data = malloc(h5f_elems(&specs[k]) * sizeof(float));
         FUZZ_CHECK(specs[k].data != NULL);
     }
-    st = fn_h5_read_layer(f, layer, n, specs, allow_nonfinite, &err);
+    st = fusenet__h5_read_layer(f, layer, n, specs, allow_nonfinite, &err);
     fuzz_check_status(st, &err);
     if (st == FUSENET_OK && !allow_nonfinite)
         for (size_t k = 0; k < n; k++)
             for (size_t i = 0; i < h5f_elems(&specs[k]); i++) FUZZ_CHECK(isfinite(specs[k].data[i]));
     /* a count that disagrees with the file's weight_names */
-    st = fn_h5_read_layer(f, layer, n - 1, specs, allow_nonfinite, &err);
+    st = fusenet__h5_read_layer(f, layer, n - 1, specs, allow_nonfinite, &err);
     fuzz_check_status(st, &err);
     FUZZ_CHECK(st != FUSENET_OK);
     for (size_t k = 0; k < n; k++) free(specs[k].data);
@@ -111,24 +111,24 @@ static void h5f_read_layer(fn_h5 *f, const char *layer, int allow_nonfinite) {
 static void h5f_raw_api(int allow_nonfinite) {
     fn_h5 *f = (fn_h5 *)(uintptr_t)1;
     fusenet_error err;
-    fusenet_status st = fn_h5_open(h5f_path, &f, &err);
+    fusenet_status st = fusenet__h5_open(h5f_path, &f, &err);
     fuzz_check_status(st, &err);
     if (st != FUSENET_OK) {
         FUZZ_CHECK(f == NULL);
         return;
     }
     FUZZ_CHECK(f != NULL);
-    size_t n = fn_h5_layer_count(f);
+    size_t n = fusenet__h5_layer_count(f);
     for (size_t i = 0; i < n && i < H5F_MAX_LAYERS; i++) {
-        const char *name = fn_h5_layer_name(f, i);
+        const char *name = fusenet__h5_layer_name(f, i);
         FUZZ_CHECK(name != NULL && name[0] != '\0');
         h5f_read_layer(f, name, allow_nonfinite);
     }
-    FUZZ_CHECK(fn_h5_layer_name(f, n) == NULL);
+    FUZZ_CHECK(fusenet__h5_layer_name(f, n) == NULL);
     size_t nw = 0;
-    st = fn_h5_layer_weight_count(f, "no_such_layer_in_any_file", &nw, &err);
+    st = fusenet__h5_layer_weight_count(f, "no_such_layer_in_any_file", &nw, &err);
     fuzz_check_status(st, &err);
-    fn_h5_close(f);
+    fusenet__h5_close(f);
 }
 
 static void h5f_model_load(fusenet_arch arch, const char *needed, int allow_nonfinite) {

@@ -138,7 +138,7 @@ static void hk_weight_names(hk_reader *r, hid_t g, char names[][64], size_t n) {
     hk_string_attr(g, "weight_names", names, n, kind >= 6, kind == 5);
 }
 
-/* The real Keras shape of weight k of a layer (as in fn_node_wspecs). */
+/* The real Keras shape of weight k of a layer (as in fusenet__node_wspecs). */
 static int hk_real_shape(const char *layer, size_t k, hsize_t *dims) {
     if (!strcmp(layer, "conv1_conv") || !strcmp(layer, "block1_conv1")) {
         int big = !strcmp(layer, "conv1_conv");

@@ -1,5 +1,5 @@
 /* fuzz_image.c - libFuzzer target for the in-memory image decoder
- * (fn_image_decode: signature sniffing, the JPEG/PNG pre-checks, libjpeg-turbo
+ * (fusenet__image_decode: signature sniffing, the JPEG/PNG pre-checks, libjpeg-turbo
  * for JPEG (not instrumented; our glue around it is), stb_image for PNG,
  * the Pillow-exact resizers and caffe preprocessing).
  *
@@ -61,7 +61,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size) {
         fix_png_crcs(copy, size);
         data = copy;
     }
-    fusenet_status st = fn_image_decode(data, size, "fuzz.img", &p, dst, &err);
+    fusenet_status st = fusenet__image_decode(data, size, "fuzz.img", &p, dst, &err);
     fuzz_check_status(st, &err);
     if (st == FUSENET_OK) {
         float lo = p.caffe ? -124.0f : 0.0f, hi = 255.0f;

@@ -1,4 +1,4 @@
-/* fuzz_npy.c - libFuzzer target for the in-memory .npy parser (fn_npy_parse).
+/* fuzz_npy.c - libFuzzer target for the in-memory .npy parser (fusenet__npy_parse).
  *
  * Every input is parsed twice: without a size limit and with a 16-byte limit
  * (the NOMEM-before-allocating path). A successful parse must describe exactly
@@ -13,11 +13,11 @@ static void npy_fuzz_one(const uint8_t *data, size_t size, size_t max_bytes) {
     fn_npy a;
     fusenet_error err;
     memset(&a, 0x5a, sizeof a);
-    fusenet_status st = fn_npy_parse(data, size, "fuzz.npy", max_bytes, &a, &err);
+    fusenet_status st = fusenet__npy_parse(data, size, "fuzz.npy", max_bytes, &a, &err);
     fuzz_check_status(st, &err);
     if (st != FUSENET_OK) {
         FUZZ_CHECK(a.data == NULL);
-        fn_npy_free(&a);
+        fusenet__npy_free(&a);
         return;
     }
     FUZZ_CHECK(a.rank >= 0 && a.rank <= FN_NPY_MAX_RANK);
@@ -31,7 +31,7 @@ static void npy_fuzz_one(const uint8_t *data, size_t size, size_t max_bytes) {
     if (max_bytes) FUZZ_CHECK(count * 4 <= max_bytes);
     FUZZ_CHECK(count == 0 || a.data != NULL);
     if (count) FUZZ_CHECK(memcmp(a.data, data + size - count * 4, count * 4) == 0);
-    fn_npy_free(&a);
+    fusenet__npy_free(&a);
 }
 
 int FUZZ_ENTRY(const uint8_t *data, size_t size);
