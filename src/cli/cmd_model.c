@@ -1,0 +1,350 @@
+/* cmd_model.c - the commands on the networks themselves: layers, tap, fuse, bench. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "alloc.h"
+#include "cli.h"
+#include "net.h"
+
+/* ---- layers ---- */
+
+static void group_digits(long long v, char *buf, size_t size) {
+    char raw[32];
+    snprintf(raw, sizeof raw, "%lld", v);
+    size_t len = strlen(raw), k = 0;
+    for (size_t i = 0; i < len && k + 2 < size; i++) {
+        buf[k++] = raw[i];
+        if ((len - i - 1) % 3 == 0 && i + 1 < len) buf[k++] = ',';
+    }
+    buf[k] = '\0';
+}
+
+int cmd_layers(const opts *o) {
+    fusenet_model_params p = fusenet_model_default_params();
+    if (parse_model(o->model, &p.arch)) return 1;
+    p.include_top = o->top;
+    int h = 224, w = 224;
+    if (o->input_size && !parse_hw(o->input_size, &h, &w))
+        return die("--input-size: '%s' is not HxW", o->input_size);
+    fusenet_error err;
+    fusenet_model *m;
+    if (fusenet_model_create(&p, &m, &err)) return fail(&err);
+    long long total = 0;
+    if (o->summary) printf("%-28s %-24s %-18s %12s\n", "Layer", "Type", "Output shape", "Param #");
+    for (size_t i = 0; i < fusenet_model_layer_count(m); i++) {
+        fusenet_layer_info info;
+        if (fusenet_model_layer_info(m, i, h, w, &info, &err)) {
+            fusenet_model_free(m);
+            return fail(&err);
+        }
+        char shape[64];
+        if (info.h == 0) snprintf(shape, sizeof shape, "%d", info.c);
+        else snprintf(shape, sizeof shape, "%dx%dx%d", info.h, info.w, info.c);
+        total += info.params;
+        if (o->summary) {
+            char params[32];
+            group_digits(info.params, params, sizeof params);
+            printf("%-28s %-24s %-18s %12s\n", info.name, info.type, shape, params);
+        } else {
+            printf("%s\t%s\t%s\n", info.name, info.type, shape);
+        }
+    }
+    if (o->summary) {
+        char t[32];
+        group_digits(total, t, sizeof t);
+        printf("Total params: %s\n", t);
+    }
+    fusenet_model_free(m);
+    return 0;
+}
+
+/* ---- inputs ---- */
+
+static int load_input(const opts *o, fn_npy *x) {
+    fusenet_error err;
+    if (o->input && o->n_images) return die("give either --input or --images, not both");
+    if (o->input) {
+        if (fusenet__npy_read(o->input, MAX_INPUT_BYTES, x, &err)) return fail(&err);
+        if (x->rank != 4 || x->dims[3] != 3) {
+            char shape[128] = "";
+            for (int d = 0; d < x->rank; d++)
+                snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "," : "",
+                         (long long)x->dims[d]);
+            fusenet__npy_free(x);
+            return die("%s: expected an (N,H,W,3) array, got shape (%s)", o->input, shape);
+        }
+        if (x->dims[0] < 1) {
+            fusenet__npy_free(x);
+            return die("%s: the batch is empty (N = 0)", o->input);
+        }
+        return 0;
+    }
+    if (!o->n_images) return die("an input is required: --input IN.npy or --images IMG...");
+    fusenet_image_params ip = fusenet_image_default_params();
+    int h = 224, w = 224;
+    if (o->input_size && !parse_hw(o->input_size, &h, &w))
+        return die("--input-size: '%s' is not HxW", o->input_size);
+    ip.height = h;
+    ip.width = w;
+    if (o->load_interp) {
+        if (strcmp(o->load_interp, "bilinear") == 0) ip.interp = FUSENET_INTERP_BILINEAR;
+        else if (strcmp(o->load_interp, "nearest") != 0)
+            return die("--load-interp: '%s' is not nearest or bilinear", o->load_interp);
+    }
+    size_t per = (size_t)h * (size_t)w * 3;
+    memset(x, 0, sizeof *x);
+    x->rank = 4;
+    x->dims[0] = o->n_images;
+    x->dims[1] = h;
+    x->dims[2] = w;
+    x->dims[3] = 3;
+    if ((double)per * o->n_images * sizeof(float) > (double)MAX_INPUT_BYTES) return die("too many images at once");
+    x->data = fusenet__malloc(per * (size_t)o->n_images * sizeof(float)); /* freed by fusenet__npy_free */
+    if (!x->data) return die("out of memory for %d images", o->n_images);
+    for (int i = 0; i < o->n_images; i++)
+        if (fusenet_image_load(o->images[i], &ip, x->data + per * (size_t)i, &err)) {
+            fusenet__free(x->data);
+            x->data = NULL;
+            return fail(&err);
+        }
+    return 0;
+}
+
+static void print_stats(const char *what, const fusenet_tensor *t, const float *data, long long n) {
+    double sum = 0, sq = 0;
+    float lo = INFINITY, hi = -INFINITY;
+    long long count = n * (long long)t->h * t->w * t->c, zeros = 0;
+    for (long long i = 0; i < count; i++) {
+        float v = data[i];
+        sum += v;
+        sq += (double)v * v;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        zeros += v == 0.0f;
+    }
+    double mean = sum / (double)count;
+    printf("%s: shape (%lld, %d, %d, %d)  min %.6g  max %.6g  mean %.6g  std %.6g  zeros %.1f%%\n", what, n, t->h,
+           t->w, t->c, lo, hi, mean, sqrt(sq / (double)count - mean * mean), 100.0 * (double)zeros / (double)count);
+}
+
+/* Runs nets of batch b over the N inputs in chunks, copying one output per
+ * chunk into out (allocated here). which < 0: fused map; else tap index. */
+typedef fusenet_status (*build_fn)(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err);
+
+static int run_chunks(const opts *o, build_fn build, const fn_npy *x, int which, float **out, fusenet_tensor *shape) {
+    int n = (int)x->dims[0], h = (int)x->dims[1], w = (int)x->dims[2];
+    int b = o->batch < n ? o->batch : n;
+    fusenet_error err;
+    fusenet_net *net = NULL, *tail = NULL;
+    *out = NULL;
+    if (build(o, b, h, w, &net, &err)) return fail(&err);
+    int rc = 0;
+    size_t per_out = 0;
+    for (int start = 0; start < n && rc == 0; start += b) {
+        int cnt = n - start < b ? n - start : b;
+        fusenet_net *use = net;
+        if (cnt != b) {
+            if (build(o, cnt, h, w, &tail, &err)) { rc = fail(&err); break; }
+            use = tail;
+        }
+        fusenet_tensor in = {x->data + (size_t)start * h * w * 3, cnt, h, w, 3}, res;
+        if (fusenet_net_run(use, &in, &err)) { rc = fail(&err); break; }
+        fusenet_status st = which < 0 ? fusenet_net_output(use, &res, &err)
+                                      : fusenet_net_tap_output(use, (size_t)which, &res, &err);
+        if (st) { rc = fail(&err); break; }
+        if (!*out) {
+            per_out = (size_t)res.h * res.w * res.c;
+            *out = malloc(per_out * (size_t)n * sizeof(float));
+            if (!*out) { rc = die("out of memory for the output"); break; }
+            *shape = res;
+            shape->n = n;
+        }
+        memcpy(*out + per_out * (size_t)start, res.data, per_out * (size_t)cnt * sizeof(float));
+    }
+    fusenet_net_free(net);
+    fusenet_net_free(tail);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Writes (N, H, W, C), or (N, C) for a flat layer (Dense, global pooling, Flatten) as Keras shapes it. */
+static int write_output(const opts *o, const fusenet_tensor *t, const float *data, int flat) {
+    int64_t dims[4] = {t->n, t->h, t->w, t->c};
+    int64_t flat_dims[2] = {t->n, t->c};
+    fusenet_error err;
+    if (fusenet__npy_write(o->output, flat ? 2 : 4, flat ? flat_dims : dims, data, &err)) return fail(&err);
+    return 0;
+}
+
+/* ---- tap ---- */
+
+static fusenet_model *tap_model;
+
+static fusenet_status build_tap(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
+    fusenet_tap tap = {tap_model, o->layer};
+    fusenet_net_params p = fusenet_net_default_params();
+    p.taps = &tap;
+    p.n_taps = 1;
+    p.batch = batch;
+    p.in_h = h;
+    p.in_w = w;
+    p.fuse = 0;
+    return fusenet_net_build(&p, net, err);
+}
+
+int cmd_tap(opts *o) {
+    fusenet_model_params p = fusenet_model_default_params();
+    if (parse_model(o->model, &p.arch)) return 1;
+    if (!o->layer) return die("--layer NAME is required");
+    if (!o->output) return die("--output OUT.npy is required");
+    if (check_output("--output", o->output)) return 1;
+    fusenet_error err;
+    /* Validate the tap name before reading anything. */
+    fusenet_model *probe;
+    size_t index;
+    if (fusenet_model_create(&p, &probe, &err)) return fail(&err);
+    fusenet_status st = fusenet_model_find_layer(probe, o->layer, &index, &err);
+    int top = 0;
+    if (st) { /* maybe a layer of the top */
+        fusenet_model_free(probe);
+        p.include_top = 1;
+        fusenet_error err2;
+        if (fusenet_model_create(&p, &probe, &err2)) return fail(&err2);
+        if (fusenet_model_find_layer(probe, o->layer, &index, &err2)) {
+            fusenet_model_free(probe);
+            return fail(&err);
+        }
+        top = 1;
+    }
+    fusenet_layer_info info;
+    int flat = fusenet_model_layer_info(probe, index, 224, 224, &info, NULL) == FUSENET_OK && info.h == 0;
+    fusenet_model_free(probe);
+    p.include_top = top;
+    if (find_weights(&o->weights, "--weights", p.arch, top || o->top, o->found[0], sizeof o->found[0])) return 1;
+    fn_npy x;
+    if (load_input(o, &x)) return 1;
+    const char *needed[1] = {o->layer};
+    p.needed_layers = needed;
+    p.n_needed = 1;
+    if (fusenet_model_load(o->weights, &p, &tap_model, &err)) {
+        fusenet__npy_free(&x);
+        return fail(&err);
+    }
+    float *out;
+    fusenet_tensor shape = {0};
+    int rc = run_chunks(o, build_tap, &x, 0, &out, &shape);
+    if (!rc) rc = write_output(o, &shape, out, flat);
+    if (!rc && o->stats) print_stats(o->layer, &shape, out, shape.n);
+    free(out);
+    fusenet__npy_free(&x);
+    fusenet_model_free(tap_model);
+    return rc;
+}
+
+int cmd_fuse(opts *o) {
+    if (!o->output) return die("--output OUT.npy is required");
+    if (check_output("--output", o->output) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
+    fn_npy x;
+    if (load_input(o, &x)) return 1;
+    float *out;
+    fusenet_tensor shape = {0};
+    int rc = run_chunks(o, build_fuse, &x, -1, &out, &shape);
+    if (!rc) rc = write_output(o, &shape, out, 0);
+    if (!rc && o->stats) print_stats("fused", &shape, out, shape.n);
+    free(out);
+    fusenet__npy_free(&x);
+    return rc;
+}
+
+/* ---- bench ---- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_step_time(const void *a, const void *b) {
+    double x = (*(const fn_step *const *)a)->time_ms, y = (*(const fn_step *const *)b)->time_ms;
+    return (x < y) - (x > y);
+}
+
+int cmd_bench(opts *o) {
+    if (find_dual_weights(o)) return 1;
+    if (o->mode && strcmp(o->mode, "exact") != 0 && strcmp(o->mode, "fast") != 0)
+        return die("--mode: '%s' is not exact or fast", o->mode);
+    int h = 224, w = 224;
+    if (o->size && !parse_hw(o->size, &h, &w)) return die("--size: '%s' is not HxW", o->size);
+    int batch = o->batch_given ? o->batch : 1;
+    fusenet_dual_params p = dual_params(o, batch, h, w);
+    fusenet_error err;
+    fusenet_net *net;
+    double t0 = seconds_now();
+    if (fusenet_build_dual(&p, &net, &err)) return fail(&err);
+    double build_s = seconds_now() - t0;
+    size_t n = (size_t)batch * h * w * 3;
+    float *x = malloc(n * sizeof *x);
+    double *times = malloc((size_t)o->iters * sizeof *times);
+    if (!x || !times) {
+        free(x);
+        free(times);
+        fusenet_net_free(net);
+        return die("out of memory");
+    }
+    uint64_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((s >> 40) % 25600) / 100.0f - 120.0f;
+    }
+    fusenet_tensor in = {x, batch, h, w, 3};
+    int rc = 0;
+    for (int i = 0; i < 3 && !rc; i++) /* warm-up */
+        if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
+    for (int i = 0; i < o->iters && !rc; i++) {
+        double a = seconds_now();
+        if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
+        times[i] = (seconds_now() - a) * 1e3;
+    }
+    if (!rc && o->profile) {
+        for (int i = 0; i < net->n_steps; i++) net->steps[i].time_ms = 0;
+        for (int i = 0; i < o->iters && !rc; i++)
+            if (fusenet__net_run_profiled(net, &in, &err)) rc = fail(&err);
+        fn_step **order = malloc((size_t)net->n_steps * sizeof *order);
+        if (order) {
+            double total = 0;
+            for (int i = 0; i < net->n_steps; i++) {
+                order[i] = &net->steps[i];
+                total += net->steps[i].time_ms;
+            }
+            qsort(order, (size_t)net->n_steps, sizeof *order, cmp_step_time);
+            printf("%-22s %10s %7s %9s  %s\n", "layer", "ms/batch", "share", "GFLOP/s", "oneDNN implementation");
+            for (int i = 0; i < net->n_steps && i < (getenv("FUSENET_PROFILE_ALL") ? net->n_steps : 10); i++) {
+                double ms = order[i]->time_ms / o->iters;
+                printf("%-22s %10.3f %6.1f%% %9.1f  %s\n", order[i]->layer, ms, 100.0 * order[i]->time_ms / total,
+                       order[i]->flops > 0 ? order[i]->flops / ms / 1e6 : 0.0, order[i]->impl);
+            }
+            free(order);
+        }
+    }
+    if (!rc) {
+        double gflop = 0;
+        for (int i = 0; i < net->n_steps; i++) gflop += net->steps[i].flops / 1e9;
+        qsort(times, (size_t)o->iters, sizeof *times, cmp_double);
+        double median = times[o->iters / 2], best = times[0];
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("{\"images_per_s\": %.3f, \"ms_per_batch_median\": %.3f, \"ms_per_batch_min\": %.3f, "
+               "\"gflops\": %.2f, \"peak_rss_mb\": %.1f, \"build_s\": %.3f}\n",
+               batch * 1e3 / median, median, best, gflop / (median / 1e3), (double)ru.ru_maxrss / 1024.0, build_s);
+    }
+    free(x);
+    free(times);
+    fusenet_net_free(net);
+    return rc;
+}

@@ -1,0 +1,173 @@
+/* common.c - what several commands share: error lines, output checks, the
+ * weights finder, the dual-net and image parameters the options ask for. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+
+int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("fusenet: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int fail(const fusenet_error *err) { return die("%s", err->message); }
+
+/* Refuses an output path whose directory is missing (before any work is done). */
+int check_output(const char *option, const char *path) {
+    if (!path) return 0;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) strcpy(dir, ".");
+    else if (slash == path) strcpy(dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    } else
+        return die("%s %s: the path is too long", option, path);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return die("cannot write %s (%s): %s", path, option, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return die("cannot write %s (%s): %s", path, option, strerror(ENOTDIR));
+    return 0;
+}
+
+/* ---- weights finder ---- */
+
+static const char *official_weights(fusenet_arch arch, int top) {
+    if (arch == FUSENET_ARCH_RESNET50)
+        return top ? "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+                   : "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5";
+    return top ? "vgg16_weights_tf_dim_ordering_tf_kernels.h5" : "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
+}
+
+static int is_regular_file(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Keeps *path if the option was given; otherwise looks for the official file
+ * name in $FUSENET_MODELS, then in ./models, and stores what it finds in buf. */
+int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size) {
+    if (*path) return 0;
+    const char *name = official_weights(arch, top);
+    const char *env = getenv("FUSENET_MODELS");
+    if (env && *env) {
+        int n = snprintf(buf, size, "%s/%s", env, name);
+        if (n > 0 && (size_t)n < size && is_regular_file(buf)) {
+            *path = buf;
+            return 0;
+        }
+    }
+    snprintf(buf, size, "models/%s", name);
+    if (is_regular_file(buf)) {
+        *path = buf;
+        return 0;
+    }
+    char where[1200];
+    if (env && *env) snprintf(where, sizeof where, "in $FUSENET_MODELS (%.1000s) nor in ./models", env);
+    else snprintf(where, sizeof where, "in ./models ($FUSENET_MODELS is not set)");
+    return die("no %s given and %s is not %s; download the official weights with models/fetch_weights.sh%s "
+               "or pass %s FILE.h5",
+               option, name, where, top ? " top" : "", option);
+}
+
+int find_dual_weights(opts *o) {
+    if (find_weights(&o->resnet_weights, "--resnet-weights", FUSENET_ARCH_RESNET50, o->top, o->found[0],
+                     sizeof o->found[0]))
+        return 1;
+    return find_weights(&o->vgg_weights, "--vgg-weights", FUSENET_ARCH_VGG16, o->top, o->found[1],
+                        sizeof o->found[1]);
+}
+
+/* ---- fuse ---- */
+
+/* The dual-net parameters the options ask for (weights, taps, mode). */
+fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
+    fusenet_dual_params p = fusenet_dual_default_params();
+    p.resnet_weights = o->resnet_weights;
+    p.vgg_weights = o->vgg_weights;
+    p.resnet_layer = o->resnet_layer;
+    p.vgg_layer = o->vgg_layer;
+    p.batch = batch;
+    p.in_h = h;
+    p.in_w = w;
+    if (o->mode && strcmp(o->mode, "fast") == 0) p.mode = FUSENET_MODE_FAST;
+    return p;
+}
+
+fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
+    fusenet_dual_params p = dual_params(o, batch, h, w);
+    if (o->resize && strcmp(o->resize, "nearest") == 0) p.resize = FUSENET_INTERP_NEAREST;
+    if (o->size && strcmp(o->size, "max") == 0) p.size = FUSENET_SIZE_MAX;
+    else if (o->size && strcmp(o->size, "min") != 0) {
+        p.size = FUSENET_SIZE_EXPLICIT;
+        parse_hw(o->size, &p.out_h, &p.out_w);
+    }
+    return fusenet_build_dual(&p, net, err);
+}
+
+/* Checks the options build_fuse reads. */
+int check_fuse_opts(const opts *o) {
+    if (o->resize && strcmp(o->resize, "bilinear") != 0 && strcmp(o->resize, "nearest") != 0)
+        return die("--resize: '%s' is not bilinear or nearest", o->resize);
+    if (o->mode && strcmp(o->mode, "exact") != 0 && strcmp(o->mode, "fast") != 0)
+        return die("--mode: '%s' is not exact or fast", o->mode);
+    int sh, sw;
+    if (o->size && strcmp(o->size, "min") != 0 && strcmp(o->size, "max") != 0 && !parse_hw(o->size, &sh, &sw))
+        return die("--size: '%s' is not min, max or HxW", o->size);
+    return 0;
+}
+
+int parse_pool(const opts *o, fusenet_pooling *pool) {
+    *pool = FUSENET_POOLING_AVG;
+    if (!o->pool || strcmp(o->pool, "avg") == 0) return 0;
+    if (strcmp(o->pool, "max") == 0) {
+        *pool = FUSENET_POOLING_MAX;
+        return 0;
+    }
+    return die("--pool: '%s' is not avg or max", o->pool);
+}
+
+/* --input-size and --load-interp into image params (caffe preprocessing on). */
+int image_params(const opts *o, fusenet_image_params *ip) {
+    *ip = fusenet_image_default_params();
+    int h = 224, w = 224;
+    if (o->input_size && !parse_hw(o->input_size, &h, &w)) return die("--input-size: '%s' is not HxW", o->input_size);
+    if (h < 32 || w < 32 || h > 8192 || w > 8192)
+        return die("--input-size: %dx%d is outside 32x32 .. 8192x8192", h, w);
+    ip->height = h;
+    ip->width = w;
+    if (o->load_interp) {
+        if (strcmp(o->load_interp, "bilinear") == 0) ip->interp = FUSENET_INTERP_BILINEAR;
+        else if (strcmp(o->load_interp, "nearest") != 0)
+            return die("--load-interp: '%s' is not nearest or bilinear", o->load_interp);
+    }
+    return 0;
+}
+
+int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? 2 * *cap : 64;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np) return die("out of memory");
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
