@@ -236,11 +236,13 @@ FUSENET_API fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tenso
                                            fusenet_error *err);
 
 /** The fused map (fuse = 1 only). The view stays valid until the next
- *  fusenet_net_run or fusenet_net_free. INVALID_ARG if the net has no fused map. */
+ *  fusenet_net_run or fusenet_net_free. INVALID_ARG if the net has no fused map,
+ *  or has not run successfully since it was built or since its last failed run
+ *  (a failed run may leave the outputs half written). */
 FUSENET_API fusenet_status fusenet_net_output(const fusenet_net *net, fusenet_tensor *out,
                                               fusenet_error *err);
 
-/** Tap i's own output (before any resize), same lifetime as above. */
+/** Tap i's own output (before any resize), same lifetime and run rule as above. */
 FUSENET_API fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t i,
                                                   fusenet_tensor *out, fusenet_error *err);
 

@@ -70,7 +70,8 @@ static int add_value(fusenet_net *net, fn_value_kind kind, size_t size, fusenet_
     return net->n_values++;
 }
 
-static fn_step *add_step(ctx *c, const char *layer) {
+/* A new step with room for n_args arguments plus a scratchpad. */
+static fn_step *add_step(ctx *c, const char *layer, int n_args) {
     fusenet_net *net = c->net;
     if (net->n_steps == net->cap_steps) {
         int cap = net->cap_steps ? 2 * net->cap_steps : 64;
@@ -82,18 +83,36 @@ static fn_step *add_step(ctx *c, const char *layer) {
         net->steps = s;
         net->cap_steps = cap;
     }
-    fn_step *s = &net->steps[net->n_steps++];
+    fn_step *s = &net->steps[net->n_steps];
     memset(s, 0, sizeof *s);
+    s->cap_args = n_args + 1;
+    s->args = fusenet__calloc((size_t)s->cap_args, sizeof *s->args);
+    s->exec = fusenet__calloc((size_t)s->cap_args, sizeof *s->exec);
+    net->n_steps++; /* freed with the net from here on */
+    if (!s->args || !s->exec) {
+        fusenet__error(c->err, FUSENET_ERR_NOMEM, "out of memory building the net");
+        return NULL;
+    }
     snprintf(s->layer, sizeof s->layer, "%s", layer);
     s->zero_value = -1;
     return s;
 }
 
+/* Appends an argument; one past the room reserved by add_step is counted but
+ * not written, and check_args refuses the step. */
 static void step_arg(fn_step *s, int kind, int value, const dnnl_memory_desc_t *md) {
-    s->args[s->nargs].kind = kind;
-    s->args[s->nargs].value = value;
-    s->args[s->nargs].md = *md;
+    if (s->nargs < s->cap_args) {
+        s->args[s->nargs].kind = kind;
+        s->args[s->nargs].value = value;
+        s->args[s->nargs].md = *md;
+    }
     s->nargs++;
+}
+
+static fusenet_status check_args(ctx *c, const fn_step *s) {
+    if (s->nargs <= s->cap_args) return FUSENET_OK;
+    return fusenet__error(c->err, FUSENET_ERR_BACKEND, "layer %s: step has %d arguments, room for %d", s->layer,
+                          s->nargs, s->cap_args);
 }
 
 /* Error path once a primitive descriptor exists: releases it and returns the
@@ -113,6 +132,11 @@ static fusenet_status finish_step(ctx *c, fn_step *s, dnnl_primitive_desc_t pd) 
         step_arg(s, DNNL_ARG_SCRATCHPAD, c->net->scratch_value, &md);
     }
     snprintf(s->impl, sizeof s->impl, "%s", fusenet__pd_impl(pd));
+    fusenet_status bad = check_args(c, s);
+    if (bad) {
+        dnnl_primitive_desc_destroy(pd);
+        return bad;
+    }
     dnnl_status_t st = dnnl_primitive_create(&s->prim, pd);
     dnnl_primitive_desc_destroy(pd);
     if (st != dnnl_success) return fusenet__dnnl_error(c->err, st, s->layer, "primitive creation");
@@ -135,7 +159,7 @@ static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, co
     fusenet_status st = fusenet__op_reorder(c->net->eng, &n->md, want, layer, &pd, c->err);
     if (st) return st;
     int v = arena_value(c, want);
-    fn_step *s = v < 0 ? NULL : add_step(c, layer);
+    fn_step *s = v < 0 ? NULL : add_step(c, layer, 2);
     if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_FROM, n->value, &n->md);
     step_arg(s, DNNL_ARG_TO, v, want);
@@ -221,7 +245,7 @@ static fusenet_status emit_taps(ctx *c, int i) {
         dnnl_primitive_desc_t pd;
         fusenet_status st = fusenet__op_reorder(c->net->eng, &c->ns[i].md, &want, c->g->nodes[i].name, &pd, c->err);
         if (st) return st;
-        fn_step *step = add_step(c, c->g->nodes[i].name);
+        fn_step *step = add_step(c, c->g->nodes[i].name, 2);
         if (!step) return drop_pd(c, pd);
         step_arg(step, DNNL_ARG_FROM, c->ns[i].value, &c->ns[i].md);
         step_arg(step, DNNL_ARG_TO, t->value, &want);
@@ -391,7 +415,7 @@ static fusenet_status compile_conv(ctx *c, int i) {
     if (!st) st = upload(c, b, b_md, b_md, n->name, &b_value);
     dst_value = sum_value >= 0 ? sum_value : (st ? -1 : arena_value(c, &real_dst));
     if (!st && dst_value < 0) st = c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    fn_step *s = st ? NULL : add_step(c, g->nodes[end].name);
+    fn_step *s = st ? NULL : add_step(c, g->nodes[end].name, 4);
     if (!s) {
         dnnl_primitive_desc_destroy(pd);
         if (!st) st = c->err ? c->err->status : FUSENET_ERR_NOMEM;
@@ -438,7 +462,7 @@ static fusenet_status compile_simple(ctx *c, int i) {
         if (!st) st = upload_vector(c, n->w[1], in->c, n->name, &extra[3]);
     }
     int dst = st ? -1 : arena_value(c, &x->md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
+    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, n->op == FN_OP_BATCH_NORM ? 6 : 2);
     if (!s) {
         dnnl_primitive_desc_destroy(pd);
         return st ? st : c->err ? c->err->status : FUSENET_ERR_NOMEM;
@@ -471,7 +495,7 @@ static fusenet_status compile_add(ctx *c, int i) {
     st = fusenet__op_add(c->net->eng, &a->md, &a->md, n->name, &pd, c->err);
     if (st) return st;
     int dst = arena_value(c, &a->md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
+    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, 3);
     if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_SRC_0, a->value, &a->md);
     step_arg(s, DNNL_ARG_SRC_1, b_value, &a->md);
@@ -503,7 +527,7 @@ static fusenet_status compile_pool(ctx *c, int i) {
     if (st) return st;
     dnnl_memory_desc_t real_dst = *fusenet__pd_md(pd, dnnl_query_dst_md, 0);
     int dst = arena_value(c, &real_dst);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
+    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, 2);
     if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_SRC, x->value, &x->md);
     step_arg(s, DNNL_ARG_DST, dst, &real_dst);
@@ -528,7 +552,7 @@ static fusenet_status compile_zero_pad(ctx *c, int i) {
     fusenet_status st = fusenet__op_reorder(c->net->eng, &x->md, &inner, n->name, &pd, c->err);
     if (st) return st;
     int dst = arena_value(c, &dst_md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name);
+    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, 2);
     if (!s) return drop_pd(c, pd);
     s->zero_value = dst;
     step_arg(s, DNNL_ARG_FROM, x->value, &x->md);
@@ -580,7 +604,7 @@ static fusenet_status compile_dense(ctx *c, int i) {
     st = upload(c, n->w[0], &w_user, w_md, n->name, &w_value);
     if (!st) st = upload(c, n->w[1], &b_md, &b_md, n->name, &b_value);
     if (!st) dst = arena_value(c, &dst_md);
-    fn_step *s = (st || dst < 0) ? NULL : add_step(c, n->name);
+    fn_step *s = (st || dst < 0) ? NULL : add_step(c, n->name, 4);
     if (!s) {
         dnnl_primitive_desc_destroy(pd);
         return st ? st : c->err ? c->err->status : FUSENET_ERR_NOMEM;
@@ -596,7 +620,7 @@ static fusenet_status compile_dense(ctx *c, int i) {
     if (n->act == FN_ACT_SOFTMAX) {
         st = fusenet__op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
         if (st) return st;
-        s = add_step(c, n->name);
+        s = add_step(c, n->name, 2);
         if (!s) return drop_pd(c, pd);
         step_arg(s, DNNL_ARG_SRC, dst, &dst_md);
         step_arg(s, DNNL_ARG_DST, dst, &dst_md);
@@ -741,14 +765,14 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
             dnnl_primitive_desc_t pd;
             fusenet_status st = fusenet__op_resample(net->eng, nearest, &tap_nhwc, &srcs[t], "resize", &pd, c->err);
             if (st) return st;
-            s = add_step(c, "resize");
+            s = add_step(c, "resize", 2);
             if (!s) return drop_pd(c, pd);
             step_arg(s, DNNL_ARG_SRC, tap->value, &tap_nhwc);
             step_arg(s, DNNL_ARG_DST, src_values[t], &srcs[t]);
             st = finish_step(c, s, pd);
             if (st) return st;
         } else { /* oneDNN would pick other pixels than TensorFlow here */
-            s = add_step(c, "resize");
+            s = add_step(c, "resize", 2);
             if (!s) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
             snprintf(s->impl, sizeof s->impl, "tensorflow-rule C");
             s->tf_resize = 1;
@@ -763,12 +787,14 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
             s->ow = tw;
             step_arg(s, DNNL_ARG_SRC, tap->value, &tap_nhwc);
             step_arg(s, DNNL_ARG_DST, src_values[t], &srcs[t]);
+            fusenet_status st = check_args(c, s);
+            if (st) return st;
         }
     }
     dnnl_primitive_desc_t pd;
     fusenet_status st = fusenet__op_concat(net->eng, &out_md, net->n_taps, srcs, "concat", &pd, c->err);
     if (st) return st;
-    fn_step *s = add_step(c, "concat");
+    fn_step *s = add_step(c, "concat", net->n_taps + 1);
     if (!s) return drop_pd(c, pd);
     for (int t = 0; t < net->n_taps; t++) step_arg(s, DNNL_ARG_MULTIPLE_SRC + t, src_values[t], &srcs[t]);
     step_arg(s, DNNL_ARG_DST, net->out.value, &out_md);
@@ -1042,7 +1068,11 @@ fail:
 
 void fusenet_net_free(fusenet_net *net) {
     if (!net) return;
-    for (int s = 0; s < net->n_steps; s++) dnnl_primitive_destroy(net->steps[s].prim);
+    for (int s = 0; s < net->n_steps; s++) {
+        dnnl_primitive_destroy(net->steps[s].prim);
+        fusenet__free(net->steps[s].args);
+        fusenet__free(net->steps[s].exec);
+    }
     for (int k = 0; k < net->n_mems; k++) dnnl_memory_destroy(net->mems[k]);
     for (int v = 0; v < net->n_values; v++) fusenet__free(net->values[v].own);
     fusenet__free(net->mems);

@@ -14,7 +14,6 @@
 #include "fusenet.h"
 #include "graph.h"
 
-#define FN_MAX_ARGS 8
 #define FN_MAX_TAPS 16
 
 typedef enum fn_value_kind {
@@ -41,9 +40,9 @@ typedef struct fn_step {
     char layer[FN_NAME_MAX]; /* the Keras layer (or "resize"/"concat") it computes */
     char impl[48];           /* oneDNN implementation chosen */
     dnnl_primitive_t prim;   /* NULL: plain-C TensorFlow resize (below) */
-    int nargs;
-    fn_arg args[FN_MAX_ARGS];
-    dnnl_exec_arg_t exec[FN_MAX_ARGS]; /* bound memory objects */
+    int nargs, cap_args;    /* args and exec hold cap_args entries, sized when the step is added */
+    fn_arg *args;
+    dnnl_exec_arg_t *exec; /* bound memory objects */
     int zero_value;                    /* >= 0: value cleared before the step (zero padding) */
     /* plain-C resize */
     int tf_resize, nearest, src_value, dst_value;
@@ -77,6 +76,7 @@ struct fusenet_net {
     int fused;
     fn_tap_out out;
     int profile;
+    int outputs_valid; /* 1 after a successful run; 0 after build and after a failed run */
 };
 
 /* fusenet_net_build; with consume, the taps' models belong to the caller, who

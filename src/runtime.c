@@ -20,6 +20,7 @@ static void *value_ptr(fusenet_net *net, int v) {
 
 static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
     if (!net || !input) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: %s is NULL", net ? "input" : "net");
+    net->outputs_valid = 0; /* until this run succeeds */
     if (!input->data) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input data is NULL");
     if (input->n != net->batch || input->h != net->in_h || input->w != net->in_w || input->c != 3)
         return fusenet__error(err, FUSENET_ERR_SHAPE, "input is %dx%dx%dx%d (NHWC) but the net was built for %dx%dx%dx3",
@@ -48,6 +49,7 @@ static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int pro
     }
     dnnl_status_t st = dnnl_stream_wait(net->stream);
     if (st != dnnl_success) return fusenet__dnnl_error(err, st, "-", "stream wait");
+    net->outputs_valid = 1;
     return fusenet__ok(err);
 }
 
@@ -57,6 +59,16 @@ fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input, fu
 
 fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
     return run(net, input, 1, err);
+}
+
+/* Outputs are readable only after a successful run: a failed one may have
+ * left them half written. */
+static fusenet_status check_ran(const fusenet_net *net, const char *what, fusenet_error *err) {
+    if (net->outputs_valid) return FUSENET_OK;
+    return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
+                          "%s: no outputs: the net has not run successfully since it was built or since its last "
+                          "failed run",
+                          what);
 }
 
 static void view(fusenet_net *net, const fn_tap_out *t, fusenet_tensor *out) {
@@ -70,6 +82,7 @@ static void view(fusenet_net *net, const fn_tap_out *t, fusenet_tensor *out) {
 fusenet_status fusenet_net_output(const fusenet_net *net, fusenet_tensor *out, fusenet_error *err) {
     if (!net || !out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_output: %s is NULL", net ? "out" : "net");
     if (!net->fused) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "the net was built without fuse: no fused map");
+    if (check_ran(net, "fusenet_net_output", err)) return FUSENET_ERR_INVALID_ARG;
     view((fusenet_net *)net, &net->out, out);
     return fusenet__ok(err);
 }
@@ -80,6 +93,7 @@ fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t i, fusenet_
     if (i >= (size_t)net->n_taps)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "tap index %zu out of range (the net has %d taps)", i,
                         net->n_taps);
+    if (check_ran(net, "fusenet_net_tap_output", err)) return FUSENET_ERR_INVALID_ARG;
     view((fusenet_net *)net, &net->taps[i], out);
     return fusenet__ok(err);
 }

@@ -1159,8 +1159,12 @@ static void test_error_arguments(void **state) {
     assert_int_equal(fusenet_net_tap_output(net, 1, &t, &e), FUSENET_ERR_INVALID_ARG);
     assert_int_equal(fusenet_net_tap_output(net, 0, NULL, &e), FUSENET_ERR_INVALID_ARG);
     assert_int_equal(fusenet_net_tap_output(NULL, 0, &t, &e), FUSENET_ERR_INVALID_ARG);
+    assert_int_equal(fusenet_net_tap_output(net, 0, &t, &e), FUSENET_ERR_INVALID_ARG); /* not run yet */
+    tinput in = input_new(1, 32, 32, 174);
+    run_ok(net, &in);
     assert_int_equal(fusenet_net_tap_output(net, 0, &t, &e), FUSENET_OK);
     assert_int_equal(e.status, FUSENET_OK);
+    input_free(&in);
     fusenet_net_free(net);
     fusenet_net_free(NULL);
     fusenet_model_free(m);
