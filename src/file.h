@@ -1,8 +1,12 @@
-/* file.h - writing a file so that it appears whole or not at all (private).
+/* file.h - writing an output so that it never destroys what it replaces (private).
  *
- * The data goes to a temporary file beside the target, which is renamed onto
- * it only when everything was written: an error never leaves a partial file
- * nor clobbers a good one. Used by the .npy, HDF5 and PNG writers. */
+ * A regular file (or a new one) is written to a temporary file beside it and
+ * renamed onto it only when everything was written: an error never leaves a
+ * partial file nor clobbers a good one, and the replaced file's mode is kept.
+ * A symbolic link is followed and its target replaced the same way. A
+ * character device or FIFO, or the process's own stdout/stderr, is written in
+ * place. Anything else (directory, socket, block device) is refused. Used by
+ * the .npy, HDF5, PNG and names-file writers. */
 #ifndef FN_FILE_H
 #define FN_FILE_H
 
@@ -10,17 +14,33 @@
 
 #include "fusenet.h"
 
-/* Creates a new temporary file beside path. Returns its descriptor and sets
- * *tmp to its name (freed by fusenet__temp_close), or returns -1 with err filled. */
+/* Checks, before any work, that path can be written as above (its directory
+ * exists and is writable, an existing file is writable, the path is no
+ * directory and does not end in '/'); `what` (an option name, or NULL) goes
+ * into the message. Also removes the temporaries that writers killed outright
+ * (SIGKILL) left in that directory: our name pattern, owned by us, whose PID
+ * has no process and whose lock nobody holds. */
+fusenet_status fusenet__output_check(const char *path, const char *what, fusenet_error *err);
+
+/* 1 if a and b name the same existing regular file (device and inode; links followed). */
+int fusenet__same_file(const char *a, const char *b);
+
+/* Opens path for writing as above. Returns a descriptor and sets *tmp to the
+ * temporary's name (a handle freed by fusenet__temp_close; NULL when the
+ * path is written in place), or returns -1 with err filled. */
 int fusenet__temp_open(const char *path, char **tmp, fusenet_error *err);
 
 /* Writes all n bytes; returns 0 with errno set on failure. */
 int fusenet__write_full(int fd, const void *buf, size_t n);
 
-/* Ends a temporary file. If ok: syncs, closes and renames it onto path.
- * Otherwise, or if any of that fails, closes and removes it; the message names
- * path and the error (err_no, the errno of a failed write, when ok is 0).
- * Frees tmp. */
+/* Ends an output. If ok: syncs (a regular file), closes and renames the
+ * temporary onto the target. Otherwise, or if any of that fails, closes and
+ * removes the temporary; the message names path and the error (err_no, the
+ * errno of a failed write, when ok is 0). Frees tmp. */
 fusenet_status fusenet__temp_close(int fd, char *tmp, const char *path, int ok, int err_no, fusenet_error *err);
+
+/* Removes every temporary currently open: only unlink(2), so a SIGINT or
+ * SIGTERM handler may call it (then _exit). */
+void fusenet__temp_remove_all(void);
 
 #endif

@@ -44,6 +44,7 @@ import resource
 import shlex
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -466,7 +467,10 @@ class Case:
             is satisfied by any one of its members.
     pre:    {relative name: bytes or None} created in @OUT before the run
             (None: a directory); every one must be untouched afterwards.
-    ok:     the command must succeed; check(outdir) returns None or a reason.
+    ok:     the command must succeed; check(outdir) returns None or a reason (a failing
+            case's check runs too, after the usual ones).
+    setup:  setup(outdir) runs after `pre`, before the run (symbolic links, modes, FIFOs).
+    stdout_check: stdout_check(bytes written on stdout) returns None or a reason.
     limits: {'as': bytes, 'fsize': bytes} resource limits for the run.
     unwant: substrings the stderr line must not contain.
     hold:   a file held open for writing by h5py during the run (an HDF5 writer's lock).
@@ -479,8 +483,10 @@ class Case:
     """
 
     def __init__(self, name, argv, want=(), pre=None, ok=False, check=None, limits=None, bug=None,
-                 outputs=(), unwant=(), hold=None, timeout=TIMEOUT, env=None, warnings_ok=False):
+                 outputs=(), unwant=(), hold=None, timeout=TIMEOUT, env=None, warnings_ok=False, setup=None,
+                 stdout_check=None):
         self.name, self.argv, self.want = name, argv, list(want)
+        self.setup, self.stdout_check = setup, stdout_check
         self.env, self.warnings_ok = env or {}, warnings_ok
         self.unwant, self.hold, self.timeout = list(unwant), hold, timeout
         self.pre = pre or {}
@@ -885,6 +891,102 @@ def make_cases(fx, work):
     c.append(Case("output_make_weights_kept_bad_model",
                   ["make-weights", "--model", "vgg17", "--output", "@OUT/w.h5"], pre={"w.h5": good_h5},
                   want=["'vgg17'"]))
+    # ---- outputs never destroy what they replace (devices, links, modes) ----
+    magic = {"npy": b"\x93NUMPY", "png": b"\x89PNG", "h5": b"\x89HDF",
+             "txt": (P("emb_good") + "/a.png\n").encode()}
+    writers = (
+        ("tap", "npy", lambda out: ["tap", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1",
+                                    "--input", X32, "--output", out]),
+        ("fuse", "npy", lambda out: ["fuse", "--resnet-weights", R, "--vgg-weights", V, "--input", X32,
+                                     "--output", out]),
+        ("embed", "npy", lambda out: ["embed", "--resnet-weights", R, "--vgg-weights", V, "--input-size", "32x32",
+                                      "--output", out, P("emb_good")]),
+        ("embed_names", "txt", lambda out: ["embed", "--resnet-weights", R, "--vgg-weights", V, "--input-size",
+                                            "32x32", "--output", "@OUT/emb.npy", "--names", out, P("emb_good")]),
+        ("viz", "png", lambda out: ["viz", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1",
+                                    "--image", P("good.png"), "--input-size", "32x32", "--output", out]),
+        ("make_weights", "h5", lambda out: ["make-weights", "--model", "vgg16", "--output", out]),
+    )
+
+    def still_device(path, rdev):
+        def check(d):
+            st = os.stat(path)
+            return None if stat.S_ISCHR(st.st_mode) and st.st_rdev == rdev else "%s is no longer the device" % path
+        return check
+
+    def starts(kind):
+        return lambda data: None if data.startswith(magic[kind]) else "stdout does not start with the %s data" % kind
+
+    def file_starts(rel, kind, mode=None, link=None):
+        def check(d):
+            full = os.path.join(d, rel)
+            if link and (not os.path.islink(os.path.join(d, link)) or
+                         os.path.realpath(os.path.join(d, link)) != os.path.realpath(full)):
+                return "%s is no longer a link to %s" % (link, rel)
+            with open(full, "rb") as f:
+                if f.read(len(magic[kind])) != magic[kind]:
+                    return "%s was not written" % rel
+            if mode is not None and stat.S_IMODE(os.stat(full).st_mode) != mode:
+                return "%s has mode %o, expected %o" % (rel, stat.S_IMODE(os.stat(full).st_mode), mode)
+            return None
+        return check
+
+    def chmod(rel, mode):
+        return lambda d: os.chmod(os.path.join(d, rel), mode)
+
+    def link(rel, target):
+        return lambda d: os.symlink(target, os.path.join(d, rel))
+
+    null_rdev, full_rdev = os.stat("/dev/null").st_rdev, os.stat("/dev/full").st_rdev
+    for w, kind, argv in writers:
+        extra_out = ["emb.npy"] if w == "embed_names" else []
+        c.append(Case("output_dev_null_%s" % w, argv("/dev/null"), ok=True, outputs=extra_out,
+                      check=still_device("/dev/null", null_rdev)))
+        c.append(Case("output_dev_full_%s" % w, argv("/dev/full"), want=["/dev/full", "No space left on device"],
+                      check=still_device("/dev/full", full_rdev)))
+        c.append(Case("output_dev_stdout_%s" % w, argv("/dev/stdout"), ok=True, outputs=extra_out,
+                      stdout_check=starts(kind)))
+        old = b"old contents\n"
+        c.append(Case("output_symlink_%s" % w, argv("@OUT/link.%s" % kind), ok=True, outputs=extra_out,
+                      pre={"real/target.%s" % kind: old}, setup=link("link.%s" % kind, "real/target.%s" % kind),
+                      check=file_starts("real/target.%s" % kind, kind, link="link.%s" % kind)))
+        c.append(Case("output_mode_0600_kept_%s" % w, argv("@OUT/secret.%s" % kind), ok=True, outputs=extra_out,
+                      pre={"secret.%s" % kind: old}, setup=chmod("secret.%s" % kind, 0o600),
+                      check=file_starts("secret.%s" % kind, kind, mode=0o600)))
+    long_name = "n" * 251 + ".npy"  # 255 bytes: NAME_MAX; the temporary name must not be longer
+    tap("output_name_255_bytes", layer="block1_conv1", inp=X32, out="@OUT/" + long_name, ok=True,
+        outputs=[long_name], check=file_starts(long_name, "npy"))
+    tap("output_dangling_symlink", layer="block1_conv1", inp=X32, out="@OUT/link.npy", ok=True,
+        setup=link("link.npy", "made.npy"), outputs=["made.npy"], check=file_starts("made.npy", "npy", link="link.npy"))
+
+    def fifo_reader(rel):
+        got = {}
+
+        def setup(d):
+            full = os.path.join(d, rel)
+            os.mkfifo(full)
+            import threading
+
+            def read():
+                with open(full, "rb") as f:
+                    got["data"] = f.read()
+            got["thread"] = threading.Thread(target=read, daemon=True)
+            got["thread"].start()
+
+        def check(d):
+            got["thread"].join(10)
+            if not stat.S_ISFIFO(os.lstat(os.path.join(d, rel)).st_mode):
+                return "%s is no longer a FIFO" % rel
+            return None if got.get("data", b"").startswith(magic["npy"]) else "nothing read from the FIFO"
+        return setup, check
+
+    fs, fc = fifo_reader("pipe.npy")
+    tap("output_fifo_written_in_place", layer="block1_conv1", inp=X32, out="@OUT/pipe.npy", ok=True, setup=fs,
+        check=fc, timeout=30)
+    tap("output_socket_refused", layer="block1_conv1", inp=X32, out="@OUT/sock.npy",
+        setup=lambda d: __import__("socket").socket(__import__("socket").AF_UNIX).bind(os.path.join(d, "sock.npy")),
+        want=["@OUT/sock.npy", "not a regular file"])
+
     # ---- weights looked up by their official names ----
     c.append(Case("weights_not_given_no_models", ["tap", "--model", "vgg16", "--layer", "block1_conv1", "--input", X,
                                                   "--output", O],
@@ -988,15 +1090,22 @@ def make_cases(fx, work):
 # ---------------------------------------------------------------------------
 
 def snapshot(d):
-    """{relative path: bytes or None (directory)} of everything under d."""
+    """{relative path: bytes, None (directory), ("link", target) or ("special", mode)} of
+    everything under d (FIFOs and devices are not opened)."""
     out = {}
     for root, dirs, files in os.walk(d):
         for x in dirs:
             out[os.path.relpath(os.path.join(root, x), d)] = None
         for x in files:
             full = os.path.join(root, x)
-            with open(full, "rb") as f:
-                out[os.path.relpath(full, d)] = f.read()
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                out[os.path.relpath(full, d)] = ("link", os.readlink(full))
+            elif not stat.S_ISREG(st.st_mode):
+                out[os.path.relpath(full, d)] = ("special", stat.S_IFMT(st.st_mode))
+            else:
+                with open(full, "rb") as f:
+                    out[os.path.relpath(full, d)] = f.read()
     return out
 
 
@@ -1018,7 +1127,10 @@ def run_case(case, fusenet, wrapper, checker_status, casedir):
         if data is None:
             os.makedirs(full)
         else:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
             write_bytes(full, data)
+    if case.setup:
+        case.setup(casedir)
     before = snapshot(casedir)
     argv = [a.replace("@OUT", casedir) for a in case.argv]
     want = [tuple(x.replace("@OUT", casedir) for x in (w if isinstance(w, tuple) else (w,))) for w in case.want]
@@ -1060,6 +1172,10 @@ def run_case(case, fusenet, wrapper, checker_status, casedir):
             why = case.check(casedir)
             if why:
                 problems.append(why)
+        if rc == 0 and case.stdout_check:
+            why = case.stdout_check(r.stdout)
+            if why:
+                problems.append(why)
     else:
         if rc == 0:
             problems.append("exit status 0 on a bad input")
@@ -1087,6 +1203,10 @@ def run_case(case, fusenet, wrapper, checker_status, casedir):
                 problems.append("pre-existing %s was removed" % rel)
             elif after[rel] != data:
                 problems.append("pre-existing %s was modified" % rel)
+        if case.check:
+            why = case.check(casedir)
+            if why:
+                problems.append(why)
     return problems, err, rc
 
 
