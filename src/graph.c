@@ -18,7 +18,7 @@ static int fail(fn_graph *g, fusenet_status status, const char *fmt, const char 
 static fn_node *push(fn_graph *g, fn_op op, const char *name, int a, int b) {
     if (g->status != FUSENET_OK) return NULL;
     int n_in = (a >= 0) + (b >= 0);
-    if ((op != FN_OP_INPUT && a < 0) || (op == FN_OP_ADD && b < 0) || a >= g->n || b >= g->n) {
+    if (n_in != fusenet__ops[op].n_in || a >= g->n || b >= g->n) {
         fail(g, FUSENET_ERR_INVALID_ARG, "graph: layer %s has an invalid input", name);
         return NULL;
     }
@@ -140,44 +140,39 @@ fusenet_status fusenet__graph_lookup(const fn_graph *g, const char *name, const 
     return fusenet__error(err, FUSENET_ERR_UNKNOWN_LAYER, "%s", msg);
 }
 
-const char *fusenet__op_keras_type(const fn_node *node) {
-    switch (node->op) {
-    case FN_OP_INPUT: return "InputLayer";
-    case FN_OP_ZERO_PAD: return "ZeroPadding2D";
-    case FN_OP_CONV2D: return "Conv2D";
-    case FN_OP_BATCH_NORM: return "BatchNormalization";
-    case FN_OP_RELU: return "Activation";
-    case FN_OP_MAX_POOL: return "MaxPooling2D";
-    case FN_OP_GLOBAL_AVG_POOL: return "GlobalAveragePooling2D";
-    case FN_OP_GLOBAL_MAX_POOL: return "GlobalMaxPooling2D";
-    case FN_OP_ADD: return "Add";
-    case FN_OP_FLATTEN: return "Flatten";
-    case FN_OP_DENSE: return "Dense";
+const char *fusenet__op_keras_type(const fn_node *node) { return fusenet__ops[node->op].keras_class; }
+
+int fusenet__node_weight_count(const fn_node *node) { return fusenet__ops[node->op].n_weights; }
+
+static int64_t dim_value(const fn_node *n, const fn_shape *in, fn_dim d) {
+    switch (d) {
+    case FN_DIM_KH: return n->kh;
+    case FN_DIM_KW: return n->kw;
+    case FN_DIM_IN_C: return in->c;
+    case FN_DIM_FAN_IN: return in->flat ? in->c : (int64_t)in->h * in->w * in->c;
+    case FN_DIM_FILTERS: return n->filters;
     }
-    return "?";
+    return 0;
 }
 
-int fusenet__node_weight_count(const fn_node *node) {
-    switch (node->op) {
-    case FN_OP_CONV2D:
-    case FN_OP_DENSE: return 2;
-    case FN_OP_BATCH_NORM: return 4;
-    default: return 0;
-    }
+int fusenet__node_weight_dims(const fn_graph *g, const fn_shape *shapes, int i, int k,
+                              int64_t dims[FN_MAX_WEIGHT_RANK]) {
+    const fn_node *n = &g->nodes[i];
+    const fn_weight_info *w = &fusenet__ops[n->op].weights[k];
+    const fn_shape *in = n->n_in ? &shapes[n->in[0]] : NULL;
+    for (int d = 0; d < w->rank; d++) dims[d] = dim_value(n, in, w->dims[d]);
+    return w->rank;
 }
 
 int64_t fusenet__node_params(const fn_graph *g, const fn_node *node, const fn_shape *shapes) {
-    const fn_shape *in = node->n_in ? &shapes[node->in[0]] : NULL;
-    (void)g;
-    switch (node->op) {
-    case FN_OP_CONV2D: return (int64_t)node->kh * node->kw * in->c * node->filters + node->filters;
-    case FN_OP_DENSE: {
-        int64_t fan_in = in->flat ? in->c : (int64_t)in->h * in->w * in->c;
-        return fan_in * node->filters + node->filters;
+    int64_t total = 0;
+    for (int k = 0; k < fusenet__node_weight_count(node); k++) {
+        int64_t dims[FN_MAX_WEIGHT_RANK], size = 1;
+        int rank = fusenet__node_weight_dims(g, shapes, (int)(node - g->nodes), k, dims);
+        for (int d = 0; d < rank; d++) size *= dims[d];
+        total += size;
     }
-    case FN_OP_BATCH_NORM: return 4 * (int64_t)in->c;
-    default: return 0;
-    }
+    return total;
 }
 
 int32_t fusenet__conv_out(int32_t in, int k, int stride, fn_padding padding) {
@@ -197,35 +192,32 @@ fusenet_status fusenet__graph_shapes(const fn_graph *g, int32_t in_h, int32_t in
                                fusenet_error *err) {
     for (int i = 0; i < g->n; i++) {
         const fn_node *n = &g->nodes[i];
+        const fn_op_info *op = &fusenet__ops[n->op];
         const fn_shape *x = n->n_in ? &shapes[n->in[0]] : NULL;
-        fn_shape s = {0, 0, 0, 0};
-        if (x && x->flat && n->op != FN_OP_DENSE)
+        if (x && x->flat && !op->flat_in)
             return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "layer %s needs a spatial input", n->name);
-        switch (n->op) {
-        case FN_OP_INPUT: s = (fn_shape){in_h, in_w, 3, 0}; break;
-        case FN_OP_ZERO_PAD: s = (fn_shape){x->h + n->pad_t + n->pad_b, x->w + n->pad_l + n->pad_r, x->c, 0}; break;
-        case FN_OP_CONV2D:
-            s = (fn_shape){fusenet__conv_out(x->h, n->kh, n->stride, n->padding),
-                           fusenet__conv_out(x->w, n->kw, n->stride, n->padding), n->filters, 0};
-            break;
-        case FN_OP_MAX_POOL:
-            s = (fn_shape){fusenet__conv_out(x->h, n->kh, n->stride, n->padding),
-                           fusenet__conv_out(x->w, n->kw, n->stride, n->padding), x->c, 0};
-            break;
-        case FN_OP_BATCH_NORM:
-        case FN_OP_RELU: s = *x; break;
-        case FN_OP_ADD: {
-            const fn_shape *y = &shapes[n->in[1]];
+        for (int j = 1; j < n->n_in; j++) {
+            const fn_shape *y = &shapes[n->in[j]];
             if (x->h != y->h || x->w != y->w || x->c != y->c)
-                return fusenet__error(err, FUSENET_ERR_SHAPE, "layer %s adds %dx%dx%d and %dx%dx%d", n->name, x->h,
-                                x->w, x->c, y->h, y->w, y->c);
-            s = *x;
-            break;
+                return fusenet__error(err, FUSENET_ERR_SHAPE, "layer %s (%s) gets %dx%dx%d and %dx%dx%d", n->name,
+                                      op->keras_class, x->h, x->w, x->c, y->h, y->w, y->c);
         }
-        case FN_OP_GLOBAL_AVG_POOL:
-        case FN_OP_GLOBAL_MAX_POOL: s = (fn_shape){1, 1, x->c, 1}; break;
-        case FN_OP_FLATTEN: s = (fn_shape){1, 1, x->h * x->w * x->c, 1}; break;
-        case FN_OP_DENSE: s = (fn_shape){1, 1, n->filters, 1}; break;
+        fn_shape s = {1, 1, 0, 0};
+        switch (op->out_hw) {
+        case FN_HW_INPUT: s.h = in_h, s.w = in_w; break;
+        case FN_HW_SAME: s.h = x->h, s.w = x->w, s.flat = x->flat; break;
+        case FN_HW_PAD: s.h = x->h + n->pad_t + n->pad_b, s.w = x->w + n->pad_l + n->pad_r; break;
+        case FN_HW_WINDOW:
+            s.h = fusenet__conv_out(x->h, n->kh, n->stride, n->padding);
+            s.w = fusenet__conv_out(x->w, n->kw, n->stride, n->padding);
+            break;
+        case FN_HW_FLAT: s.flat = 1; break;
+        }
+        switch (op->out_c) {
+        case FN_C_RGB: s.c = 3; break;
+        case FN_C_IN: s.c = x->c; break;
+        case FN_C_FILTERS: s.c = n->filters; break;
+        case FN_C_FAN_IN: s.c = x->h * x->w * x->c; break;
         }
         if (s.h <= 0 || s.w <= 0)
             return fusenet__error(err, FUSENET_ERR_SHAPE,

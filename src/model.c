@@ -1,8 +1,8 @@
 /* model.c - fusenet_model: create the Keras graph, bind weights from a legacy
- * Keras HDF5 file by layer name, describe layers, write random weights. */
+ * Keras HDF5 file by layer name (each layer's weights as its op's row of the
+ * op table says), describe layers. */
 #include "model.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,26 +83,16 @@ fusenet_arch fusenet_model_arch(const fusenet_model *m) { return m ? m->arch : (
 
 size_t fusenet_model_layer_count(const fusenet_model *m) { return m ? (size_t)m->g.n : 0; }
 
+_Static_assert(FN_MAX_WEIGHT_RANK <= FN_MAX_RANK, "a weight's rank must fit the HDF5 reader's");
+
 int fusenet__node_wspecs(const fn_graph *g, const fn_shape *shapes, int i, fn_wspec *specs) {
-    const fn_node *n = &g->nodes[i];
-    const fn_shape *in = n->n_in ? &shapes[n->in[0]] : NULL;
+    const fn_op_info *op = &fusenet__ops[g->nodes[i].op];
     memset(specs, 0, sizeof *specs * FN_MAX_WEIGHTS);
-    switch (n->op) {
-    case FN_OP_CONV2D:
-        specs[0] = (fn_wspec){"kernel", 4, {n->kh, n->kw, in->c, n->filters}, NULL};
-        specs[1] = (fn_wspec){"bias", 1, {n->filters}, NULL};
-        return 2;
-    case FN_OP_DENSE:
-        specs[0] = (fn_wspec){"kernel", 2, {in->flat ? in->c : (int64_t)in->h * in->w * in->c, n->filters}, NULL};
-        specs[1] = (fn_wspec){"bias", 1, {n->filters}, NULL};
-        return 2;
-    case FN_OP_BATCH_NORM: {
-        static const char *const roles[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
-        for (int k = 0; k < 4; k++) specs[k] = (fn_wspec){roles[k], 1, {in->c}, NULL};
-        return 4;
+    for (int k = 0; k < op->n_weights; k++) {
+        specs[k].role = op->weights[k].role;
+        specs[k].rank = fusenet__node_weight_dims(g, shapes, i, k, specs[k].dims);
     }
-    default: return 0;
-    }
+    return op->n_weights;
 }
 
 static size_t spec_count(const fn_wspec *s) {
@@ -276,98 +266,5 @@ fusenet_status fusenet_model_find_layer(const fusenet_model *m, const char *name
     int i;
     fusenet_status st = fusenet__graph_lookup(&m->g, name, fusenet__arch_name(m->arch), &i, err);
     if (st == FUSENET_OK) *index = (size_t)i;
-    return st;
-}
-
-/* ---- random weights in the official layout ---- */
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float uniform(uint64_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)((double)(splitmix(s) >> 11) / 9007199254740992.0);
-}
-
-static void fill_random(const fn_node *n, const fn_wspec *specs, int count, int first, uint64_t *s) {
-    if (n->op == FN_OP_BATCH_NORM) {
-        size_t c = (size_t)specs[0].dims[0];
-        int last_of_branch = strstr(n->name, "_3_bn") != NULL;
-        for (size_t i = 0; i < c; i++) {
-            specs[0].data[i] = last_of_branch ? uniform(s, 0.2f, 0.5f) : uniform(s, 0.8f, 1.2f);
-            specs[1].data[i] = uniform(s, -0.1f, 0.1f);
-            specs[2].data[i] = uniform(s, -0.1f, 0.1f);
-            specs[3].data[i] = uniform(s, 0.5f, 1.5f);
-        }
-        return;
-    }
-    (void)count;
-    size_t elems = spec_count(&specs[0]);
-    size_t fan_out = (size_t)specs[0].dims[specs[0].rank - 1];
-    float fan_in = (float)(elems / fan_out);
-    /* He-uniform; the first layer also absorbs the ~60x scale of caffe-preprocessed pixels. */
-    float a = sqrtf(6.0f / fan_in) / (first ? 60.0f : 1.0f);
-    for (size_t i = 0; i < elems; i++) specs[0].data[i] = uniform(s, -a, a);
-    for (size_t i = 0; i < fan_out; i++) specs[1].data[i] = uniform(s, -0.05f, 0.05f);
-}
-
-fusenet_status fusenet__write_random_weights(fusenet_arch arch, int include_top, uint64_t seed, const char *path,
-                                       fusenet_error *err) {
-    fusenet_model_params p = fusenet_model_default_params();
-    p.arch = arch;
-    p.include_top = include_top;
-    fusenet_model *m = NULL;
-    fusenet_status st = fusenet_model_create(&p, &m, err);
-    if (st) return st;
-    int n = m->g.n;
-    fn_shape *shapes = fusenet__calloc((size_t)n, sizeof *shapes);
-    fn_h5_layer_out *layers = fusenet__calloc((size_t)n, sizeof *layers);
-    fn_wspec *specs = fusenet__calloc((size_t)n * FN_MAX_WEIGHTS, sizeof *specs);
-    char *names = fusenet__calloc((size_t)n * FN_MAX_WEIGHTS, 2 * FN_NAME_MAX);
-    const char **name_ptrs = fusenet__calloc((size_t)n * FN_MAX_WEIGHTS, sizeof *name_ptrs);
-    uint64_t state = seed;
-    if (!shapes || !layers || !specs || !names || !name_ptrs) {
-        st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
-        goto done;
-    }
-    st = fusenet__graph_shapes(&m->g, 224, 224, shapes, err);
-    int first = 1;
-    for (int i = 0; st == FUSENET_OK && i < n; i++) {
-        fn_node *node = &m->g.nodes[i];
-        fn_wspec *sp = &specs[(size_t)i * FN_MAX_WEIGHTS];
-        int count = fusenet__node_wspecs(&m->g, shapes, i, sp);
-        static const char *const vgg_suffix[2] = {"W", "b"};
-        for (int k = 0; k < count; k++) {
-            char *name = names + ((size_t)i * FN_MAX_WEIGHTS + (size_t)k) * 2 * FN_NAME_MAX;
-            if (arch == FUSENET_ARCH_VGG16) /* Keras-1 flat names of the official VGG16 file */
-                snprintf(name, 2 * FN_NAME_MAX, "%s_%s_1:0", node->name, vgg_suffix[k]);
-            else /* Keras-2 nested names of the official ResNet50 file */
-                snprintf(name, 2 * FN_NAME_MAX, "%s/%s:0", node->name, sp[k].role);
-            name_ptrs[(size_t)i * FN_MAX_WEIGHTS + (size_t)k] = name;
-            node->w[k] = fusenet__malloc(spec_count(&sp[k]) * sizeof(float));
-            if (!node->w[k]) {
-                st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
-                break;
-            }
-            sp[k].data = node->w[k];
-        }
-        if (st) break;
-        if (count) {
-            fill_random(node, sp, count, first && node->op == FN_OP_CONV2D, &state);
-            if (node->op == FN_OP_CONV2D) first = 0;
-        }
-        layers[i] = (fn_h5_layer_out){node->name, (size_t)count, &name_ptrs[(size_t)i * FN_MAX_WEIGHTS], sp};
-    }
-    if (st == FUSENET_OK) st = fusenet__h5_write(path, layers, (size_t)n, err);
-done:
-    fusenet__free(shapes);
-    fusenet__free(layers);
-    fusenet__free(specs);
-    fusenet__free(names);
-    fusenet__free(name_ptrs);
-    fusenet_model_free(m);
     return st;
 }

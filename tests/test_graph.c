@@ -136,6 +136,44 @@ static void test_shapes(void **state) {
     fusenet_model_free(v);
 }
 
+/* Every op has a row in the op table; the weight shapes it gives are Keras'
+ * (conv1_conv (7,7,3,64) + (64,), conv1_bn 4 x (64,), fc1 (25088,4096) + (4096,)). */
+static void test_op_table(void **state) {
+    (void)state;
+    for (int op = 0; op < FN_OP_COUNT; op++) {
+        assert_non_null(fusenet__ops[op].keras_class);
+        assert_true(fusenet__ops[op].n_weights <= FN_MAX_WEIGHTS);
+        for (int k = 0; k < fusenet__ops[op].n_weights; k++) assert_non_null(fusenet__ops[op].weights[k].role);
+    }
+    struct {
+        fusenet_arch arch;
+        int top;
+        const char *layer;
+        int k, rank;
+        int64_t dims[4];
+    } cases[] = {
+        {FUSENET_ARCH_RESNET50, 0, "conv1_conv", 0, 4, {7, 7, 3, 64}},
+        {FUSENET_ARCH_RESNET50, 0, "conv1_conv", 1, 1, {64}},
+        {FUSENET_ARCH_RESNET50, 0, "conv1_bn", 3, 1, {64}},
+        {FUSENET_ARCH_RESNET50, 0, "conv2_block1_0_conv", 0, 4, {1, 1, 64, 256}},
+        {FUSENET_ARCH_RESNET50, 1, "predictions", 0, 2, {2048, 1000}},
+        {FUSENET_ARCH_VGG16, 1, "fc1", 0, 2, {25088, 4096}},
+        {FUSENET_ARCH_VGG16, 1, "fc1", 1, 1, {4096}},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        fusenet_model *m = create(cases[t].arch, cases[t].top, FUSENET_POOLING_NONE);
+        fn_shape shapes[256];
+        assert_true(m->g.n <= 256);
+        assert_int_equal(fusenet__graph_shapes(&m->g, 224, 224, shapes, NULL), FUSENET_OK);
+        int64_t dims[FN_MAX_WEIGHT_RANK];
+        int i = fusenet__graph_find(&m->g, cases[t].layer);
+        assert_true(i >= 0);
+        assert_int_equal(fusenet__node_weight_dims(&m->g, shapes, i, cases[t].k, dims), cases[t].rank);
+        for (int d = 0; d < cases[t].rank; d++) assert_int_equal(dims[d], cases[t].dims[d]);
+        fusenet_model_free(m);
+    }
+}
+
 static void test_pruning(void **state) {
     (void)state;
     fusenet_model *m = create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
@@ -268,6 +306,7 @@ int main(void) {
         cmocka_unit_test(test_counts_and_params),
         cmocka_unit_test(test_names_and_order),
         cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_pruning),
         cmocka_unit_test(test_needed_weights_and_steps),
         cmocka_unit_test(test_unknown_layer),
