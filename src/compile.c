@@ -35,6 +35,7 @@ typedef struct ctx {
     int tap_node[FN_MAX_TAPS];
     int n_model_taps;
     int input_value;
+    int model_index; /* of c->model among the net's models, in tap order */
     int batch;
     fusenet_mode mode;
     int consume; /* free each layer's raw weights once uploaded (models owned by the caller) */
@@ -70,8 +71,14 @@ static int add_value(fusenet_net *net, fn_value_kind kind, size_t size, fusenet_
     return net->n_values++;
 }
 
-/* A new step with room for n_args arguments plus a scratchpad. */
-static fn_step *add_step(ctx *c, const char *layer, int n_args) {
+const char *fusenet__step_kind_name(fn_step_kind kind) {
+    static const char *const names[] = {"compute", "reorder", "tap", "resize", "concat"};
+    return (unsigned)kind < sizeof names / sizeof *names ? names[kind] : "?";
+}
+
+/* A new step of `kind` producing node's value (node -1: the fuse head), with
+ * room for n_args arguments plus a scratchpad. */
+static fn_step *add_step(ctx *c, fn_step_kind kind, int node, int n_args) {
     fusenet_net *net = c->net;
     if (net->n_steps == net->cap_steps) {
         int cap = net->cap_steps ? 2 * net->cap_steps : 64;
@@ -93,7 +100,11 @@ static fn_step *add_step(ctx *c, const char *layer, int n_args) {
         fusenet__error(c->err, FUSENET_ERR_NOMEM, "out of memory building the net");
         return NULL;
     }
-    snprintf(s->layer, sizeof s->layer, "%s", layer);
+    s->kind = kind;
+    s->model = node < 0 ? -1 : c->model_index;
+    s->node = s->first = node;
+    s->tap = -1;
+    snprintf(s->layer, sizeof s->layer, "%s", node < 0 ? fusenet__step_kind_name(kind) : c->g->nodes[node].name);
     s->zero_value = -1;
     return s;
 }
@@ -149,7 +160,8 @@ static int arena_value(ctx *c, const dnnl_memory_desc_t *md) {
 }
 
 /* The value of node i in layout want: the node's own value, or a reorder of it. */
-static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, const char *layer, int *value) {
+static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, int *value) {
+    const char *layer = c->g->nodes[i].name;
     node_state *n = &c->ns[i];
     if (dnnl_memory_desc_equal(&n->md, want)) {
         *value = n->value;
@@ -159,7 +171,7 @@ static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, co
     fusenet_status st = fusenet__op_reorder(c->net->eng, &n->md, want, layer, &pd, c->err);
     if (st) return st;
     int v = arena_value(c, want);
-    fn_step *s = v < 0 ? NULL : add_step(c, layer, 2);
+    fn_step *s = v < 0 ? NULL : add_step(c, FN_STEP_REORDER, i, 2);
     if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_FROM, n->value, &n->md);
     step_arg(s, DNNL_ARG_TO, v, want);
@@ -245,8 +257,9 @@ static fusenet_status emit_taps(ctx *c, int i) {
         dnnl_primitive_desc_t pd;
         fusenet_status st = fusenet__op_reorder(c->net->eng, &c->ns[i].md, &want, c->g->nodes[i].name, &pd, c->err);
         if (st) return st;
-        fn_step *step = add_step(c, c->g->nodes[i].name, 2);
+        fn_step *step = add_step(c, FN_STEP_TAP, i, 2);
         if (!step) return drop_pd(c, pd);
+        step->tap = c->tap_slot[k];
         step_arg(step, DNNL_ARG_FROM, c->ns[i].value, &c->ns[i].md);
         step_arg(step, DNNL_ARG_TO, t->value, &want);
         st = finish_step(c, step, pd);
@@ -410,17 +423,18 @@ static fusenet_status compile_conv(ctx *c, int i) {
     dnnl_memory_desc_t w_user;
     fusenet__md4(&w_user, n->filters, in->c, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
     int src_value, w_value, b_value, dst_value;
-    st = value_as(c, src, src_md, n->name, &src_value);
+    st = value_as(c, src, src_md, &src_value);
     if (!st) st = upload(c, w, &w_user, w_md, n->name, &w_value);
     if (!st) st = upload(c, b, b_md, b_md, n->name, &b_value);
     dst_value = sum_value >= 0 ? sum_value : (st ? -1 : arena_value(c, &real_dst));
     if (!st && dst_value < 0) st = c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    fn_step *s = st ? NULL : add_step(c, g->nodes[end].name, 4);
+    fn_step *s = st ? NULL : add_step(c, FN_STEP_COMPUTE, end, 4);
     if (!s) {
         dnnl_primitive_desc_destroy(pd);
         if (!st) st = c->err ? c->err->status : FUSENET_ERR_NOMEM;
         goto done;
     }
+    s->first = i;
     s->flops = 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c;
     step_arg(s, DNNL_ARG_SRC, src_value, src_md);
     step_arg(s, DNNL_ARG_WEIGHTS, w_value, w_md);
@@ -462,7 +476,7 @@ static fusenet_status compile_simple(ctx *c, int i) {
         if (!st) st = upload_vector(c, n->w[1], in->c, n->name, &extra[3]);
     }
     int dst = st ? -1 : arena_value(c, &x->md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, n->op == FN_OP_BATCH_NORM ? 6 : 2);
+    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, n->op == FN_OP_BATCH_NORM ? 6 : 2);
     if (!s) {
         dnnl_primitive_desc_destroy(pd);
         return st ? st : c->err ? c->err->status : FUSENET_ERR_NOMEM;
@@ -489,13 +503,13 @@ static fusenet_status compile_add(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
     const node_state *a = &c->ns[n->in[0]];
     int b_value;
-    fusenet_status st = value_as(c, n->in[1], &a->md, n->name, &b_value);
+    fusenet_status st = value_as(c, n->in[1], &a->md, &b_value);
     if (st) return st;
     dnnl_primitive_desc_t pd;
     st = fusenet__op_add(c->net->eng, &a->md, &a->md, n->name, &pd, c->err);
     if (st) return st;
     int dst = arena_value(c, &a->md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, 3);
+    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, 3);
     if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_SRC_0, a->value, &a->md);
     step_arg(s, DNNL_ARG_SRC_1, b_value, &a->md);
@@ -527,7 +541,7 @@ static fusenet_status compile_pool(ctx *c, int i) {
     if (st) return st;
     dnnl_memory_desc_t real_dst = *fusenet__pd_md(pd, dnnl_query_dst_md, 0);
     int dst = arena_value(c, &real_dst);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, 2);
+    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, 2);
     if (!s) return drop_pd(c, pd);
     step_arg(s, DNNL_ARG_SRC, x->value, &x->md);
     step_arg(s, DNNL_ARG_DST, dst, &real_dst);
@@ -552,7 +566,7 @@ static fusenet_status compile_zero_pad(ctx *c, int i) {
     fusenet_status st = fusenet__op_reorder(c->net->eng, &x->md, &inner, n->name, &pd, c->err);
     if (st) return st;
     int dst = arena_value(c, &dst_md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, n->name, 2);
+    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, 2);
     if (!s) return drop_pd(c, pd);
     s->zero_value = dst;
     step_arg(s, DNNL_ARG_FROM, x->value, &x->md);
@@ -568,7 +582,7 @@ static fusenet_status compile_flatten(ctx *c, int i) {
     dnnl_memory_desc_t nhwc;
     fusenet__md4(&nhwc, c->batch, in->c, in->h, in->w, dnnl_nhwc); /* Keras flattens in (h, w, c) order */
     int v;
-    fusenet_status st = value_as(c, n->in[0], &nhwc, n->name, &v);
+    fusenet_status st = value_as(c, n->in[0], &nhwc, &v);
     if (st) return st;
     dnnl_memory_desc_t flat;
     dnnl_dims_t dims = {c->batch, (int64_t)in->h * in->w * in->c};
@@ -604,7 +618,7 @@ static fusenet_status compile_dense(ctx *c, int i) {
     st = upload(c, n->w[0], &w_user, w_md, n->name, &w_value);
     if (!st) st = upload(c, n->w[1], &b_md, &b_md, n->name, &b_value);
     if (!st) dst = arena_value(c, &dst_md);
-    fn_step *s = (st || dst < 0) ? NULL : add_step(c, n->name, 4);
+    fn_step *s = (st || dst < 0) ? NULL : add_step(c, FN_STEP_COMPUTE, i, 4);
     if (!s) {
         dnnl_primitive_desc_destroy(pd);
         return st ? st : c->err ? c->err->status : FUSENET_ERR_NOMEM;
@@ -620,7 +634,7 @@ static fusenet_status compile_dense(ctx *c, int i) {
     if (n->act == FN_ACT_SOFTMAX) {
         st = fusenet__op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
         if (st) return st;
-        s = add_step(c, n->name, 2);
+        s = add_step(c, FN_STEP_COMPUTE, i, 2);
         if (!s) return drop_pd(c, pd);
         step_arg(s, DNNL_ARG_SRC, dst, &dst_md);
         step_arg(s, DNNL_ARG_DST, dst, &dst_md);
@@ -765,15 +779,17 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
             dnnl_primitive_desc_t pd;
             fusenet_status st = fusenet__op_resample(net->eng, nearest, &tap_nhwc, &srcs[t], "resize", &pd, c->err);
             if (st) return st;
-            s = add_step(c, "resize", 2);
+            s = add_step(c, FN_STEP_RESIZE, -1, 2);
             if (!s) return drop_pd(c, pd);
+            s->tap = t;
             step_arg(s, DNNL_ARG_SRC, tap->value, &tap_nhwc);
             step_arg(s, DNNL_ARG_DST, src_values[t], &srcs[t]);
             st = finish_step(c, s, pd);
             if (st) return st;
         } else { /* oneDNN would pick other pixels than TensorFlow here */
-            s = add_step(c, "resize", 2);
+            s = add_step(c, FN_STEP_RESIZE, -1, 2);
             if (!s) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
+            s->tap = t;
             snprintf(s->impl, sizeof s->impl, "tensorflow-rule C");
             s->tf_resize = 1;
             s->nearest = nearest;
@@ -794,7 +810,7 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
     dnnl_primitive_desc_t pd;
     fusenet_status st = fusenet__op_concat(net->eng, &out_md, net->n_taps, srcs, "concat", &pd, c->err);
     if (st) return st;
-    fn_step *s = add_step(c, "concat", net->n_taps + 1);
+    fn_step *s = add_step(c, FN_STEP_CONCAT, -1, net->n_taps + 1);
     if (!s) return drop_pd(c, pd);
     for (int t = 0; t < net->n_taps; t++) step_arg(s, DNNL_ARG_MULTIPLE_SRC + t, src_values[t], &srcs[t]);
     step_arg(s, DNNL_ARG_DST, net->out.value, &out_md);
@@ -951,13 +967,15 @@ static void free_ctx(ctx *c) {
 
 /* Compiles the trunk of one model for the taps that name it. */
 static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_params *p, const fusenet_model *m,
-                                       int input_value, const int *tap_nodes, int consume, fusenet_error *err) {
+                                       int model_index, int input_value, const int *tap_nodes, int consume,
+                                       fusenet_error *err) {
     ctx c;
     memset(&c, 0, sizeof c);
     c.net = net;
     c.model = m;
     c.g = &m->g;
     c.input_value = input_value;
+    c.model_index = model_index;
     c.batch = p->batch;
     c.mode = p->mode;
     c.consume = consume;
@@ -1043,11 +1061,11 @@ fusenet_status fusenet__net_build(const fusenet_net_params *params, int consume,
     fusenet__free(net->values[net->scratch_value].own); /* sized and allocated by the plan */
     net->values[net->scratch_value].own = NULL;
     /* One trunk per distinct model, in the order the taps name them. */
-    for (size_t t = 0; t < params->n_taps && !st; t++) {
+    for (size_t t = 0, n_models = 0; t < params->n_taps && !st; t++) {
         const fusenet_model *m = params->taps[t].model;
         int seen = 0;
         for (size_t k = 0; k < t; k++) seen |= params->taps[k].model == m;
-        if (!seen) st = build_model_part(net, params, m, input_value, tap_nodes, consume, err);
+        if (!seen) st = build_model_part(net, params, m, (int)n_models++, input_value, tap_nodes, consume, err);
     }
     if (!st && params->fuse) {
         ctx c;

@@ -36,19 +36,39 @@ typedef struct fn_arg {
     dnnl_memory_desc_t md;
 } fn_arg;
 
+/* What a step is, for tests and profiles. */
+typedef enum fn_step_kind {
+    FN_STEP_COMPUTE, /* a layer's primitive (with what folded into it) */
+    FN_STEP_REORDER, /* a node's value copied into the layout its consumer wants */
+    FN_STEP_TAP,     /* a tapped node's value copied into the tap's output buffer */
+    FN_STEP_RESIZE,  /* fuse head: a tap resized to the fused size */
+    FN_STEP_CONCAT   /* fuse head: the taps concatenated on channels */
+} fn_step_kind;
+
+/* "compute", "reorder", "tap", "resize", "concat". */
+const char *fusenet__step_kind_name(fn_step_kind kind);
+
 typedef struct fn_step {
-    char layer[FN_NAME_MAX]; /* the Keras layer (or "resize"/"concat") it computes */
-    char impl[48];           /* oneDNN implementation chosen */
-    dnnl_primitive_t prim;   /* NULL: plain-C TensorFlow resize (below) */
-    int nargs, cap_args;    /* args and exec hold cap_args entries, sized when the step is added */
+    /* Identity, read by tests and the per-step profile (kind, layer, impl,
+     * flops, time_ms are what fusenet_net_step_info reports). */
+    fn_step_kind kind;
+    int model;               /* the step's trunk: index of its model among the net's models in tap order; -1: fuse head */
+    int node;                /* graph node whose value the step produces (a fused chain's end); -1: fuse head */
+    int first;               /* a fused chain's first node (the conv); = node when nothing folded */
+    int tap;                 /* tap index (FN_STEP_TAP, FN_STEP_RESIZE); -1 otherwise */
+    char layer[FN_NAME_MAX]; /* the Keras layer of node, or "resize"/"concat" */
+    char impl[48];           /* oneDNN implementation chosen, or "tensorflow-rule C" */
+    double flops;            /* compute steps of Conv2D and Dense; 0 otherwise */
+    double time_ms;          /* accumulated when profiling */
+    /* Execution. */
+    dnnl_primitive_t prim; /* NULL: plain-C TensorFlow resize (below) */
+    int nargs, cap_args;   /* args and exec hold cap_args entries, sized when the step is added */
     fn_arg *args;
     dnnl_exec_arg_t *exec; /* bound memory objects */
-    int zero_value;                    /* >= 0: value cleared before the step (zero padding) */
+    int zero_value;        /* >= 0: value cleared before the step (zero padding) */
     /* plain-C resize */
     int tf_resize, nearest, src_value, dst_value;
     int32_t n, ih, iw, c, oh, ow;
-    double flops;
-    double time_ms; /* accumulated when profiling */
 } fn_step;
 
 typedef struct fn_tap_out {

@@ -13,9 +13,11 @@
  *
  * Where a test wants a particular compiler path (BatchNorm folded or not, a
  * ZeroPadding2D folded into the window op or standalone, a residual add as a
- * sum post-op or a separate primitive), it also checks the net's step list:
- * a step is named after the Keras layer whose value it produces, so a layer
- * that was folded away has no step of its own.
+ * sum post-op or a separate primitive), it also checks the net's compute
+ * steps: each records the node whose value it produces (a fused chain's end)
+ * and the chain's first node, so a layer folded away has no compute step of
+ * its own. Reorder steps (which oneDNN inserts or not depending on the CPU's
+ * ISA) are never counted.
  *
  * The net's input must be at least 32x32 (FN_MIN_INPUT); the odd small sizes
  * (9x12, 10x7) are reached through a strided first convolution.
@@ -275,11 +277,59 @@ static void check_tap(const fusenet_net *net, size_t i, const ref_t *want, const
     check_close(&t, want, what);
 }
 
-/* Number of steps computing `layer` (folded layers have none). */
-static int steps_named(const fusenet_net *net, const char *layer) {
-    int k = 0;
-    for (int s = 0; s < net->n_steps; s++) k += strcmp(net->steps[s].layer, layer) == 0;
+static int node_of(const fusenet_model *m, const char *layer) {
+    int i = fusenet__graph_find(&m->g, layer);
+    if (i < 0) print_error("no layer %s\n", layer);
+    assert_true(i >= 0);
+    return i;
+}
+
+/* Compute steps producing layer's value (0: folded into another step). The
+ * nets here have one model: its steps are trunk 0. */
+static int compute_steps(const fusenet_net *net, const fusenet_model *m, const char *layer) {
+    int node = node_of(m, layer), k = 0;
+    for (int s = 0; s < net->n_steps; s++) {
+        const fn_step *st = &net->steps[s];
+        if (st->kind == FN_STEP_COMPUTE && st->model == 0 && st->node == node) k++;
+    }
     return k;
+}
+
+static int all_compute_steps(const fusenet_net *net) {
+    int k = 0;
+    for (int s = 0; s < net->n_steps; s++) k += net->steps[s].kind == FN_STEP_COMPUTE;
+    return k;
+}
+
+/* The one compute step producing layer's value: the layer its chain starts at. */
+static const char *chain_first(const fusenet_net *net, const fusenet_model *m, const char *layer) {
+    int node = node_of(m, layer);
+    const fn_step *found = NULL;
+    for (int s = 0; s < net->n_steps; s++) {
+        const fn_step *st = &net->steps[s];
+        if (st->kind != FN_STEP_COMPUTE || st->node != node) continue;
+        assert_null(found);
+        found = st;
+    }
+    if (!found) print_error("no compute step for %s\n", layer);
+    assert_non_null(found);
+    assert_true(found->first >= 0 && found->first <= node);
+    return m->g.nodes[found->first].name;
+}
+
+/* Each tap has exactly one tap copy step, of its own node. */
+static void check_tap_steps(const fusenet_net *net, const fusenet_model *m, const char *const *layers, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        int copies = 0;
+        for (int s = 0; s < net->n_steps; s++) {
+            const fn_step *st = &net->steps[s];
+            if (st->kind != FN_STEP_TAP || st->tap != (int)k) continue;
+            assert_int_equal(st->node, node_of(m, layers[k]));
+            assert_string_equal(st->layer, layers[k]);
+            copies++;
+        }
+        assert_int_equal(copies, 1);
+    }
 }
 
 /* Builds a trunk net (fuse = 0) tapping `layers` of m, runs it on a seeded
@@ -295,6 +345,7 @@ static fusenet_net *check_trunk(const fusenet_model *m, const char *const *layer
     tinput in = input_new(batch, h, w, seed);
     ref_t *ref = ref_model(m, &in.ref);
     run_ok(net, &in);
+    check_tap_steps(net, m, layers, n_layers);
     for (size_t k = 0; k < n_layers; k++) {
         char what[160];
         snprintf(what, sizeof what, "tap %s (batch %d, input %dx%d, %zu taps)", layers[k], batch, h, w, n_layers);
@@ -433,21 +484,27 @@ static void test_resnet_stem(void **state) {
         /* Only the pool: both paddings fold, BN folds, ReLU fuses. */
         const char *pool[] = {"pool1_pool"};
         fusenet_net *net = check_trunk(m, pool, 1, s ? 3 : 1, h, w, 11, 1);
-        assert_int_equal(steps_named(net, "conv1_pad"), 0);
-        assert_int_equal(steps_named(net, "conv1_conv"), 0);
-        assert_int_equal(steps_named(net, "conv1_bn"), 0);
-        assert_int_equal(steps_named(net, "pool1_pad"), 0);
+        assert_int_equal(compute_steps(net, m, "conv1_pad"), 0);
+        assert_int_equal(compute_steps(net, m, "conv1_conv"), 0);
+        assert_int_equal(compute_steps(net, m, "conv1_bn"), 0);
+        assert_int_equal(compute_steps(net, m, "pool1_pad"), 0);
+        assert_string_equal(chain_first(net, m, "conv1_relu"), "conv1_conv");
+        assert_string_equal(chain_first(net, m, "pool1_pool"), "pool1_pool");
+        assert_int_equal(all_compute_steps(net), 2);
         fusenet_net_free(net);
         /* Everything tapped: standalone pads, unfolded BN, standalone ReLU. */
         const char *all[] = {"conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu", "pool1_pad", "pool1_pool", "input"};
         net = check_trunk(m, all, 7, s ? 1 : 3, h, w, 12, 1);
-        assert_true(steps_named(net, "conv1_pad") >= 1);
-        assert_true(steps_named(net, "conv1_bn") >= 1);
-        assert_true(steps_named(net, "pool1_pad") >= 1);
+        for (int k = 0; k < 6; k++) assert_string_equal(chain_first(net, m, all[k]), all[k]);
+        assert_int_equal(all_compute_steps(net), 6);
         fusenet_net_free(net);
         /* Only the tapped first padding standalone; the rest folds. */
         const char *pads[] = {"conv1_pad", "conv1_relu"};
-        check_trunk(m, pads, 2, 1, h, w, 13, 0);
+        net = check_trunk(m, pads, 2, 1, h, w, 13, 1);
+        assert_string_equal(chain_first(net, m, "conv1_pad"), "conv1_pad");
+        assert_string_equal(chain_first(net, m, "conv1_relu"), "conv1_conv");
+        assert_int_equal(all_compute_steps(net), 2);
+        fusenet_net_free(net);
         fusenet_model_free(m);
     }
 }
@@ -464,10 +521,14 @@ static void test_zero_pad_into_conv(void **state) {
         tm_weights(m, 33, 34, 20 + (uint64_t)stride);
         const char *one[] = {"conv"};
         fusenet_net *net = check_trunk(m, one, 1, 1, 33, 34, 21, 1);
-        assert_int_equal(steps_named(net, "pad"), 0);
+        assert_int_equal(compute_steps(net, m, "pad"), 0);
+        assert_string_equal(chain_first(net, m, "conv"), "conv");
         fusenet_net_free(net);
         const char *two[] = {"pad", "conv"};
-        check_trunk(m, two, 2, 3, 33, 34, 22, 0);
+        net = check_trunk(m, two, 2, 3, 33, 34, 22, 1);
+        assert_int_equal(compute_steps(net, m, "pad"), 1);
+        assert_int_equal(compute_steps(net, m, "conv"), 1);
+        fusenet_net_free(net);
         fusenet_model_free(m);
     }
     /* A padding read by two convs folds into neither: one standalone pad. */
@@ -479,7 +540,9 @@ static void test_zero_pad_into_conv(void **state) {
     tm_weights(m, 35, 32, 23);
     const char *ab[] = {"conv_a", "conv_b"};
     fusenet_net *net = check_trunk(m, ab, 2, 3, 35, 32, 24, 1);
-    assert_int_equal(steps_named(net, "pad"), 1);
+    assert_int_equal(compute_steps(net, m, "pad"), 1);
+    assert_int_equal(compute_steps(net, m, "conv_a"), 1);
+    assert_int_equal(compute_steps(net, m, "conv_b"), 1);
     fusenet_net_free(net);
     fusenet_model_free(m);
 }
@@ -496,16 +559,22 @@ static void test_batch_norm_fold(void **state) {
     tm_weights(m, 34, 33, 30);
     const char *folded[] = {"bn"};
     fusenet_net *net = check_trunk(m, folded, 1, 1, 34, 33, 31, 1);
-    assert_int_equal(steps_named(net, "conv"), 0);
+    assert_int_equal(compute_steps(net, m, "conv"), 0);
+    assert_string_equal(chain_first(net, m, "bn"), "conv");
+    assert_int_equal(all_compute_steps(net), 1);
     fusenet_net_free(net);
     check_trunk(m, folded, 1, 3, 34, 33, 32, 0);
-    const char *both[] = {"conv", "bn"};
+    const char *both[] = {"conv", "bn"}; /* conv tapped: the BN stays a layer */
     net = check_trunk(m, both, 2, 1, 34, 33, 33, 1);
-    assert_true(steps_named(net, "conv") >= 1 && steps_named(net, "bn") >= 1);
+    assert_string_equal(chain_first(net, m, "conv"), "conv");
+    assert_string_equal(chain_first(net, m, "bn"), "bn");
     fusenet_net_free(net);
     check_trunk(m, both, 2, 3, 34, 33, 34, 0);
     const char *raw[] = {"bn_on_input", "bn"};
-    check_trunk(m, raw, 2, 3, 34, 33, 35, 0);
+    net = check_trunk(m, raw, 2, 3, 34, 33, 35, 1);
+    assert_string_equal(chain_first(net, m, "bn_on_input"), "bn_on_input");
+    assert_string_equal(chain_first(net, m, "bn"), "conv");
+    fusenet_net_free(net);
     fusenet_model_free(m);
 }
 
@@ -523,18 +592,26 @@ static void test_relu(void **state) {
     tm_weights(m, 32, 37, 40);
     const char *fused[] = {"relu"};
     fusenet_net *net = check_trunk(m, fused, 1, 1, 32, 37, 41, 1);
-    assert_int_equal(steps_named(net, "conv"), 0);
+    assert_int_equal(compute_steps(net, m, "conv"), 0);
+    assert_string_equal(chain_first(net, m, "relu"), "conv");
     fusenet_net_free(net);
     const char *standalone[] = {"conv", "relu", "relu_on_input"};
     net = check_trunk(m, standalone, 3, 3, 32, 37, 42, 1);
-    assert_true(steps_named(net, "relu") >= 1 && steps_named(net, "conv") >= 1);
+    for (int k = 0; k < 3; k++) assert_string_equal(chain_first(net, m, standalone[k]), standalone[k]);
+    assert_int_equal(all_compute_steps(net), 3);
     fusenet_net_free(net);
     const char *bn_relu[] = {"relu_b"}; /* conv + folded BN + fused ReLU */
     net = check_trunk(m, bn_relu, 1, 3, 32, 37, 43, 1);
-    assert_int_equal(steps_named(net, "bn_b"), 0);
+    assert_int_equal(compute_steps(net, m, "bn_b"), 0);
+    assert_int_equal(compute_steps(net, m, "conv_b"), 0);
+    assert_string_equal(chain_first(net, m, "relu_b"), "conv_b");
+    assert_int_equal(all_compute_steps(net), 1);
     fusenet_net_free(net);
     const char *bn_tapped[] = {"bn_b", "relu_b"}; /* BN folded, ReLU standalone */
-    check_trunk(m, bn_tapped, 2, 1, 32, 37, 44, 0);
+    net = check_trunk(m, bn_tapped, 2, 1, 32, 37, 44, 1);
+    assert_string_equal(chain_first(net, m, "bn_b"), "conv_b");
+    assert_string_equal(chain_first(net, m, "relu_b"), "relu_b");
+    fusenet_net_free(net);
     fusenet_model_free(m);
 }
 
@@ -594,19 +671,23 @@ static void test_residual_add(void **state) {
     /* Sum post-op: the add and its ReLU fold into b1_2_conv. */
     const char *out[] = {"block1_out"};
     fusenet_net *net = check_trunk(m, out, 1, 1, 36, 34, 51, 1);
-    assert_int_equal(steps_named(net, "b1_2_bn"), 0);
-    assert_int_equal(steps_named(net, "b1_add"), 0);
+    assert_int_equal(compute_steps(net, m, "b1_2_bn"), 0);
+    assert_int_equal(compute_steps(net, m, "b1_add"), 0);
+    assert_string_equal(chain_first(net, m, "block1_out"), "b1_2_conv");
     fusenet_net_free(net);
     check_trunk(m, out, 1, 3, 36, 34, 52, 0);
     /* The add tapped (pre-ReLU): sum post-op still, ReLU standalone. */
     const char *add[] = {"b1_add", "block1_out"};
     net = check_trunk(m, add, 2, 3, 36, 34, 53, 1);
-    assert_int_equal(steps_named(net, "b1_2_bn"), 0);
+    assert_int_equal(compute_steps(net, m, "b1_2_bn"), 0);
+    assert_string_equal(chain_first(net, m, "b1_add"), "b1_2_conv");
+    assert_string_equal(chain_first(net, m, "block1_out"), "block1_out");
     fusenet_net_free(net);
     /* The BN before the add tapped: standalone Add primitive. */
     const char *bn[] = {"b1_2_bn", "block1_out"};
     net = check_trunk(m, bn, 2, 1, 36, 34, 54, 1);
-    assert_true(steps_named(net, "b1_add") >= 1);
+    assert_string_equal(chain_first(net, m, "b1_2_bn"), "b1_2_conv");
+    assert_string_equal(chain_first(net, m, "b1_add"), "b1_add");
     fusenet_net_free(net);
     /* Two blocks: block1_out is tapped and is also the buffer block 2's sum
      * post-op writes into; the tap must keep block 1's value. */
@@ -643,7 +724,9 @@ static void test_residual_projection(void **state) {
         tm_weights(m, 33, 35, 60 + (uint64_t)shortcut_first);
         const char *out[] = {"out"};
         fusenet_net *net = check_trunk(m, out, 1, 3, 33, 35, 61, 1);
-        assert_int_equal(steps_named(net, "add"), 0);
+        assert_int_equal(compute_steps(net, m, "add"), 0);
+        /* the add folds into the conv of the branch computed last */
+        assert_string_equal(chain_first(net, m, "out"), shortcut_first ? "m_conv2" : "sc_conv");
         fusenet_net_free(net);
         const char *taps[] = {"add", "sc_bn", "m_conv2"};
         check_trunk(m, taps, 3, 1, 33, 35, 62, 0);
@@ -662,7 +745,10 @@ static void test_residual_input_shortcut(void **state) {
     fusenet__relu(&m->g, x, "out");
     tm_weights(m, 32, 35, 65);
     const char *out[] = {"out"};
-    check_trunk(m, out, 1, 3, 32, 35, 66, 0);
+    fusenet_net *net = check_trunk(m, out, 1, 3, 32, 35, 66, 1);
+    assert_string_equal(chain_first(net, m, "bn"), "conv");
+    assert_string_equal(chain_first(net, m, "add"), "add");
+    fusenet_net_free(net);
     fusenet_model_free(m);
 }
 
@@ -687,7 +773,10 @@ static void test_residual_shortcut_is_conv_input(void **state) {
     const char *ref_path[] = {"bn", "out"}; /* BN tapped: standalone add */
     check_trunk(m, ref_path, 2, 1, 34, 36, 68, 0);
     const char *out[] = {"out"};
-    check_trunk(m, out, 1, 1, 34, 36, 68, 0);
+    fusenet_net *net = check_trunk(m, out, 1, 1, 34, 36, 68, 1);
+    assert_string_equal(chain_first(net, m, "bn"), "conv");
+    assert_string_equal(chain_first(net, m, "add"), "add");
+    fusenet_net_free(net);
     check_trunk(m, out, 1, 3, 34, 36, 69, 0);
     fusenet_model_free(m);
 }
@@ -721,8 +810,10 @@ static void test_max_pool(void **state) {
 
     const char *folded[] = {"vpool", "apool"};
     fusenet_net *net = check_trunk(m, folded, 2, 1, 33, 35, 71, 1);
-    assert_int_equal(steps_named(net, "vpad"), 0);
-    assert_int_equal(steps_named(net, "apad"), 0);
+    assert_int_equal(compute_steps(net, m, "vpad"), 0);
+    assert_int_equal(compute_steps(net, m, "apad"), 0);
+    assert_string_equal(chain_first(net, m, "vpool"), "vpool");
+    assert_string_equal(chain_first(net, m, "apool"), "apool");
     fusenet_net_free(net);
     check_trunk(m, folded, 2, 3, 33, 35, 72, 0);
     const char *odd[] = {"pool_input", "opool", "spool"};

@@ -25,6 +25,7 @@
 
 #include "fusenet.h"
 #include "model.h"
+#include "net.h"
 #include "ref_ops.h"
 
 #ifndef FN_BUILD_DIR
@@ -207,6 +208,18 @@ static void check_fused(const fusenet_tap *taps, const ref_t *refs, size_t n, co
         th = fc->oh;
         tw = fc->ow;
     }
+    /* the head: one resize step per tap not already at the fused size, one concat */
+    int resizes[MAX_TAPS] = {0}, concats = 0;
+    for (int s = 0; s < net->n_steps; s++) {
+        const fn_step *st = &net->steps[s];
+        if (st->kind == FN_STEP_RESIZE) {
+            assert_true(st->tap >= 0 && st->tap < (int)n && st->node == -1);
+            resizes[st->tap]++;
+        }
+        concats += st->kind == FN_STEP_CONCAT;
+    }
+    assert_int_equal(concats, 1);
+    for (size_t t = 0; t < n; t++) assert_int_equal(resizes[t], refs[t].h != th || refs[t].w != tw);
     ref_t resized[MAX_TAPS];
     for (size_t t = 0; t < n; t++) resized[t] = ref_resize(&refs[t], th, tw, fc->interp == FUSENET_INTERP_NEAREST);
     ref_t want = ref_concat(resized, (int)n);
