@@ -4,6 +4,12 @@
 
 #include "fusenet.h"
 
+/* The library's one failure convention: a function that can fail returns a
+ * fusenet_status, FUSENET_OK (0) or the failure's status, never an int that
+ * means "ok" when non-zero. FN_CHECKED on such an internal function makes
+ * ignoring its status a compile error (-Werror=unused-result). */
+#define FN_CHECKED __attribute__((warn_unused_result))
+
 /* Fills err (if not NULL) with status and a printf-formatted one-line message;
  * returns status so callers can write `return fusenet__error(err, ...)`. */
 fusenet_status fusenet__error(fusenet_error *err, fusenet_status status, const char *fmt, ...)

@@ -21,7 +21,7 @@ struct fn_h5 {
     size_t n;
 };
 
-static fusenet_status nomem(fusenet_error *err, const char *path) {
+static FN_CHECKED fusenet_status nomem(fusenet_error *err, const char *path) {
     return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
 }
 
@@ -39,30 +39,29 @@ static void namelist_free(namelist *l) {
     l->n = l->cap = 0;
 }
 
-/* Appends s[0..len). Returns 0 when out of memory. */
-static int namelist_push(namelist *l, const char *s, size_t len) {
+/* Appends s[0..len) to the list of the file at `path`. */
+static FN_CHECKED fusenet_status namelist_push(namelist *l, const char *s, size_t len, const char *path,
+                                               fusenet_error *err) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 16, bytes;
-        if (!fusenet__mul_size(cap, sizeof *l->v, &bytes)) return 0;
-        char **v = fusenet__realloc(l->v, bytes);
-        if (!v) return 0;
+        char **v = fusenet__mul_size(cap, sizeof *l->v, &bytes) ? fusenet__realloc(l->v, bytes) : NULL;
+        if (!v) return nomem(err, path);
         l->v = v;
         l->cap = cap;
     }
     char *p = fusenet__malloc(len + 1);
-    if (!p) return 0;
+    if (!p) return nomem(err, path);
     memcpy(p, s, len);
     p[len] = '\0';
     l->v[l->n++] = p;
-    return 1;
+    return FUSENET_OK;
 }
 
 /* Context for messages: "FILE: <what>attribute NAME: ...", what being "" or
  * "layer L ". */
 typedef struct actx {
     fn_hdf *file;
-    const char *layer;   /* NULL for the root */
-    int nonstring_empty; /* a non-string attribute means an empty list */
+    const char *layer; /* NULL for the root */
 } actx;
 
 #define AFMT "%s: %s%s%sattribute %s: "
@@ -77,15 +76,16 @@ static void attr_what(char *buf, size_t size, const actx *c, const char *aname) 
 
 /* Reads one string attribute (fixed- or variable-length, scalar or 1-D) and
  * appends its entries to out. */
-static fusenet_status read_string_attr(const fn_hdf_attr *a, const char *aname, const actx *c, namelist *out,
-                                       fusenet_error *err) {
+static FN_CHECKED fusenet_status read_string_attr(const fn_hdf_attr *a, const char *aname, const actx *c, namelist *out,
+                                                  fusenet_error *err) {
     const fn_hdf_shape *s = fusenet__hdf_attr_shape(a);
     if (s->count > 0 && s->rank > 1)
         return fusenet__error(err, FUSENET_ERR_FORMAT, AFMT "%d-D, expected a 1-D list of names", AARG(c, aname),
                         s->rank);
     if (s->cls != FN_HDF_STRING && s->cls != FN_HDF_VLEN_STRING) {
-        if (s->count == 0 || c->nonstring_empty) return FUSENET_OK; /* an empty list (numpy float64 []) */
-        return fusenet__error(err, FUSENET_ERR_FORMAT, AFMT "not a list of strings", AARG(c, aname));
+        if (s->count == 0) return FUSENET_OK; /* an empty list (h5py writes [] as float64) */
+        return fusenet__error(err, FUSENET_ERR_FORMAT, AFMT "%s array, not a list of strings", AARG(c, aname),
+                              fusenet__hdf_class_name(s->raw_class));
     }
     if (s->count > FN_H5_MAX_NAMES || out->n + s->count > FN_H5_MAX_NAMES)
         return fusenet__error(err, FUSENET_ERR_FORMAT, AFMT "more than %d names", AARG(c, aname), FN_H5_MAX_NAMES);
@@ -97,15 +97,15 @@ static fusenet_status read_string_attr(const fn_hdf_attr *a, const char *aname, 
         if (st != FUSENET_OK) return st;
         if (memchr(buf, '\0', len))
             return fusenet__error(err, FUSENET_ERR_FORMAT, AFMT "name contains a NUL byte", AARG(c, aname));
-        if (!namelist_push(out, buf, len)) return nomem(err, fusenet__hdf_path(c->file));
+        if ((st = namelist_push(out, buf, len, fusenet__hdf_path(c->file), err)) != FUSENET_OK) return st;
     }
     return FUSENET_OK;
 }
 
 /* Reads the list `base`, or when absent the chunks base0, base1, ... until one
  * is missing. *found tells whether any of them exists. */
-static fusenet_status read_names(fn_hdf_obj obj, const char *base, const actx *c, namelist *out, int *found,
-                                 fusenet_error *err) {
+static FN_CHECKED fusenet_status read_names(fn_hdf_obj obj, const char *base, const actx *c, namelist *out, int *found,
+                                            fusenet_error *err) {
     *found = 0;
     for (size_t k = 0;; k++) {
         char name[64], what[FN_H5_MAX_NAME_LEN + 64];
@@ -132,7 +132,7 @@ static fusenet_status read_names(fn_hdf_obj obj, const char *base, const actx *c
 
 /* ---- open / close -------------------------------------------------------- */
 
-static fusenet_status has_layer_names(fn_hdf *file, fn_hdf_obj g, int *yes, fusenet_error *err) {
+static FN_CHECKED fusenet_status has_layer_names(fn_hdf *file, fn_hdf_obj g, int *yes, fusenet_error *err) {
     *yes = 0;
     fn_hdf_attr *a = NULL;
     fusenet_status st = fusenet__hdf_attr_find(file, g, "layer_names", "root group", &a, err);
@@ -142,7 +142,7 @@ static fusenet_status has_layer_names(fn_hdf *file, fn_hdf_obj g, int *yes, fuse
     return st;
 }
 
-static fusenet_status open_impl(const char *path, fn_h5 **out, fusenet_error *err) {
+static FN_CHECKED fusenet_status open_impl(const char *path, fn_h5 **out, fusenet_error *err) {
     fn_h5 *f = fusenet__calloc(1, sizeof *f);
     if (!f) return nomem(err, path);
     namelist names = {0};
@@ -168,7 +168,7 @@ static fusenet_status open_impl(const char *path, fn_h5 **out, fusenet_error *er
         st = fusenet__error(err, FUSENET_ERR_FORMAT, "%s: not a Keras weights file (no layer_names attribute)", path);
         goto fail;
     }
-    actx c = {f->file, NULL, 0};
+    actx c = {f->file, NULL};
     int found = 0;
     if ((st = read_names(f->root, "layer_names", &c, &names, &found, err)) != FUSENET_OK) goto fail;
     for (size_t i = 0; i < names.n; i++) {
@@ -212,7 +212,7 @@ const char *fusenet__h5_layer_name(const fn_h5 *f, size_t i) { return f && i < f
 
 /* ---- layers --------------------------------------------------------------- */
 
-static fusenet_status open_layer(fn_h5 *f, const char *layer, fn_hdf_obj *g, fusenet_error *err) {
+static FN_CHECKED fusenet_status open_layer(fn_h5 *f, const char *layer, fn_hdf_obj *g, fusenet_error *err) {
     const char *path = fusenet__h5_path(f);
     int found = 0;
     if (layer[0] && !strchr(layer, '/') && strcmp(layer, ".") != 0) {
@@ -238,8 +238,9 @@ static fusenet_status open_layer(fn_h5 *f, const char *layer, fn_hdf_obj *g, fus
     return FUSENET_OK;
 }
 
-static fusenet_status weight_names(fn_h5 *f, fn_hdf_obj g, const char *layer, namelist *wn, fusenet_error *err) {
-    actx c = {f->file, layer, 1};
+static FN_CHECKED fusenet_status weight_names(fn_h5 *f, fn_hdf_obj g, const char *layer, namelist *wn,
+                                              fusenet_error *err) {
+    actx c = {f->file, layer};
     int found = 0;
     fusenet_status st = read_names(g, "weight_names", &c, wn, &found, err);
     if (st == FUSENET_OK && !found)
@@ -283,8 +284,8 @@ int fusenet__h5_bad_name(const char *s) {
 /* Follows the '/'-separated dataset path `wname` from the layer group g.
  * *obj is set and *found 1 when every part exists and all but the last are
  * groups. */
-static fusenet_status resolve(fn_h5 *f, fn_hdf_obj g, const char *wname, const char *what, fn_hdf_obj *obj,
-                              int *found, fusenet_error *err) {
+static FN_CHECKED fusenet_status resolve(fn_h5 *f, fn_hdf_obj g, const char *wname, const char *what, fn_hdf_obj *obj,
+                                         int *found, fusenet_error *err) {
     char part[FN_H5_MAX_NAME_LEN + 1];
     const char *p = wname;
     *found = 0;
@@ -306,8 +307,8 @@ static fusenet_status resolve(fn_h5 *f, fn_hdf_obj g, const char *wname, const c
     }
 }
 
-static fusenet_status read_one(fn_h5 *f, fn_hdf_obj g, const char *layer, const char *wname, const fn_wspec *s,
-                               size_t count, int allow_nonfinite, fusenet_error *err) {
+static FN_CHECKED fusenet_status read_one(fn_h5 *f, fn_hdf_obj g, const char *layer, const char *wname,
+                                          const fn_wspec *s, size_t count, int allow_nonfinite, fusenet_error *err) {
     if (fusenet__h5_bad_name(wname)) return fusenet__error(err, FUSENET_ERR_FORMAT, WFMT "invalid dataset name", WARG);
     char what[2 * FN_H5_MAX_NAME_LEN + 64];
     snprintf(what, sizeof what, "layer %s weight %s (%s)", layer, wname, s->role ? s->role : "?");
@@ -366,8 +367,8 @@ fusenet_status fusenet__h5_check_specs(const char *path, const char *layer, size
     return FUSENET_OK;
 }
 
-static fusenet_status read_layer_impl(fn_h5 *f, const char *layer, size_t n, const fn_wspec *specs,
-                                      int allow_nonfinite, fusenet_error *err) {
+static FN_CHECKED fusenet_status read_layer_impl(fn_h5 *f, const char *layer, size_t n, const fn_wspec *specs,
+                                                 int allow_nonfinite, fusenet_error *err) {
     fn_hdf_obj g;
     namelist wn = {0};
     const char *path = fusenet__h5_path(f);

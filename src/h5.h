@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "fusenet.h"
 
 #define FN_MAX_RANK 4
@@ -35,7 +36,7 @@ typedef struct fn_h5 fn_h5; /* an open weights file */
  * trusted (see h5format.h). IO: missing/unreadable file, a directory, a file
  * locked by a libhdf5 writer; FORMAT: not HDF5, truncated or corrupt, no
  * layer_names; UNSUPPORTED: HDF5 features Keras files do not use. */
-fusenet_status fusenet__h5_open(const char *path, fn_h5 **out, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__h5_open(const char *path, fn_h5 **out, fusenet_error *err);
 void fusenet__h5_close(fn_h5 *f);
 
 const char *fusenet__h5_path(const fn_h5 *f);
@@ -44,7 +45,7 @@ const char *fusenet__h5_layer_name(const fn_h5 *f, size_t i); /* file order */
 
 /* Number of entries of the layer's weight_names (0 for weightless layers).
  * UNKNOWN_LAYER if the file has no such layer group. */
-fusenet_status fusenet__h5_layer_weight_count(fn_h5 *f, const char *layer, size_t *n, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__h5_layer_weight_count(fn_h5 *f, const char *layer, size_t *n, fusenet_error *err);
 
 /* Reads the n weights of `layer`, in weight_names order, into specs[i].data,
  * converting any floating-point dtype (float16/32/64, either endianness) to
@@ -54,8 +55,8 @@ fusenet_status fusenet__h5_layer_weight_count(fn_h5 *f, const char *layer, size_
  * otherwise), its rank and dims equal specs[i] (SHAPE: "FILE: layer L weight
  * NAME (role): expected (3,3,64,64), found (3,3,64,32)"), and unless
  * allow_nonfinite every value is finite (VALUE, naming layer, weight, index). */
-fusenet_status fusenet__h5_read_layer(fn_h5 *f, const char *layer, size_t n, const fn_wspec *specs,
-                                int allow_nonfinite, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__h5_read_layer(fn_h5 *f, const char *layer, size_t n, const fn_wspec *specs,
+                                                 int allow_nonfinite, fusenet_error *err);
 
 /* One layer to write: its name and its weights (names relative to the group). */
 typedef struct fn_h5_layer_out {
@@ -73,14 +74,14 @@ typedef struct fn_h5_layer_out {
  * created for nested names; a weightless layer gets a zero-length float64
  * weight_names, as h5py writes an empty list. Replaces `path`; a failed write
  * removes the partial file. INVALID_ARG for bad names or specs, NOMEM, IO otherwise. */
-fusenet_status fusenet__h5_write(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
-                           fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__h5_write(const char *path, const fn_h5_layer_out *layers, size_t n_layers,
+                                            fusenet_error *err);
 
 /* Shared by reader and writer: INVALID_ARG unless every spec has rank
  * 1..FN_MAX_RANK, positive dims and data; counts[i] (if counts) gets the
  * element count of specs[i]. */
-fusenet_status fusenet__h5_check_specs(const char *path, const char *layer, size_t n, const fn_wspec *specs,
-                                 size_t *counts, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__h5_check_specs(const char *path, const char *layer, size_t n, const fn_wspec *specs,
+                                                  size_t *counts, fusenet_error *err);
 
 /* 1 for a dataset path we neither read nor write: empty, absolute, a trailing
  * or doubled '/', longer than FN_H5_MAX_NAME_LEN. */

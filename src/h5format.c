@@ -78,7 +78,12 @@ struct fn_hdf {
 
 /* ---- errors ---------------------------------------------------------------- */
 
-/* One call's context: the first failure is recorded in err and sticks. */
+/* One call's context: the first failure is recorded in err and sticks.
+ *
+ * Every function that can fail returns a fusenet_status, FUSENET_OK or the
+ * (sticky) status of the first failure, as the rest of the library does;
+ * FN_CHECKED makes ignoring one a compile error, and TRY passes a failure up.
+ * Functions returning a pointer return NULL on failure, with c->st set. */
 typedef struct ctx {
     fn_hdf *h;
     const char *what;
@@ -86,16 +91,23 @@ typedef struct ctx {
     fusenet_status st;
 } ctx;
 
-__attribute__((format(printf, 3, 4))) static int fail(ctx *c, fusenet_status st, const char *fmt, ...) {
-    if (c->st != FUSENET_OK) return 0;
+/* Records the first failure of the call; returns it (never FUSENET_OK). */
+__attribute__((format(printf, 3, 4))) static fusenet_status fail(ctx *c, fusenet_status st, const char *fmt, ...) {
+    if (c->st != FUSENET_OK) return c->st;
     char detail[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     c->st = fusenet__error(c->err, st, "%s: %s: %s", c->h->path, c->what, detail);
-    return 0;
+    return c->st;
 }
+
+#define TRY(call)                                                                                                      \
+    do {                                                                                                               \
+        fusenet_status try_st_ = (call);                                                                               \
+        if (try_st_ != FUSENET_OK) return try_st_;                                                                     \
+    } while (0)
 
 #define CORRUPT(c, ...) fail(c, FUSENET_ERR_FORMAT, "corrupt HDF5 file: " __VA_ARGS__)
 #define UNSUPPORTED(c, ...) fail(c, FUSENET_ERR_UNSUPPORTED, "not supported: " __VA_ARGS__)
@@ -108,7 +120,7 @@ static fusenet_status finish(ctx *c) {
 
 /* ---- reading the file ------------------------------------------------------ */
 
-static int fetch_raw(ctx *c, uint64_t addr, void *buf, size_t n, const char *thing) {
+static FN_CHECKED fusenet_status fetch_raw(ctx *c, uint64_t addr, void *buf, size_t n, const char *thing) {
     fn_hdf *h = c->h;
     uint64_t abs = h->base + addr;
     if (addr == UNDEF || abs < addr || abs > h->size || n > h->size - abs)
@@ -125,10 +137,10 @@ static int fetch_raw(ctx *c, uint64_t addr, void *buf, size_t n, const char *thi
         n -= (size_t)r;
         abs += (uint64_t)r;
     }
-    return 1;
+    return FUSENET_OK;
 }
 
-static int fetch(ctx *c, uint64_t addr, void *buf, size_t n, const char *thing) {
+static FN_CHECKED fusenet_status fetch(ctx *c, uint64_t addr, void *buf, size_t n, const char *thing) {
     if (n > c->h->meta_left)
         return CORRUPT(c, "metadata too large or cyclic (reading %s at byte %llu)", thing,
                        (unsigned long long)addr);
@@ -147,7 +159,7 @@ static uint8_t *fetch_block(ctx *c, uint64_t addr, uint64_t n, const char *thing
         NOMEM(c);
         return NULL;
     }
-    if (!fetch(c, addr, b, (size_t)n, thing)) {
+    if (fetch(c, addr, b, (size_t)n, thing) != FUSENET_OK) {
         fusenet__free(b);
         return NULL;
     }
@@ -242,8 +254,8 @@ static uint32_t le32(const uint8_t *p) {
 }
 
 /* The checksum stored right after b[0..n) must match. */
-static int check_sum(ctx *c, const uint8_t *b, size_t n, const char *thing, uint64_t addr) {
-    if (lookup3(b, n) == le32(b + n)) return 1;
+static FN_CHECKED fusenet_status check_sum(ctx *c, const uint8_t *b, size_t n, const char *thing, uint64_t addr) {
+    if (lookup3(b, n) == le32(b + n)) return FUSENET_OK;
     return CORRUPT(c, "%s at byte %llu fails its checksum", thing, (unsigned long long)addr);
 }
 
@@ -275,18 +287,18 @@ static uint32_t fletcher32(const uint8_t *data, size_t len) {
 
 static const uint8_t SIGNATURE[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
-static int read_superblock(ctx *c) {
+static FN_CHECKED fusenet_status read_superblock(ctx *c) {
     fn_hdf *h = c->h;
     uint8_t b[128];
     uint64_t at = 0;
     for (;; at = at ? 2 * at : 512) { /* the superblock sits at 0, 512, 1024, 2048, ... */
         if (at >= h->size || h->size - at < 8)
             return fail(c, FUSENET_ERR_FORMAT, "not an HDF5 file (no HDF5 signature)");
-        if (!fetch_raw(c, at, b, 8, "the signature")) return 0;
+        TRY(fetch_raw(c, at, b, 8, "the signature"));
         if (memcmp(b, SIGNATURE, 8) == 0) break;
     }
     size_t n = h->size - at < sizeof b ? (size_t)(h->size - at) : sizeof b;
-    if (!fetch_raw(c, at, b, n, "the superblock")) return 0;
+    TRY(fetch_raw(c, at, b, n, "the superblock"));
     cur k = cur_of(b, n);
     skip(&k, 8);
     int version = (int)u(&k, 1);
@@ -318,7 +330,7 @@ static int read_superblock(ctx *c) {
         eof = addr_of(&k, h);
         h->root = addr_of(&k, h);
         if (!k.over && k.n - k.i < 4) k.over = 1;
-        if (!k.over && !check_sum(c, b, k.i, "the superblock", at)) return 0;
+        if (!k.over) TRY(check_sum(c, b, k.i, "the superblock", at));
     }
     if (k.over) return CORRUPT(c, "truncated superblock");
     if (eof == UNDEF) return CORRUPT(c, "the superblock has no end-of-file address");
@@ -328,7 +340,7 @@ static int read_superblock(ctx *c) {
     (void)base; /* addresses count from the superblock, wherever it sits (as libhdf5 reads them) */
     h->base = at;
     if (h->root == UNDEF) return CORRUPT(c, "no root group");
-    return 1;
+    return FUSENET_OK;
 }
 
 fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
@@ -372,7 +384,7 @@ fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *
     h->gcol_addr = UNDEF;
     for (int i = 0; i < LINK_CACHE; i++) h->links[i].group = UNDEF;
     ctx c = {h, "superblock", err, FUSENET_OK};
-    if (!read_superblock(&c)) {
+    if (read_superblock(&c) != FUSENET_OK) {
         /* "not an HDF5 file" reads better without the "superblock: " context */
         if (c.st == FUSENET_ERR_FORMAT && err && strstr(err->message, "no HDF5 signature"))
             fusenet__error(err, FUSENET_ERR_FORMAT, "%s: not an HDF5 file (no HDF5 signature)", path);
@@ -436,7 +448,7 @@ static void hdr_free(hdr *o) {
     o->nm = o->cap = 0;
 }
 
-static int add_msg(ctx *c, hdr *o, unsigned type, unsigned flags, const uint8_t *p, size_t n) {
+static FN_CHECKED fusenet_status add_msg(ctx *c, hdr *o, unsigned type, unsigned flags, const uint8_t *p, size_t n) {
     if (o->nm == o->cap) {
         size_t cap = o->cap ? 2 * o->cap : 32, bytes;
         msg *m = fusenet__mul_size(cap, sizeof *m, &bytes) ? fusenet__realloc(o->m, bytes) : NULL;
@@ -445,13 +457,13 @@ static int add_msg(ctx *c, hdr *o, unsigned type, unsigned flags, const uint8_t 
         o->cap = cap;
     }
     o->m[o->nm++] = (msg){type, flags, p, n};
-    return 1;
+    return FUSENET_OK;
 }
 
 /* Splits one block of messages. v1 messages: type(2) size(2) flags(1) reserved(3);
  * v2: type(1) size(2) flags(1) [creation order(2)]. A v2 block may end in a gap
  * shorter than a message prefix. */
-static int parse_messages(ctx *c, hdr *o, const uint8_t *b, size_t n, int v2, int with_order) {
+static FN_CHECKED fusenet_status parse_messages(ctx *c, hdr *o, const uint8_t *b, size_t n, int v2, int with_order) {
     cur k = cur_of(b, n);
     size_t prefix = v2 ? 4 + (with_order ? 2 : 0) : 8;
     while (k.n - k.i >= prefix) {
@@ -463,27 +475,27 @@ static int parse_messages(ctx *c, hdr *o, const uint8_t *b, size_t n, int v2, in
         if (!p)
             return CORRUPT(c, "object header at byte %llu: a message of %zu bytes runs past its block",
                            (unsigned long long)o->addr, size);
-        if (!add_msg(c, o, type, flags, p, size)) return 0;
+        TRY(add_msg(c, o, type, flags, p, size));
     }
-    return 1;
+    return FUSENET_OK;
 }
 
-static int load_block(ctx *c, hdr *o, uint64_t addr, uint64_t n) {
+static FN_CHECKED fusenet_status load_block(ctx *c, hdr *o, uint64_t addr, uint64_t n) {
     if (o->nblocks == MAX_HEADER_BLOCKS)
         return CORRUPT(c, "object header at byte %llu has more than %d continuation blocks",
                        (unsigned long long)o->addr, MAX_HEADER_BLOCKS);
     uint8_t *b = fetch_block(c, addr, n, "an object header block");
-    if (!b) return 0;
+    if (!b) return c->st;
     o->blocks[o->nblocks++] = b;
-    return 1;
+    return FUSENET_OK;
 }
 
 /* Reads the object header at addr with all its continuation blocks. */
-static int load_header(ctx *c, uint64_t addr, hdr *o) {
+static FN_CHECKED fusenet_status load_header(ctx *c, uint64_t addr, hdr *o) {
     memset(o, 0, sizeof *o);
     o->addr = addr;
     uint8_t pre[40];
-    if (!fetch(c, addr, pre, 16, "an object header")) return 0;
+    TRY(fetch(c, addr, pre, 16, "an object header"));
     int v2 = has_sig(pre, "OHDR");
     int with_order = 0;
     if (v2) {
@@ -493,23 +505,23 @@ static int load_header(ctx *c, uint64_t addr, hdr *o) {
         with_order = (flags & 0x04) != 0;
         size_t at = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
         size_t width = (size_t)1 << (flags & 3);
-        if (!fetch(c, addr, pre, at + width, "an object header")) return 0;
+        TRY(fetch(c, addr, pre, at + width, "an object header"));
         cur k = cur_of(pre + at, width);
         uint64_t size = u(&k, width);
         if (size > MAX_BLOCK_BYTES)
             return CORRUPT(c, "object header at byte %llu of %llu bytes", (unsigned long long)addr,
                            (unsigned long long)size);
         size_t whole = at + width + (size_t)size; /* the checksum follows */
-        if (!load_block(c, o, addr, whole + 4)) return 0;
-        if (!check_sum(c, o->blocks[0], whole, "object header", addr)) return 0;
-        if (!parse_messages(c, o, o->blocks[0] + at + width, (size_t)size, 1, with_order)) return 0;
+        TRY(load_block(c, o, addr, whole + 4));
+        TRY(check_sum(c, o->blocks[0], whole, "object header", addr));
+        TRY(parse_messages(c, o, o->blocks[0] + at + width, (size_t)size, 1, with_order));
     } else {
         if (pre[0] != 1)
             return CORRUPT(c, "no object header at byte %llu (version %u)", (unsigned long long)addr, pre[0]);
         cur k = cur_of(pre + 8, 4);
         uint64_t size = u(&k, 4);
-        if (!load_block(c, o, addr + 16, size)) return 0;
-        if (!parse_messages(c, o, o->blocks[0], (size_t)size, 0, 0)) return 0;
+        TRY(load_block(c, o, addr + 16, size));
+        TRY(parse_messages(c, o, o->blocks[0], (size_t)size, 0, 0));
     }
     for (size_t i = 0; i < o->nm; i++) { /* o->nm grows as continuation blocks are read */
         if (o->m[i].type != MSG_CONTINUATION) continue;
@@ -517,19 +529,19 @@ static int load_header(ctx *c, uint64_t addr, hdr *o) {
         uint64_t at = addr_of(&k, c->h), size = len_of(&k, c->h);
         if (k.over)
             return CORRUPT(c, "object header at byte %llu: short continuation message", (unsigned long long)addr);
-        if (!load_block(c, o, at, size)) return 0;
+        TRY(load_block(c, o, at, size));
         const uint8_t *b = o->blocks[o->nblocks - 1];
         if (v2) {
             if (size < 8 || !has_sig(b, "OCHK"))
                 return CORRUPT(c, "object header at byte %llu: bad continuation block at byte %llu",
                                (unsigned long long)addr, (unsigned long long)at);
-            if (!check_sum(c, b, (size_t)size - 4, "object header continuation", at)) return 0;
-            if (!parse_messages(c, o, b + 4, (size_t)size - 8, 1, with_order)) return 0;
-        } else if (!parse_messages(c, o, b, (size_t)size, 0, 0)) {
-            return 0;
+            TRY(check_sum(c, b, (size_t)size - 4, "object header continuation", at));
+            TRY(parse_messages(c, o, b + 4, (size_t)size - 8, 1, with_order));
+        } else {
+            TRY(parse_messages(c, o, b, (size_t)size, 0, 0));
         }
     }
-    return 1;
+    return FUSENET_OK;
 }
 
 static const msg *find_msg(const hdr *o, unsigned type) {
@@ -539,9 +551,9 @@ static const msg *find_msg(const hdr *o, unsigned type) {
 }
 
 /* A message we must decode cannot be shared (stored in another object). */
-static int check_not_shared(ctx *c, const msg *m, const char *kind) {
+static FN_CHECKED fusenet_status check_not_shared(ctx *c, const msg *m, const char *kind) {
     if (m->flags & 0x02) return UNSUPPORTED(c, "shared %s message", kind);
-    return 1;
+    return FUSENET_OK;
 }
 
 /* ---- datatypes and dataspaces -------------------------------------------------- */
@@ -564,7 +576,7 @@ const char *fusenet__hdf_class_name(int raw_class) {
     return "unknown";
 }
 
-static int parse_dtype(ctx *c, cur *k, dtype *t) {
+static FN_CHECKED fusenet_status parse_dtype(ctx *c, cur *k, dtype *t) {
     memset(t, 0, sizeof *t);
     unsigned b0 = (unsigned)u(k, 1);
     unsigned bits = (unsigned)u(k, 3);
@@ -606,10 +618,10 @@ static int parse_dtype(ctx *c, cur *k, dtype *t) {
     if (t->size == 0) return CORRUPT(c, "datatype of size 0");
     if (t->cls == FN_HDF_VLEN_STRING && t->size != (uint32_t)(8 + c->h->so))
         return CORRUPT(c, "variable-length string of element size %u", t->size);
-    return 1;
+    return FUSENET_OK;
 }
 
-static int parse_space(ctx *c, cur *k, fn_hdf_shape *s) {
+static FN_CHECKED fusenet_status parse_space(ctx *c, cur *k, fn_hdf_shape *s) {
     unsigned version = (unsigned)u(k, 1);
     int rank = (int)u(k, 1);
     skip(k, 1); /* flags: maximum dims and permutation follow the dims; not needed */
@@ -632,7 +644,7 @@ static int parse_space(ctx *c, cur *k, fn_hdf_shape *s) {
         s->count *= s->dims[i];
     }
     if (k->over) return CORRUPT(c, "truncated dataspace");
-    return 1;
+    return FUSENET_OK;
 }
 
 static void set_type(fn_hdf_shape *s, const dtype *t) {
@@ -648,10 +660,10 @@ typedef struct heap {
     uint64_t size;
 } heap;
 
-static int load_local_heap(ctx *c, uint64_t addr, heap *hp) {
+static FN_CHECKED fusenet_status load_local_heap(ctx *c, uint64_t addr, heap *hp) {
     uint8_t b[40];
     size_t n = 8 + 2 * (size_t)c->h->sl + (size_t)c->h->so;
-    if (!fetch(c, addr, b, n, "a local heap")) return 0;
+    TRY(fetch(c, addr, b, n, "a local heap"));
     if (!has_sig(b, "HEAP") || b[4] != 0)
         return CORRUPT(c, "no local heap at byte %llu", (unsigned long long)addr);
     cur k = cur_of(b + 8, n - 8);
@@ -659,7 +671,7 @@ static int load_local_heap(ctx *c, uint64_t addr, heap *hp) {
     (void)len_of(&k, c->h); /* free list */
     uint64_t at = addr_of(&k, c->h);
     hp->data = fetch_block(c, at, hp->size, "a local heap's data");
-    return hp->data != NULL;
+    return hp->data ? FUSENET_OK : c->st;
 }
 
 /* The NUL-terminated name at offset off of the heap, or NULL. */
@@ -675,19 +687,19 @@ typedef struct bwalk {
     int type;
     size_t key_size;
     long nodes;
-    int (*leaf)(struct bwalk *w, const uint8_t *key, uint64_t child); /* returns 0 to fail, 2 to stop */
+    fusenet_status (*leaf)(struct bwalk *w, const uint8_t *key, uint64_t child); /* may set stopped */
     void *arg;
     int stopped;
 } bwalk;
 
-static int walk_node(bwalk *w, uint64_t addr, int want_level) {
+static FN_CHECKED fusenet_status walk_node(bwalk *w, uint64_t addr, int want_level) {
     ctx *c = w->c;
     fn_hdf *h = c->h;
     if (++w->nodes > MAX_BTREE_NODES)
         return CORRUPT(c, "B-tree has more than %d nodes or a cycle", MAX_BTREE_NODES);
     uint8_t b[32];
     size_t pre = 8 + 2 * (size_t)h->so;
-    if (!fetch(c, addr, b, pre, "a B-tree node")) return 0;
+    TRY(fetch(c, addr, b, pre, "a B-tree node"));
     if (!has_sig(b, "TREE") || b[4] != w->type)
         return CORRUPT(c, "no B-tree node of type %d at byte %llu", w->type, (unsigned long long)addr);
     int level = b[5];
@@ -696,22 +708,16 @@ static int walk_node(bwalk *w, uint64_t addr, int want_level) {
         return CORRUPT(c, "B-tree node at byte %llu has level %d", (unsigned long long)addr, level);
     size_t n = entries * (w->key_size + (size_t)h->so) + w->key_size;
     uint8_t *body = fetch_block(c, addr + pre, n, "a B-tree node");
-    if (!body) return 0;
+    if (!body) return c->st;
     cur k = cur_of(body, n);
-    int ok = 1;
-    for (size_t i = 0; ok && i < entries && !w->stopped; i++) {
+    fusenet_status st = FUSENET_OK;
+    for (size_t i = 0; st == FUSENET_OK && i < entries && !w->stopped; i++) {
         const uint8_t *key = take(&k, w->key_size);
         uint64_t child = addr_of(&k, h);
-        if (level > 0)
-            ok = walk_node(w, child, level - 1);
-        else {
-            int r = w->leaf(w, key, child);
-            if (r == 2) w->stopped = 1;
-            ok = r != 0;
-        }
+        st = level > 0 ? walk_node(w, child, level - 1) : w->leaf(w, key, child);
     }
     fusenet__free(body);
-    return ok;
+    return st;
 }
 
 static void linklist_free(linklist *l) {
@@ -726,7 +732,8 @@ typedef struct symbols {
     heap hp;
 } symbols;
 
-static int add_link(ctx *c, linklist *l, const uint8_t *name, size_t len, uint64_t addr, unsigned type) {
+static FN_CHECKED fusenet_status add_link(ctx *c, linklist *l, const uint8_t *name, size_t len, uint64_t addr,
+                                          unsigned type) {
     if (l->n == MAX_LINKS) return CORRUPT(c, "a group of more than %d links", MAX_LINKS);
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64, bytes;
@@ -740,50 +747,52 @@ static int add_link(ctx *c, linklist *l, const uint8_t *name, size_t len, uint64
     memcpy(p, name, len);
     p[len] = '\0';
     l->v[l->n++] = (hlink){p, addr, type};
-    return 1;
+    return FUSENET_OK;
 }
 
 /* A leaf of a group B-tree: a symbol table node of link entries. */
-static int symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
+static FN_CHECKED fusenet_status symbol_node(bwalk *w, const uint8_t *key, uint64_t addr) {
     (void)key;
     ctx *c = w->c;
     symbols *sy = w->arg;
     uint8_t b[8];
-    if (!fetch(c, addr, b, 8, "a symbol table node")) return 0;
+    TRY(fetch(c, addr, b, 8, "a symbol table node"));
     if (!has_sig(b, "SNOD") || b[4] != 1)
         return CORRUPT(c, "no symbol table node at byte %llu", (unsigned long long)addr);
     size_t count = (size_t)b[6] | (size_t)b[7] << 8, entry = 2 * (size_t)c->h->so + 24;
     uint8_t *body = fetch_block(c, addr + 8, (uint64_t)count * entry, "a symbol table node");
-    if (!body) return 0;
+    if (!body) return c->st;
     cur k = cur_of(body, count * entry);
-    int r = 1;
-    for (size_t i = 0; i < count && r == 1; i++) {
+    fusenet_status st = FUSENET_OK;
+    for (size_t i = 0; i < count && st == FUSENET_OK; i++) {
         uint64_t name_off = len_of(&k, c->h), obj = addr_of(&k, c->h);
-        skip(&k, 24); /* cache type, reserved, scratch pad */
+        uint32_t cache_type = (uint32_t)u(&k, 4);
+        skip(&k, 20); /* reserved, scratch pad */
         const char *name = heap_name(&sy->hp, name_off);
         if (!name)
-            r = CORRUPT(c, "symbol table entry with a bad name offset %llu", (unsigned long long)name_off);
-        else
-            r = add_link(c, sy->l, (const uint8_t *)name, strlen(name), obj, 0);
+            st = CORRUPT(c, "symbol table entry with a bad name offset %llu", (unsigned long long)name_off);
+        else /* cache type 2: a soft link, its value in the scratch pad and no object */
+            st = add_link(c, sy->l, (const uint8_t *)name, strlen(name), obj, cache_type == 2 ? 1 : 0);
     }
     fusenet__free(body);
-    return r;
+    return st;
 }
 
-static int list_symbol_table(ctx *c, const msg *m, linklist *l) {
+static FN_CHECKED fusenet_status list_symbol_table(ctx *c, const msg *m, linklist *l) {
     cur k = cur_of(m->p, m->n);
     uint64_t btree = addr_of(&k, c->h), heap_addr = addr_of(&k, c->h);
     if (k.over) return CORRUPT(c, "short symbol table message");
     symbols sy = {l, {NULL, 0}};
-    if (!load_local_heap(c, heap_addr, &sy.hp)) return 0;
+    TRY(load_local_heap(c, heap_addr, &sy.hp));
     bwalk w = {c, 0, (size_t)c->h->sl, 0, symbol_node, &sy, 0};
-    int ok = walk_node(&w, btree, -1);
+    fusenet_status st = walk_node(&w, btree, -1);
     fusenet__free(sy.hp.data);
-    return ok;
+    return st;
 }
 
 /* A link message (new-style groups, compact or dense). */
-static int link_message(ctx *c, const msg *m, void *arg) {
+static FN_CHECKED fusenet_status link_message(ctx *c, const msg *m, void *arg, int *stop) {
+    (void)stop;
     linklist *l = arg;
     cur k = cur_of(m->p, m->n);
     unsigned version = (unsigned)u(&k, 1), flags = (unsigned)u(&k, 1);
@@ -823,16 +832,16 @@ static unsigned log2_floor(uint64_t v) {
 
 static unsigned enc_size(uint64_t v) { return log2_floor(v) / 8 + 1; } /* bytes to store 0..v */
 
-static int load_fheap(ctx *c, uint64_t addr, fheap *fh) {
+static FN_CHECKED fusenet_status load_fheap(ctx *c, uint64_t addr, fheap *fh) {
     fn_hdf *h = c->h;
     size_t O = (size_t)h->so, L = (size_t)h->sl;
     size_t n = 4 + 1 + 2 + 2 + 1 + 4 + 12 * L + 3 * O + 2 + 2 + 2 + 2;
     uint8_t b[256];
-    if (!fetch(c, addr, b, n + 4, "a fractal heap")) return 0;
+    TRY(fetch(c, addr, b, n + 4, "a fractal heap"));
     cur k = cur_of(b, n);
     if (!has_sig(b, "FRHP") || b[4] != 0)
         return CORRUPT(c, "no fractal heap at byte %llu", (unsigned long long)addr);
-    if (b[7] == 0 && b[8] == 0 && !check_sum(c, b, n, "fractal heap", addr)) return 0; /* unfiltered */
+    if (b[7] == 0 && b[8] == 0) TRY(check_sum(c, b, n, "fractal heap", addr)); /* unfiltered */
     skip(&k, 5);
     memset(fh, 0, sizeof *fh);
     fh->id_len = (unsigned)u(&k, 2);
@@ -861,59 +870,61 @@ static int load_fheap(ctx *c, uint64_t addr, fheap *fh) {
     if (enc_size(max_man) < fh->len_size) fh->len_size = enc_size(max_man);
     fh->first_row_bits = log2_floor(fh->start) + log2_floor(fh->width);
     fh->max_direct_rows = max_direct_bits - log2_floor(fh->start) + 2;
-    return 1;
+    return FUSENET_OK;
 }
 
 static uint64_t row_block_size(const fheap *fh, unsigned r) { return r == 0 ? fh->start : fh->start << (r - 1); }
 
 /* Finds the direct block holding heap offset `off`, below the indirect block
  * at addr of nrows rows starting at heap offset block_off. */
-static int find_direct(ctx *c, const fheap *fh, uint64_t addr, unsigned nrows, uint64_t block_off, uint64_t off,
-                       int depth, uint64_t *daddr, uint64_t *dsize, uint64_t *doff) {
+static FN_CHECKED fusenet_status find_direct(ctx *c, const fheap *fh, uint64_t addr, unsigned nrows, uint64_t block_off,
+                                             uint64_t off, int depth, uint64_t *daddr, uint64_t *dsize,
+                                             uint64_t *doff) {
     fn_hdf *h = c->h;
     if (depth > 16 || nrows > 64) return CORRUPT(c, "fractal heap too deep");
     size_t pre = 4 + 1 + (size_t)h->so + fh->off_size, entries = (size_t)nrows * fh->width;
     uint8_t *b = fetch_block(c, addr, pre + entries * (size_t)h->so + 4, "a fractal heap indirect block");
-    if (!b) return 0;
-    int ok = 1;
+    if (!b) return c->st;
+    fusenet_status st;
     if (!has_sig(b, "FHIB"))
-        ok = CORRUPT(c, "no fractal heap indirect block at byte %llu", (unsigned long long)addr);
+        st = CORRUPT(c, "no fractal heap indirect block at byte %llu", (unsigned long long)addr);
     else
-        ok = check_sum(c, b, pre + entries * (size_t)h->so, "fractal heap indirect block", addr);
+        st = check_sum(c, b, pre + entries * (size_t)h->so, "fractal heap indirect block", addr);
     cur k = cur_of(b + pre, entries * (size_t)h->so);
     uint64_t pos = block_off;
     int done = 0;
-    for (unsigned r = 0; ok && !done && r < nrows; r++) {
+    for (unsigned r = 0; st == FUSENET_OK && !done && r < nrows; r++) {
         uint64_t size = row_block_size(fh, r);
         if (r >= 62 || size == 0) {
-            ok = CORRUPT(c, "fractal heap row %u too large", r);
+            st = CORRUPT(c, "fractal heap row %u too large", r);
             break;
         }
-        for (unsigned col = 0; ok && !done && col < fh->width; col++, pos += size) {
+        for (unsigned col = 0; st == FUSENET_OK && !done && col < fh->width; col++, pos += size) {
             uint64_t child = addr_of(&k, h);
             if (off < pos || off - pos >= size) continue;
             done = 1;
             if (child == UNDEF)
-                ok = CORRUPT(c, "fractal heap object in an unallocated block");
+                st = CORRUPT(c, "fractal heap object in an unallocated block");
             else if (r < fh->max_direct_rows) {
                 *daddr = child;
                 *dsize = size;
                 *doff = pos;
             } else {
                 unsigned child_rows = log2_floor(size) - fh->first_row_bits + 1;
-                ok = find_direct(c, fh, child, child_rows, pos, off, depth + 1, daddr, dsize, doff);
+                st = find_direct(c, fh, child, child_rows, pos, off, depth + 1, daddr, dsize, doff);
             }
         }
     }
-    if (ok && !done) ok = CORRUPT(c, "fractal heap offset %llu outside the heap", (unsigned long long)off);
+    if (st == FUSENET_OK && !done)
+        st = CORRUPT(c, "fractal heap offset %llu outside the heap", (unsigned long long)off);
     fusenet__free(b);
-    return ok;
+    return st;
 }
 
-static int b2_find_huge(ctx *c, const fheap *fh, uint64_t id, uint64_t *addr, uint64_t *len);
+static FN_CHECKED fusenet_status b2_find_huge(ctx *c, const fheap *fh, uint64_t id, uint64_t *addr, uint64_t *len);
 
 /* Copies the object with heap ID `id` into a new buffer *out of *len bytes. */
-static int heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out, size_t *len) {
+static FN_CHECKED fusenet_status heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out, size_t *len) {
     fn_hdf *h = c->h;
     unsigned type = (id[0] >> 4) & 3;
     *out = NULL;
@@ -925,7 +936,7 @@ static int heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out
         if (!(*out = fusenet__malloc(n))) return NOMEM(c);
         memcpy(*out, p, n);
         *len = n;
-        return 1;
+        return FUSENET_OK;
     }
     uint64_t at = UNDEF, n = 0;
     if (type == 0) { /* managed: offset and length in the heap's address space */
@@ -934,11 +945,10 @@ static int heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out
         n = u(&k, fh->len_size);
         if (k.over) return CORRUPT(c, "short fractal heap ID");
         uint64_t daddr = fh->root, dsize = fh->start, doff = 0;
-        if (fh->cur_rows > 0 && !find_direct(c, fh, fh->root, fh->cur_rows, 0, off, 0, &daddr, &dsize, &doff))
-            return 0;
+        if (fh->cur_rows > 0) TRY(find_direct(c, fh, fh->root, fh->cur_rows, 0, off, 0, &daddr, &dsize, &doff));
         size_t pre = 4 + 1 + (size_t)h->so + fh->off_size + (fh->checksummed ? 4 : 0);
         uint8_t sig[4];
-        if (!fetch(c, daddr, sig, 4, "a fractal heap direct block")) return 0;
+        TRY(fetch(c, daddr, sig, 4, "a fractal heap direct block"));
         if (!has_sig(sig, "FHDB"))
             return CORRUPT(c, "no fractal heap direct block at byte %llu", (unsigned long long)daddr);
         if (off - doff < pre || n > dsize || off - doff > dsize - n)
@@ -952,15 +962,15 @@ static int heap_object(ctx *c, const fheap *fh, const uint8_t *id, uint8_t **out
             n = len_of(&k, h);
         } else {
             unsigned width = fh->id_len - 1 < (unsigned)h->sl ? fh->id_len - 1 : (unsigned)h->sl;
-            if (!b2_find_huge(c, fh, u(&k, width), &at, &n)) return 0;
+            TRY(b2_find_huge(c, fh, u(&k, width), &at, &n));
         }
     } else {
         return CORRUPT(c, "fractal heap ID of type %u", type);
     }
     if (n > MAX_BLOCK_BYTES) return CORRUPT(c, "heap object of %llu bytes", (unsigned long long)n);
-    if (!(*out = fetch_block(c, at, n, "a fractal heap object"))) return 0;
+    if (!(*out = fetch_block(c, at, n, "a fractal heap object"))) return c->st;
     *len = (size_t)n;
-    return 1;
+    return FUSENET_OK;
 }
 
 /* A walk over every record of a version 2 B-tree. */
@@ -971,12 +981,12 @@ typedef struct b2walk {
     uint64_t max_nrec[17];
     unsigned cum_size[17];
     long nodes;
-    int (*record)(struct b2walk *w, const uint8_t *rec); /* 0 to fail, 2 to stop */
+    fusenet_status (*record)(struct b2walk *w, const uint8_t *rec); /* may set stopped */
     void *arg;
     int stopped;
 } b2walk;
 
-static int b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
+static FN_CHECKED fusenet_status b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
     ctx *c = w->c;
     fn_hdf *h = c->h;
     if (++w->nodes > MAX_BTREE_NODES)
@@ -985,42 +995,40 @@ static int b2_node(b2walk *w, uint64_t addr, uint64_t nrec, unsigned depth) {
         return CORRUPT(c, "B-tree node at byte %llu holds %llu records", (unsigned long long)addr,
                        (unsigned long long)nrec);
     uint8_t *b = fetch_block(c, addr, w->node_size, "a B-tree node");
-    if (!b) return 0;
-    int ok =
-        has_sig(b, depth ? "BTIN" : "BTLF") || CORRUPT(c, "no B-tree node at byte %llu", (unsigned long long)addr);
+    if (!b) return c->st;
+    fusenet_status st = has_sig(b, depth ? "BTIN" : "BTLF")
+                            ? FUSENET_OK
+                            : CORRUPT(c, "no B-tree node at byte %llu", (unsigned long long)addr);
     uint64_t ptr = depth ? (uint64_t)h->so + w->max_nrec_size + (depth > 1 ? w->cum_size[depth - 1] : 0) : 0;
     uint64_t end = 6 + nrec * w->rec_size + (depth ? (nrec + 1) * ptr : 0); /* the checksum follows */
-    if (ok && end + 4 > w->node_size)
-        ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
-    if (ok) ok = check_sum(c, b, (size_t)end, "B-tree node", addr);
+    if (st == FUSENET_OK && end + 4 > w->node_size)
+        st = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
+    if (st == FUSENET_OK) st = check_sum(c, b, (size_t)end, "B-tree node", addr);
     cur k = cur_of(b + 6, (size_t)w->node_size - 6);
     const uint8_t *recs = take(&k, (size_t)nrec * w->rec_size);
-    if (ok && !recs) ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
-    for (uint64_t i = 0; ok && i < nrec && !w->stopped; i++) {
-        int r = w->record(w, recs + i * w->rec_size);
-        if (r == 2) w->stopped = 1;
-        ok = r != 0;
-    }
-    for (uint64_t i = 0; ok && depth > 0 && i <= nrec && !w->stopped; i++) {
+    if (st == FUSENET_OK && !recs) st = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
+    for (uint64_t i = 0; st == FUSENET_OK && i < nrec && !w->stopped; i++)
+        st = w->record(w, recs + i * w->rec_size);
+    for (uint64_t i = 0; st == FUSENET_OK && depth > 0 && i <= nrec && !w->stopped; i++) {
         uint64_t child = addr_of(&k, h), child_nrec = u(&k, w->max_nrec_size);
         if (depth > 1) skip(&k, w->cum_size[depth - 1]);
         if (k.over)
-            ok = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
+            st = CORRUPT(c, "B-tree node at byte %llu overflows", (unsigned long long)addr);
         else
-            ok = b2_node(w, child, child_nrec, depth - 1);
+            st = b2_node(w, child, child_nrec, depth - 1);
     }
     fusenet__free(b);
-    return ok;
+    return st;
 }
 
-static int b2_walk(ctx *c, uint64_t addr, unsigned type, b2walk *w) {
+static FN_CHECKED fusenet_status b2_walk(ctx *c, uint64_t addr, unsigned type, b2walk *w) {
     fn_hdf *h = c->h;
     size_t n = 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + (size_t)h->so + 2 + (size_t)h->sl;
     uint8_t b[64];
-    if (!fetch(c, addr, b, n + 4, "a B-tree header")) return 0;
+    TRY(fetch(c, addr, b, n + 4, "a B-tree header"));
     if (!has_sig(b, "BTHD") || b[4] != 0 || b[5] != type)
         return CORRUPT(c, "no B-tree of type %u at byte %llu", type, (unsigned long long)addr);
-    if (!check_sum(c, b, n, "B-tree header", addr)) return 0;
+    TRY(check_sum(c, b, n, "B-tree header", addr));
     cur k = cur_of(b + 6, n - 6);
     w->c = c;
     w->node_size = u(&k, 4);
@@ -1042,7 +1050,7 @@ static int b2_walk(ctx *c, uint64_t addr, unsigned type, b2walk *w) {
         cum = (w->max_nrec[d] + 1) * cum + w->max_nrec[d]; /* may wrap for absurd trees: only sizes a field */
         w->cum_size[d] = enc_size(cum);
     }
-    if (root == UNDEF || root_nrec == 0) return 1;
+    if (root == UNDEF || root_nrec == 0) return FUSENET_OK;
     return b2_node(w, root, root_nrec, w->depth);
 }
 
@@ -1051,30 +1059,31 @@ typedef struct huge_find {
     int found;
 } huge_find;
 
-static int huge_record(b2walk *w, const uint8_t *rec) {
+static FN_CHECKED fusenet_status huge_record(b2walk *w, const uint8_t *rec) {
     huge_find *f = w->arg;
     fn_hdf *h = w->c->h;
     cur k = cur_of(rec, w->rec_size);
     uint64_t at = addr_of(&k, h), n = len_of(&k, h), id = len_of(&k, h);
     if (k.over) return CORRUPT(w->c, "short huge-object record");
-    if (id != f->id) return 1;
+    if (id != f->id) return FUSENET_OK;
     f->addr = at;
     f->len = n;
     f->found = 1;
-    return 2;
+    w->stopped = 1;
+    return FUSENET_OK;
 }
 
-static int b2_find_huge(ctx *c, const fheap *fh, uint64_t id, uint64_t *addr, uint64_t *len) {
+static FN_CHECKED fusenet_status b2_find_huge(ctx *c, const fheap *fh, uint64_t id, uint64_t *addr, uint64_t *len) {
     huge_find f = {id, 0, 0, 0};
     b2walk w = {0};
     w.record = huge_record;
     w.arg = &f;
     if (fh->huge_btree == UNDEF) return CORRUPT(c, "huge heap object without an index");
-    if (!b2_walk(c, fh->huge_btree, 1, &w)) return 0;
+    TRY(b2_walk(c, fh->huge_btree, 1, &w));
     if (!f.found) return CORRUPT(c, "huge heap object %llu not found", (unsigned long long)id);
     *addr = f.addr;
     *len = f.len;
-    return 1;
+    return FUSENET_OK;
 }
 
 /* Dense links or attributes: each record of the name index names a heap
@@ -1083,28 +1092,29 @@ typedef struct dense {
     fheap fh;
     unsigned id_at;                               /* where the heap ID sits in a record */
     int attributes;                               /* records carry message flags (shared messages) */
-    int (*each)(ctx *c, const msg *m, void *arg); /* 0 fail, 1 go on, 2 stop */
+    fusenet_status (*each)(ctx *c, const msg *m, void *arg, int *stop); /* sets *stop to end the walk */
     void *arg;
 } dense;
 
-static int dense_record(b2walk *w, const uint8_t *rec) {
+static FN_CHECKED fusenet_status dense_record(b2walk *w, const uint8_t *rec) {
     dense *d = w->arg;
     if (d->id_at + d->fh.id_len + (d->attributes ? 1 : 0) > w->rec_size)
         return CORRUPT(w->c, "short name index record");
     if (d->attributes && (rec[d->fh.id_len] & 0x02)) return UNSUPPORTED(w->c, "a shared attribute message");
     uint8_t *obj = NULL;
     size_t n = 0;
-    if (!heap_object(w->c, &d->fh, rec + d->id_at, &obj, &n)) return 0;
+    TRY(heap_object(w->c, &d->fh, rec + d->id_at, &obj, &n));
     msg m = {d->attributes ? MSG_ATTRIBUTE : MSG_LINK, 0, obj, n};
-    int r = d->each(w->c, &m, d->arg);
+    fusenet_status st = d->each(w->c, &m, d->arg, &w->stopped);
     fusenet__free(obj);
-    return r;
+    return st;
 }
 
 /* Walks the dense storage an info message (link info or attribute info)
  * points at; *used is 0 when the object keeps them in its header instead. */
-static int walk_dense(ctx *c, const msg *info, int attributes, int (*each)(ctx *, const msg *, void *), void *arg,
-                      int *used) {
+static FN_CHECKED fusenet_status walk_dense(ctx *c, const msg *info, int attributes,
+                                            fusenet_status (*each)(ctx *, const msg *, void *, int *), void *arg,
+                                            int *used) {
     cur k = cur_of(info->p, info->n);
     skip(&k, 1);
     unsigned flags = (unsigned)u(&k, 1);
@@ -1112,10 +1122,10 @@ static int walk_dense(ctx *c, const msg *info, int attributes, int (*each)(ctx *
     uint64_t heap_addr = addr_of(&k, c->h), index = addr_of(&k, c->h);
     *used = 0;
     if (k.over) return CORRUPT(c, "short %s info message", attributes ? "attribute" : "link");
-    if (heap_addr == UNDEF) return 1;
+    if (heap_addr == UNDEF) return FUSENET_OK;
     *used = 1;
     dense d = {{0}, attributes ? 0 : 4, attributes, each, arg};
-    if (!load_fheap(c, heap_addr, &d.fh)) return 0;
+    TRY(load_fheap(c, heap_addr, &d.fh));
     b2walk w = {0};
     w.record = dense_record;
     w.arg = &d;
@@ -1127,25 +1137,25 @@ static int by_name(const void *a, const void *b) {
 }
 
 /* Lists the links of `group` into l. */
-static int list_links(ctx *c, uint64_t group, linklist *l) {
+static FN_CHECKED fusenet_status list_links(ctx *c, uint64_t group, linklist *l) {
     hdr o;
-    int ok = load_header(c, group, &o);
-    if (ok) {
-        const msg *st = find_msg(&o, MSG_SYMBOL_TABLE), *li = find_msg(&o, MSG_LINK_INFO);
-        if (st) {
-            ok = list_symbol_table(c, st, l);
+    fusenet_status st = load_header(c, group, &o);
+    if (st == FUSENET_OK) {
+        const msg *tab = find_msg(&o, MSG_SYMBOL_TABLE), *li = find_msg(&o, MSG_LINK_INFO);
+        int stop = 0, used = 0; /* a listing never stops early */
+        if (tab) {
+            st = list_symbol_table(c, tab, l);
         } else if (li || find_msg(&o, MSG_LINK)) {
-            for (size_t i = 0; ok && i < o.nm; i++)
-                if (o.m[i].type == MSG_LINK) ok = link_message(c, &o.m[i], l);
-            int used = 0;
-            if (ok && li) ok = walk_dense(c, li, 0, link_message, l, &used);
+            for (size_t i = 0; st == FUSENET_OK && i < o.nm; i++)
+                if (o.m[i].type == MSG_LINK) st = link_message(c, &o.m[i], l, &stop);
+            if (st == FUSENET_OK && li) st = walk_dense(c, li, 0, link_message, l, &used);
         } else {
-            ok = CORRUPT(c, "object at byte %llu is not a group", (unsigned long long)group);
+            st = CORRUPT(c, "object at byte %llu is not a group", (unsigned long long)group);
         }
     }
     hdr_free(&o);
-    if (ok && l->n > 1) qsort(l->v, l->n, sizeof *l->v, by_name);
-    return ok;
+    if (st == FUSENET_OK && l->n > 1) qsort(l->v, l->n, sizeof *l->v, by_name);
+    return st;
 }
 
 fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
@@ -1160,7 +1170,7 @@ fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name
         for (int i = 1; i < LINK_CACHE; i++)
             if (h->links[i].used < l->used) l = &h->links[i];
         linklist_free(l);
-        if (!list_links(&c, group, l)) {
+        if (list_links(&c, group, l) != FUSENET_OK) {
             linklist_free(l);
             return c.st;
         }
@@ -1183,7 +1193,7 @@ fusenet_status fusenet__hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what,
     ctx c = {h, what, err, FUSENET_OK};
     hdr o;
     *kind = FN_HDF_OTHER;
-    if (load_header(&c, obj, &o)) {
+    if (load_header(&c, obj, &o) == FUSENET_OK) {
         if (find_msg(&o, MSG_SYMBOL_TABLE) || find_msg(&o, MSG_LINK_INFO) || find_msg(&o, MSG_LINK))
             *kind = FN_HDF_GROUP;
         else if (find_msg(&o, MSG_LAYOUT))
@@ -1204,7 +1214,7 @@ struct fn_hdf_attr {
 
 /* Decodes an attribute message if its name is `name`: 1 with *out set, 1 with
  * *out NULL for another name, 0 on error. */
-static int attribute_message(ctx *c, const msg *m, const char *name, fn_hdf_attr **out) {
+static FN_CHECKED fusenet_status attribute_message(ctx *c, const msg *m, const char *name, fn_hdf_attr **out) {
     *out = NULL;
     cur k = cur_of(m->p, m->n);
     unsigned version = (unsigned)u(&k, 1), flags = (unsigned)u(&k, 1);
@@ -1216,16 +1226,16 @@ static int attribute_message(ctx *c, const msg *m, const char *name, fn_hdf_attr
     const uint8_t *aname = take(&k, padded ? pad8(nsize) : nsize);
     if (!aname || nsize == 0) return CORRUPT(c, "attribute message with a bad name");
     size_t len = strnlen((const char *)aname, nsize);
-    if (len != strlen(name) || memcmp(aname, name, len) != 0) return 1;
+    if (len != strlen(name) || memcmp(aname, name, len) != 0) return FUSENET_OK;
     if (flags & 3) return UNSUPPORTED(c, "attribute %s with a shared datatype or dataspace", name);
     const uint8_t *tp = take(&k, padded ? pad8(tsize) : tsize), *sp = take(&k, padded ? pad8(ssize) : ssize);
     if (!tp || !sp) return CORRUPT(c, "short attribute message");
     fn_hdf_attr *a = fusenet__calloc(1, sizeof *a);
     if (!a) return NOMEM(c);
     cur tk = cur_of(tp, tsize), sk = cur_of(sp, ssize);
-    if (!parse_dtype(c, &tk, &a->type) || !parse_space(c, &sk, &a->shape)) {
+    if (parse_dtype(c, &tk, &a->type) != FUSENET_OK || parse_space(c, &sk, &a->shape) != FUSENET_OK) {
         fusenet__free(a);
-        return 0;
+        return c->st;
     }
     set_type(&a->shape, &a->type);
     uint64_t bytes = a->shape.count * a->type.size;
@@ -1244,7 +1254,7 @@ static int attribute_message(ctx *c, const msg *m, const char *name, fn_hdf_attr
     }
     memcpy(a->data, k.p + k.i, a->nbytes);
     *out = a;
-    return 1;
+    return FUSENET_OK;
 }
 
 typedef struct find_attr {
@@ -1252,10 +1262,11 @@ typedef struct find_attr {
     fn_hdf_attr **out;
 } find_attr;
 
-static int attribute_each(ctx *c, const msg *m, void *arg) {
+static FN_CHECKED fusenet_status attribute_each(ctx *c, const msg *m, void *arg, int *stop) {
     find_attr *f = arg;
-    if (!attribute_message(c, m, f->name, f->out)) return 0;
-    return *f->out ? 2 : 1;
+    TRY(attribute_message(c, m, f->name, f->out));
+    if (*f->out) *stop = 1;
+    return FUSENET_OK;
 }
 
 fusenet_status fusenet__hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, const char *what, fn_hdf_attr **out,
@@ -1263,13 +1274,14 @@ fusenet_status fusenet__hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *nam
     ctx c = {h, what, err, FUSENET_OK};
     *out = NULL;
     hdr o;
-    if (load_header(&c, obj, &o)) {
+    fusenet_status st = load_header(&c, obj, &o);
+    if (st == FUSENET_OK) {
         find_attr f = {name, out};
-        for (size_t i = 0; i < o.nm && !*out && c.st == FUSENET_OK; i++)
-            if (o.m[i].type == MSG_ATTRIBUTE) attribute_each(&c, &o.m[i], &f);
+        int stop = 0, used = 0;
+        for (size_t i = 0; i < o.nm && !stop && st == FUSENET_OK; i++)
+            if (o.m[i].type == MSG_ATTRIBUTE) st = attribute_each(&c, &o.m[i], &f, &stop);
         const msg *ai = find_msg(&o, MSG_ATTRIBUTE_INFO);
-        int used = 0;
-        if (c.st == FUSENET_OK && !*out && ai) walk_dense(&c, ai, 1, attribute_each, &f, &used);
+        if (st == FUSENET_OK && !stop && ai) st = walk_dense(&c, ai, 1, attribute_each, &f, &used);
     }
     hdr_free(&o);
     return finish(&c);
@@ -1284,7 +1296,7 @@ void fusenet__hdf_attr_free(fn_hdf_attr *a) {
 }
 
 /* The object of a global heap collection, copied into buf. */
-static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len, char *buf) {
+static FN_CHECKED fusenet_status global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len, char *buf) {
     fn_hdf *h = c->h;
     size_t sl = (size_t)h->sl;
     if (h->gcol_addr != addr) {
@@ -1292,7 +1304,7 @@ static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len,
         h->gcol = NULL;
         h->gcol_addr = UNDEF;
         uint8_t b[16];
-        if (!fetch(c, addr, b, 8 + sl, "a global heap")) return 0;
+        TRY(fetch(c, addr, b, 8 + sl, "a global heap"));
         if (!has_sig(b, "GCOL") || b[4] != 1)
             return CORRUPT(c, "no global heap at byte %llu", (unsigned long long)addr);
         cur k = cur_of(b + 8, sl);
@@ -1300,7 +1312,7 @@ static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len,
         if (size < 8 + sl)
             return CORRUPT(c, "global heap at byte %llu of %llu bytes", (unsigned long long)addr,
                            (unsigned long long)size);
-        if (!(h->gcol = fetch_block(c, addr, size, "a global heap"))) return 0;
+        if (!(h->gcol = fetch_block(c, addr, size, "a global heap"))) return c->st;
         h->gcol_addr = addr;
         h->gcol_len = (size_t)size;
     }
@@ -1317,7 +1329,7 @@ static int global_heap_object(ctx *c, uint64_t addr, uint32_t index, size_t len,
                 return CORRUPT(c, "global heap object %u holds %llu bytes, not %zu", index,
                                (unsigned long long)size, len);
             memcpy(buf, k.p + k.i, len);
-            return 1;
+            return FUSENET_OK;
         }
         skip(&k, pad8((size_t)size));
     }
@@ -1346,7 +1358,7 @@ fusenet_status fusenet__hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t 
         uint64_t at = addr_of(&k, h);
         uint32_t index = (uint32_t)u(&k, 4);
         if (n >= cap) return fail(&c, FUSENET_ERR_FORMAT, "string of %zu bytes, more than %zu", n, cap - 1);
-        if (n > 0 && !global_heap_object(&c, at, index, n, buf)) return c.st;
+        if (n > 0 && global_heap_object(&c, at, index, n, buf) != FUSENET_OK) return c.st;
         buf[n] = '\0';
         *len = n;
     } else {
@@ -1383,7 +1395,7 @@ struct fn_hdf_dataset {
 };
 typedef fn_hdf_dataset dataset;
 
-static int parse_filters(ctx *c, const msg *m, dataset *d) {
+static FN_CHECKED fusenet_status parse_filters(ctx *c, const msg *m, dataset *d) {
     cur k = cur_of(m->p, m->n);
     unsigned version = (unsigned)u(&k, 1);
     int n = (int)u(&k, 1);
@@ -1414,10 +1426,10 @@ static int parse_filters(ctx *c, const msg *m, dataset *d) {
                                             : "a plugin");
     }
     d->nfilters = n;
-    return 1;
+    return FUSENET_OK;
 }
 
-static int parse_layout(ctx *c, const msg *m, dataset *d) {
+static FN_CHECKED fusenet_status parse_layout(ctx *c, const msg *m, dataset *d) {
     fn_hdf *h = c->h;
     cur k = cur_of(m->p, m->n);
     unsigned version = (unsigned)u(&k, 1);
@@ -1496,48 +1508,49 @@ static int parse_layout(ctx *c, const msg *m, dataset *d) {
         for (int i = 0; i < d->crank; i++)
             if (d->cdims[i] == 0) return CORRUPT(c, "chunk dimension %d is 0", i);
     }
-    return 1;
+    return FUSENET_OK;
 }
 
 /* Parses the dataset at obj into d; *is_dataset is 0 (and nothing parsed)
  * when the object has no data layout, i.e. is not a dataset. */
-static int load_dataset(ctx *c, fn_hdf_obj obj, dataset *d, int *is_dataset) {
+static FN_CHECKED fusenet_status load_dataset(ctx *c, fn_hdf_obj obj, dataset *d, int *is_dataset) {
     memset(d, 0, sizeof *d);
     *is_dataset = 0;
     hdr o;
-    int ok = load_header(c, obj, &o);
-    const msg *sp = ok ? find_msg(&o, MSG_DATASPACE) : NULL, *tp = ok ? find_msg(&o, MSG_DATATYPE) : NULL,
-              *lp = ok ? find_msg(&o, MSG_LAYOUT) : NULL, *fp = ok ? find_msg(&o, MSG_FILTERS) : NULL;
-    if (ok && !lp) {
+    fusenet_status st = load_header(c, obj, &o);
+    const msg *sp = find_msg(&o, MSG_DATASPACE), *tp = find_msg(&o, MSG_DATATYPE), *lp = find_msg(&o, MSG_LAYOUT),
+              *fp = find_msg(&o, MSG_FILTERS);
+    if (st == FUSENET_OK && !lp) {
         hdr_free(&o);
-        return 1;
+        return FUSENET_OK;
     }
-    *is_dataset = ok;
-    if (ok && (!sp || !tp))
-        ok = CORRUPT(c, "dataset at byte %llu without a dataspace or datatype", (unsigned long long)obj);
-    if (ok && find_msg(&o, MSG_EXTERNAL)) ok = UNSUPPORTED(c, "data stored in external files");
-    ok = ok && check_not_shared(c, sp, "dataspace") && check_not_shared(c, tp, "datatype");
-    if (ok) {
-        cur sk = cur_of(sp->p, sp->n), tk = cur_of(tp->p, tp->n);
-        ok = parse_space(c, &sk, &d->shape) && parse_dtype(c, &tk, &d->type);
-    }
-    if (ok) set_type(&d->shape, &d->type);
-    ok = ok && parse_layout(c, lp, d) && (!fp || parse_filters(c, fp, d));
-    if (ok && d->nfilters > 0 && d->layout != LAYOUT_CHUNKED)
-        ok = CORRUPT(c, "filters on a dataset that is not chunked");
+    *is_dataset = st == FUSENET_OK;
+    if (st == FUSENET_OK && (!sp || !tp))
+        st = CORRUPT(c, "dataset at byte %llu without a dataspace or datatype", (unsigned long long)obj);
+    if (st == FUSENET_OK && find_msg(&o, MSG_EXTERNAL)) st = UNSUPPORTED(c, "data stored in external files");
+    if (st == FUSENET_OK) st = check_not_shared(c, sp, "dataspace");
+    if (st == FUSENET_OK) st = check_not_shared(c, tp, "datatype");
+    cur sk = cur_of(sp ? sp->p : NULL, sp ? sp->n : 0), tk = cur_of(tp ? tp->p : NULL, tp ? tp->n : 0);
+    if (st == FUSENET_OK) st = parse_space(c, &sk, &d->shape);
+    if (st == FUSENET_OK) st = parse_dtype(c, &tk, &d->type);
+    if (st == FUSENET_OK) set_type(&d->shape, &d->type);
+    if (st == FUSENET_OK) st = parse_layout(c, lp, d);
+    if (st == FUSENET_OK && fp) st = parse_filters(c, fp, d);
+    if (st == FUSENET_OK && d->nfilters > 0 && d->layout != LAYOUT_CHUNKED)
+        st = CORRUPT(c, "filters on a dataset that is not chunked");
     /* compact data points into the header: keep a copy */
     uint8_t *copy = NULL;
-    if (ok && d->layout == LAYOUT_COMPACT) {
+    if (st == FUSENET_OK && d->layout == LAYOUT_COMPACT) {
         if (!d->compact)
-            ok = CORRUPT(c, "short compact data");
+            st = CORRUPT(c, "short compact data");
         else if (!(copy = fusenet__malloc(d->stored ? (size_t)d->stored : 1)))
-            ok = NOMEM(c);
+            st = NOMEM(c);
         else
             memcpy(copy, d->compact, (size_t)d->stored);
     }
     d->compact = copy; /* NULL, or the copy: never a pointer into the freed header */
     hdr_free(&o);
-    return ok;
+    return st;
 }
 
 fusenet_status fusenet__hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_dataset **out,
@@ -1548,7 +1561,7 @@ fusenet_status fusenet__hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *
     int is_dataset = 0;
     if (!d)
         NOMEM(&c);
-    else if (load_dataset(&c, obj, d, &is_dataset) && is_dataset)
+    else if (load_dataset(&c, obj, d, &is_dataset) == FUSENET_OK && is_dataset)
         *out = d;
     if (!*out) fusenet__hdf_dataset_free(d);
     return finish(&c);
@@ -1589,26 +1602,26 @@ static void convert(const uint8_t *src, float *dst, size_t n, const dtype *t) {
 }
 
 /* Reads and converts elements [first, first+n) of contiguous storage at addr. */
-static int read_elements(ctx *c, const dataset *d, uint64_t addr, float *dst, size_t n) {
+static FN_CHECKED fusenet_status read_elements(ctx *c, const dataset *d, uint64_t addr, float *dst, size_t n) {
     const size_t step = (1u << 20) / 8;
     uint8_t *buf = NULL;
     if (!(d->type.size == 4 && !d->type.big_endian)) {
         if (!(buf = fusenet__malloc(step * d->type.size))) return NOMEM(c);
     }
-    int ok = 1;
-    for (size_t done = 0; ok && done < n;) {
+    fusenet_status st = FUSENET_OK;
+    for (size_t done = 0; st == FUSENET_OK && done < n;) {
         size_t m = n - done < step ? n - done : step;
         uint64_t at = addr + (uint64_t)done * d->type.size;
         if (buf) {
-            ok = fetch_raw(c, at, buf, m * d->type.size, "dataset values");
-            if (ok) convert(buf, dst + done, m, &d->type);
+            st = fetch_raw(c, at, buf, m * d->type.size, "dataset values");
+            if (st == FUSENET_OK) convert(buf, dst + done, m, &d->type);
         } else {
-            ok = fetch_raw(c, at, dst + done, m * 4, "dataset values");
+            st = fetch_raw(c, at, dst + done, m * 4, "dataset values");
         }
         done += m;
     }
     fusenet__free(buf);
-    return ok;
+    return st;
 }
 
 /* ---- chunks ---- */
@@ -1625,7 +1638,8 @@ typedef struct chunker {
     size_t cap;          /* bytes of raw and of work */
 } chunker;
 
-static int inflate_into(ctx *c, const uint8_t *src, size_t n, uint8_t *dst, size_t want, size_t *got) {
+static FN_CHECKED fusenet_status inflate_into(ctx *c, const uint8_t *src, size_t n, uint8_t *dst, size_t want,
+                                              size_t *got) {
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit(&z) != Z_OK) return NOMEM(c);
@@ -1645,12 +1659,12 @@ static int inflate_into(ctx *c, const uint8_t *src, size_t n, uint8_t *dst, size
     inflateEnd(&z);
     if (r != Z_STREAM_END) return CORRUPT(c, "a compressed chunk does not inflate to %zu bytes", want);
     *got = want - out_left;
-    return 1;
+    return FUSENET_OK;
 }
 
 /* Undoes the filters on a chunk of n stored bytes (in ch->raw); the result,
  * exactly chunk_bytes long, is at *out. */
-static int unfilter(chunker *ch, size_t n, uint32_t mask, const uint8_t **out) {
+static FN_CHECKED fusenet_status unfilter(chunker *ch, size_t n, uint32_t mask, const uint8_t **out) {
     ctx *c = ch->c;
     const dataset *d = ch->d;
     uint8_t *cur_buf = ch->raw, *other = ch->work;
@@ -1677,7 +1691,7 @@ static int unfilter(chunker *ch, size_t n, uint32_t mask, const uint8_t **out) {
             }
         } else { /* deflate */
             size_t got = 0;
-            if (!inflate_into(c, cur_buf, n, other, ch->chunk_bytes, &got)) return 0;
+            TRY(inflate_into(c, cur_buf, n, other, ch->chunk_bytes, &got));
             n = got;
             uint8_t *t = cur_buf;
             cur_buf = other;
@@ -1686,11 +1700,12 @@ static int unfilter(chunker *ch, size_t n, uint32_t mask, const uint8_t **out) {
     }
     if (n != ch->chunk_bytes) return CORRUPT(c, "a chunk holds %zu bytes, not %zu", n, ch->chunk_bytes);
     *out = cur_buf;
-    return 1;
+    return FUSENET_OK;
 }
 
 /* Reads the chunk at `offsets` (element coordinates) stored at addr. */
-static int put_chunk(chunker *ch, const uint64_t *offsets, uint64_t addr, uint64_t stored, uint32_t mask) {
+static FN_CHECKED fusenet_status put_chunk(chunker *ch, const uint64_t *offsets, uint64_t addr, uint64_t stored,
+                                           uint32_t mask) {
     ctx *c = ch->c;
     const dataset *d = ch->d;
     int rank = d->shape.rank;
@@ -1713,9 +1728,9 @@ static int put_chunk(chunker *ch, const uint64_t *offsets, uint64_t addr, uint64
         if (!r || !w) return NOMEM(c);
         ch->cap = (size_t)stored;
     }
-    if (!fetch_raw(c, addr, ch->raw, (size_t)stored, "a chunk")) return 0;
+    TRY(fetch_raw(c, addr, ch->raw, (size_t)stored, "a chunk"));
     const uint8_t *data = NULL;
-    if (!unfilter(ch, (size_t)stored, mask, &data)) return 0;
+    TRY(unfilter(ch, (size_t)stored, mask, &data));
     /* copy the part inside the dataset, row by row along the last dimension */
     uint64_t pos[FN_HDF_MAX_RANK] = {0};
     uint64_t last = d->cdims[rank - 1], keep = d->shape.dims[rank - 1] - offsets[rank - 1];
@@ -1737,10 +1752,10 @@ static int put_chunk(chunker *ch, const uint64_t *offsets, uint64_t addr, uint64
         }
         if (i < 0) break;
     }
-    return 1;
+    return FUSENET_OK;
 }
 
-static int btree_chunk(bwalk *w, const uint8_t *key, uint64_t addr) {
+static FN_CHECKED fusenet_status btree_chunk(bwalk *w, const uint8_t *key, uint64_t addr) {
     chunker *ch = w->arg;
     int rank = ch->d->shape.rank;
     cur k = cur_of(key, w->key_size);
@@ -1759,20 +1774,20 @@ static void chunk_offsets(const chunker *ch, uint64_t index, uint64_t *offsets) 
     }
 }
 
-static int fixed_array(chunker *ch) {
+static FN_CHECKED fusenet_status fixed_array(chunker *ch) {
     ctx *c = ch->c;
     fn_hdf *h = c->h;
     const dataset *d = ch->d;
     uint8_t b[64];
     size_t n = 4 + 1 + 1 + 1 + 1 + (size_t)h->sl + (size_t)h->so;
-    if (!fetch(c, d->addr, b, n + 4, "a chunk index")) return 0;
+    TRY(fetch(c, d->addr, b, n + 4, "a chunk index"));
     cur k = cur_of(b, n);
     skip(&k, 5);
     unsigned client = (unsigned)u(&k, 1), entry = (unsigned)u(&k, 1), page_bits = (unsigned)u(&k, 1);
     uint64_t max = len_of(&k, h), block = addr_of(&k, h);
     if (!has_sig(b, "FAHD") || client > 1)
         return CORRUPT(c, "no fixed-array chunk index at byte %llu", (unsigned long long)d->addr);
-    if (!check_sum(c, b, n, "fixed-array chunk index", d->addr)) return 0;
+    TRY(check_sum(c, b, n, "fixed-array chunk index", d->addr));
     size_t want = (size_t)h->so + (client ? 4 + 1 : 0);
     if (entry < want || entry > (size_t)h->so + 8 + 4 || max < ch->nchunks)
         return CORRUPT(c, "fixed-array chunk index with entries of %u bytes for %llu chunks", entry,
@@ -1784,12 +1799,13 @@ static int fixed_array(chunker *ch) {
         return CORRUPT(c, "fixed-array chunk index of %llu entries", (unsigned long long)max);
     size_t used = pre + (size_t)max * entry; /* every entry of the array, then the checksum */
     uint8_t *body = fetch_block(c, block, used + 4, "a chunk index");
-    if (!body) return 0;
-    int ok =
-        has_sig(body, "FADB") || CORRUPT(c, "no fixed-array data block at byte %llu", (unsigned long long)block);
-    if (ok) ok = check_sum(c, body, used, "fixed-array data block", block);
+    if (!body) return c->st;
+    fusenet_status st = has_sig(body, "FADB")
+                            ? FUSENET_OK
+                            : CORRUPT(c, "no fixed-array data block at byte %llu", (unsigned long long)block);
+    if (st == FUSENET_OK) st = check_sum(c, body, used, "fixed-array data block", block);
     cur e = cur_of(body + pre, (size_t)ch->nchunks * entry);
-    for (uint64_t i = 0; ok && i < ch->nchunks; i++) {
+    for (uint64_t i = 0; st == FUSENET_OK && i < ch->nchunks; i++) {
         uint64_t at = addr_of(&e, h), stored = ch->chunk_bytes;
         uint32_t mask = 0;
         if (client) {
@@ -1798,13 +1814,13 @@ static int fixed_array(chunker *ch) {
         }
         uint64_t offsets[FN_HDF_MAX_RANK];
         chunk_offsets(ch, i, offsets);
-        if (at != UNDEF) ok = put_chunk(ch, offsets, at, stored, mask);
+        if (at != UNDEF) st = put_chunk(ch, offsets, at, stored, mask);
     }
     fusenet__free(body);
-    return ok;
+    return st;
 }
 
-static int read_chunked(ctx *c, const dataset *d, float *dst) {
+static FN_CHECKED fusenet_status read_chunked(ctx *c, const dataset *d, float *dst) {
     chunker ch = {c, d, dst, 1, 0, {0}, 1, NULL, NULL, NULL, 0};
     for (int i = 0; i < d->shape.rank; i++) {
         ch.grid[i] = d->shape.dims[i] / d->cdims[i] + (d->shape.dims[i] % d->cdims[i] != 0);
@@ -1824,65 +1840,64 @@ static int read_chunked(ctx *c, const dataset *d, float *dst) {
     ch.cap = ch.chunk_bytes + 64;
     ch.raw = fusenet__malloc(ch.cap);
     ch.work = fusenet__malloc(ch.cap);
-    int ok = ch.seen && ch.raw && ch.work ? 1 : NOMEM(c);
-    if (ok && d->addr == UNDEF)
-        ok = fail(c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
-    if (ok) {
+    fusenet_status st = ch.seen && ch.raw && ch.work ? FUSENET_OK : NOMEM(c);
+    if (st == FUSENET_OK && d->addr == UNDEF)
+        st = fail(c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
+    if (st == FUSENET_OK) {
         if (d->index == INDEX_BTREE1) {
             bwalk w = {c, 1, 8 + 8 * ((size_t)d->shape.rank + 1), 0, btree_chunk, &ch, 0};
-            ok = walk_node(&w, d->addr, -1);
+            st = walk_node(&w, d->addr, -1);
         } else if (d->index == INDEX_SINGLE) {
             uint64_t zero[FN_HDF_MAX_RANK] = {0};
             if (ch.nchunks != 1)
-                ok = CORRUPT(c, "single-chunk index for %llu chunks", (unsigned long long)ch.nchunks);
+                st = CORRUPT(c, "single-chunk index for %llu chunks", (unsigned long long)ch.nchunks);
             else
-                ok = put_chunk(&ch, zero, d->addr, d->nfilters ? d->single_size : ch.chunk_bytes, d->single_mask);
+                st = put_chunk(&ch, zero, d->addr, d->nfilters ? d->single_size : ch.chunk_bytes, d->single_mask);
         } else if (d->index == INDEX_IMPLICIT) {
-            for (uint64_t i = 0; ok && i < ch.nchunks; i++) {
+            for (uint64_t i = 0; st == FUSENET_OK && i < ch.nchunks; i++) {
                 uint64_t offsets[FN_HDF_MAX_RANK];
                 chunk_offsets(&ch, i, offsets);
-                ok = put_chunk(&ch, offsets, d->addr + i * ch.chunk_bytes, ch.chunk_bytes, 0);
+                st = put_chunk(&ch, offsets, d->addr + i * ch.chunk_bytes, ch.chunk_bytes, 0);
             }
         } else {
-            ok = fixed_array(&ch);
+            st = fixed_array(&ch);
         }
     }
-    for (uint64_t i = 0; ok && i < ch.nchunks; i++)
+    for (uint64_t i = 0; st == FUSENET_OK && i < ch.nchunks; i++)
         if (!ch.seen[i])
-            ok =
-                CORRUPT(c, "chunk %llu of %llu is missing", (unsigned long long)i, (unsigned long long)ch.nchunks);
+            st = CORRUPT(c, "chunk %llu of %llu is missing", (unsigned long long)i, (unsigned long long)ch.nchunks);
     fusenet__free(ch.seen);
     fusenet__free(ch.raw);
     fusenet__free(ch.work);
-    return ok;
+    return st;
 }
 
 fusenet_status fusenet__hdf_dataset_read(fn_hdf *h, const fn_hdf_dataset *d, const char *what, float *dst,
                                    size_t count, fusenet_error *err) {
     ctx c = {h, what, err, FUSENET_OK};
-    int ok = 1;
+    fusenet_status st = FUSENET_OK;
     if (d->type.cls != FN_HDF_FLOAT || !d->type.ieee)
-        ok = UNSUPPORTED(&c, "%s data that is not IEEE floating point", fusenet__hdf_class_name(d->type.raw_class));
-    if (ok && (d->shape.is_null || d->shape.count != count))
-        ok = fail(&c, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_dataset_read: %zu elements asked of %llu", count,
+        st = UNSUPPORTED(&c, "%s data that is not IEEE floating point", fusenet__hdf_class_name(d->type.raw_class));
+    if (st == FUSENET_OK && (d->shape.is_null || d->shape.count != count))
+        st = fail(&c, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_dataset_read: %zu elements asked of %llu", count,
                   (unsigned long long)d->shape.count);
     uint64_t bytes = (uint64_t)count * d->type.size;
-    if (ok && d->layout == LAYOUT_COMPACT) {
+    if (st == FUSENET_OK && d->layout == LAYOUT_COMPACT) {
         if (d->stored < bytes)
-            ok = CORRUPT(&c, "compact data of %llu bytes for %llu", (unsigned long long)d->stored,
+            st = CORRUPT(&c, "compact data of %llu bytes for %llu", (unsigned long long)d->stored,
                          (unsigned long long)bytes);
         else
             convert(d->compact, dst, count, &d->type);
-    } else if (ok && d->layout == LAYOUT_CONTIGUOUS) {
+    } else if (st == FUSENET_OK && d->layout == LAYOUT_CONTIGUOUS) {
         if (d->addr == UNDEF)
-            ok = fail(&c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
+            st = fail(&c, FUSENET_ERR_FORMAT, "no values stored: the dataset was created but never written");
         else if (d->stored < bytes)
-            ok = CORRUPT(&c, "storage of %llu bytes for %llu", (unsigned long long)d->stored,
-                         (unsigned long long)bytes);
+            st =
+                CORRUPT(&c, "storage of %llu bytes for %llu", (unsigned long long)d->stored, (unsigned long long)bytes);
         else
-            ok = read_elements(&c, d, d->addr, dst, count);
-    } else if (ok && count > 0) {
-        ok = read_chunked(&c, d, dst);
+            st = read_elements(&c, d, d->addr, dst, count);
+    } else if (st == FUSENET_OK && count > 0) {
+        st = read_chunked(&c, d, dst);
     }
     return finish(&c);
 }

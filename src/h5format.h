@@ -26,16 +26,18 @@
  * indexes of resizable datasets (extensible array, v2 B-tree), paged fixed
  * arrays, shared messages, soft and external links, external data files,
  * other filters, compressed fractal heaps. Checksums of version 2 metadata
- * and fletcher32 are not verified; their structure is still bounds-checked.
+ * (lookup3) and fletcher32 chunks are verified.
  *
  * Error messages read "FILE: WHAT: detail", WHAT being the caller's context
- * ("layer conv1_conv attribute weight_names"). */
+ * ("layer conv1_conv attribute weight_names"). Every call returns FUSENET_OK
+ * or the failure's status (FN_CHECKED: the caller must look at it). */
 #ifndef FN_H5FORMAT_H
 #define FN_H5FORMAT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "fusenet.h"
 
 #define FN_HDF_MAX_RANK 32
@@ -69,37 +71,38 @@ const char *fusenet__hdf_class_name(int raw_class); /* "integer", "compound", ..
 
 /* Opens `path` read-only and reads its superblock. IO: cannot open, a
  * directory; FORMAT: empty, not HDF5 (no signature), truncated superblock. */
-fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *err);
 void fusenet__hdf_close(fn_hdf *h);
 const char *fusenet__hdf_path(const fn_hdf *h);
 fn_hdf_obj fusenet__hdf_root(const fn_hdf *h);
 
 /* The object reached by the link `name` (one path part, no '/') of `group`.
  * *found is 0 when the group has no such link. */
-fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
-                             int *found, fusenet_error *err);
-fusenet_status fusenet__hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_kind *kind, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what,
+                                              fn_hdf_obj *child, int *found, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_kind *kind,
+                                               fusenet_error *err);
 
 /* The attribute `name` of `obj`; *out is NULL (and OK returned) when absent. */
-fusenet_status fusenet__hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, const char *what, fn_hdf_attr **out,
-                                fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__hdf_attr_find(fn_hdf *h, fn_hdf_obj obj, const char *name, const char *what,
+                                                 fn_hdf_attr **out, fusenet_error *err);
 const fn_hdf_shape *fusenet__hdf_attr_shape(const fn_hdf_attr *a);
 /* Element i of a string attribute, into buf[0..cap) NUL-terminated; *len is
  * its length without the fixed-length NUL padding. FORMAT if it is longer
  * than cap - 1 bytes. */
-fusenet_status fusenet__hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, const char *what, char *buf,
-                                  size_t cap, size_t *len, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__hdf_attr_string(fn_hdf *h, const fn_hdf_attr *a, size_t i, const char *what,
+                                                   char *buf, size_t cap, size_t *len, fusenet_error *err);
 void fusenet__hdf_attr_free(fn_hdf_attr *a);
 
 /* A dataset, parsed once: its shape, then its elements converted to float32.
  * *out is NULL (and OK returned) when obj is not a dataset. dst holds
  * shape->count floats; the dataset must be floating point. */
 typedef struct fn_hdf_dataset fn_hdf_dataset;
-fusenet_status fusenet__hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_dataset **out,
-                                   fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__hdf_dataset_open(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_dataset **out,
+                                                    fusenet_error *err);
 const fn_hdf_shape *fusenet__hdf_dataset_shape(const fn_hdf_dataset *d);
-fusenet_status fusenet__hdf_dataset_read(fn_hdf *h, const fn_hdf_dataset *d, const char *what, float *dst,
-                                   size_t count, fusenet_error *err);
+FN_CHECKED fusenet_status fusenet__hdf_dataset_read(fn_hdf *h, const fn_hdf_dataset *d, const char *what, float *dst,
+                                                    size_t count, fusenet_error *err);
 void fusenet__hdf_dataset_free(fn_hdf_dataset *d);
 
 #endif

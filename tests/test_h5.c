@@ -245,14 +245,17 @@ static void expect_has(const fusenet_error *err, const char *part) {
     if (!strstr(err->message, part)) fail_msg("message lacks \"%s\": %s", part, err->message);
 }
 
-/* Open must fail with `st`, naming the file. */
-static void expect_open_fails(const char *path, fusenet_status st) {
+/* Open must fail with `st`, naming the file and saying `part` (if not NULL). */
+static void expect_open_error(const char *path, fusenet_status st, const char *part) {
     fusenet_error err;
     fn_h5 *f = (fn_h5 *)&err;
     assert_int_equal(fusenet__h5_open(path, &f, &err), st);
     assert_null(f);
     expect_msg(&err, st, path);
+    if (part) expect_has(&err, part);
 }
+
+static void expect_open_fails(const char *path, fusenet_status st) { expect_open_error(path, st, NULL); }
 
 /* ---- reading: layouts ------------------------------------------------------ */
 
@@ -522,7 +525,7 @@ static void make_broken(const char *path) {
     g = fx_group(f, "nonames"); /* no weight_names attribute at all */
     H5Gclose(g);
 
-    g = fx_group(f, "badnames"); /* integer weight_names: treated as empty */
+    g = fx_group(f, "badnames"); /* integer weight_names: not a list of names */
     hid_t space = H5Screate_simple(1, d4, NULL);
     hid_t a = H5Acreate2(g, "weight_names", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
     H5Awrite(a, H5T_NATIVE_INT, iv);
@@ -581,8 +584,11 @@ static void test_broken_layers(void **state) {
     assert_int_equal(fusenet__h5_layer_weight_count(f, "nonames", &n, &err), FUSENET_ERR_FORMAT);
     expect_msg(&err, FUSENET_ERR_FORMAT, path);
     expect_has(&err, "weight_names");
-    assert_int_equal(fusenet__h5_layer_weight_count(f, "badnames", &n, &err), FUSENET_OK);
-    assert_int_equal(n, 0);
+    assert_int_equal(fusenet__h5_layer_weight_count(f, "badnames", &n, &err), FUSENET_ERR_FORMAT);
+    expect_msg(&err, FUSENET_ERR_FORMAT, path);
+    expect_has(&err, "layer badnames attribute weight_names: integer array, not a list of strings");
+    assert_int_equal(fusenet__h5_read_layer(f, "badnames", 2, s, 0, &err), FUSENET_ERR_FORMAT);
+    expect_has(&err, "layer badnames attribute weight_names: integer array, not a list of strings");
 
     assert_int_equal(fusenet__h5_read_layer(f, "scalar", 1, s, 0, &err), FUSENET_ERR_SHAPE);
     expect_msg(&err, FUSENET_ERR_SHAPE, path);
@@ -602,11 +608,7 @@ static void test_no_layer_names(void **state) {
     hid_t g = fx_group(f, "model_weights"); /* wrapper without layer_names either */
     H5Gclose(g);
     fx_close(f);
-    expect_open_fails(path, FUSENET_ERR_FORMAT);
-    fusenet_error err;
-    fn_h5 *h = NULL;
-    fusenet__h5_open(path, &h, &err);
-    expect_has(&err, "not a Keras weights file (no layer_names attribute)");
+    expect_open_error(path, FUSENET_ERR_FORMAT, "not a Keras weights file (no layer_names attribute)");
 }
 
 static void test_absurd_names(void **state) {
@@ -621,12 +623,30 @@ static void test_absurd_names(void **state) {
     const char *v[] = {"ok", longname};
     fx_strings(f, "layer_names", v, 2, 0);
     fx_close(f);
-    expect_open_fails(path, FUSENET_ERR_FORMAT);
+    const char *too_long = "attribute layer_names: string of 5000 bytes, more than 4096";
+    expect_open_error(path, FUSENET_ERR_FORMAT, too_long);
     /* the same as a variable-length string */
     f = fx_create(path);
     fx_strings(f, "layer_names", v, 2, 1);
     fx_close(f);
-    expect_open_fails(path, FUSENET_ERR_FORMAT);
+    expect_open_error(path, FUSENET_ERR_FORMAT, too_long);
+    /* a weight name of 5000 bytes */
+    f = fx_create(path);
+    const char *one[] = {"ok"};
+    fx_strings(f, "layer_names", one, 1, 0);
+    hid_t g = fx_group(f, "ok");
+    const char *w[] = {"ok/kernel:0", longname};
+    fx_strings(g, "weight_names", w, 2, 1);
+    H5Gclose(g);
+    fx_close(f);
+    fusenet_error err;
+    fn_h5 *h = NULL;
+    assert_int_equal(fusenet__h5_open(path, &h, &err), FUSENET_OK);
+    size_t count = 0;
+    assert_int_equal(fusenet__h5_layer_weight_count(h, "ok", &count, &err), FUSENET_ERR_FORMAT);
+    expect_msg(&err, FUSENET_ERR_FORMAT, path);
+    expect_has(&err, "layer ok attribute weight_names: string of 5000 bytes, more than 4096");
+    fusenet__h5_close(h);
     free(longname);
 
     /* 100001 names (dense attribute storage lets the attribute exceed 64 KiB) */
@@ -651,11 +671,50 @@ static void test_absurd_names(void **state) {
     H5Sclose(space);
     fx_close(f);
     free(buf);
-    expect_open_fails(many, FUSENET_ERR_FORMAT);
-    fusenet_error err;
-    fn_h5 *h = NULL;
-    fusenet__h5_open(many, &h, &err);
-    expect_has(&err, "more than 100000 names");
+    expect_open_error(many, FUSENET_ERR_FORMAT, "more than 100000 names");
+}
+
+/* Soft links are documented UNSUPPORTED: a weight or a layer group that is a
+ * soft link is refused as such, in old-style groups (symbol tables, where the
+ * entry has no object address) and in new-style ones (link messages). */
+static void test_soft_links(void **state) {
+    (void)state;
+    hsize_t d4[1] = {4};
+    float v[4] = {1, 2, 3, 4};
+    for (int latest = 0; latest < 2; latest++) {
+        const char *path = tp(latest ? "soft_latest.h5" : "soft.h5");
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (latest) assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) >= 0);
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        assert_true(f >= 0);
+        H5Pclose(fapl);
+        const char *layers[] = {"conv", "alias"};
+        fx_strings(f, "layer_names", layers, 2, 0);
+        hid_t g = fx_group(f, "conv");
+        const char *w[] = {"conv/kernel:0"};
+        fx_strings(g, "weight_names", w, 1, 0);
+        hid_t sub = fx_group(g, "conv");
+        fx_floats(sub, "real:0", 1, d4, v);
+        assert_true(H5Lcreate_soft("/conv/conv/real:0", sub, "kernel:0", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+        H5Gclose(sub);
+        H5Gclose(g);
+        assert_true(H5Lcreate_soft("/conv", f, "alias", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+        fx_close(f);
+
+        fusenet_error err;
+        fn_h5 *h = NULL;
+        assert_int_equal(fusenet__h5_open(path, &h, &err), FUSENET_OK);
+        float out[4];
+        fn_wspec s = {"kernel", 1, {4}, out};
+        assert_int_equal(fusenet__h5_read_layer(h, "conv", 1, &s, 0, &err), FUSENET_ERR_UNSUPPORTED);
+        expect_msg(&err, FUSENET_ERR_UNSUPPORTED, path);
+        expect_has(&err, "layer conv weight conv/kernel:0 (kernel): not supported: link 'kernel:0' is a soft link");
+        size_t n = 9;
+        assert_int_equal(fusenet__h5_layer_weight_count(h, "alias", &n, &err), FUSENET_ERR_UNSUPPORTED);
+        expect_msg(&err, FUSENET_ERR_UNSUPPORTED, path);
+        expect_has(&err, "not supported: link 'alias' is a soft link");
+        fusenet__h5_close(h);
+    }
 }
 
 /* ---- opening broken files ---------------------------------------------------- */
@@ -670,22 +729,14 @@ static void write_bytes(const char *path, const void *data, size_t n) {
 static void test_missing_file(void **state) {
     (void)state;
     const char *path = tp("does_not_exist.h5");
-    expect_open_fails(path, FUSENET_ERR_IO);
-    fusenet_error err;
-    fn_h5 *f = NULL;
-    fusenet__h5_open(path, &f, &err);
-    expect_has(&err, strerror(ENOENT));
+    expect_open_error(path, FUSENET_ERR_IO, strerror(ENOENT));
 }
 
 static void test_directory(void **state) {
     (void)state;
     const char *path = tp("a_directory.h5");
     assert_int_equal(mkdir(path, 0700), 0);
-    expect_open_fails(path, FUSENET_ERR_IO);
-    fusenet_error err;
-    fn_h5 *f = NULL;
-    fusenet__h5_open(path, &f, &err);
-    expect_has(&err, "directory");
+    expect_open_error(path, FUSENET_ERR_IO, "directory");
 }
 
 static void test_empty_file(void **state) {
@@ -1060,6 +1111,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_broken_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_layer_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absurd_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_soft_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
