@@ -1,4 +1,5 @@
-/* models.h - the two Keras network definitions, written against the graph builder. */
+/* models.h - the Keras network definitions, written against the graph builder,
+ * and the registry of architectures (archs.c) the loader and writer go through. */
 #ifndef FN_MODELS_H
 #define FN_MODELS_H
 
@@ -10,5 +11,23 @@ void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooli
 
 /* keras.applications.VGG16(include_top, pooling): 19 layers without the top. */
 void fusenet__build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling);
+
+/* One row per fusenet_arch. */
+typedef struct fn_arch_info {
+    fusenet_arch arch;
+    const char *name;       /* "resnet50": messages */
+    const char *keras_name; /* "ResNet50": keras.applications' name */
+    void (*build)(fn_graph *g, int include_top, fusenet_pooling pooling);
+    /* Weight names in the official file: 1 flat Keras-1 (LAYER_W_1:0), 0 nested Keras-2 (LAYER/kernel:0). */
+    int keras1_names;
+    /* A layer every file of this architecture has and no other's does: tells a wrong file. */
+    const char *signature;
+} fn_arch_info;
+
+extern const fn_arch_info fusenet__archs[];
+extern const int fusenet__n_archs;
+
+/* The registry row of `arch`, or NULL for a value that is no architecture. */
+const fn_arch_info *fusenet__arch(fusenet_arch arch);
 
 #endif

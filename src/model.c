@@ -12,7 +12,8 @@
 #include "models.h"
 
 const char *fusenet__arch_name(fusenet_arch arch) {
-    return arch == FUSENET_ARCH_RESNET50 ? "resnet50" : arch == FUSENET_ARCH_VGG16 ? "vgg16" : "?";
+    const fn_arch_info *a = fusenet__arch(arch);
+    return a ? a->name : "?";
 }
 
 fusenet_model_params fusenet_model_default_params(void) {
@@ -24,7 +25,7 @@ fusenet_model_params fusenet_model_default_params(void) {
 }
 
 static fusenet_status check_params(const fusenet_model_params *p, fusenet_error *err) {
-    if (p->arch != FUSENET_ARCH_RESNET50 && p->arch != FUSENET_ARCH_VGG16)
+    if (!fusenet__arch(p->arch))
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: arch %d is not resnet50 (1) or vgg16 (2)",
                         (int)p->arch);
     if (p->pooling != FUSENET_POOLING_NONE && p->pooling != FUSENET_POOLING_AVG && p->pooling != FUSENET_POOLING_MAX)
@@ -49,10 +50,7 @@ static fusenet_status model_new(const fusenet_model_params *params, fusenet_mode
     m->arch = p->arch;
     m->include_top = p->include_top != 0;
     m->pooling = p->include_top ? FUSENET_POOLING_NONE : p->pooling;
-    if (m->arch == FUSENET_ARCH_RESNET50)
-        fusenet__build_resnet50(&m->g, m->include_top, m->pooling);
-    else
-        fusenet__build_vgg16(&m->g, m->include_top, m->pooling);
+    fusenet__arch(m->arch)->build(&m->g, m->include_top, m->pooling);
     st = fusenet__graph_finish(&m->g, err);
     if (st == FUSENET_OK) {
         m->loaded = fusenet__calloc((size_t)m->g.n, 1);
@@ -101,14 +99,14 @@ static size_t spec_count(const fn_wspec *s) {
     return n;
 }
 
-/* Names of the layers of the other network and of the old ResNet50 naming, to
- * tell the user what a wrong file is. */
 static int file_has(const fn_h5 *f, const char *name) {
     for (size_t i = 0; i < fusenet__h5_layer_count(f); i++)
         if (strcmp(fusenet__h5_layer_name(f, i), name) == 0) return 1;
     return 0;
 }
 
+/* Tells the user what a wrong file is: the old ResNet50 naming, or another
+ * architecture's file (its signature layer). */
 static fusenet_status check_file_kind(const fusenet_model *m, const fn_h5 *f, fusenet_error *err) {
     const char *path = fusenet__h5_path(f);
     if (file_has(f, "res2a_branch2a") || file_has(f, "bn_conv1"))
@@ -118,10 +116,13 @@ static fusenet_status check_file_kind(const fusenet_model *m, const fn_h5 *f, fu
                         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (names conv1_conv, "
                         "conv2_block1_1_conv, ...)",
                         path);
-    if (m->arch == FUSENET_ARCH_RESNET50 && file_has(f, "block1_conv1") && !file_has(f, "conv1_conv"))
-        return fusenet__error(err, FUSENET_ERR_ARCH, "%s holds VGG16 weights (layer block1_conv1), not ResNet50", path);
-    if (m->arch == FUSENET_ARCH_VGG16 && file_has(f, "conv1_conv") && !file_has(f, "block1_conv1"))
-        return fusenet__error(err, FUSENET_ERR_ARCH, "%s holds ResNet50 weights (layer conv1_conv), not VGG16", path);
+    const fn_arch_info *want = fusenet__arch(m->arch);
+    for (int a = 0; a < fusenet__n_archs; a++) {
+        const fn_arch_info *other = &fusenet__archs[a];
+        if (other != want && file_has(f, other->signature) && !file_has(f, want->signature))
+            return fusenet__error(err, FUSENET_ERR_ARCH, "%s holds %s weights (layer %s), not %s", path,
+                                  other->keras_name, other->signature, want->keras_name);
+    }
     return fusenet__ok(err);
 }
 

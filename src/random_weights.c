@@ -1,7 +1,8 @@
 /* random_weights.c - seeded random weights for a model, written in exactly the
  * official file layout (ResNet50: nested Keras-2 names such as
- * conv1_conv/kernel:0; VGG16: flat Keras-1 names such as block1_conv1_W_1:0).
- * How each weight is drawn is its op's row of the op table. */
+ * conv1_conv/kernel:0; VGG16: flat Keras-1 names such as block1_conv1_W_1:0;
+ * which one is the architecture's row of the registry, models/archs.c). How
+ * each weight is drawn is its op's row of the op table. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "error.h"
 #include "h5.h"
 #include "model.h"
+#include "models.h"
 
 #define WNAME_MAX (2 * FN_NAME_MAX)
 
@@ -67,7 +69,7 @@ fusenet_status fusenet__write_random_weights(fusenet_arch arch, int include_top,
         goto done;
     }
     st = fusenet__graph_shapes(&m->g, 224, 224, shapes, err);
-    int first = 1;
+    int first = 1, keras1 = fusenet__arch(arch)->keras1_names;
     for (size_t i = 0; st == FUSENET_OK && i < n; i++) {
         fn_node *node = &m->g.nodes[i];
         fn_wspec *sp = &specs[i * FN_MAX_WEIGHTS];
@@ -75,9 +77,9 @@ fusenet_status fusenet__write_random_weights(fusenet_arch arch, int include_top,
         int count = fusenet__node_wspecs(&m->g, shapes, (int)i, sp);
         for (int k = 0; k < count; k++) {
             char *name = names + (i * FN_MAX_WEIGHTS + (size_t)k) * WNAME_MAX;
-            if (arch == FUSENET_ARCH_VGG16) /* Keras-1 flat names of the official VGG16 file */
+            if (keras1) /* Keras-1 flat names, as in the official VGG16 file */
                 snprintf(name, WNAME_MAX, "%s_%s_1:0", node->name, fusenet__ops[node->op].weights[k].keras1);
-            else /* Keras-2 nested names of the official ResNet50 file */
+            else /* Keras-2 nested names, as in the official ResNet50 file */
                 snprintf(name, WNAME_MAX, "%s/%s:0", node->name, sp[k].role);
             wnames[k] = name;
             node->w[k] = fusenet__malloc(spec_count(&sp[k]) * sizeof(float));

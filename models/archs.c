@@ -1,0 +1,17 @@
+/* archs.c - the registry of architectures: how to build each one and what its
+ * official weight files look like. Adding a model: its builder (a new
+ * models/NAME.c, read side by side with keras/applications/NAME.py), a
+ * fusenet_arch value (include/fusenet.h) and its row here. */
+#include "models.h"
+
+const fn_arch_info fusenet__archs[] = {
+    {FUSENET_ARCH_RESNET50, "resnet50", "ResNet50", fusenet__build_resnet50, 0, "conv1_conv"},
+    {FUSENET_ARCH_VGG16, "vgg16", "VGG16", fusenet__build_vgg16, 1, "block1_conv1"},
+};
+const int fusenet__n_archs = (int)(sizeof fusenet__archs / sizeof fusenet__archs[0]);
+
+const fn_arch_info *fusenet__arch(fusenet_arch arch) {
+    for (int i = 0; i < fusenet__n_archs; i++)
+        if (fusenet__archs[i].arch == arch) return &fusenet__archs[i];
+    return NULL;
+}
