@@ -315,6 +315,18 @@ int fusenet__write_full(int fd, const void *buf, size_t n) {
     return 1;
 }
 
+ssize_t fusenet__read_full(int fd, void *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 fusenet_status fusenet__temp_close(int fd, char *tmp, const char *path, int ok, int err_no, fusenet_error *err) {
     temp_file *t = (temp_file *)(void *)tmp; /* tmp is t->name, its first member */
     int saved = ok ? 0 : err_no;

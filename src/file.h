@@ -11,6 +11,7 @@
 #define FN_FILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "fusenet.h"
 
@@ -32,6 +33,9 @@ int fusenet__temp_open(const char *path, char **tmp, fusenet_error *err);
 
 /* Writes all n bytes; returns 0 with errno set on failure. */
 int fusenet__write_full(int fd, const void *buf, size_t n);
+
+/* read() until n bytes or the end of the file; returns the bytes read, or -1 (errno set). */
+ssize_t fusenet__read_full(int fd, void *buf, size_t n);
 
 /* Ends an output. If ok: syncs (a regular file), closes and renames the
  * temporary onto the target. Otherwise, or if any of that fails, closes and

@@ -318,30 +318,17 @@ fusenet_status fusenet__npy_parse(const unsigned char *buf, size_t size, const c
     return fusenet__ok(err);
 }
 
-/* read() until n bytes or end of file; returns bytes read or -1 (errno set). */
-static ssize_t read_full(int fd, void *buf, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return -1;
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-fusenet_status fusenet__npy_read(const char *path, size_t max_bytes, fn_npy *out, fusenet_error *err) {
-    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy path is NULL");
+/* Opens path and reads its header (up to the data). On success *fd is open at
+ * the first data byte and the data size matches the shape exactly. */
+static fusenet_status open_header(const char *path, size_t max_bytes, int *fd_out, npy_header *hd,
+                                  fusenet_error *err) {
+    *fd_out = -1;
     int fd;
     do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return fusenet__error(err, FUSENET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     fusenet_status st;
     unsigned char *header = NULL;
-    float *data = NULL;
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         st = fusenet__error(err, FUSENET_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
@@ -361,7 +348,7 @@ fusenet_status fusenet__npy_read(const char *path, size_t max_bytes, fn_npy *out
     }
     size_t size = (size_t)sb.st_size;
     unsigned char prefix[12];
-    ssize_t r = read_full(fd, prefix, size < sizeof prefix ? size : sizeof prefix);
+    ssize_t r = fusenet__read_full(fd, prefix, size < sizeof prefix ? size : sizeof prefix);
     if (r < 0) {
         st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path, strerror(errno));
         goto done;
@@ -378,28 +365,41 @@ fusenet_status fusenet__npy_read(const char *path, size_t max_bytes, fn_npy *out
     size_t have = (size_t)r - start < len ? (size_t)r - start : len;
     if ((size_t)r > start) memcpy(header, prefix + start, have);
     else have = 0;
-    r = read_full(fd, header + have, len - have);
+    r = fusenet__read_full(fd, header + have, len - have);
     if (r < 0 || (size_t)r != len - have) {
         st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path,
                       r < 0 ? strerror(errno) : "file shrank while reading");
         goto done;
     }
+    memset(hd, 0, sizeof *hd);
+    st = parse_header(header, len, path, hd, err);
+    if (st != FUSENET_OK) goto done;
+    hd->data_offset = start + len;
+    /* A header shorter than 2 bytes cannot parse, so the 12-byte prefix read
+     * never reached into the data. */
+    st = check_data_size(hd, size - hd->data_offset, max_bytes, path, err);
+done:
+    fusenet__free(header);
+    if (st == FUSENET_OK) *fd_out = fd;
+    else close(fd);
+    return st;
+}
+
+fusenet_status fusenet__npy_read(const char *path, size_t max_bytes, fn_npy *out, fusenet_error *err) {
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy path is NULL");
+    int fd;
     npy_header hd;
-    memset(&hd, 0, sizeof hd);
-    st = parse_header(header, len, path, &hd, err);
-    if (st != FUSENET_OK) goto done;
-    hd.data_offset = start + len;
-    st = check_data_size(&hd, size - hd.data_offset, max_bytes, path, err);
-    if (st != FUSENET_OK) goto done;
-    data = fusenet__aligned_alloc(hd.bytes);
+    fusenet_status st = open_header(path, max_bytes, &fd, &hd, err);
+    if (st != FUSENET_OK) return st;
+    float *data = fusenet__aligned_alloc(hd.bytes);
     if (!data) {
         st = fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory for %zu bytes of .npy data", path,
                       hd.bytes);
         goto done;
     }
-    /* A header shorter than 2 bytes cannot parse, so the 12-byte prefix read
-     * never reached into the data. */
-    r = read_full(fd, data, hd.bytes);
+    ssize_t r = fusenet__read_full(fd, data, hd.bytes);
     if (r < 0 || (size_t)r != hd.bytes) {
         st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path,
                       r < 0 ? strerror(errno) : "file shrank while reading");
@@ -411,9 +411,18 @@ fusenet_status fusenet__npy_read(const char *path, size_t max_bytes, fn_npy *out
     st = fusenet__ok(err);
 done:
     close(fd);
-    fusenet__free(header);
     fusenet__free(data);
     return st;
+}
+
+fusenet_status fusenet__npy_open(const char *path, fn_npy *shape, int *fd, fusenet_error *err) {
+    if (!shape || !fd || !path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy path, shape or fd is NULL");
+    memset(shape, 0, sizeof *shape);
+    npy_header hd;
+    fusenet_status st = open_header(path, 0, fd, &hd, err);
+    if (st != FUSENET_OK) return st;
+    fill_out(shape, &hd, NULL);
+    return fusenet__ok(err);
 }
 
 void fusenet__npy_free(fn_npy *a) {
@@ -425,6 +434,28 @@ void fusenet__npy_free(fn_npy *a) {
 
 /* ---- writing ------------------------------------------------------------- */
 
+
+size_t fusenet__npy_header(int rank, const int64_t *dims, unsigned char *header) {
+    /* magic, version 1.0, uint16 length, dict padded with spaces and ended by
+     * '\n' so that the data starts at a multiple of 64 */
+    char dict[512];
+    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < rank; i++)
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "%s%lld", i ? ", " : "", (long long)dims[i]);
+    n += snprintf(dict + n, sizeof dict - (size_t)n, "%s), }", rank == 1 ? "," : "");
+    size_t total = 10 + (size_t)n + 1;
+    size_t padded = (total + 63) / 64 * 64;
+    memcpy(header, NPY_MAGIC, NPY_MAGIC_LEN);
+    header[6] = 1;
+    header[7] = 0;
+    size_t hlen = padded - 10;
+    header[8] = (unsigned char)(hlen & 0xFF);
+    header[9] = (unsigned char)(hlen >> 8);
+    memcpy(header + 10, dict, (size_t)n);
+    memset(header + 10 + n, ' ', padded - 10 - (size_t)n - 1);
+    header[padded - 1] = '\n';
+    return padded;
+}
 
 fusenet_status fusenet__npy_write(const char *path, int rank, const int64_t *dims, const float *data,
                             fusenet_error *err) {
@@ -446,25 +477,8 @@ fusenet_status fusenet__npy_write(const char *path, int rank, const int64_t *dim
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy shape overflows the address space");
     if (!data && count > 0) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "npy data is NULL");
 
-    /* header: magic, version 1.0, uint16 length, dict padded with spaces and
-     * ended by '\n' so that the data starts at a multiple of 64 */
-    char dict[512];
-    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
-    for (int i = 0; i < rank; i++)
-        n += snprintf(dict + n, sizeof dict - (size_t)n, "%s%lld", i ? ", " : "", (long long)dims[i]);
-    n += snprintf(dict + n, sizeof dict - (size_t)n, "%s), }", rank == 1 ? "," : "");
-    size_t total = 10 + (size_t)n + 1;
-    size_t padded = (total + 63) / 64 * 64;
-    unsigned char header[640];
-    memcpy(header, NPY_MAGIC, NPY_MAGIC_LEN);
-    header[6] = 1;
-    header[7] = 0;
-    size_t hlen = padded - 10;
-    header[8] = (unsigned char)(hlen & 0xFF);
-    header[9] = (unsigned char)(hlen >> 8);
-    memcpy(header + 10, dict, (size_t)n);
-    memset(header + 10 + n, ' ', padded - 10 - (size_t)n - 1);
-    header[padded - 1] = '\n';
+    unsigned char header[FN_NPY_HEADER_MAX];
+    size_t padded = fusenet__npy_header(rank, dims, header);
 
     char *tmp;
     int fd = fusenet__temp_open(path, &tmp, err);
