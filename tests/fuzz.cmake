@@ -46,5 +46,13 @@ if(FUSENET_FUZZ)
     endif()
   endforeach()
   unset(_fn_dirs)
+
+  # The CLI's JSON reader (done files of sharded runs) is not in the library: compiled in here.
+  add_executable(fuzz_json ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_json.c ${PROJECT_SOURCE_DIR}/src/cli/json.c)
+  target_include_directories(fuzz_json PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(fuzz_json PRIVATE ${FUSENET_WARNINGS} -fsanitize=fuzzer ${_fn_fuzz_san})
+  target_link_options(fuzz_json PRIVATE -fsanitize=fuzzer ${_fn_fuzz_san})
+  add_test(NAME fuzz_json_replay COMMAND fuzz_json -runs=0 -timeout=10 ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/json)
+  set_tests_properties(fuzz_json_replay PROPERTIES LABELS fuzz TIMEOUT 300)
   unset(_fn_fuzz_san)
 endif()
