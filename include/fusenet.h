@@ -22,7 +22,11 @@
  *  - Thread-safety: a fusenet_model is read-only after it is created or
  *    loaded and may be shared by any number of threads (building nets from it
  *    concurrently is safe). A fusenet_net is used by one thread at a time;
- *    distinct nets may run concurrently. fusenet_set_threads is process-wide.
+ *    distinct nets may run concurrently.
+ *  - Compute threads are a property of the net (fusenet_net_params.threads):
+ *    every build and run uses the net's count, whichever thread calls it. The
+ *    calling thread's OpenMP setting (omp_set_num_threads) is set for the
+ *    duration of the call and restored before it returns.
  */
 #ifndef FUSENET_H
 #define FUSENET_H
@@ -195,9 +199,14 @@ typedef struct fusenet_net_params {
     fusenet_size_policy size;
     int32_t out_h, out_w; /* FUSENET_SIZE_EXPLICIT only */
     fusenet_mode mode;
+    /* Compute threads of this net's build and of every run, 0..1024. 0: the
+     * default, OMP_NUM_THREADS when the environment sets it, else every core
+     * the process may use. */
+    int32_t threads;
 } fusenet_net_params;
 
-/** Defaults: no taps, batch 1, 224 x 224, fuse = 1, bilinear, SIZE_MIN, exact. */
+/** Defaults: no taps, batch 1, 224 x 224, fuse = 1, bilinear, SIZE_MIN, exact,
+ *  threads 0 (default count). */
 FUSENET_API fusenet_net_params fusenet_net_default_params(void);
 
 /** Compiles a net computing the taps (and, with fuse, the fused map). The net
@@ -211,15 +220,14 @@ typedef struct fusenet_dual_params {
     const char *vgg_weights;    /* path of a VGG16 .h5 (notop or full) */
     const char *resnet_layer;   /* NULL: "conv4_block6_out" */
     const char *vgg_layer;      /* NULL: "block5_conv3" */
-    int32_t batch, in_h, in_w;
-    fusenet_interp resize;
-    fusenet_size_policy size;
-    int32_t out_h, out_w;
-    fusenet_mode mode;
+    /* Batch, input size, resize, size policy, out_h x out_w, mode, threads of
+     * the fused net, as for fusenet_net_build. The taps are the two layers
+     * above: net.taps must stay NULL, net.n_taps 0 and net.fuse 1 (INVALID_ARG). */
+    fusenet_net_params net;
 } fusenet_dual_params;
 
-/** Defaults: NULL paths (required), default layers, batch 1, 224 x 224,
- *  bilinear, SIZE_MIN, exact. */
+/** Defaults: NULL paths (required), default layers, net =
+ *  fusenet_net_default_params(). */
 FUSENET_API fusenet_dual_params fusenet_dual_default_params(void);
 
 /** The one-call product: loads both files (only the weights the taps need),
@@ -250,9 +258,6 @@ FUSENET_API fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t
 FUSENET_API size_t fusenet_net_memory_bytes(const fusenet_net *net);
 
 FUSENET_API void fusenet_net_free(fusenet_net *net);
-
-/** Sets the number of compute threads (process-wide: OpenMP's setting). */
-FUSENET_API void fusenet_set_threads(int n);
 
 /* ---- images ------------------------------------------------------------- *
  * Thread-safety: fusenet_image_load is safe to call from many threads at once. */

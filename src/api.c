@@ -15,11 +15,7 @@ const char *fusenet_version(void) {
 fusenet_dual_params fusenet_dual_default_params(void) {
     fusenet_dual_params p;
     memset(&p, 0, sizeof p);
-    p.batch = 1;
-    p.in_h = p.in_w = 224;
-    p.resize = FUSENET_INTERP_BILINEAR;
-    p.size = FUSENET_SIZE_MIN;
-    p.mode = FUSENET_MODE_EXACT;
+    p.net = fusenet_net_default_params();
     return p;
 }
 
@@ -30,6 +26,11 @@ fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **ou
     if (!p->resnet_weights || !p->vgg_weights)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: %s is NULL",
                         p->resnet_weights ? "vgg_weights" : "resnet_weights");
+    const char *bad = p->net.taps ? "taps must be NULL" : p->net.n_taps ? "n_taps must be 0"
+                    : p->net.fuse != 1 ? "fuse must be 1" : NULL;
+    if (bad)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
+                              "fusenet_build_dual: net.%s (the taps are resnet_layer and vgg_layer, fused)", bad);
     const char *layers[2] = {p->resnet_layer ? p->resnet_layer : "conv4_block6_out",
                              p->vgg_layer ? p->vgg_layer : "block5_conv3"};
     const char *paths[2] = {p->resnet_weights, p->vgg_weights};
@@ -45,18 +46,9 @@ fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **ou
     }
     if (!st) {
         fusenet_tap taps[2] = {{models[0], layers[0]}, {models[1], layers[1]}};
-        fusenet_net_params np = fusenet_net_default_params();
+        fusenet_net_params np = p->net;
         np.taps = taps;
         np.n_taps = 2;
-        np.batch = p->batch;
-        np.in_h = p->in_h;
-        np.in_w = p->in_w;
-        np.fuse = 1;
-        np.resize = p->resize;
-        np.size = p->size;
-        np.out_h = p->out_h;
-        np.out_w = p->out_w;
-        np.mode = p->mode;
         st = fusenet__net_build(&np, 1, out, err); /* the models are ours and freed below */
     }
     fusenet_model_free(models[0]);

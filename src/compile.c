@@ -946,6 +946,9 @@ static fusenet_status check_net_params(const fusenet_net_params *p, fusenet_erro
                         p->out_w, FN_MAX_INPUT_SIDE);
     if (p->mode != FUSENET_MODE_EXACT && p->mode != FUSENET_MODE_FAST)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: mode %d is not exact or fast", (int)p->mode);
+    if (p->threads < 0 || p->threads > FN_MAX_THREADS)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: threads %d outside 0..%d", (int)p->threads,
+                              FN_MAX_THREADS);
     /* Refuse absurd sizes before allocating: the first layers alone hold
      * batch x H x W x 64 floats twice. */
     double first_layers = 2.0 * 4.0 * 64.0 * (double)p->batch * (double)p->in_h * (double)p->in_w;
@@ -1027,7 +1030,19 @@ fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net *
     return fusenet__net_build(params, 0, out, err);
 }
 
+static fusenet_status net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err);
+
+/* Primitives are created with the net's thread count: most oneDNN kernels fix their team size then. */
 fusenet_status fusenet__net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err) {
+    int threads = params && params->threads > 0 ? params->threads : fusenet__default_threads();
+    int saved = fusenet__threads_enter(threads);
+    fusenet_status st = net_build(params, consume, out, err);
+    fusenet__threads_leave(saved);
+    if (!st) (*out)->threads = threads;
+    return st;
+}
+
+static fusenet_status net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
     *out = NULL;
     if (!params) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: params is NULL");

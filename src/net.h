@@ -15,6 +15,7 @@
 #include "graph.h"
 
 #define FN_MAX_TAPS 16
+#define FN_MAX_THREADS 1024
 
 typedef enum fn_value_kind {
     FN_VALUE_ARENA, /* placed by the memory plan; lives from first to last use */
@@ -97,12 +98,20 @@ struct fusenet_net {
     fn_tap_out out;
     int profile;
     int outputs_valid; /* 1 after a successful run; 0 after build and after a failed run */
+    int threads; /* compute threads of every run (resolved: >= 1) */
 };
 
 /* fusenet_net_build; with consume, the taps' models belong to the caller, who
  * frees them right after: their raw weights are released as the net takes its
  * own copies, so the two never coexist in memory. */
 fusenet_status fusenet__net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err);
+
+/* The calling thread's OpenMP thread count becomes `threads` (0: the default)
+ * until fusenet__threads_leave(the returned value) restores the caller's. */
+int fusenet__threads_enter(int threads);
+void fusenet__threads_leave(int saved);
+/* OMP_NUM_THREADS when set (1..FN_MAX_THREADS), else the cores the process may use. */
+int fusenet__default_threads(void);
 
 /* Runtime entry used by the benchmark: runs with per-step timing into step->time_ms. */
 fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err);

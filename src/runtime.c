@@ -1,5 +1,6 @@
 /* runtime.c - running a compiled net and reading its outputs. No allocation here. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,9 +19,9 @@ static void *value_ptr(fusenet_net *net, int v) {
     return val->kind == FN_VALUE_ARENA ? (char *)net->arena + val->offset : val->own;
 }
 
-static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
-    if (!net || !input) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: %s is NULL", net ? "input" : "net");
+static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
     net->outputs_valid = 0; /* until this run succeeds */
+    if (!input) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input is NULL");
     if (!input->data) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input data is NULL");
     if (input->n != net->batch || input->h != net->in_h || input->w != net->in_w || input->c != 3)
         return fusenet__error(err, FUSENET_ERR_SHAPE, "input is %dx%dx%dx%d (NHWC) but the net was built for %dx%dx%dx3",
@@ -51,6 +52,15 @@ static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int pro
     if (st != dnnl_success) return fusenet__dnnl_error(err, st, "-", "stream wait");
     net->outputs_valid = 1;
     return fusenet__ok(err);
+}
+
+/* Runs with the net's thread count, whichever thread calls. */
+static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
+    if (!net) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: net is NULL");
+    int saved = fusenet__threads_enter(net->threads);
+    fusenet_status st = run_steps(net, input, profile, err);
+    fusenet__threads_leave(saved);
+    return st;
 }
 
 fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
@@ -106,6 +116,26 @@ size_t fusenet_net_memory_bytes(const fusenet_net *net) {
     return total;
 }
 
-void fusenet_set_threads(int n) {
-    if (n > 0) omp_set_num_threads(n);
+/* ---- threads ---- */
+
+int fusenet__default_threads(void) {
+    const char *env = getenv("OMP_NUM_THREADS"); /* "N" or "N,M,..." (nested levels) */
+    if (env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (end != env && (*end == '\0' || *end == ',') && n >= 1 && n <= FN_MAX_THREADS) return (int)n;
+    }
+    int procs = omp_get_num_procs();
+    return procs < 1 ? 1 : procs > FN_MAX_THREADS ? FN_MAX_THREADS : procs;
 }
+
+/* OpenMP keeps the thread count per calling thread (an ICV): oneDNN reads the
+ * caller's when it creates a primitive (which fixes most kernels' team size)
+ * and when it runs one. */
+int fusenet__threads_enter(int threads) {
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads > 0 ? threads : fusenet__default_threads());
+    return saved;
+}
+
+void fusenet__threads_leave(int saved) { omp_set_num_threads(saved); }

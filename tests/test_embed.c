@@ -282,7 +282,7 @@ static void test_embed_dual(void **state) {
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = RESNET_PATH;
     p.vgg_weights = VGG_PATH;
-    p.in_h = p.in_w = 64;
+    p.net.in_h = p.net.in_w = 64;
     fusenet_net *net;
     fusenet_error err;
     assert_int_equal(fusenet_build_dual(&p, &net, &err), FUSENET_OK);

@@ -320,9 +320,9 @@ static fusenet_status run_dual(void *ctx, void **obj, fusenet_error *err) {
     p.vgg_weights = VGG_PATH;
     p.resnet_layer = "pool1_pool";
     p.vgg_layer = "block1_pool";
-    p.batch = BATCH;
-    p.in_h = IN_H;
-    p.in_w = IN_W;
+    p.net.batch = BATCH;
+    p.net.in_h = IN_H;
+    p.net.in_w = IN_W;
     fusenet_net *net = POISON;
     fusenet_status st = fusenet_build_dual(&p, &net, err);
     *obj = net;

@@ -11,6 +11,16 @@
  * building and running one more net after the threads are done. A second test
  * has 4 threads load the same two files at once and checks their outputs.
  *
+ * A third test gives two nets different thread counts (1 and 2) and runs them
+ * from two threads at once, each thread's own OpenMP setting being 3 (neither
+ * count). OpenMP keeps one pool of worker threads per calling thread, of the
+ * size of the largest team that caller ran, and the pools stay alive while the
+ * callers do: so with the two callers alive the process must have exactly one
+ * worker thread more than before (none for the 1-thread net, one for the
+ * 2-thread net). A count ignored at run (teams of 3), taken from one global
+ * (both 1 or both 2) or ignored at build (kernels sized for the builder's
+ * count) gives 0, 2 or 4. After each run the caller's setting must be 3 again.
+ *
  * The compute thread count is left at its default: every primitive still runs
  * its own OpenMP team inside each of our threads, so the host is
  * oversubscribed on purpose. oneDNN's kernels split work over the output
@@ -23,6 +33,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +91,7 @@ static void fill_input(float *x, size_t n, uint64_t seed) {
 
 /* Builds the three-tap fused net over the given models; returns NULL (with a
  * message in err) on failure. */
-static fusenet_net *build_net_from(fusenet_model *resnet, fusenet_model *vgg, fusenet_error *err) {
+static fusenet_net *build_net_threads(fusenet_model *resnet, fusenet_model *vgg, int threads, fusenet_error *err) {
     fusenet_tap taps[NTAPS] = {{resnet, RESNET_TAP}, {vgg, VGG_TAP}, {vgg, VGG_TAP2}};
     fusenet_net_params p = fusenet_net_default_params();
     p.taps = taps;
@@ -88,9 +100,14 @@ static fusenet_net *build_net_from(fusenet_model *resnet, fusenet_model *vgg, fu
     p.in_h = IN_H;
     p.in_w = IN_W;
     p.fuse = 1;
+    p.threads = threads;
     fusenet_net *net = NULL;
     if (fusenet_net_build(&p, &net, err) != FUSENET_OK) return NULL;
     return net;
+}
+
+static fusenet_net *build_net_from(fusenet_model *resnet, fusenet_model *vgg, fusenet_error *err) {
+    return build_net_threads(resnet, vgg, 0, err);
 }
 
 static fusenet_net *build_net(fusenet_error *err) { return build_net_from(g_resnet, g_vgg, err); }
@@ -342,8 +359,115 @@ static void test_concurrent_loads(void **state) {
         if (l[i].failure[0]) fail_msg("%s", l[i].failure);
 }
 
+/* ---- threads per net ------------------------------------------------------------ */
+
+#define CALLER_THREADS 3 /* each caller's own OpenMP setting: neither net's count */
+#define PER_NET_RUNS 3
+
+typedef struct caller {
+    fusenet_net *net;
+    int threads_after; /* the caller's omp_get_max_threads() after each run (must stay CALLER_THREADS) */
+    char failure[FUSENET_ERROR_MESSAGE_SIZE + 64];
+} caller;
+
+static pthread_barrier_t g_start, g_counted, g_release;
+
+/* Threads of this process (Linux: one entry per thread in /proc/self/task). */
+static int count_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void *run_own_count(void *arg) {
+    caller *c = arg;
+    omp_set_num_threads(CALLER_THREADS);
+    pthread_barrier_wait(&g_start); /* both callers run at the same time */
+    fusenet_error err;
+    for (int it = 0; it < PER_NET_RUNS && !c->failure[0]; it++) {
+        if (run_net(c->net, g_inputs[it % NINPUTS], &err) != FUSENET_OK)
+            snprintf(c->failure, sizeof c->failure, "run: %s", err.message);
+        c->threads_after = omp_get_max_threads();
+        if (c->threads_after != CALLER_THREADS)
+            snprintf(c->failure, sizeof c->failure, "the caller's OpenMP setting is %d after a run, not %d",
+                     c->threads_after, CALLER_THREADS);
+    }
+    pthread_barrier_wait(&g_counted); /* the main thread counts while both callers (and pools) live */
+    pthread_barrier_wait(&g_release);
+    return NULL;
+}
+
+static float max_abs_diff(const fusenet_tensor *a, const fusenet_tensor *b, float *scale) {
+    float d = 0, m = 0;
+    for (size_t i = 0; i < tensor_elems(a); i++) {
+        float x = a->data[i] - b->data[i];
+        if (x < 0) x = -x;
+        if (x > d) d = x;
+        if (b->data[i] > m) m = b->data[i];
+        if (-b->data[i] > m) m = -b->data[i];
+    }
+    *scale = m;
+    return d;
+}
+
+static void test_threads_per_net(void **state) {
+    (void)state;
+    fusenet_error err;
+    int main_threads = omp_get_max_threads();
+    omp_set_num_threads(CALLER_THREADS); /* the builder's own setting: not the nets' either */
+    caller c[2];
+    memset(c, 0, sizeof c);
+    c[0].net = build_net_threads(g_resnet, g_vgg, 1, &err);
+    if (!c[0].net) fail_msg("build: %s", err.message);
+    c[1].net = build_net_threads(g_resnet, g_vgg, 2, &err);
+    if (!c[1].net) fail_msg("build: %s", err.message);
+    assert_int_equal(omp_get_max_threads(), CALLER_THREADS); /* a build restores the builder's setting */
+    omp_set_num_threads(main_threads);
+
+    int before = count_threads();
+    assert_true(before > 0);
+    assert_int_equal(pthread_barrier_init(&g_start, NULL, 2), 0);
+    assert_int_equal(pthread_barrier_init(&g_counted, NULL, 3), 0);
+    assert_int_equal(pthread_barrier_init(&g_release, NULL, 3), 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, run_own_count, &c[i]), 0);
+    pthread_barrier_wait(&g_counted);
+    int during = count_threads();
+    pthread_barrier_wait(&g_release);
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&g_start);
+    pthread_barrier_destroy(&g_counted);
+    pthread_barrier_destroy(&g_release);
+    for (int i = 0; i < 2; i++)
+        if (c[i].failure[0]) fail_msg("net with %d thread(s): %s", i + 1, c[i].failure);
+    int workers = during - before - 2; /* minus the two callers */
+    print_message("  threads before %d, with both callers alive %d: %d OpenMP worker(s)\n", before, during, workers);
+    if (workers != 1)
+        fail_msg("the 1-thread and the 2-thread net ran with %d OpenMP worker threads between them, not 1 "
+                 "(0 + 1): their thread counts were not each their own", workers);
+
+    /* both nets still compute the same maps as a net at the default count (summation order may differ) */
+    fusenet_net *ref = build_net(&err);
+    if (!ref) fail_msg("build: %s", err.message);
+    if (run_net(ref, g_inputs[0], &err) != FUSENET_OK) fail_msg("run: %s", err.message);
+    fusenet_tensor want, got;
+    assert_int_equal(fusenet_net_output(ref, &want, &err), FUSENET_OK);
+    for (int i = 0; i < 2; i++) {
+        if (run_net(c[i].net, g_inputs[0], &err) != FUSENET_OK) fail_msg("run: %s", err.message);
+        assert_int_equal(fusenet_net_output(c[i].net, &got, &err), FUSENET_OK);
+        float scale, d = max_abs_diff(&got, &want, &scale);
+        if (!(d <= 1e-4f * scale)) fail_msg("net with %d thread(s): fused map differs by %g (scale %g)", i + 1, d, scale);
+        fusenet_net_free(c[i].net);
+    }
+    fusenet_net_free(ref);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads_per_net),
         cmocka_unit_test(test_shared_models_many_threads),
         cmocka_unit_test(test_concurrent_loads),
     };

@@ -196,6 +196,7 @@ static fusenet_status build_tap(const opts *o, int batch, int h, int w, fusenet_
     p.in_h = h;
     p.in_w = w;
     p.fuse = 0;
+    p.threads = o->threads;
     return fusenet_net_build(&p, net, err);
 }
 

@@ -100,6 +100,7 @@ int cmd_viz(opts *o) {
     np.in_h = H;
     np.in_w = W;
     np.fuse = 0;
+    np.threads = o->threads;
     fusenet_net *net;
     st = fusenet_net_build(&np, &net, &err);
     fusenet_model_free(model);

@@ -98,20 +98,21 @@ fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     p.vgg_weights = o->vgg_weights;
     p.resnet_layer = o->resnet_layer;
     p.vgg_layer = o->vgg_layer;
-    p.batch = batch;
-    p.in_h = h;
-    p.in_w = w;
-    if (o->mode && strcmp(o->mode, "fast") == 0) p.mode = FUSENET_MODE_FAST;
+    p.net.batch = batch;
+    p.net.in_h = h;
+    p.net.in_w = w;
+    p.net.threads = o->threads;
+    if (o->mode && strcmp(o->mode, "fast") == 0) p.net.mode = FUSENET_MODE_FAST;
     return p;
 }
 
 fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
     fusenet_dual_params p = dual_params(o, batch, h, w);
-    if (o->resize && strcmp(o->resize, "nearest") == 0) p.resize = FUSENET_INTERP_NEAREST;
-    if (o->size && strcmp(o->size, "max") == 0) p.size = FUSENET_SIZE_MAX;
+    if (o->resize && strcmp(o->resize, "nearest") == 0) p.net.resize = FUSENET_INTERP_NEAREST;
+    if (o->size && strcmp(o->size, "max") == 0) p.net.size = FUSENET_SIZE_MAX;
     else if (o->size && strcmp(o->size, "min") != 0) {
-        p.size = FUSENET_SIZE_EXPLICIT;
-        parse_hw(o->size, &p.out_h, &p.out_w);
+        p.net.size = FUSENET_SIZE_EXPLICIT;
+        parse_hw(o->size, &p.net.out_h, &p.net.out_w);
     }
     return fusenet_build_dual(&p, net, err);
 }

@@ -108,7 +108,6 @@ int parse(int argc, char **argv, opts *o) {
             return die("unknown option '%s' (see 'fusenet' for usage)", a);
         *target = v;
     }
-    if (o->threads) fusenet_set_threads(o->threads);
     return 0;
 }
 
