@@ -14,23 +14,13 @@
 #include "fusenet.h"
 #include "model.h"
 #include "net.h"
-
-static fusenet_model *create(fusenet_arch arch, int top, fusenet_pooling pooling) {
-    fusenet_model_params p = fusenet_model_default_params();
-    p.arch = arch;
-    p.include_top = top;
-    p.pooling = pooling;
-    fusenet_model *m = NULL;
-    fusenet_error err;
-    assert_int_equal(fusenet_model_create(&p, &m, &err), FUSENET_OK);
-    return m;
-}
+#include "test_util.h"
 
 static long long total_params(const fusenet_model *m) {
     long long total = 0;
     for (size_t i = 0; i < fusenet_model_layer_count(m); i++) {
         fusenet_layer_info info;
-        assert_int_equal(fusenet_model_layer_info(m, i, 224, 224, &info, NULL), FUSENET_OK);
+        expect_ok(fusenet_model_layer_info(m, i, 224, 224, &info, NULL), NULL);
         total += info.params;
     }
     return total;
@@ -39,9 +29,9 @@ static long long total_params(const fusenet_model *m) {
 static void layer_shape(const fusenet_model *m, const char *name, int h, int w, int32_t *oh, int32_t *ow,
                         int32_t *oc) {
     size_t i;
-    assert_int_equal(fusenet_model_find_layer(m, name, &i, NULL), FUSENET_OK);
+    expect_ok(fusenet_model_find_layer(m, name, &i, NULL), NULL);
     fusenet_layer_info info;
-    assert_int_equal(fusenet_model_layer_info(m, i, h, w, &info, NULL), FUSENET_OK);
+    expect_ok(fusenet_model_layer_info(m, i, h, w, &info, NULL), NULL);
     *oh = info.h;
     *ow = info.w;
     *oc = info.c;
@@ -64,7 +54,7 @@ static void test_counts_and_params(void **state) {
         {FUSENET_ARCH_VGG16, 0, FUSENET_POOLING_MAX, 20, 14714688},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        fusenet_model *m = create(cases[k].arch, cases[k].top, cases[k].pooling);
+        fusenet_model *m = fx_model_create(cases[k].arch, cases[k].top, cases[k].pooling);
         assert_int_equal(fusenet_model_layer_count(m), cases[k].layers);
         assert_int_equal(total_params(m), cases[k].params);
         fusenet_model_free(m);
@@ -73,7 +63,7 @@ static void test_counts_and_params(void **state) {
 
 static void test_names_and_order(void **state) {
     (void)state;
-    fusenet_model *m = create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
+    fusenet_model *m = fx_model_create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
     fusenet_layer_info info;
     /* Keras' model.layers order puts the projection shortcut after _2_relu. */
     const char *expect[] = {"input_1", "conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu", "pool1_pad", "pool1_pool",
@@ -82,18 +72,18 @@ static void test_names_and_order(void **state) {
                             "conv2_block1_0_conv", "conv2_block1_3_conv", "conv2_block1_0_bn", "conv2_block1_3_bn",
                             "conv2_block1_add", "conv2_block1_out"};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
-        assert_int_equal(fusenet_model_layer_info(m, i, 224, 224, &info, NULL), FUSENET_OK);
+        expect_ok(fusenet_model_layer_info(m, i, 224, 224, &info, NULL), NULL);
         assert_string_equal(info.name, expect[i]);
     }
-    assert_int_equal(fusenet_model_layer_info(m, 174, 224, 224, &info, NULL), FUSENET_OK);
+    expect_ok(fusenet_model_layer_info(m, 174, 224, 224, &info, NULL), NULL);
     assert_string_equal(info.name, "conv5_block3_out");
     assert_string_equal(info.type, "Activation");
     fusenet_model_free(m);
 
-    m = create(FUSENET_ARCH_VGG16, 1, FUSENET_POOLING_NONE);
-    assert_int_equal(fusenet_model_layer_info(m, 17, 224, 224, &info, NULL), FUSENET_OK);
+    m = fx_model_create(FUSENET_ARCH_VGG16, 1, FUSENET_POOLING_NONE);
+    expect_ok(fusenet_model_layer_info(m, 17, 224, 224, &info, NULL), NULL);
     assert_string_equal(info.name, "block5_conv3");
-    assert_int_equal(fusenet_model_layer_info(m, 19, 224, 224, &info, NULL), FUSENET_OK);
+    expect_ok(fusenet_model_layer_info(m, 19, 224, 224, &info, NULL), NULL);
     assert_string_equal(info.name, "flatten");
     assert_int_equal(info.c, 25088);
     assert_int_equal(info.h, 0);
@@ -102,8 +92,8 @@ static void test_names_and_order(void **state) {
 
 static void test_shapes(void **state) {
     (void)state;
-    fusenet_model *r = create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
-    fusenet_model *v = create(FUSENET_ARCH_VGG16, 0, FUSENET_POOLING_NONE);
+    fusenet_model *r = fx_model_create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
+    fusenet_model *v = fx_model_create(FUSENET_ARCH_VGG16, 0, FUSENET_POOLING_NONE);
     int32_t h, w, c;
     layer_shape(r, "conv4_block6_out", 224, 224, &h, &w, &c);
     assert_true(h == 14 && w == 14 && c == 1024);
@@ -130,8 +120,7 @@ static void test_shapes(void **state) {
     assert_true(h == 6 && w == 7);
     fusenet_layer_info info;
     fusenet_error err;
-    assert_int_equal(fusenet_model_layer_info(r, 0, 31, 224, &info, &err), FUSENET_ERR_INVALID_ARG);
-    assert_non_null(strstr(err.message, "31x224"));
+    expect_error(fusenet_model_layer_info(r, 0, 31, 224, &info, &err), FUSENET_ERR_INVALID_ARG, &err, "31x224");
     fusenet_model_free(r);
     fusenet_model_free(v);
 }
@@ -161,10 +150,10 @@ static void test_op_table(void **state) {
         {FUSENET_ARCH_VGG16, 1, "fc1", 1, 1, {4096}},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        fusenet_model *m = create(cases[t].arch, cases[t].top, FUSENET_POOLING_NONE);
+        fusenet_model *m = fx_model_create(cases[t].arch, cases[t].top, FUSENET_POOLING_NONE);
         fn_shape shapes[256];
         assert_true(m->g.n <= 256);
-        assert_int_equal(fusenet__graph_shapes(&m->g, 224, 224, shapes, NULL), FUSENET_OK);
+        expect_ok(fusenet__graph_shapes(&m->g, 224, 224, shapes, NULL), NULL);
         int64_t dims[FN_MAX_WEIGHT_RANK];
         int i = fusenet__graph_find(&m->g, cases[t].layer);
         assert_true(i >= 0);
@@ -176,7 +165,7 @@ static void test_op_table(void **state) {
 
 static void test_pruning(void **state) {
     (void)state;
-    fusenet_model *m = create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
+    fusenet_model *m = fx_model_create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
     unsigned char live[256];
     int tap = fusenet__graph_find(&m->g, "conv2_block1_out");
     assert_true(tap > 0);
@@ -202,27 +191,22 @@ static void test_needed_weights_and_steps(void **state) {
     (void)state;
     const char *path = FN_BUILD_DIR "/graph_random_resnet50.h5";
     fusenet_error err;
-    assert_int_equal(fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 7, path, &err), FUSENET_OK);
+    expect_ok(fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 7, path, &err), &err);
     fusenet_model_params p = fusenet_model_default_params();
     const char *needed[1] = {"conv2_block1_out"};
     p.needed_layers = needed;
     p.n_needed = 1;
     fusenet_model *m;
-    assert_int_equal(fusenet_model_load(path, &p, &m, &err), FUSENET_OK);
+    expect_ok(fusenet_model_load(path, &p, &m, &err), &err);
     for (int i = 0; i < m->g.n; i++) {
         int in_stage1 = i <= fusenet__graph_find(&m->g, "conv2_block1_out");
         int weighted = fusenet__node_weight_count(&m->g.nodes[i]) > 0;
         assert_int_equal(m->loaded[i], in_stage1 && weighted);
     }
     fusenet_tap tap = {m, "conv2_block1_out"};
-    fusenet_net_params np = fusenet_net_default_params();
-    np.taps = &tap;
-    np.n_taps = 1;
-    np.fuse = 0;
-    np.in_h = 64;
-    np.in_w = 48;
+    fusenet_net_params np = fx_net_params(&tap, 1, 1, 64, 48, 0);
     fusenet_net *net;
-    assert_int_equal(fusenet_net_build(&np, &net, &err), FUSENET_OK);
+    expect_ok(fusenet_net_build(&np, &net, &err), &err);
     for (int s = 0; s < net->n_steps; s++) {
         assert_null(strstr(net->steps[s].layer, "conv3_"));
         assert_null(strstr(net->steps[s].layer, "block2"));
@@ -230,7 +214,7 @@ static void test_needed_weights_and_steps(void **state) {
     fusenet_net_free(net);
     /* a tap beyond what was loaded is refused, naming the layer */
     tap.layer = "conv3_block1_out";
-    assert_int_equal(fusenet_net_build(&np, &net, &err), FUSENET_ERR_INVALID_ARG);
+    expect_error(fusenet_net_build(&np, &net, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
     assert_null(net);
     assert_non_null(strstr(err.message, "no weights loaded"));
     fusenet_model_free(m);
@@ -238,10 +222,10 @@ static void test_needed_weights_and_steps(void **state) {
 
 static void test_unknown_layer(void **state) {
     (void)state;
-    fusenet_model *m = create(FUSENET_ARCH_VGG16, 0, FUSENET_POOLING_NONE);
+    fusenet_model *m = fx_model_create(FUSENET_ARCH_VGG16, 0, FUSENET_POOLING_NONE);
     size_t i;
     fusenet_error err;
-    assert_int_equal(fusenet_model_find_layer(m, "block5_conv4", &i, &err), FUSENET_ERR_UNKNOWN_LAYER);
+    expect_error(fusenet_model_find_layer(m, "block5_conv4", &i, &err), FUSENET_ERR_UNKNOWN_LAYER, &err, NULL);
     assert_int_equal(err.status, FUSENET_ERR_UNKNOWN_LAYER);
     assert_non_null(strstr(err.message, "block5_conv4"));
     assert_non_null(strstr(err.message, "did you mean: block5_conv"));
@@ -252,50 +236,45 @@ static void test_null_and_bad_arguments(void **state) {
     (void)state;
     fusenet_error err;
     fusenet_model *m = (fusenet_model *)1;
-    assert_int_equal(fusenet_model_create(NULL, NULL, &err), FUSENET_ERR_INVALID_ARG);
+    expect_error(fusenet_model_create(NULL, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
     fusenet_model_params p = fusenet_model_default_params();
     p.arch = (fusenet_arch)7;
-    assert_int_equal(fusenet_model_create(&p, &m, &err), FUSENET_ERR_INVALID_ARG);
+    expect_error(fusenet_model_create(&p, &m, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
     assert_null(m);
     assert_non_null(strstr(err.message, "arch"));
-    assert_int_equal(fusenet_model_load(NULL, NULL, &m, &err), FUSENET_ERR_INVALID_ARG);
-    assert_int_equal(fusenet_model_load("/nonexistent/x.h5", NULL, &m, &err), FUSENET_ERR_IO);
-    assert_non_null(strstr(err.message, "/nonexistent/x.h5"));
+    expect_error(fusenet_model_load(NULL, NULL, &m, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
+    expect_error(fusenet_model_load("/nonexistent/x.h5", NULL, &m, &err), FUSENET_ERR_IO, &err, "/nonexistent/x.h5");
     fusenet_net *net = (fusenet_net *)1;
-    assert_int_equal(fusenet_net_build(NULL, &net, &err), FUSENET_ERR_INVALID_ARG);
+    expect_error(fusenet_net_build(NULL, &net, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
     assert_null(net);
     fusenet_net_params np = fusenet_net_default_params();
-    assert_int_equal(fusenet_net_build(&np, &net, &err), FUSENET_ERR_INVALID_ARG); /* no taps */
-    fusenet_model *r = create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
+    expect_error(fusenet_net_build(&np, &net, &err), FUSENET_ERR_INVALID_ARG, &err, NULL); /* no taps */
+    fusenet_model *r = fx_model_create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
     fusenet_tap tap = {r, "conv1_conv"};
     np.taps = &tap;
     np.n_taps = 1;
     np.batch = 0;
-    assert_int_equal(fusenet_net_build(&np, &net, &err), FUSENET_ERR_INVALID_ARG);
-    assert_non_null(strstr(err.message, "batch 0"));
+    expect_error(fusenet_net_build(&np, &net, &err), FUSENET_ERR_INVALID_ARG, &err, "batch 0");
     np.batch = 1;
     np.in_h = 31;
-    assert_int_equal(fusenet_net_build(&np, &net, &err), FUSENET_ERR_SHAPE);
-    assert_non_null(strstr(err.message, "31x224"));
+    expect_error(fusenet_net_build(&np, &net, &err), FUSENET_ERR_SHAPE, &err, "31x224");
     np.in_h = 16384;
     np.in_w = 16384;
     np.batch = 64;
-    assert_int_equal(fusenet_net_build(&np, &net, &err), FUSENET_ERR_NOMEM);
-    assert_non_null(strstr(err.message, "GiB"));
+    expect_error(fusenet_net_build(&np, &net, &err), FUSENET_ERR_NOMEM, &err, "GiB");
     fusenet_model_free(r);
-    assert_int_equal(fusenet_build_dual(NULL, &net, &err), FUSENET_ERR_INVALID_ARG);
+    expect_error(fusenet_build_dual(NULL, &net, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
     fusenet_dual_params dp = fusenet_dual_default_params();
-    assert_int_equal(fusenet_build_dual(&dp, &net, &err), FUSENET_ERR_INVALID_ARG);
-    assert_non_null(strstr(err.message, "resnet_weights"));
-    assert_int_equal(fusenet_net_run(NULL, NULL, &err), FUSENET_ERR_INVALID_ARG);
-    assert_int_equal(fusenet_net_output(NULL, NULL, &err), FUSENET_ERR_INVALID_ARG);
+    expect_error(fusenet_build_dual(&dp, &net, &err), FUSENET_ERR_INVALID_ARG, &err, "resnet_weights");
+    expect_error(fusenet_net_run(NULL, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
+    expect_error(fusenet_net_output(NULL, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, NULL);
     fusenet_net_free(NULL);
     fusenet_model_free(NULL);
     assert_string_equal(fusenet_status_name(FUSENET_ERR_SHAPE), "FUSENET_ERR_SHAPE");
     assert_string_equal(fusenet_status_name((fusenet_status)99), "FUSENET_ERR_?");
     assert_non_null(strchr(fusenet_version(), '.'));
     /* success clears the error */
-    assert_int_equal(fusenet_model_create(NULL, &m, &err), FUSENET_OK);
+    expect_ok(fusenet_model_create(NULL, &m, &err), &err);
     assert_int_equal(err.status, FUSENET_OK);
     assert_string_equal(err.message, "");
     fusenet_model_free(m);

@@ -26,7 +26,7 @@
 
 #include "alloc.h"
 #include "h5.h"
-#include "h5_fixtures.h"
+#include "test_util.h"
 
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."

@@ -38,7 +38,7 @@
 #include <hdf5.h>
 
 #include "h5.h"
-#include "h5_fixtures.h"
+#include "test_util.h"
 
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."
