@@ -1,6 +1,7 @@
-/* compile.c - from models and taps to a net: prune, fold BatchNorm and
- * ZeroPadding, fuse ReLU and residual adds as post-ops, create every oneDNN
- * primitive once, reorder weights once, plan activation memory. */
+/* compile.c - emission: from a model's plan (plan.h) to the net's steps.
+ * Creates every oneDNN primitive once, folds BatchNorm weights and reorders
+ * weights once, then hands the values to the memory plan (memplan.h). Every
+ * decision about what folds into what is the plan's; this file only reads it. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "model.h"
 #include "net.h"
 #include "ops.h"
+#include "plan.h"
 
 #define FN_MAX_INPUT_SIDE 16384
 #define FN_MAX_BATCH 65536
@@ -17,20 +19,17 @@
 
 /* Where a node's output lives once computed. */
 typedef struct node_state {
-    int value; /* -1: not materialised (absorbed into another step) */
+    int value; /* -1: not materialised (folded into another step, or not yet emitted) */
     dnnl_memory_desc_t md;
-    int done;
 } node_state;
 
 typedef struct ctx {
     fusenet_net *net;
     const fusenet_model *model;
     const fn_graph *g;
-    fn_shape *shapes;
+    fn_plan plan;
+    const fn_shape *shapes; /* = plan.shapes */
     node_state *ns;
-    int *consumers;        /* live consumers per node */
-    unsigned char *live;   /* per node */
-    unsigned char *tapped; /* per node */
     int tap_slot[FN_MAX_TAPS];
     int tap_node[FN_MAX_TAPS];
     int n_model_taps;
@@ -243,7 +242,7 @@ static void tap_md(const fn_tap_out *t, int flat, dnnl_memory_desc_t *md) {
 
 /* After node i is materialised: copy it to each tap buffer that asked for it. */
 static fusenet_status emit_taps(ctx *c, int i) {
-    if (!c->tapped[i]) return FUSENET_OK;
+    if (!c->plan.nodes[i].tapped) return FUSENET_OK;
     for (int k = 0; k < c->n_model_taps; k++) {
         if (c->tap_node[k] != i) continue;
         fn_tap_out *t = &c->net->taps[c->tap_slot[k]];
@@ -271,105 +270,21 @@ static fusenet_status emit_taps(ctx *c, int i) {
 static fusenet_status set_node(ctx *c, int i, int value, const dnnl_memory_desc_t *md) {
     c->ns[i].value = value;
     c->ns[i].md = *md;
-    c->ns[i].done = 1;
     return emit_taps(c, i);
-}
-
-/* The single live consumer of node i, or -1. */
-static int only_consumer(const ctx *c, int i) {
-    if (c->consumers[i] != 1) return -1;
-    for (int j = i + 1; j < c->g->n; j++) {
-        if (!c->live[j]) continue;
-        const fn_node *n = &c->g->nodes[j];
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] == i) return j;
-    }
-    return -1;
-}
-
-/* A ZeroPadding2D that the consumer can take as its own padding. */
-static int absorbable_pad(const ctx *c, int pad, int consumer) {
-    const fn_node *p = &c->g->nodes[pad];
-    if (p->op != FN_OP_ZERO_PAD || c->tapped[pad] || only_consumer(c, pad) != consumer) return 0;
-    if (c->g->nodes[consumer].op == FN_OP_CONV2D) return 1;
-    if (c->g->nodes[consumer].op != FN_OP_MAX_POOL) return 0;
-    /* oneDNN's max pooling ignores padded cells; Keras pools over zeros. Same
-     * result only if the input is >= 0, i.e. comes out of a ReLU. */
-    const fn_node *src = &c->g->nodes[p->in[0]];
-    return src->op == FN_OP_RELU || (src->op == FN_OP_CONV2D && src->act == FN_ACT_RELU);
-}
-
-/* Padding of a window op: its own 'same' padding plus an absorbed ZeroPadding2D.
- * Returns the node whose value feeds the op. */
-static int window_input(const ctx *c, int i, dnnl_dim_t *pad_l, dnnl_dim_t *pad_r) {
-    const fn_node *n = &c->g->nodes[i];
-    int src = n->in[0];
-    int64_t extra_t = 0, extra_l = 0;
-    if (absorbable_pad(c, src, i)) {
-        extra_t = c->g->nodes[src].pad_t;
-        extra_l = c->g->nodes[src].pad_l;
-        src = c->g->nodes[src].in[0];
-    }
-    const fn_shape *in = &c->shapes[src], *out = &c->shapes[i];
-    int64_t same_t = 0, same_l = 0;
-    if (n->padding == FN_PAD_SAME) {
-        /* 'same' on the (possibly padded) input the Keras layer sees */
-        same_t = fusenet__same_pad_before((int32_t)(in->h + extra_t * 2), n->kh, n->stride);
-        same_l = fusenet__same_pad_before((int32_t)(in->w + extra_l * 2), n->kw, n->stride);
-    }
-    pad_l[0] = extra_t + same_t;
-    pad_l[1] = extra_l + same_l;
-    pad_r[0] = (int64_t)(out->h - 1) * n->stride + n->kh - in->h - pad_l[0];
-    pad_r[1] = (int64_t)(out->w - 1) * n->stride + n->kw - in->w - pad_l[1];
-    /* A negative right pad means Keras never reads the last rows/columns; any
-     * value up to stride-1 more gives the same output size, so use 0. */
-    for (int k = 0; k < 2; k++)
-        if (pad_r[k] < 0 && pad_r[k] + n->stride - 1 >= 0) pad_r[k] = 0;
-    return src;
 }
 
 /* ---- op compilers ---- */
 
-static fusenet_status compile_conv(ctx *c, int i) {
+static fusenet_status compile_conv(ctx *c, const fn_chain *ch) {
     const fn_graph *g = c->g;
+    int i = ch->head, src = ch->src, bn = ch->bn, end = ch->end, shortcut = ch->shortcut;
     const fn_node *n = &g->nodes[i];
-    int end = i, bn = -1, relu = n->act == FN_ACT_RELU, sum_value = -1, add = -1, shortcut = -1;
-    int next;
-    dnnl_dims_t pad_l = {0, 0}, pad_r = {0, 0};
-    int src = window_input(c, i, pad_l, pad_r);
-    /* BN folds into the conv's weights only if no activation sits between them. */
-    if (!relu && !c->tapped[end] && (next = only_consumer(c, end)) >= 0 && g->nodes[next].op == FN_OP_BATCH_NORM) {
-        bn = next;
-        end = next;
-    }
-    if (!relu && !c->tapped[end] && (next = only_consumer(c, end)) >= 0 && g->nodes[next].op == FN_OP_ADD) {
-        int other = g->nodes[next].in[0] == end ? g->nodes[next].in[1] : g->nodes[next].in[0];
-        /* The residual add becomes a sum post-op writing into the shortcut's
-         * buffer: only when the shortcut is ready and nobody reads it later. */
-        int ok = c->ns[other].done && c->ns[other].value >= 0 && c->ns[other].md.ndims == 4 &&
-                 c->net->values[c->ns[other].value].kind == FN_VALUE_ARENA;
-        /* ... and the conv does not read it itself (directly or through a folded pad) */
-        if (src == other) ok = 0;
-        for (int j = other + 1; ok && j < g->n; j++) {
-            if (!c->live[j] || j == next) continue;
-            for (int k = 0; k < g->nodes[j].n_in; k++)
-                if (g->nodes[j].in[k] == other && j >= i) ok = 0;
-        }
-        if (ok) {
-            add = next;
-            shortcut = other;
-            sum_value = c->ns[other].value;
-            end = next;
-        }
-    }
-    if (!relu && !c->tapped[end] && (next = only_consumer(c, end)) >= 0 && g->nodes[next].op == FN_OP_RELU) {
-        relu = 1;
-        end = next;
-    }
-
+    int sum_value = shortcut >= 0 ? c->ns[shortcut].value : -1;
+    if (shortcut >= 0 && sum_value < 0) /* the plan promised an emitted buffer */
+        return fusenet__error(c->err, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", g->nodes[ch->sum].name,
+                              g->nodes[shortcut].name);
     const fn_shape *in = &c->shapes[src], *out = &c->shapes[i];
 
-    /* Fold BatchNorm: w' = w * a, b' = (b - mean) * a + beta, a = gamma / sqrt(var + eps). */
     size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
     float *w = fusenet__malloc(kelems * sizeof *w);
     float *b = fusenet__malloc((size_t)n->filters * sizeof *b);
@@ -382,11 +297,7 @@ static fusenet_status compile_conv(ctx *c, int i) {
     memcpy(b, n->w[1], (size_t)n->filters * sizeof *b);
     if (bn >= 0) {
         const fn_node *bnn = &g->nodes[bn];
-        for (int o = 0; o < n->filters; o++) {
-            double a = (double)bnn->w[0][o] / sqrt((double)bnn->w[3][o] + (double)bnn->epsilon);
-            b[o] = (float)(((double)b[o] - (double)bnn->w[2][o]) * a + (double)bnn->w[1][o]);
-            for (size_t k = (size_t)o; k < kelems; k += (size_t)n->filters) w[k] = (float)((double)w[k] * a);
-        }
+        fusenet__fold_batch_norm(w, b, kelems, n->filters, bnn->w[0], bnn->w[1], bnn->w[2], bnn->w[3], bnn->epsilon);
     }
 
     dnnl_memory_desc_t src_any, dst_md;
@@ -406,12 +317,12 @@ static fusenet_status compile_conv(ctx *c, int i) {
     d.weights_dims[3] = n->kw;
     d.out_c = n->filters;
     d.strides[0] = d.strides[1] = n->stride;
-    d.pad_l[0] = pad_l[0];
-    d.pad_l[1] = pad_l[1];
-    d.pad_r[0] = pad_r[0];
-    d.pad_r[1] = pad_r[1];
+    d.pad_l[0] = ch->pad_l[0];
+    d.pad_l[1] = ch->pad_l[1];
+    d.pad_r[0] = ch->pad_r[0];
+    d.pad_r[1] = ch->pad_r[1];
     d.sum = sum_value >= 0;
-    d.relu = relu;
+    d.relu = ch->relu_post;
     d.winograd = c->mode == FUSENET_MODE_FAST && n->kh == 3 && n->kw == 3 && n->stride == 1;
     dnnl_primitive_desc_t pd;
     st = fusenet__op_conv(c->net->eng, &d, n->name, &pd, c->err);
@@ -445,10 +356,7 @@ static fusenet_status compile_conv(ctx *c, int i) {
     release_weights(c, i);
     if (bn >= 0) release_weights(c, bn);
     /* Nodes folded into this step are not materialised; the chain end is. */
-    c->ns[i].done = 1;
-    if (bn >= 0) c->ns[bn].done = 1;
-    if (add >= 0) c->ns[add].done = 1;
-    if (add >= 0) c->ns[shortcut].value = -1; /* its buffer now holds the sum */
+    if (shortcut >= 0) c->ns[shortcut].value = -1; /* its buffer now holds the sum */
     st = set_node(c, end, dst_value, &real_dst);
 done:
     fusenet__free(w);
@@ -520,12 +428,12 @@ static fusenet_status compile_add(ctx *c, int i) {
     return set_node(c, i, dst, &md);
 }
 
-static fusenet_status compile_pool(ctx *c, int i) {
+static fusenet_status compile_pool(ctx *c, const fn_chain *ch) {
+    int i = ch->head, src = ch->src;
     const fn_node *n = &c->g->nodes[i];
     int global = n->op == FN_OP_GLOBAL_AVG_POOL || n->op == FN_OP_GLOBAL_MAX_POOL;
     int is_max = n->op != FN_OP_GLOBAL_AVG_POOL;
-    dnnl_dims_t pad_l = {0, 0}, pad_r = {0, 0};
-    int src = global ? n->in[0] : window_input(c, i, pad_l, pad_r);
+    dnnl_dims_t pad_l = {ch->pad_l[0], ch->pad_l[1]}, pad_r = {ch->pad_r[0], ch->pad_r[1]};
     const fn_shape *in = &c->shapes[src], *out = &c->shapes[i];
     const node_state *x = &c->ns[src];
     dnnl_dims_t kernel = {global ? in->h : n->kh, global ? in->w : n->kw};
@@ -547,7 +455,6 @@ static fusenet_status compile_pool(ctx *c, int i) {
     step_arg(s, DNNL_ARG_DST, dst, &real_dst);
     st = finish_step(c, s, pd);
     if (st) return st;
-    if (src != n->in[0]) c->ns[n->in[0]].done = 1; /* absorbed ZeroPadding2D */
     return set_node(c, i, dst, &real_dst);
 }
 
@@ -649,31 +556,31 @@ static fusenet_status compile_dense(ctx *c, int i) {
 static fusenet_status compile_model(ctx *c) {
     const fn_graph *g = c->g;
     for (int i = 0; i < g->n; i++) {
-        if (!c->live[i] || c->ns[i].done) continue;
-        const fn_node *n = &g->nodes[i];
+        const fn_plan_node *pn = &c->plan.nodes[i];
+        const fn_chain *ch = pn->chain >= 0 ? &c->plan.chains[pn->chain] : NULL;
         fusenet_status st = FUSENET_OK;
-        switch (n->op) {
-        case FN_OP_INPUT: {
+        if (pn->role == FN_ROLE_INPUT) {
             dnnl_memory_desc_t md;
             fusenet__md4(&md, c->batch, 3, c->shapes[i].h, c->shapes[i].w, dnnl_nhwc);
             st = set_node(c, i, c->input_value, &md);
-            break;
-        }
-        case FN_OP_ZERO_PAD: {
-            int consumer = only_consumer(c, i);
-            if (consumer >= 0 && absorbable_pad(c, i, consumer)) continue; /* folded into the consumer */
-            st = compile_zero_pad(c, i);
-            break;
-        }
-        case FN_OP_CONV2D: st = compile_conv(c, i); break;
-        case FN_OP_BATCH_NORM:
-        case FN_OP_RELU: st = compile_simple(c, i); break;
-        case FN_OP_ADD: st = compile_add(c, i); break;
-        case FN_OP_MAX_POOL:
-        case FN_OP_GLOBAL_AVG_POOL:
-        case FN_OP_GLOBAL_MAX_POOL: st = compile_pool(c, i); break;
-        case FN_OP_FLATTEN: st = compile_flatten(c, i); break;
-        case FN_OP_DENSE: st = compile_dense(c, i); break;
+        } else if (pn->role == FN_ROLE_VIEW) {
+            st = compile_flatten(c, i);
+        } else if (pn->role == FN_ROLE_HEAD) {
+            switch (g->nodes[i].op) {
+            case FN_OP_ZERO_PAD: st = compile_zero_pad(c, i); break;
+            case FN_OP_CONV2D: st = compile_conv(c, ch); break;
+            case FN_OP_BATCH_NORM:
+            case FN_OP_RELU: st = compile_simple(c, i); break;
+            case FN_OP_ADD: st = compile_add(c, i); break;
+            case FN_OP_MAX_POOL:
+            case FN_OP_GLOBAL_AVG_POOL:
+            case FN_OP_GLOBAL_MAX_POOL: st = compile_pool(c, ch); break;
+            case FN_OP_DENSE: st = compile_dense(c, i); break;
+            case FN_OP_INPUT:
+            case FN_OP_FLATTEN:
+                st = fusenet__error(c->err, FUSENET_ERR_BACKEND, "layer %s: planned as a step", g->nodes[i].name);
+                break;
+            }
         }
         if (st) return st;
     }
@@ -960,11 +867,8 @@ static fusenet_status check_net_params(const fusenet_net_params *p, fusenet_erro
 }
 
 static void free_ctx(ctx *c) {
-    fusenet__free(c->shapes);
+    fusenet__plan_free(&c->plan);
     fusenet__free(c->ns);
-    fusenet__free(c->consumers);
-    fusenet__free(c->live);
-    fusenet__free(c->tapped);
     memset(c, 0, sizeof *c);
 }
 
@@ -984,13 +888,9 @@ static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_param
     c.consume = consume;
     c.err = err;
     int n = m->g.n;
-    c.shapes = fusenet__calloc((size_t)n, sizeof *c.shapes);
     c.ns = fusenet__calloc((size_t)n, sizeof *c.ns);
-    c.consumers = fusenet__calloc((size_t)n, sizeof *c.consumers);
-    c.live = fusenet__calloc((size_t)n, 1);
-    c.tapped = fusenet__calloc((size_t)n, 1);
     fusenet_status st = FUSENET_OK;
-    if (!c.shapes || !c.ns || !c.consumers || !c.live || !c.tapped) {
+    if (!c.ns) {
         st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
         goto done;
     }
@@ -1000,20 +900,18 @@ static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_param
         c.tap_slot[c.n_model_taps] = (int)t;
         c.tap_node[c.n_model_taps] = tap_nodes[t];
         outs[c.n_model_taps++] = tap_nodes[t];
-        c.tapped[tap_nodes[t]] = 1;
     }
     if (m->include_top && (p->in_h != 224 || p->in_w != 224)) {
         st = fusenet__error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
                       fusenet__arch_name(m->arch), p->in_h, p->in_w);
         goto done;
     }
-    st = fusenet__graph_shapes(&m->g, p->in_h, p->in_w, c.shapes, err);
+    st = fusenet__plan(&m->g, p->in_h, p->in_w, outs, c.n_model_taps, &c.plan, err);
     if (st) goto done;
-    fusenet__graph_live(&m->g, outs, c.n_model_taps, c.live);
+    c.shapes = c.plan.shapes;
     for (int i = 0; i < n; i++) {
         c.ns[i].value = -1;
-        if (!c.live[i]) continue;
-        for (int k = 0; k < m->g.nodes[i].n_in; k++) c.consumers[m->g.nodes[i].in[k]]++;
+        if (c.plan.nodes[i].role == FN_ROLE_DEAD) continue;
         if (fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i]) {
             st = fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
                           fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[outs[0]].name);
