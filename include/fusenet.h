@@ -106,8 +106,10 @@ typedef enum fusenet_size_policy {
 
 typedef enum fusenet_mode {
     FUSENET_MODE_EXACT = 0, /* direct convolutions, ~1e-6 relative to the reference */
-    FUSENET_MODE_FAST = 1   /* Winograd for 3x3 stride-1 convolutions where oneDNN offers it:
-                               about 2x faster; errors up to ~1e-3 of the output's magnitude */
+    FUSENET_MODE_FAST = 1   /* Winograd for 3x3 stride-1 convolutions: about 2x faster; errors up
+                               to ~1e-3 of the output's magnitude. oneDNN has Winograd only on
+                               AVX-512 CPUs (fusenet_system_info.fast_mode); elsewhere a build
+                               asking for it fails with UNSUPPORTED naming the CPU's ISA. */
 } fusenet_mode;
 
 /** A dense NHWC float32 view. Never owns its data. */
@@ -115,6 +117,28 @@ typedef struct fusenet_tensor {
     float *data;
     int32_t n, h, w, c;
 } fusenet_tensor;
+
+/* ---- system ------------------------------------------------------------- */
+
+/** What this build and this CPU offer. Plain data: the strings are static. */
+typedef struct fusenet_system_info {
+    const char *version;                      /* fusenet_version() */
+    int32_t dnnl_major, dnnl_minor, dnnl_patch; /* oneDNN's version (dnnl_version()) */
+    const char *dnnl_hash;                    /* oneDNN's git commit */
+    const char *isa;         /* the ISA oneDNN dispatches (dnnl_get_effective_cpu_isa), in
+                                oneDNN's names: "sse41", "avx2", "avx512_core", "avx512_core_vnni", ... */
+    int32_t cores;           /* processors this process may use */
+    int32_t default_threads; /* what fusenet_net_params.threads = 0 means: OMP_NUM_THREADS when
+                                set, else cores */
+    int exact_mode;          /* 1: FUSENET_MODE_EXACT is offered (always) */
+    int fast_mode;           /* 1: FUSENET_MODE_FAST is offered (oneDNN has Winograd convolutions
+                                for this CPU: AVX-512); 0: builds asking for it fail with UNSUPPORTED */
+} fusenet_system_info;
+
+/** Fills *out. Thread-safe; asks oneDNN (creates and frees a CPU engine and a
+ *  probe primitive descriptor each call). Statuses: INVALID_ARG (out NULL),
+ *  BACKEND, NOMEM (oneDNN's engine). */
+FUSENET_API fusenet_status fusenet_get_system_info(fusenet_system_info *out, fusenet_error *err);
 
 /* ---- model: layer graph + raw weights; immutable, shareable -------------- *
  * Thread-safety: create/load/free one model from one thread; every other call
@@ -211,7 +235,8 @@ FUSENET_API fusenet_net_params fusenet_net_default_params(void);
 
 /** Compiles a net computing the taps (and, with fuse, the fused map). The net
  *  copies what it needs: the models may be freed right after this call.
- *  Statuses: INVALID_ARG, UNKNOWN_LAYER, SHAPE, NOMEM, BACKEND. */
+ *  Statuses: INVALID_ARG, UNKNOWN_LAYER, SHAPE, NOMEM, BACKEND, UNSUPPORTED
+ *  (mode fast on a CPU without oneDNN Winograd). */
 FUSENET_API fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out,
                                              fusenet_error *err);
 

@@ -31,12 +31,13 @@ fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **ou
     if (bad)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
                               "fusenet_build_dual: net.%s (the taps are resnet_layer and vgg_layer, fused)", bad);
+    fusenet_status st = fusenet__check_mode(p->net.mode, err); /* before reading the files */
+    if (st) return st;
     const char *layers[2] = {p->resnet_layer ? p->resnet_layer : "conv4_block6_out",
                              p->vgg_layer ? p->vgg_layer : "block5_conv3"};
     const char *paths[2] = {p->resnet_weights, p->vgg_weights};
     const fusenet_arch archs[2] = {FUSENET_ARCH_RESNET50, FUSENET_ARCH_VGG16};
     fusenet_model *models[2] = {NULL, NULL};
-    fusenet_status st = FUSENET_OK;
     for (int k = 0; k < 2 && !st; k++) {
         fusenet_model_params mp = fusenet_model_default_params();
         mp.arch = archs[k];

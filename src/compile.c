@@ -853,6 +853,8 @@ static fusenet_status check_net_params(const fusenet_net_params *p, fusenet_erro
                         p->out_w, FN_MAX_INPUT_SIDE);
     if (p->mode != FUSENET_MODE_EXACT && p->mode != FUSENET_MODE_FAST)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: mode %d is not exact or fast", (int)p->mode);
+    fusenet_status mode_st = fusenet__check_mode(p->mode, err);
+    if (mode_st) return mode_st;
     if (p->threads < 0 || p->threads > FN_MAX_THREADS)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: threads %d outside 0..%d", (int)p->threads,
                               FN_MAX_THREADS);

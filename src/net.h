@@ -112,6 +112,8 @@ int fusenet__threads_enter(int threads);
 void fusenet__threads_leave(int saved);
 /* OMP_NUM_THREADS when set (1..FN_MAX_THREADS), else the cores the process may use. */
 int fusenet__default_threads(void);
+/* OK for exact; for fast, UNSUPPORTED (naming the CPU's ISA) where oneDNN has no Winograd. */
+fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err);
 
 /* Runtime entry used by the benchmark: runs with per-step timing into step->time_ms. */
 fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err);

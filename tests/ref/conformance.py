@@ -92,6 +92,16 @@ def tap_cases(quick):
     return c
 
 
+def winograd_cpu():
+    """Whether oneDNN can have Winograd convolutions here: AVX-512 foundation, BW, VL, DQ (avx512_core)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    except OSError:
+        return False
+    return all(x in flags for x in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
+
+
 def fuse_cases(quick):
     """[(resnet weights, vgg weights, input, resnet layer, vgg layer, resize, size)]"""
     R, V = "conv4_block6_out", "block5_conv3"
@@ -262,6 +272,12 @@ class Runner:
                                       "--resnet-layer", rlayer, "--vgg-layer", vlayer,
                                       "--resize", resize, "--size", size, "--mode", mode,
                                       "--input", ipath, "--output", out_path])
+        if mode == "fast" and not winograd_cpu():
+            # oneDNN has Winograd only on AVX-512 (avx512_core): elsewhere fast must be refused
+            refused = not ok and "Winograd" in msg
+            self.report(refused, "fuse", label, x.shape, None, None, None,
+                        "refused: no AVX-512 (as expected)" if refused else "not refused without AVX-512: " + msg)
+            return
         if not ok:
             self.report(False, "fuse", label, x.shape, None, None, None, msg)
             return
