@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "fusenet.h"
 #include "model.h"
+#include "test_util.h"
 
 #ifndef FN_TEST_DIR
 #define FN_TEST_DIR "tests"
@@ -32,21 +33,12 @@ static fusenet_model *resnet, *vgg;
 
 static int setup(void **state) {
     (void)state;
-    fusenet_error err;
-    if (fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 11, RESNET_PATH, &err) != FUSENET_OK ||
-        fusenet__write_random_weights(FUSENET_ARCH_VGG16, 0, 12, VGG_PATH, &err) != FUSENET_OK) {
-        fprintf(stderr, "setup: %s\n", err.message);
+    if (fx_write_weights(FUSENET_ARCH_RESNET50, 11, RESNET_PATH) || fx_write_weights(FUSENET_ARCH_VGG16, 12, VGG_PATH))
         return -1;
-    }
-    fusenet_model_params p = fusenet_model_default_params();
     const char *rl[1] = {"conv2_block1_out"}, *vl[1] = {"block2_conv2"};
-    p.needed_layers = rl;
-    p.n_needed = 1;
-    if (fusenet_model_load(RESNET_PATH, &p, &resnet, &err) != FUSENET_OK) return -1;
-    p.arch = FUSENET_ARCH_VGG16;
-    p.needed_layers = vl;
-    if (fusenet_model_load(VGG_PATH, &p, &vgg, &err) != FUSENET_OK) return -1;
-    return 0;
+    resnet = fx_model_load(RESNET_PATH, FUSENET_ARCH_RESNET50, rl, 1);
+    vgg = fx_model_load(VGG_PATH, FUSENET_ARCH_VGG16, vl, 1);
+    return resnet && vgg ? 0 : -1;
 }
 
 static int teardown(void **state) {

@@ -41,6 +41,7 @@
 #include "alloc.h"
 #include "fusenet.h"
 #include "model.h"
+#include "test_util.h"
 
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."
@@ -157,12 +158,8 @@ static fusenet_model *g_resnet, *g_vgg, *g_resnet3, *g_vgg2;
 
 static int group_setup(void **state) {
     (void)state;
-    fusenet_error err;
-    if (fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 21, RESNET_PATH, &err) != FUSENET_OK ||
-        fusenet__write_random_weights(FUSENET_ARCH_VGG16, 0, 22, VGG_PATH, &err) != FUSENET_OK) {
-        fprintf(stderr, "cannot write the random weight files: %s\n", err.message);
+    if (fx_write_weights(FUSENET_ARCH_RESNET50, 21, RESNET_PATH) || fx_write_weights(FUSENET_ARCH_VGG16, 22, VGG_PATH))
         return -1;
-    }
     return 0;
 }
 

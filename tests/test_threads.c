@@ -43,6 +43,7 @@
 
 #include "fusenet.h"
 #include "model.h"
+#include "test_util.h"
 
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."
@@ -163,32 +164,14 @@ static int differs(const fusenet_net *net, const outputs *ref, char *why, size_t
 
 /* ---- fixtures -------------------------------------------------------------- */
 
-static fusenet_model *load(const char *path, fusenet_arch arch, const char *const *needed, size_t n) {
-    fusenet_model_params p = fusenet_model_default_params();
-    p.arch = arch;
-    p.needed_layers = needed;
-    p.n_needed = n;
-    fusenet_model *m = NULL;
-    fusenet_error err;
-    if (fusenet_model_load(path, &p, &m, &err) != FUSENET_OK) {
-        fprintf(stderr, "%s\n", err.message);
-        return NULL;
-    }
-    return m;
-}
-
 static int group_setup(void **state) {
     (void)state;
-    fusenet_error err;
-    if (fusenet__write_random_weights(FUSENET_ARCH_RESNET50, 0, 31, RESNET_PATH, &err) != FUSENET_OK ||
-        fusenet__write_random_weights(FUSENET_ARCH_VGG16, 0, 32, VGG_PATH, &err) != FUSENET_OK) {
-        fprintf(stderr, "cannot write the random weight files: %s\n", err.message);
+    if (fx_write_weights(FUSENET_ARCH_RESNET50, 31, RESNET_PATH) || fx_write_weights(FUSENET_ARCH_VGG16, 32, VGG_PATH))
         return -1;
-    }
     static const char *const rneed[] = {RESNET_TAP};
     static const char *const vneed[] = {VGG_TAP, VGG_TAP2};
-    g_resnet = load(RESNET_PATH, FUSENET_ARCH_RESNET50, rneed, 1);
-    g_vgg = load(VGG_PATH, FUSENET_ARCH_VGG16, vneed, 2);
+    g_resnet = fx_model_load(RESNET_PATH, FUSENET_ARCH_RESNET50, rneed, 1);
+    g_vgg = fx_model_load(VGG_PATH, FUSENET_ARCH_VGG16, vneed, 2);
     if (!g_resnet || !g_vgg) return -1;
     size_t n = (size_t)BATCH * IN_H * IN_W * 3;
     for (int i = 0; i < NINPUTS; i++) {
@@ -318,8 +301,8 @@ static void *load_and_run(void *arg) {
     static const char *const rneed[] = {RESNET_TAP};
     static const char *const vneed[] = {VGG_TAP, VGG_TAP2};
     pthread_barrier_wait(&g_barrier); /* every thread loads at the same time */
-    fusenet_model *r = load(RESNET_PATH, FUSENET_ARCH_RESNET50, rneed, 1);
-    fusenet_model *v = load(VGG_PATH, FUSENET_ARCH_VGG16, vneed, 2);
+    fusenet_model *r = fx_model_load(RESNET_PATH, FUSENET_ARCH_RESNET50, rneed, 1);
+    fusenet_model *v = fx_model_load(VGG_PATH, FUSENET_ARCH_VGG16, vneed, 2);
     fusenet_error err;
     fusenet_net *net = r && v ? build_net_from(r, v, &err) : NULL;
     char why[64];
