@@ -50,3 +50,26 @@ endif()
 unset(_fn_cli_ok)
 unset(_fn_cli_rc)
 unset(_fn_cli_args)
+
+# 'fusenet CMD --help' lists that command's options and no other command's;
+# 'fusenet --help' lists the commands.
+if(TARGET fusenet_cli)
+  foreach(_fn_help "layers;--summary;--alpha" "tap;--layer NAME;--resnet-weights" "fuse;--resnet-layer;--model"
+                   "bench;--profile;--output" "embed;--strict;--query" "similar;--embeddings;--batch"
+                   "viz;--output-size;--seed" "make-weights;--seed;--threads")
+    list(GET _fn_help 0 _fn_cmd)
+    list(GET _fn_help 1 _fn_own)
+    list(GET _fn_help 2 _fn_foreign)
+    add_test(NAME cli_help_${_fn_cmd} COMMAND fusenet_cli ${_fn_cmd} --help)
+    set_tests_properties(cli_help_${_fn_cmd} PROPERTIES LABELS cli
+      PASS_REGULAR_EXPRESSION "usage: fusenet ${_fn_cmd} .*\n  ${_fn_own}"
+      FAIL_REGULAR_EXPRESSION "\n  ${_fn_foreign} ")
+  endforeach()
+  add_test(NAME cli_help COMMAND fusenet_cli --help)
+  set_tests_properties(cli_help PROPERTIES LABELS cli
+    PASS_REGULAR_EXPRESSION "commands:\n  layers .*\n  make-weights .*\n  version ")
+endif()
+unset(_fn_help)
+unset(_fn_cmd)
+unset(_fn_own)
+unset(_fn_foreign)

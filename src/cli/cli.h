@@ -1,6 +1,6 @@
-/* cli.h - what the files of the `fusenet` command-line tool share: the parsed
- * options, error reporting, the weights finder and the helpers several
- * commands use. */
+/* cli.h - what the files of the `fusenet` command-line tool share: the
+ * commands, the option table and the typed options it fills, error reporting,
+ * the weights finder and the helpers several commands use. */
 #ifndef FN_CLI_H
 #define FN_CLI_H
 
@@ -11,31 +11,75 @@
 #include "npy.h"
 
 #define MAX_INPUT_BYTES ((size_t)8 << 30)
+#define MAX_IMAGE_ARGS 4096 /* files after --images */
 
+typedef struct cli_hw {
+    int h, w;
+} cli_hw;
+
+typedef struct cli_size { /* --size min|max|HxW */
+    fusenet_size_policy policy;
+    int h, w;
+} cli_size;
+
+/* Every option value, parsed once (options.c) into its type. A command reads
+ * only the fields of the options its row in the option table allows. */
 typedef struct opts {
-    const char *model, *weights, *layer, *input, *output;
+    fusenet_arch arch;                     /* --model */
+    const char *weights, *layer, *input, *output, *names, *embeddings, *query, *image;
     const char *resnet_weights, *vgg_weights, *resnet_layer, *vgg_layer;
-    const char *resize, *size, *input_size, *load_interp, *mode;
-    const char *pool, *names, *embeddings, *query, *image, *alpha, *output_size;
-    const char **images;
+    fusenet_interp resize, load_interp;    /* --resize, --load-interp */
+    cli_size size;                         /* --size (fuse, embed, similar) */
+    fusenet_mode mode;                     /* --mode */
+    fusenet_pooling pool;                  /* --pool */
+    cli_hw input_size;                     /* --input-size, bench's --size; 224x224 */
+    cli_hw output_size;                    /* viz --output-size; 0x0: the picture's size */
+    double alpha;                          /* viz --alpha */
+    const char **images;                   /* --images (n_images of them) */
     int n_images;
-    const char **pos; /* positional arguments (embed: images and directories) */
+    const char **pos;                      /* positional arguments (embed: images and directories) */
     int n_pos;
-    int top, summary, stats, threads, batch, iters, profile, batch_given, strict, k;
-    long long seed;
-    char found[2][4096]; /* weights paths found by find_weights */
+    int top, summary, stats, profile, strict; /* flags */
+    int threads, batch, iters, k, seed;
+    char found[2][4096];                   /* weights paths found by find_weights */
 } opts;
+
+/* ---- the commands (main.c) ---- */
+enum {
+    CMD_LAYERS = 1 << 0,
+    CMD_TAP = 1 << 1,
+    CMD_FUSE = 1 << 2,
+    CMD_BENCH = 1 << 3,
+    CMD_EMBED = 1 << 4,
+    CMD_SIMILAR = 1 << 5,
+    CMD_VIZ = 1 << 6,
+    CMD_WEIGHTS = 1 << 7,
+    CMD_VERSION = 1 << 8,
+};
+
+typedef struct cli_command {
+    const char *name;
+    unsigned bit;           /* CMD_*: its column in the option table */
+    int (*run)(opts *o);
+    int batch;              /* --batch when not given */
+    const char *positional; /* what it takes besides options, for --help; NULL: nothing */
+    const char *summary;    /* one line for 'fusenet --help' */
+    const char *notes;      /* after the options in 'fusenet CMD --help'; may be NULL */
+} cli_command;
+
+/* ---- options (options.c) ---- */
+/* Fills o from argv[2..argc) for cmd: only cmd's options, each value checked
+ * and converted; required options present; positional arguments only where
+ * cmd takes them. Returns 0, or 1 after one line on stderr. o->images and
+ * o->pos are allocated (free with free_opts) even on failure. */
+int parse(const cli_command *cmd, int argc, char **argv, opts *o);
+void free_opts(opts *o);
+/* Prints cmd's options, one a line, for 'fusenet CMD --help'. */
+void print_options(const cli_command *cmd, FILE *to);
 
 /* ---- errors (common.c): one line "fusenet: ..." on stderr; return 1 ---- */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int fail(const fusenet_error *err);
-
-/* ---- options (options.c; usage in main.c) ---- */
-int usage(FILE *to);
-int parse(int argc, char **argv, opts *o);
-int parse_int(const char *s, int lo, int hi, int *out);
-int parse_hw(const char *s, int *h, int *w);
-int parse_model(const char *name, fusenet_arch *arch);
 
 /* ---- shared helpers (common.c) ---- */
 int check_output(const char *option, const char *path);
@@ -43,20 +87,18 @@ int find_weights(const char **path, const char *option, fusenet_arch arch, int t
 int find_dual_weights(opts *o);
 fusenet_dual_params dual_params(const opts *o, int batch, int h, int w);
 fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err);
-int check_fuse_opts(const opts *o);
-int parse_pool(const opts *o, fusenet_pooling *pool);
-int image_params(const opts *o, fusenet_image_params *ip);
+fusenet_image_params image_params(const opts *o); /* --input-size, --load-interp; caffe preprocessing */
 int grow(void **p, size_t *cap, size_t need, size_t elem);
 double seconds_now(void);
 
 /* ---- the commands ---- */
-int cmd_layers(const opts *o);  /* cmd_model.c */
+int cmd_layers(opts *o); /* cmd_model.c */
 int cmd_tap(opts *o);
 int cmd_fuse(opts *o);
 int cmd_bench(opts *o);
-int cmd_embed(opts *o);         /* cmd_embed.c */
+int cmd_embed(opts *o); /* cmd_embed.c */
 int cmd_similar(opts *o);
-int cmd_viz(opts *o);           /* cmd_viz.c */
-int cmd_make_weights(const opts *o); /* cmd_weights.c */
+int cmd_viz(opts *o);          /* cmd_viz.c */
+int cmd_make_weights(opts *o); /* cmd_weights.c */
 
 #endif

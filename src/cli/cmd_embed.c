@@ -18,24 +18,28 @@
 
 /* ---- shared by embed, similar, viz ---- */
 
-static int progress_shown; /* a progress line is on the terminal: clear it before other messages */
+/* How a run reports skipped files and its progress. */
+typedef struct report {
+    int strict;         /* a skipped file fails the run */
+    int progress_shown; /* a progress line is on the terminal: clear it before other messages */
+} report;
 
-static void clear_progress(void) {
-    if (progress_shown) fputs("\r\033[K", stderr);
-    progress_shown = 0;
+static void clear_progress(report *r) {
+    if (r->progress_shown) fputs("\r\033[K", stderr);
+    r->progress_shown = 0;
 }
 
 /* A skipped input: reported by name on stderr. Returns 1 with --strict (the run fails). */
-static int skip(const opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int skip(const opts *o, const char *fmt, ...) {
-    clear_progress();
+static int skip(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int skip(report *r, const char *fmt, ...) {
+    clear_progress(r);
     va_list ap;
     va_start(ap, fmt);
-    fputs(o->strict ? "fusenet: " : "fusenet: skipped: ", stderr);
+    fputs(r->strict ? "fusenet: " : "fusenet: skipped: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    return o->strict;
+    return r->strict;
 }
 
 /* ---- embed: collecting the files ---- */
@@ -77,13 +81,13 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* Walks dir recursively in byte-wise sorted order, depth first, collecting
  * .jpg/.jpeg/.png files (any case). Entries starting with '.' are skipped;
  * symbolic links are followed, but a directory is never walked twice. */
-static int walk(const opts *o, file_list *l, const char *dir, const struct stat *sb) {
+static int walk(report *r, file_list *l, const char *dir, const struct stat *sb) {
     for (size_t i = 0; i < l->n_seen; i++)
         if (l->seen[i].dev == sb->st_dev && l->seen[i].ino == sb->st_ino) return 0;
     if (grow((void **)&l->seen, &l->cap_seen, l->n_seen + 1, sizeof *l->seen)) return 1;
     l->seen[l->n_seen++] = (dir_id){sb->st_dev, sb->st_ino};
     DIR *d = opendir(dir);
-    if (!d) return skip(o, "cannot read directory %s: %s", dir, strerror(errno));
+    if (!d) return skip(r, "cannot read directory %s: %s", dir, strerror(errno));
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -96,7 +100,7 @@ static int walk(const opts *o, file_list *l, const char *dir, const struct stat 
         }
         strcpy(names[n++], e->d_name);
     }
-    if (!rc && errno) rc = skip(o, "cannot read directory %s: %s", dir, strerror(errno));
+    if (!rc && errno) rc = skip(r, "cannot read directory %s: %s", dir, strerror(errno));
     closedir(d);
     if (n) qsort(names, n, sizeof *names, cmp_str);
     size_t dlen = strlen(dir);
@@ -110,9 +114,9 @@ static int walk(const opts *o, file_list *l, const char *dir, const struct stat 
         sprintf(path, "%s%s%s", dir, slash ? "" : "/", names[i]);
         struct stat st;
         if (stat(path, &st) != 0) { /* dangling or looping link, vanished entry */
-            if (is_image_name(names[i])) rc = skip(o, "cannot read image %s: %s", path, strerror(errno));
+            if (is_image_name(names[i])) rc = skip(r, "cannot read image %s: %s", path, strerror(errno));
         } else if (S_ISDIR(st.st_mode)) {
-            rc = walk(o, l, path, &st);
+            rc = walk(r, l, path, &st);
         } else if (S_ISREG(st.st_mode) && is_image_name(names[i])) {
             rc = add_file(l, path);
         }
@@ -124,12 +128,12 @@ static int walk(const opts *o, file_list *l, const char *dir, const struct stat 
 }
 
 /* Files given are taken whatever their name; directories are walked. */
-static int collect(const opts *o, file_list *l) {
+static int collect(const opts *o, report *r, file_list *l) {
     memset(l, 0, sizeof *l);
     for (int i = 0; i < o->n_pos; i++) {
         struct stat st;
         if (stat(o->pos[i], &st) != 0) return die("%s: %s", o->pos[i], strerror(errno));
-        int rc = S_ISDIR(st.st_mode) ? walk(o, l, o->pos[i], &st) : add_file(l, o->pos[i]);
+        int rc = S_ISDIR(st.st_mode) ? walk(r, l, o->pos[i], &st) : add_file(l, o->pos[i]);
         if (rc) return 1;
     }
     return 0;
@@ -137,7 +141,7 @@ static int collect(const opts *o, file_list *l) {
 
 /* ---- embed ---- */
 
-static void show_progress(size_t done, size_t total, size_t embedded, double elapsed) {
+static void show_progress(report *r, size_t done, size_t total, size_t embedded, double elapsed) {
     double rate = elapsed > 0 ? (double)embedded / elapsed : 0.0;
     double left = done > 0 ? elapsed / (double)done * (double)(total - done) : 0.0;
     long l = (long)(left + 0.5);
@@ -145,7 +149,7 @@ static void show_progress(size_t done, size_t total, size_t embedded, double ela
     if (l >= 3600) fprintf(stderr, "%ldh%02ldm left", l / 3600, l / 60 % 60);
     else fprintf(stderr, "%ldm%02lds left", l / 60, l % 60);
     fflush(stderr);
-    progress_shown = 1;
+    r->progress_shown = 1;
 }
 
 /* Writes the names (one path per line, row order) to a temp file beside `path`,
@@ -166,15 +170,14 @@ static int write_names_temp(const char *path, char *const *files, const size_t *
 }
 
 int cmd_embed(opts *o) {
-    if (!o->output) return die("--output EMB.npy is required");
-    if (!o->n_pos) return die("give the images or directories to embed (see 'fusenet' for usage)");
+    if (!o->n_pos) return die("give the images or directories to embed (see 'fusenet embed --help')");
     if (o->names && strcmp(o->names, o->output) == 0) return die("--names and --output name the same file");
     if (check_output("--output", o->output) || check_output("--names", o->names)) return 1;
-    fusenet_pooling pool;
-    fusenet_image_params ip;
-    if (parse_pool(o, &pool) || image_params(o, &ip) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
+    fusenet_image_params ip = image_params(o);
+    if (find_dual_weights(o)) return 1;
+    report rep = {o->strict, 0};
     file_list files;
-    if (collect(o, &files)) {
+    if (collect(o, &rep, &files)) {
         free_files(&files);
         return 1;
     }
@@ -200,10 +203,10 @@ int cmd_embed(opts *o) {
     for (size_t i = 0; i < files.n && !rc; i++) {
         const char *path = files.paths[i];
         if (strchr(path, '\n')) {
-            rc = skip(o, "%s: a file name with a newline cannot be listed in the names file", path);
+            rc = skip(&rep, "%s: a file name with a newline cannot be listed in the names file", path);
             skipped++;
         } else if (fusenet_image_load(path, &ip, x + per * (size_t)cnt, &err)) {
-            rc = skip(o, "%s", err.message);
+            rc = skip(&rep, "%s", err.message);
             skipped++;
         } else {
             slot_src[cnt++] = i;
@@ -211,7 +214,7 @@ int cmd_embed(opts *o) {
         if (rc || (cnt < b && i + 1 < files.n) || cnt == 0) continue;
         if (cnt < b) memset(x + per * (size_t)cnt, 0, per * (size_t)(b - cnt) * sizeof *x); /* spare slots */
         fusenet_tensor in = {x, b, ip.height, ip.width, 3};
-        if (fusenet_embed(net, &in, pool, batch_out, &err)) {
+        if (fusenet_embed(net, &in, o->pool, batch_out, &err)) {
             rc = fail(&err);
             break;
         }
@@ -226,11 +229,11 @@ int cmd_embed(opts *o) {
         cnt = 0;
         double now = seconds_now();
         if (tty && (now - last_shown > 0.25 || i + 1 == files.n)) {
-            show_progress(i + 1, files.n, n_rows, now - t0);
+            show_progress(&rep, i + 1, files.n, n_rows, now - t0);
             last_shown = now;
         }
     }
-    clear_progress();
+    clear_progress(&rep);
     if (!rc && n_rows == 0) rc = die("none of the %zu files could be embedded", files.n);
     /* Names to a temp file, then the array (temp + rename), then the names renamed into place. */
     char *tmp = NULL;
@@ -313,22 +316,21 @@ static int read_lines(const char *path, char **buf_out, char ***lines_out, size_
     return 0;
 }
 
-static const float *sim_scores;
+typedef struct ranked {
+    float score;
+    size_t row;
+} ranked;
 
-static int cmp_by_score(const void *a, const void *b) {
-    size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    float x = sim_scores[i], y = sim_scores[j];
-    if (x != y) return x < y ? 1 : -1;
-    return (i > j) - (i < j);
+/* Best first; equal scores in row order. */
+static int cmp_ranked(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return (x->row > y->row) - (x->row < y->row);
 }
 
 int cmd_similar(opts *o) {
-    if (!o->embeddings) return die("--embeddings EMB.npy is required");
-    if (!o->names) return die("--names NAMES.txt is required (written by 'fusenet embed --names')");
-    if (!o->query) return die("--query IMAGE is required");
-    fusenet_pooling pool;
-    fusenet_image_params ip;
-    if (parse_pool(o, &pool) || image_params(o, &ip) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
+    fusenet_image_params ip = image_params(o);
+    if (find_dual_weights(o)) return 1;
     fusenet_error err;
     fn_npy emb;
     if (fusenet__npy_read(o->embeddings, MAX_INPUT_BYTES, &emb, &err)) return fail(&err);
@@ -350,15 +352,14 @@ int cmd_similar(opts *o) {
         rc = die("%s has %lld values per row but these taps give %zu; use the --resnet-layer/--vgg-layer of the "
                  "'fusenet embed' run",
                  o->embeddings, (long long)emb.dims[1], dim);
-    float *q = NULL, *score = NULL;
-    size_t *order = NULL;
+    float *q = NULL;
+    ranked *order = NULL;
     if (!rc) {
         q = malloc(dim * sizeof *q);
-        score = malloc((n ? n : 1) * sizeof *score);
         order = malloc((n ? n : 1) * sizeof *order);
-        if (!q || !score || !order) rc = die("out of memory");
+        if (!q || !order) rc = die("out of memory");
     }
-    if (!rc && fusenet_embed_image(net, o->query, &ip, pool, q, &err)) rc = fail(&err);
+    if (!rc && fusenet_embed_image(net, o->query, &ip, o->pool, q, &err)) rc = fail(&err);
     if (!rc) {
         double qn = 0;
         for (size_t k = 0; k < dim; k++) qn += (double)q[k] * q[k];
@@ -369,17 +370,14 @@ int cmd_similar(opts *o) {
                 dot += (double)r[k] * q[k];
                 rn += (double)r[k] * r[k];
             }
-            score[i] = rn > 0 && qn > 0 ? (float)(dot / sqrt(rn * qn)) : 0.0f;
-            order[i] = i;
+            order[i] = (ranked){rn > 0 && qn > 0 ? (float)(dot / sqrt(rn * qn)) : 0.0f, i};
         }
-        sim_scores = score;
-        qsort(order, n, sizeof *order, cmp_by_score);
+        qsort(order, n, sizeof *order, cmp_ranked);
         size_t k = (size_t)o->k < n ? (size_t)o->k : n;
-        for (size_t i = 0; i < k; i++) printf("%zu\t%.6f\t%s\n", i + 1, score[order[i]], names[order[i]]);
+        for (size_t i = 0; i < k; i++) printf("%zu\t%.6f\t%s\n", i + 1, order[i].score, names[order[i].row]);
         if (fflush(stdout) != 0) rc = die("cannot write the results: %s", strerror(errno));
     }
     free(q);
-    free(score);
     free(order);
     free(buf);
     free(names);

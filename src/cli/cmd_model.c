@@ -23,13 +23,11 @@ static void group_digits(long long v, char *buf, size_t size) {
     buf[k] = '\0';
 }
 
-int cmd_layers(const opts *o) {
+int cmd_layers(opts *o) {
     fusenet_model_params p = fusenet_model_default_params();
-    if (parse_model(o->model, &p.arch)) return 1;
+    p.arch = o->arch;
     p.include_top = o->top;
-    int h = 224, w = 224;
-    if (o->input_size && !parse_hw(o->input_size, &h, &w))
-        return die("--input-size: '%s' is not HxW", o->input_size);
+    int h = o->input_size.h, w = o->input_size.w;
     fusenet_error err;
     fusenet_model *m;
     if (fusenet_model_create(&p, &m, &err)) return fail(&err);
@@ -84,17 +82,8 @@ static int load_input(const opts *o, fn_npy *x) {
         return 0;
     }
     if (!o->n_images) return die("an input is required: --input IN.npy or --images IMG...");
-    fusenet_image_params ip = fusenet_image_default_params();
-    int h = 224, w = 224;
-    if (o->input_size && !parse_hw(o->input_size, &h, &w))
-        return die("--input-size: '%s' is not HxW", o->input_size);
-    ip.height = h;
-    ip.width = w;
-    if (o->load_interp) {
-        if (strcmp(o->load_interp, "bilinear") == 0) ip.interp = FUSENET_INTERP_BILINEAR;
-        else if (strcmp(o->load_interp, "nearest") != 0)
-            return die("--load-interp: '%s' is not nearest or bilinear", o->load_interp);
-    }
+    fusenet_image_params ip = image_params(o);
+    int h = ip.height, w = ip.width;
     size_t per = (size_t)h * (size_t)w * 3;
     memset(x, 0, sizeof *x);
     x->rank = 4;
@@ -132,23 +121,26 @@ static void print_stats(const char *what, const fusenet_tensor *t, const float *
 }
 
 /* Runs nets of batch b over the N inputs in chunks, copying one output per
- * chunk into out (allocated here). which < 0: fused map; else tap index. */
-typedef fusenet_status (*build_fn)(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err);
+ * chunk into out (allocated here). which < 0: fused map; else tap index.
+ * model: the tap's model (NULL for the fused net). */
+typedef fusenet_status (*build_fn)(const opts *o, fusenet_model *model, int batch, int h, int w, fusenet_net **net,
+                                   fusenet_error *err);
 
-static int run_chunks(const opts *o, build_fn build, const fn_npy *x, int which, float **out, fusenet_tensor *shape) {
+static int run_chunks(const opts *o, build_fn build, fusenet_model *model, const fn_npy *x, int which, float **out,
+                      fusenet_tensor *shape) {
     int n = (int)x->dims[0], h = (int)x->dims[1], w = (int)x->dims[2];
     int b = o->batch < n ? o->batch : n;
     fusenet_error err;
     fusenet_net *net = NULL, *tail = NULL;
     *out = NULL;
-    if (build(o, b, h, w, &net, &err)) return fail(&err);
+    if (build(o, model, b, h, w, &net, &err)) return fail(&err);
     int rc = 0;
     size_t per_out = 0;
     for (int start = 0; start < n && rc == 0; start += b) {
         int cnt = n - start < b ? n - start : b;
         fusenet_net *use = net;
         if (cnt != b) {
-            if (build(o, cnt, h, w, &tail, &err)) { rc = fail(&err); break; }
+            if (build(o, model, cnt, h, w, &tail, &err)) { rc = fail(&err); break; }
             use = tail;
         }
         fusenet_tensor in = {x->data + (size_t)start * h * w * 3, cnt, h, w, 3}, res;
@@ -185,10 +177,9 @@ static int write_output(const opts *o, const fusenet_tensor *t, const float *dat
 
 /* ---- tap ---- */
 
-static fusenet_model *tap_model;
-
-static fusenet_status build_tap(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
-    fusenet_tap tap = {tap_model, o->layer};
+static fusenet_status build_tap(const opts *o, fusenet_model *model, int batch, int h, int w, fusenet_net **net,
+                                fusenet_error *err) {
+    fusenet_tap tap = {model, o->layer};
     fusenet_net_params p = fusenet_net_default_params();
     p.taps = &tap;
     p.n_taps = 1;
@@ -202,9 +193,7 @@ static fusenet_status build_tap(const opts *o, int batch, int h, int w, fusenet_
 
 int cmd_tap(opts *o) {
     fusenet_model_params p = fusenet_model_default_params();
-    if (parse_model(o->model, &p.arch)) return 1;
-    if (!o->layer) return die("--layer NAME is required");
-    if (!o->output) return die("--output OUT.npy is required");
+    p.arch = o->arch;
     if (check_output("--output", o->output)) return 1;
     fusenet_error err;
     /* Validate the tap name before reading anything. */
@@ -234,29 +223,35 @@ int cmd_tap(opts *o) {
     const char *needed[1] = {o->layer};
     p.needed_layers = needed;
     p.n_needed = 1;
-    if (fusenet_model_load(o->weights, &p, &tap_model, &err)) {
+    fusenet_model *model;
+    if (fusenet_model_load(o->weights, &p, &model, &err)) {
         fusenet__npy_free(&x);
         return fail(&err);
     }
     float *out;
     fusenet_tensor shape = {0};
-    int rc = run_chunks(o, build_tap, &x, 0, &out, &shape);
+    int rc = run_chunks(o, build_tap, model, &x, 0, &out, &shape);
     if (!rc) rc = write_output(o, &shape, out, flat);
     if (!rc && o->stats) print_stats(o->layer, &shape, out, shape.n);
     free(out);
     fusenet__npy_free(&x);
-    fusenet_model_free(tap_model);
+    fusenet_model_free(model);
     return rc;
 }
 
+static fusenet_status build_fused(const opts *o, fusenet_model *model, int batch, int h, int w, fusenet_net **net,
+                                  fusenet_error *err) {
+    (void)model;
+    return build_fuse(o, batch, h, w, net, err);
+}
+
 int cmd_fuse(opts *o) {
-    if (!o->output) return die("--output OUT.npy is required");
-    if (check_output("--output", o->output) || check_fuse_opts(o) || find_dual_weights(o)) return 1;
+    if (check_output("--output", o->output) || find_dual_weights(o)) return 1;
     fn_npy x;
     if (load_input(o, &x)) return 1;
     float *out;
     fusenet_tensor shape = {0};
-    int rc = run_chunks(o, build_fuse, &x, -1, &out, &shape);
+    int rc = run_chunks(o, build_fused, NULL, &x, -1, &out, &shape);
     if (!rc) rc = write_output(o, &shape, out, 0);
     if (!rc && o->stats) print_stats("fused", &shape, out, shape.n);
     free(out);
@@ -278,11 +273,7 @@ static int cmp_step_time(const void *a, const void *b) {
 
 int cmd_bench(opts *o) {
     if (find_dual_weights(o)) return 1;
-    if (o->mode && strcmp(o->mode, "exact") != 0 && strcmp(o->mode, "fast") != 0)
-        return die("--mode: '%s' is not exact or fast", o->mode);
-    int h = 224, w = 224;
-    if (o->size && !parse_hw(o->size, &h, &w)) return die("--size: '%s' is not HxW", o->size);
-    int batch = o->batch_given ? o->batch : 1;
+    int h = o->input_size.h, w = o->input_size.w, batch = o->batch;
     fusenet_dual_params p = dual_params(o, batch, h, w);
     fusenet_error err;
     fusenet_net *net;

@@ -56,26 +56,14 @@ static int write_png(const char *path, int w, int h, const unsigned char *rgb) {
 
 int cmd_viz(opts *o) {
     fusenet_model_params mp = fusenet_model_default_params();
-    if (parse_model(o->model, &mp.arch)) return 1;
-    if (!o->image) return die("--image IMAGE is required");
-    if (!o->output) return die("--output OUT.png is required");
+    mp.arch = o->arch;
     if (check_output("--output", o->output)) return 1;
     const char *layer = o->layer ? o->layer : mp.arch == FUSENET_ARCH_RESNET50 ? "conv4_block6_out" : "block5_conv3";
-    double alpha = 0.5;
-    if (o->alpha) {
-        char *end;
-        alpha = strtod(o->alpha, &end);
-        if (end == o->alpha || *end || !(alpha >= 0.0 && alpha <= 1.0))
-            return die("--alpha: '%s' is not a number in 0..1", o->alpha);
-    }
-    fusenet_image_params ip;
-    if (image_params(o, &ip)) return 1;
-    int H = ip.height, W = ip.width, OH, OW;
+    double alpha = o->alpha;
+    fusenet_image_params ip = image_params(o);
+    int H = ip.height, W = ip.width, OH = o->output_size.h, OW = o->output_size.w;
     fusenet_error err;
-    if (o->output_size) {
-        if (!parse_hw(o->output_size, &OH, &OW) || OH > 16384 || OW > 16384)
-            return die("--output-size: '%s' is not HxW (at most 16384x16384)", o->output_size);
-    } else { /* the picture at its own size (at most 4096 on a side, aspect kept) */
+    if (!OH) { /* the picture at its own size (at most 4096 on a side, aspect kept) */
         int32_t iw, ih;
         if (fusenet_image_size(o->image, &iw, &ih, &err)) return fail(&err);
         double scale = iw > 4096 || ih > 4096 ? 4096.0 / (iw > ih ? iw : ih) : 1.0;

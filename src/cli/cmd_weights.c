@@ -6,12 +6,9 @@
 
 /* ---- make-weights ---- */
 
-int cmd_make_weights(const opts *o) {
-    fusenet_arch arch;
-    if (parse_model(o->model, &arch)) return 1;
-    if (!o->output) return die("--output FILE.h5 is required");
+int cmd_make_weights(opts *o) {
     if (check_output("--output", o->output)) return 1;
     fusenet_error err;
-    if (fusenet__write_random_weights(arch, o->top, (uint64_t)o->seed, o->output, &err)) return fail(&err);
+    if (fusenet__write_random_weights(o->arch, o->top, (uint64_t)o->seed, o->output, &err)) return fail(&err);
     return 0;
 }

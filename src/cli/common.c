@@ -89,9 +89,8 @@ int find_dual_weights(opts *o) {
                         sizeof o->found[1]);
 }
 
-/* ---- fuse ---- */
+/* ---- the dual net and images, as the options ask ---- */
 
-/* The dual-net parameters the options ask for (weights, taps, mode). */
 fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = o->resnet_weights;
@@ -102,58 +101,25 @@ fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     p.net.in_h = h;
     p.net.in_w = w;
     p.net.threads = o->threads;
-    if (o->mode && strcmp(o->mode, "fast") == 0) p.net.mode = FUSENET_MODE_FAST;
+    p.net.mode = o->mode;
     return p;
 }
 
 fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
     fusenet_dual_params p = dual_params(o, batch, h, w);
-    if (o->resize && strcmp(o->resize, "nearest") == 0) p.net.resize = FUSENET_INTERP_NEAREST;
-    if (o->size && strcmp(o->size, "max") == 0) p.net.size = FUSENET_SIZE_MAX;
-    else if (o->size && strcmp(o->size, "min") != 0) {
-        p.net.size = FUSENET_SIZE_EXPLICIT;
-        parse_hw(o->size, &p.net.out_h, &p.net.out_w);
-    }
+    p.net.resize = o->resize;
+    p.net.size = o->size.policy;
+    p.net.out_h = o->size.h;
+    p.net.out_w = o->size.w;
     return fusenet_build_dual(&p, net, err);
 }
 
-/* Checks the options build_fuse reads. */
-int check_fuse_opts(const opts *o) {
-    if (o->resize && strcmp(o->resize, "bilinear") != 0 && strcmp(o->resize, "nearest") != 0)
-        return die("--resize: '%s' is not bilinear or nearest", o->resize);
-    if (o->mode && strcmp(o->mode, "exact") != 0 && strcmp(o->mode, "fast") != 0)
-        return die("--mode: '%s' is not exact or fast", o->mode);
-    int sh, sw;
-    if (o->size && strcmp(o->size, "min") != 0 && strcmp(o->size, "max") != 0 && !parse_hw(o->size, &sh, &sw))
-        return die("--size: '%s' is not min, max or HxW", o->size);
-    return 0;
-}
-
-int parse_pool(const opts *o, fusenet_pooling *pool) {
-    *pool = FUSENET_POOLING_AVG;
-    if (!o->pool || strcmp(o->pool, "avg") == 0) return 0;
-    if (strcmp(o->pool, "max") == 0) {
-        *pool = FUSENET_POOLING_MAX;
-        return 0;
-    }
-    return die("--pool: '%s' is not avg or max", o->pool);
-}
-
-/* --input-size and --load-interp into image params (caffe preprocessing on). */
-int image_params(const opts *o, fusenet_image_params *ip) {
-    *ip = fusenet_image_default_params();
-    int h = 224, w = 224;
-    if (o->input_size && !parse_hw(o->input_size, &h, &w)) return die("--input-size: '%s' is not HxW", o->input_size);
-    if (h < 32 || w < 32 || h > 8192 || w > 8192)
-        return die("--input-size: %dx%d is outside 32x32 .. 8192x8192", h, w);
-    ip->height = h;
-    ip->width = w;
-    if (o->load_interp) {
-        if (strcmp(o->load_interp, "bilinear") == 0) ip->interp = FUSENET_INTERP_BILINEAR;
-        else if (strcmp(o->load_interp, "nearest") != 0)
-            return die("--load-interp: '%s' is not nearest or bilinear", o->load_interp);
-    }
-    return 0;
+fusenet_image_params image_params(const opts *o) {
+    fusenet_image_params ip = fusenet_image_default_params();
+    ip.height = o->input_size.h;
+    ip.width = o->input_size.w;
+    ip.interp = o->load_interp;
+    return ip;
 }
 
 int grow(void **p, size_t *cap, size_t need, size_t elem) {

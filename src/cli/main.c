@@ -7,78 +7,95 @@
 
 #include "cli.h"
 
-int usage(FILE *to) {
-    fputs("usage:\n"
-          "  fusenet layers --model resnet50|vgg16 [--top] [--input-size HxW] [--summary]\n"
-          "  fusenet tap --model resnet50|vgg16 [--weights FILE.h5] --layer NAME --input IN.npy --output OUT.npy\n"
-          "              [--threads N] [--batch N]\n"
-          "  fusenet fuse [--resnet-weights F] [--vgg-weights F] [--resnet-layer NAME] [--vgg-layer NAME]\n"
-          "              [--resize bilinear|nearest] [--size min|max|HxW] [--mode exact|fast]\n"
-          "              (--input IN.npy | --images IMG... [--input-size HxW] [--load-interp nearest|bilinear])\n"
-          "              --output OUT.npy [--threads N] [--batch N] [--stats]\n"
-          "  fusenet bench [--resnet-weights F] [--vgg-weights F] [--resnet-layer L] [--vgg-layer L] [--batch N]\n"
-          "              [--size HxW] [--threads T] [--iters K] [--mode exact|fast] [--profile]\n"
-          "  fusenet embed [--resnet-weights F] [--vgg-weights F] [--resnet-layer L] [--vgg-layer L] [--pool avg|max]\n"
-          "              [--batch N] [--threads N] [--input-size HxW] [--strict] --output EMB.npy [--names NAMES.txt]\n"
-          "              IMAGE_OR_DIRECTORY...\n"
-          "  fusenet similar --embeddings EMB.npy --names NAMES.txt --query IMAGE [-k 5]\n"
-          "              [--resnet-weights F] [--vgg-weights F] [--resnet-layer L] [--vgg-layer L] [--pool avg|max]\n"
-          "              [--input-size HxW]\n"
-          "  fusenet viz --image IMAGE --model resnet50|vgg16 [--weights F] [--layer NAME] --output OUT.png\n"
-          "              [--input-size HxW] [--output-size HxW] [--alpha 0.5]\n"
-          "  fusenet make-weights --model resnet50|vgg16 [--top] [--seed N] --output FILE.h5\n"
-          "  fusenet version\n"
-          "\n"
-          "embed: one row per image, the fused map pooled over H,W (--pool, default avg) and L2-normalised;\n"
-          "  directories are walked recursively in sorted order for .jpg/.jpeg/.png files (names starting\n"
-          "  with '.' skipped); an unreadable image is reported and skipped (with --strict: the run fails);\n"
-          "  --names lists the source file of each row, one per line.\n"
-          "similar: embeds the query like embed (give the same taps, --pool and --input-size) and prints\n"
-          "  'rank<TAB>cosine similarity<TAB>path' for the k nearest rows, best first.\n"
-          "viz: the layer's mean activation over channels, scaled to 0..1, upsampled (bilinear) to the\n"
-          "  picture's own size (or --output-size) and drawn with a jet colour map over it; the network\n"
-          "  sees the image at --input-size (default 224x224), loaded as Keras loads it.\n"
-          "Weights not given are looked for under their official file names (..._notop.h5; with --top the\n"
-          "  full files) in $FUSENET_MODELS, then in ./models; models/fetch_weights.sh downloads them.\n",
-          to);
-    return 2;
+static int cmd_version(opts *o) {
+    (void)o;
+    printf("fusenet %s\n", fusenet_version());
+    return 0;
 }
+
+#define WEIGHTS_NOTE                                                                                              \
+    "Weights not given are looked for under their official file names (..._notop.h5; with --top the\n"          \
+    "full files) in $FUSENET_MODELS, then in ./models; models/fetch_weights.sh downloads them.\n"
+
+static const cli_command commands[] = {
+    {"layers", CMD_LAYERS, cmd_layers, 8, NULL,
+     "list a network's layers: name, type and output shape (--summary: with parameter counts)", NULL},
+    {"tap", CMD_TAP, cmd_tap, 8, NULL, "run one network on a batch and write one layer's output", WEIGHTS_NOTE},
+    {"fuse", CMD_FUSE, cmd_fuse, 8, NULL,
+     "run ResNet50 and VGG16, resize their taps to one size and write them concatenated (ResNet first)",
+     WEIGHTS_NOTE},
+    {"bench", CMD_BENCH, cmd_bench, 1, NULL,
+     "time the fused net on random input; one JSON line (images/s, ms per batch, GFLOP/s, peak RSS)",
+     WEIGHTS_NOTE},
+    {"embed", CMD_EMBED, cmd_embed, 8, "IMAGE_OR_DIRECTORY...",
+     "one L2-normalised row per image: the fused map pooled over H, W",
+     "Directories are walked recursively in sorted order for .jpg/.jpeg/.png files (names starting with\n"
+     "'.' skipped); an unreadable image is reported and skipped (with --strict: the run fails).\n" WEIGHTS_NOTE},
+    {"similar", CMD_SIMILAR, cmd_similar, 8, NULL,
+     "the embedded rows nearest to a query image: 'rank<TAB>cosine similarity<TAB>path', best first",
+     "The query is embedded as embed does: give the same taps, --pool and --input-size.\n" WEIGHTS_NOTE},
+    {"viz", CMD_VIZ, cmd_viz, 8, NULL, "a layer's mean activation as a heatmap over the picture (PNG)",
+     "The mean over channels is scaled to 0..1, upsampled (bilinear) to the picture's own size (or\n"
+     "--output-size) and drawn with a jet colour map over it; the network sees the image at --input-size,\n"
+     "loaded as Keras loads it.\n" WEIGHTS_NOTE},
+    {"make-weights", CMD_WEIGHTS, cmd_make_weights, 8, NULL,
+     "write seeded random weights in the layout of the official Keras file", NULL},
+    {"version", CMD_VERSION, cmd_version, 8, NULL, "print the library's version", NULL},
+};
+#define N_COMMANDS (sizeof commands / sizeof *commands)
+
+static const cli_command *find_command(const char *name) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void print_commands(FILE *to) {
+    fputs("usage: fusenet COMMAND [OPTIONS]\n\ncommands:\n", to);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(to, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'fusenet COMMAND --help' lists the options of a command. Arrays are .npy files (float32,\n"
+          "little-endian, C order, NHWC). Exit status 0 on success; on an error one line on stderr and 1.\n",
+          to);
+}
+
+static void print_help(const cli_command *cmd, FILE *to) {
+    fprintf(to, "usage: fusenet %s [OPTIONS]%s%s\n%s\n\noptions:\n", cmd->name, cmd->positional ? " " : "",
+            cmd->positional ? cmd->positional : "", cmd->summary);
+    print_options(cmd, to);
+    if (cmd->notes) fprintf(to, "\n%s", cmd->notes);
+}
+
+static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fputs("fusenet: usage: fusenet COMMAND [OPTIONS] (layers, tap, fuse, bench, embed, similar, viz, "
-              "make-weights, version; 'fusenet help' lists the options)\n",
-              stderr);
+        fputs("fusenet: usage: fusenet COMMAND [OPTIONS]; 'fusenet --help' lists the commands\n", stderr);
         return 2;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("fusenet %s\n", fusenet_version());
+    const char *name = argv[1];
+    if (strcmp(name, "--version") == 0) name = "version";
+    if (strcmp(name, "help") == 0 || is_help(name)) { /* fusenet help [COMMAND] */
+        const cli_command *cmd = argc > 2 ? find_command(argv[2]) : NULL;
+        if (argc > 2 && !cmd) return die("unknown command '%s' (see 'fusenet --help')", argv[2]);
+        if (cmd) print_help(cmd, stdout);
+        else print_commands(stdout);
         return 0;
     }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage(stdout);
-        return 0;
+    const cli_command *cmd = find_command(name);
+    if (!cmd) {
+        char list[256] = "";
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", commands[i].name);
+        return die("unknown command '%s' (%s)", name, list);
     }
-    static opts o; /* large (found paths): not on the stack */
-    if (parse(argc, argv, &o)) {
-        free(o.pos);
-        return 1;
-    }
-    static const char *const commands[] = {"layers", "tap", "fuse", "bench", "embed", "similar", "viz", "make-weights"};
-    int known = 0;
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) known |= strcmp(cmd, commands[i]) == 0;
-    int rc;
-    if (!known) rc = die("unknown command '%s' (layers, tap, fuse, bench, embed, similar, viz, make-weights, version)", cmd);
-    else if (o.n_pos && strcmp(cmd, "embed") != 0) rc = die("unexpected argument '%s' (see 'fusenet' for usage)", o.pos[0]);
-    else if (strcmp(cmd, "layers") == 0) rc = cmd_layers(&o);
-    else if (strcmp(cmd, "tap") == 0) rc = cmd_tap(&o);
-    else if (strcmp(cmd, "fuse") == 0) rc = cmd_fuse(&o);
-    else if (strcmp(cmd, "make-weights") == 0) rc = cmd_make_weights(&o);
-    else if (strcmp(cmd, "bench") == 0) rc = cmd_bench(&o);
-    else if (strcmp(cmd, "embed") == 0) rc = cmd_embed(&o);
-    else if (strcmp(cmd, "similar") == 0) rc = cmd_similar(&o);
-    else rc = cmd_viz(&o);
-    free(o.pos);
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (is_help(argv[i])) {
+            print_help(cmd, stdout);
+            return 0;
+        }
+    opts o; /* no file-scope state: everything a command needs is here */
+    int rc = parse(cmd, argc, argv, &o);
+    if (!rc) rc = cmd->run(&o);
+    free_opts(&o);
     return rc;
 }

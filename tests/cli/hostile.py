@@ -824,7 +824,27 @@ def make_cases(fx, work):
     ):
         c.append(Case("option_%s_unknown" % cmd, base + ["--frobnicate", "1"], want=["'--frobnicate'"]))
         c.append(Case("option_%s_unknown_flag" % cmd, base[:1] + ["-x"] + base[1:], want=["'-x'"]))
-        c.append(Case("option_%s_missing_value" % cmd, base + ["--threads"], want=["--threads", "value"]))
+        valued = {"layers": "--input-size", "make_weights": "--seed"}.get(cmd, "--threads")  # one it takes
+        c.append(Case("option_%s_missing_value" % cmd, base + [valued], want=[valued, "value"]))
+    # an option of another command: refused, naming the option and the command
+    for cmd, argv, foreign in (
+            ("layers", ["layers", "--model", "vgg16"], ["--alpha", "0.3"]),
+            ("tap", ["tap", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1", "--input", X,
+                     "--output", O], ["--resnet-weights", R]),
+            ("fuse", ["fuse", "--resnet-weights", R, "--vgg-weights", V, "--input", X, "--output", O],
+             ["--model", "vgg16"]),
+            ("bench", ["bench", "--resnet-weights", R, "--vgg-weights", V, "--size", "32x32", "--iters", "1"],
+             ["--output", O]),
+            ("embed", ["embed", "--resnet-weights", R, "--vgg-weights", V, "--output", O, P("good.png")],
+             ["--query", P("good.png")]),
+            ("similar", ["similar", "--resnet-weights", R, "--vgg-weights", V, "--embeddings", X,
+                         "--names", P("names3.txt"), "--query", P("good.png")], ["--stats"]),
+            ("viz", ["viz", "--model", "vgg16", "--weights", V, "--image", P("good.png"), "--output", "@OUT/v.png"],
+             ["--seed", "3"]),
+            ("make_weights", ["make-weights", "--model", "vgg16", "--output", "@OUT/w.h5"], ["--threads", "2"]),
+            ("version", ["version"], ["--model", "vgg16"]),
+    ):
+        c.append(Case("option_%s_foreign" % cmd, argv + foreign, want=["'%s'" % foreign[0], cmd.replace("_", "-")]))
     for cmd, argv, want in (
             ("tap_no_weights", ["tap", "--model", "vgg16", "--layer", "block1_conv1", "--input", X, "--output", O],
              ["--weights"]),
