@@ -279,6 +279,50 @@ FUSENET_API fusenet_status fusenet_net_output(const fusenet_net *net, fusenet_te
 FUSENET_API fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t i,
                                                   fusenet_tensor *out, fusenet_error *err);
 
+/* ---- per-step profile ----------------------------------------------------- *
+ * A net is a list of steps run in order. Same thread rule as fusenet_net_run:
+ * the calls below use the net, one thread at a time. */
+
+typedef enum fusenet_step_kind {
+    FUSENET_STEP_COMPUTE = 0, /* a layer's oneDNN primitive (BatchNorm, ZeroPadding, ReLU and residual
+                                 adds folded into it are not steps of their own) */
+    FUSENET_STEP_REORDER = 1, /* a layer's value copied into the memory layout its consumer wants */
+    FUSENET_STEP_TAP = 2,     /* a tapped layer's value copied into the tap's output */
+    FUSENET_STEP_RESIZE = 3,  /* fuse head: a tap resized to the fused H x W */
+    FUSENET_STEP_CONCAT = 4   /* fuse head: the taps concatenated on channels */
+} fusenet_step_kind;
+
+typedef struct fusenet_step_info {
+    fusenet_step_kind kind;
+    const char *kind_name; /* "compute", "reorder", "tap", "resize", "concat"; static */
+    /* The Keras layer whose value the step produces (of a folded chain such as
+     * conv + BatchNorm + ReLU, the chain's last layer), or "resize" / "concat"
+     * for the fuse head. Valid while the net lives. */
+    const char *layer;
+    int32_t layer_index; /* that layer's index in its model (fusenet_model_layer_info); -1: fuse head */
+    int32_t first_index; /* a folded chain's first layer (the conv); = layer_index when nothing folded */
+    int32_t model;       /* the layer's model: index among the net's distinct models in tap order; -1: fuse head */
+    int32_t tap;         /* the tap (TAP and RESIZE steps); -1 otherwise */
+    const char *impl;    /* oneDNN's implementation name ("brg:avx512_core", "jit:avx2", ...) or
+                            "tensorflow-rule C" for a resize done in C; valid while the net lives */
+    double flops;        /* floating-point operations per run (whole batch); Conv2D and Dense only, else 0 */
+    double time_ms;      /* wall time accumulated over the runs since profiling was turned on */
+} fusenet_step_info;
+
+/** Number of steps of the net; 0 if net is NULL. */
+FUSENET_API size_t fusenet_net_step_count(const fusenet_net *net);
+
+/** Describes step i (run order). Statuses: INVALID_ARG (NULL, i out of range). */
+FUSENET_API fusenet_status fusenet_net_step_info(const fusenet_net *net, size_t i, fusenet_step_info *out,
+                                                 fusenet_error *err);
+
+/** on = 1: every later run (fusenet_net_run, fusenet_embed, ...) times each
+ *  step, waiting for it to finish, which makes runs slightly slower; turning it
+ *  on sets every step's time_ms to 0. on = 0 (the default after a build):
+ *  runs are not timed and the times stay as they are. Statuses: INVALID_ARG
+ *  (NULL net, on not 0 or 1). */
+FUSENET_API fusenet_status fusenet_net_set_profiling(fusenet_net *net, int on, fusenet_error *err);
+
 /** Bytes of activation arena, scratchpad and weights held by the net. */
 FUSENET_API size_t fusenet_net_memory_bytes(const fusenet_net *net);
 

@@ -96,7 +96,7 @@ struct fusenet_net {
     fn_tap_out taps[FN_MAX_TAPS];
     int fused;
     fn_tap_out out;
-    int profile;
+    int profile; /* fusenet_net_set_profiling: runs time each step */
     int outputs_valid; /* 1 after a successful run; 0 after build and after a failed run */
     int threads; /* compute threads of every run (resolved: >= 1) */
 };
@@ -115,7 +115,8 @@ int fusenet__default_threads(void);
 /* OK for exact; for fast, UNSUPPORTED (naming the CPU's ISA) where oneDNN has no Winograd. */
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err);
 
-/* Runtime entry used by the benchmark: runs with per-step timing into step->time_ms. */
+/* A run with per-step timing into step->time_ms; kept until the CLI's bench
+ * uses the public profile (fusenet_net_set_profiling, fusenet_net_step_info). */
 fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err);
 
 #endif

@@ -64,7 +64,7 @@ static fusenet_status run(fusenet_net *net, const fusenet_tensor *input, int pro
 }
 
 fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
-    return run(net, input, 0, err);
+    return run(net, input, net && net->profile, err);
 }
 
 fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
@@ -105,6 +105,45 @@ fusenet_status fusenet_net_tap_output(const fusenet_net *net, size_t i, fusenet_
                         net->n_taps);
     if (check_ran(net, "fusenet_net_tap_output", err)) return FUSENET_ERR_INVALID_ARG;
     view((fusenet_net *)net, &net->taps[i], out);
+    return fusenet__ok(err);
+}
+
+/* ---- per-step profile ---- */
+
+size_t fusenet_net_step_count(const fusenet_net *net) { return net ? (size_t)net->n_steps : 0; }
+
+fusenet_status fusenet_net_step_info(const fusenet_net *net, size_t i, fusenet_step_info *out, fusenet_error *err) {
+    static const fusenet_step_kind kinds[] = {
+        [FN_STEP_COMPUTE] = FUSENET_STEP_COMPUTE, [FN_STEP_REORDER] = FUSENET_STEP_REORDER,
+        [FN_STEP_TAP] = FUSENET_STEP_TAP,         [FN_STEP_RESIZE] = FUSENET_STEP_RESIZE,
+        [FN_STEP_CONCAT] = FUSENET_STEP_CONCAT,
+    };
+    if (!net || !out)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_step_info: %s is NULL", net ? "out" : "net");
+    if (i >= (size_t)net->n_steps)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "step index %zu out of range (the net has %d steps)", i,
+                              net->n_steps);
+    const fn_step *s = &net->steps[i];
+    out->kind = kinds[s->kind];
+    out->kind_name = fusenet__step_kind_name(s->kind);
+    out->layer = s->layer;
+    out->layer_index = s->node;
+    out->first_index = s->node < 0 ? -1 : s->first;
+    out->model = s->model;
+    out->tap = s->tap;
+    out->impl = s->impl;
+    out->flops = s->flops;
+    out->time_ms = s->time_ms;
+    return fusenet__ok(err);
+}
+
+fusenet_status fusenet_net_set_profiling(fusenet_net *net, int on, fusenet_error *err) {
+    if (!net) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_set_profiling: net is NULL");
+    if (on != 0 && on != 1)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_set_profiling: on is %d, not 0 or 1", on);
+    if (on)
+        for (int s = 0; s < net->n_steps; s++) net->steps[s].time_ms = 0;
+    net->profile = on;
     return fusenet__ok(err);
 }
 

@@ -172,6 +172,128 @@ static void test_dual_params_taps(void **state) {
     remove(d.vgg_weights);
 }
 
+/* ---- per-step profile ---------------------------------------------------------- */
+
+static int count_kind(const fusenet_net *net, fusenet_step_kind kind, int32_t tap) {
+    int n = 0;
+    for (size_t i = 0; i < fusenet_net_step_count(net); i++) {
+        fusenet_step_info s;
+        expect_ok(fusenet_net_step_info(net, i, &s, NULL), NULL);
+        n += s.kind == kind && (tap < 0 || s.tap == tap);
+    }
+    return n;
+}
+
+/* Taps conv1_relu (32 x 32 at a 64 x 64 input) and conv2_block1_out (16 x 16), fused at
+ * the smaller size: one resize (tap 0), one concat, one tap copy each, and every Conv2D
+ * of the live graph the first layer of exactly one compute step, whose flops are
+ * 2 x batch x out_h x out_w x filters x kh x kw x in_c (hand-computed for conv1_conv). */
+static void test_step_info(void **state) {
+    (void)state;
+    fusenet_tap taps[2] = {{g_resnet, "conv1_relu"}, {g_resnet, RESNET_TAP}};
+    fusenet_net_params p = fx_net_params(taps, 2, 2, 64, 64, 1);
+    fusenet_net *net;
+    fusenet_error err;
+    expect_ok(fusenet_net_build(&p, &net, &err), &err);
+    size_t n = fusenet_net_step_count(net);
+    assert_true(n > 0);
+    assert_int_equal(fusenet_net_step_count(NULL), 0);
+    assert_int_equal(count_kind(net, FUSENET_STEP_TAP, 0), 1);
+    assert_int_equal(count_kind(net, FUSENET_STEP_TAP, 1), 1);
+    assert_int_equal(count_kind(net, FUSENET_STEP_TAP, -1), 2);
+    assert_int_equal(count_kind(net, FUSENET_STEP_RESIZE, 0), 1);
+    assert_int_equal(count_kind(net, FUSENET_STEP_RESIZE, -1), 1);
+    assert_int_equal(count_kind(net, FUSENET_STEP_CONCAT, -1), 1);
+    static const char *const kind_names[] = {"compute", "reorder", "tap", "resize", "concat"};
+    size_t tap_index;
+    expect_ok(fusenet_model_find_layer(g_resnet, RESNET_TAP, &tap_index, &err), &err);
+    int conv_steps[64] = {0};
+    for (size_t i = 0; i < n; i++) {
+        fusenet_step_info s;
+        expect_ok(fusenet_net_step_info(net, i, &s, &err), &err);
+        assert_true((unsigned)s.kind <= FUSENET_STEP_CONCAT);
+        assert_string_equal(s.kind_name, kind_names[s.kind]);
+        assert_non_null(s.impl);
+        assert_true(s.time_ms == 0.0); /* not profiled */
+        if (s.kind == FUSENET_STEP_RESIZE || s.kind == FUSENET_STEP_CONCAT) {
+            assert_int_equal(s.layer_index, -1);
+            assert_int_equal(s.model, -1);
+            assert_string_equal(s.layer, s.kind_name);
+            continue;
+        }
+        /* a layer of the (only) model, named as the model names it */
+        assert_int_equal(s.model, 0);
+        assert_true(s.layer_index >= 0 && (size_t)s.layer_index <= tap_index);
+        assert_true(s.first_index >= 0 && s.first_index <= s.layer_index);
+        fusenet_layer_info li, first;
+        expect_ok(fusenet_model_layer_info(g_resnet, (size_t)s.layer_index, 64, 64, &li, &err), &err);
+        assert_string_equal(s.layer, li.name);
+        expect_ok(fusenet_model_layer_info(g_resnet, (size_t)s.first_index, 64, 64, &first, &err), &err);
+        if (s.kind == FUSENET_STEP_COMPUTE && strcmp(first.type, "Conv2D") == 0) {
+            assert_true(s.first_index < 64);
+            conv_steps[s.first_index]++;
+            assert_true(s.flops > 0);
+            if (strcmp(first.name, "conv1_conv") == 0) assert_true(s.flops == 2.0 * 2 * 32 * 32 * 64 * 7 * 7 * 3);
+        } else {
+            assert_true(s.flops == 0.0);
+        }
+    }
+    for (size_t i = 0; i <= tap_index; i++) {
+        fusenet_layer_info li;
+        expect_ok(fusenet_model_layer_info(g_resnet, i, 64, 64, &li, &err), &err);
+        if (strcmp(li.type, "Conv2D") == 0 && conv_steps[i] != 1)
+            fail_msg("%s: %d compute steps start with it, expected 1", li.name, conv_steps[i]);
+    }
+    fusenet_step_info s;
+    expect_error(fusenet_net_step_info(net, n, &s, &err), FUSENET_ERR_INVALID_ARG, &err, "out of range");
+    expect_error(fusenet_net_step_info(NULL, 0, &s, &err), FUSENET_ERR_INVALID_ARG, &err, "net");
+    expect_error(fusenet_net_step_info(net, 0, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "out");
+    fusenet_net_free(net);
+}
+
+static double step_time(const fusenet_net *net, size_t i) {
+    fusenet_step_info s;
+    expect_ok(fusenet_net_step_info(net, i, &s, NULL), NULL);
+    return s.time_ms;
+}
+
+/* Times accumulate only while profiling is on; turning it on clears them. */
+static void test_profiling(void **state) {
+    (void)state;
+    fusenet_tap tap = {g_resnet, RESNET_TAP};
+    fusenet_net_params p = fx_net_params(&tap, 1, 1, 64, 64, 0);
+    fusenet_net *net;
+    fusenet_error err;
+    expect_ok(fusenet_net_build(&p, &net, &err), &err);
+    size_t n = fusenet_net_step_count(net);
+    float *x = calloc(64 * 64 * 3, sizeof *x);
+    assert_non_null(x);
+    fusenet_tensor in = {x, 1, 64, 64, 3};
+    expect_ok(fusenet_net_run(net, &in, &err), &err);
+    for (size_t i = 0; i < n; i++) assert_true(step_time(net, i) == 0.0);
+    expect_ok(fusenet_net_set_profiling(net, 1, &err), &err);
+    expect_ok(fusenet_net_run(net, &in, &err), &err);
+    double *once = calloc(n, sizeof *once);
+    assert_non_null(once);
+    for (size_t i = 0; i < n; i++) {
+        once[i] = step_time(net, i);
+        assert_true(once[i] > 0.0);
+    }
+    expect_ok(fusenet_net_run(net, &in, &err), &err);
+    for (size_t i = 0; i < n; i++) assert_true(step_time(net, i) > once[i]); /* accumulated */
+    expect_ok(fusenet_net_set_profiling(net, 0, &err), &err);
+    for (size_t i = 0; i < n; i++) once[i] = step_time(net, i);
+    expect_ok(fusenet_net_run(net, &in, &err), &err);
+    for (size_t i = 0; i < n; i++) assert_true(step_time(net, i) == once[i]); /* off: unchanged */
+    expect_ok(fusenet_net_set_profiling(net, 1, &err), &err);
+    for (size_t i = 0; i < n; i++) assert_true(step_time(net, i) == 0.0); /* on again: cleared */
+    expect_error(fusenet_net_set_profiling(net, 2, &err), FUSENET_ERR_INVALID_ARG, &err, "on is 2");
+    expect_error(fusenet_net_set_profiling(NULL, 1, &err), FUSENET_ERR_INVALID_ARG, &err, "net");
+    free(once);
+    free(x);
+    fusenet_net_free(net);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_system_info),
@@ -179,6 +301,8 @@ int main(void) {
         cmocka_unit_test(test_fast_mode_as_offered),
         cmocka_unit_test(test_net_params_threads),
         cmocka_unit_test(test_dual_params_taps),
+        cmocka_unit_test(test_step_info),
+        cmocka_unit_test(test_profiling),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
