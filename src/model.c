@@ -126,27 +126,30 @@ static fusenet_status check_file_kind(const fusenet_model *m, const fn_h5 *f, fu
     return fusenet__ok(err);
 }
 
+/* Keras 1 files name the classifier "probs"; Keras 2 "predictions". */
+static const char *keras2_name(const char *name) { return strcmp(name, "probs") == 0 ? "predictions" : name; }
+
 /* A file layer with weights that the model does not have: refused (Keras
- * would fail the load), except the top layers of a full file read into a
- * model without its top. */
+ * would fail the load), except the top layers of a full file (those of the
+ * same architecture built with its top) read into a model without its top. */
 static fusenet_status check_extra_layers(const fusenet_model *m, fn_h5 *f, fusenet_error *err) {
-    static const char *const top_layers[] = {"predictions", "probs", "fc1", "fc2"};
-    for (size_t i = 0; i < fusenet__h5_layer_count(f); i++) {
+    fn_graph top;
+    memset(&top, 0, sizeof top);
+    if (!m->include_top) fusenet__arch(m->arch)->build(&top, 1, FUSENET_POOLING_NONE);
+    fusenet_status st = fusenet__graph_finish(&top, err);
+    for (size_t i = 0; st == FUSENET_OK && i < fusenet__h5_layer_count(f); i++) {
         const char *name = fusenet__h5_layer_name(f, i);
-        if (fusenet__graph_find(&m->g, name) >= 0) continue;
-        if (m->include_top && strcmp(name, "probs") == 0 && fusenet__graph_find(&m->g, "predictions") >= 0) continue;
+        if (fusenet__graph_find(&m->g, keras2_name(name)) >= 0 || fusenet__graph_find(&top, keras2_name(name)) >= 0)
+            continue;
         size_t nw = 0;
-        fusenet_status st = fusenet__h5_layer_weight_count(f, name, &nw, err);
-        if (st) return st;
-        if (nw == 0) continue;
-        int is_top = 0;
-        for (size_t k = 0; k < sizeof top_layers / sizeof top_layers[0]; k++)
-            is_top |= strcmp(name, top_layers[k]) == 0;
-        if (is_top && !m->include_top) continue;
-        return fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s' has %zu weights but %s%s has no such layer",
-                        fusenet__h5_path(f), name, nw, fusenet__arch_name(m->arch), m->include_top ? " (with top)" : "");
+        st = fusenet__h5_layer_weight_count(f, name, &nw, err);
+        if (st == FUSENET_OK && nw > 0)
+            st = fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s' has %zu weights but %s%s has no such layer",
+                                fusenet__h5_path(f), name, nw, fusenet__arch_name(m->arch),
+                                m->include_top ? " (with top)" : "");
     }
-    return fusenet__ok(err);
+    fusenet__graph_free(&top);
+    return st;
 }
 
 static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned char *needed, int allow_nonfinite,

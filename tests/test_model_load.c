@@ -130,6 +130,16 @@ static void test_extra_layers(void **state) {
     write_file(DIR "ml_top.h5", top, 3);
     expect_ok(load_vgg(DIR "ml_top.h5", "block1_conv2", 0, &m, &err), &err);
     fusenet_model_free(m);
+    /* ... also under the Keras 1 name of the classifier */
+    layer_def probs[] = {CONV1, CONV2, {"probs", 2, {3, 3, 3, 64}, kernel1, bias1}};
+    write_file(DIR "ml_probs.h5", probs, 3);
+    expect_ok(load_vgg(DIR "ml_probs.h5", "block1_conv2", 0, &m, &err), &err);
+    fusenet_model_free(m);
+    /* a layer of ResNet50 is no VGG16 layer, top or not */
+    layer_def other[] = {CONV1, CONV2, {"conv5_block3_3_conv", 2, {3, 3, 3, 64}, kernel1, bias1}};
+    write_file(DIR "ml_resnet_layer.h5", other, 3);
+    expect_error(load_vgg(DIR "ml_resnet_layer.h5", "block1_conv2", 0, &m, &err), FUSENET_ERR_ARCH, &err,
+                 "conv5_block3_3_conv");
 }
 
 static void test_other_network_and_old_naming(void **state) {
