@@ -255,8 +255,11 @@ typedef struct fusenet_dual_params {
  *  fusenet_net_default_params(). */
 FUSENET_API fusenet_dual_params fusenet_dual_default_params(void);
 
-/** The one-call product: loads both files (only the weights the taps need),
- *  builds a fused net (ResNet channels first, then VGG), frees the models.
+/** The one-call product: loads both files (only the weights the taps need)
+ *  into models of its own, hands them over to the build, which releases each
+ *  layer's raw weights as the net takes its copy and frees the models, and
+ *  returns the fused net (ResNet channels first, then VGG). Models passed to
+ *  fusenet_net_build are never changed: only these private ones are consumed.
  *  Same statuses as fusenet_model_load and fusenet_net_build. */
 FUSENET_API fusenet_status fusenet_build_dual(const fusenet_dual_params *params, fusenet_net **out,
                                               fusenet_error *err);

@@ -50,7 +50,7 @@ fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **ou
         fusenet_net_params np = p->net;
         np.taps = taps;
         np.n_taps = 2;
-        st = fusenet__net_build(&np, 1, out, err); /* the models are ours and freed below */
+        return fusenet__net_build_owned(&np, models, 2, out, err); /* hands the models over: it frees them */
     }
     fusenet_model_free(models[0]);
     fusenet_model_free(models[1]);

@@ -37,7 +37,7 @@ typedef struct ctx {
     int model_index; /* of c->model among the net's models, in tap order */
     int batch;
     fusenet_mode mode;
-    int consume; /* free each layer's raw weights once uploaded (models owned by the caller) */
+    fusenet_model *owned; /* c->model when it was handed over to the build: its raw weights are released once uploaded */
     fusenet_error *err;
 } ctx;
 
@@ -217,16 +217,17 @@ static fusenet_status upload_vector(ctx *c, const float *host, int64_t count, co
     return upload(c, host, &md, &md, layer, value);
 }
 
-/* In consume mode, the raw Keras weights of node i are released once the net
- * holds its own (reordered) copy, so a one-shot build never holds both. */
+/* Of a model handed over to the build, the raw Keras weights of node i are
+ * released once the net holds its own (reordered) copy, so a one-shot build
+ * never holds both. */
 static void release_weights(ctx *c, int i) {
-    if (!c->consume) return;
-    fn_node *n = (fn_node *)&c->g->nodes[i];
+    if (!c->owned) return;
+    fn_node *n = &c->owned->g.nodes[i];
     for (int k = 0; k < FN_MAX_WEIGHTS; k++) {
         fusenet__free(n->w[k]);
         n->w[k] = NULL;
     }
-    ((fusenet_model *)c->model)->loaded[i] = 0;
+    c->owned->loaded[i] = 0;
 }
 
 /* ---- taps ---- */
@@ -876,8 +877,8 @@ static void free_ctx(ctx *c) {
 
 /* Compiles the trunk of one model for the taps that name it. */
 static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_params *p, const fusenet_model *m,
-                                       int model_index, int input_value, const int *tap_nodes, int consume,
-                                       fusenet_error *err) {
+                                       fusenet_model *owned, int model_index, int input_value,
+                                       const int *tap_nodes, fusenet_error *err) {
     ctx c;
     memset(&c, 0, sizeof c);
     c.net = net;
@@ -887,7 +888,7 @@ static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_param
     c.model_index = model_index;
     c.batch = p->batch;
     c.mode = p->mode;
-    c.consume = consume;
+    c.owned = owned;
     c.err = err;
     int n = m->g.n;
     c.ns = fusenet__calloc((size_t)n, sizeof *c.ns);
@@ -926,23 +927,34 @@ done:
     return st;
 }
 
-fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out, fusenet_error *err) {
-    return fusenet__net_build(params, 0, out, err);
-}
-
-static fusenet_status net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err);
+static fusenet_status net_build(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
+                                fusenet_net **out, fusenet_error *err);
 
 /* Primitives are created with the net's thread count: most oneDNN kernels fix their team size then. */
-fusenet_status fusenet__net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err) {
+static fusenet_status build_threads(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
+                                    fusenet_net **out, fusenet_error *err) {
     int threads = params && params->threads > 0 ? params->threads : fusenet__default_threads();
     int saved = fusenet__threads_enter(threads);
-    fusenet_status st = net_build(params, consume, out, err);
+    fusenet_status st = net_build(params, owned, n_owned, out, err);
     fusenet__threads_leave(saved);
     if (!st) (*out)->threads = threads;
     return st;
 }
 
-static fusenet_status net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err) {
+fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out, fusenet_error *err) {
+    return build_threads(params, NULL, 0, out, err);
+}
+
+fusenet_status fusenet__net_build_owned(const fusenet_net_params *params, fusenet_model **models, size_t n_models,
+                                        fusenet_net **out, fusenet_error *err) {
+    fusenet_status st = build_threads(params, models, n_models, out, err);
+    for (size_t k = 0; k < n_models; k++) fusenet_model_free(models[k]);
+    return st;
+}
+
+
+static fusenet_status net_build(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
+                                fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
     *out = NULL;
     if (!params) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: params is NULL");
@@ -980,7 +992,10 @@ static fusenet_status net_build(const fusenet_net_params *params, int consume, f
         const fusenet_model *m = params->taps[t].model;
         int seen = 0;
         for (size_t k = 0; k < t; k++) seen |= params->taps[k].model == m;
-        if (!seen) st = build_model_part(net, params, m, (int)n_models++, input_value, tap_nodes, consume, err);
+        fusenet_model *mine = NULL; /* m, if it was handed over */
+        for (size_t k = 0; k < n_owned; k++)
+            if (owned[k] == m) mine = owned[k];
+        if (!seen) st = build_model_part(net, params, m, mine, (int)n_models++, input_value, tap_nodes, err);
     }
     if (!st && params->fuse) {
         ctx c;

@@ -101,10 +101,13 @@ struct fusenet_net {
     int threads; /* compute threads of every run (resolved: >= 1) */
 };
 
-/* fusenet_net_build; with consume, the taps' models belong to the caller, who
- * frees them right after: their raw weights are released as the net takes its
- * own copies, so the two never coexist in memory. */
-fusenet_status fusenet__net_build(const fusenet_net_params *params, int consume, fusenet_net **out, fusenet_error *err);
+/* fusenet_net_build over models handed over to it: the build owns
+ * models[0..n_models) (taps may name them and other models) and frees them
+ * before it returns, on success and on failure. Their raw weights are
+ * released layer by layer as the net takes its own copies, so the two never
+ * coexist in memory; models the caller keeps are only read. */
+fusenet_status fusenet__net_build_owned(const fusenet_net_params *params, fusenet_model **models, size_t n_models,
+                                        fusenet_net **out, fusenet_error *err);
 
 /* The calling thread's OpenMP thread count becomes `threads` (0: the default)
  * until fusenet__threads_leave(the returned value) restores the caller's. */
