@@ -157,7 +157,8 @@ typedef struct fusenet_model_params {
      * tapped). NULL/0: read all weights. The strings are not retained. */
     const char *const *needed_layers;
     size_t n_needed;
-    int allow_nonfinite; /* 0 (default): NaN/Inf weights are refused */
+    int allow_nonfinite; /* 0 (default): NaN/Inf weights are refused (VALUE); 1: loaded for inspection,
+                            but no net is built from them (fusenet_net_build: VALUE) */
 } fusenet_model_params;
 
 /** Defaults: ResNet50, include_top = 0, pooling NONE, all weights. */
@@ -236,7 +237,15 @@ FUSENET_API fusenet_net_params fusenet_net_default_params(void);
 /** Compiles a net computing the taps (and, with fuse, the fused map). The net
  *  copies what it needs: the models may be freed right after this call.
  *  Statuses: INVALID_ARG, UNKNOWN_LAYER, SHAPE, NOMEM, BACKEND, UNSUPPORTED
- *  (mode fast on a CPU without oneDNN Winograd). */
+ *  (mode fast on a CPU without oneDNN Winograd), VALUE (a NaN or Inf weight,
+ *  a BatchNorm whose gamma / sqrt(moving_variance + epsilon) is not finite,
+ *  or a conv weight that overflows when BatchNorm is folded into it; the
+ *  message names the layer).
+ *
+ *  NaN and Inf are never laundered into plausible answers (a fused ReLU would
+ *  turn NaN into 0, where Keras propagates it): nets are built only from
+ *  finite weights, fusenet_net_run refuses non-finite inputs, and
+ *  fusenet_embed refuses a fused map that overflowed to NaN or Inf. */
 FUSENET_API fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out,
                                              fusenet_error *err);
 
@@ -267,7 +276,9 @@ FUSENET_API fusenet_status fusenet_build_dual(const fusenet_dual_params *params,
 /** Runs the net on `input` (batch x in_h x in_w x 3, NHWC float32, already
  *  preprocessed; read during the call only). Outputs are then readable with
  *  fusenet_net_output / fusenet_net_tap_output. No allocation happens here.
- *  Statuses: INVALID_ARG, SHAPE (input shape differs from the built one), BACKEND. */
+ *  Statuses: INVALID_ARG, SHAPE (input shape differs from the built one), BACKEND,
+ *  VALUE (a NaN or Inf input value; the message names the image index and
+ *  the position; one pass over the input, under 0.1% of a run). */
 FUSENET_API fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input,
                                            fusenet_error *err);
 

@@ -178,9 +178,17 @@ static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, in
     return finish_step(c, s, pd);
 }
 
-/* Copies host floats into a net-owned buffer laid out as `user`, reordered to `want`. */
+/* Copies host floats into a net-owned buffer laid out as `user`, reordered to `want`.
+ * A net never computes with NaN or Inf weights (from a model loaded with
+ * allow_nonfinite, or BatchNorm folding that overflowed): VALUE. */
 static fusenet_status upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *want,
                              const char *layer, int *value) {
+    size_t count = dnnl_memory_desc_get_size(user) / sizeof *host;
+    for (size_t k = 0; k < count; k++)
+        if (!isfinite(host[k]))
+            return fusenet__error(c->err, FUSENET_ERR_VALUE,
+                                  "layer %s: a weight is %s (flat index %zu): a net is built only from finite weights",
+                                  layer, fusenet__nonfinite_name(host[k]), k);
     int v = add_value(c->net, FN_VALUE_OWNED, dnnl_memory_desc_get_size(want), c->err);
     if (v < 0) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
     *value = v;
@@ -207,6 +215,21 @@ static fusenet_status upload(ctx *c, const float *host, const dnnl_memory_desc_t
     dnnl_memory_destroy(dst);
     dnnl_primitive_desc_destroy(pd);
     if (s != dnnl_success) return fusenet__dnnl_error(c->err, s, layer, "weights reorder");
+    return FUSENET_OK;
+}
+
+/* BatchNorm divides by sqrt(moving_variance + epsilon): its scale
+ * gamma / sqrt(var + eps) must be finite (a variance of -epsilon or less
+ * gives Inf or NaN, which a fused ReLU would turn into plausible numbers). */
+static fusenet_status check_bn_scale(ctx *c, const fn_node *bn, int channels) {
+    for (int o = 0; o < channels; o++) {
+        double var = (double)bn->w[3][o], a = (double)bn->w[0][o] / sqrt(var + (double)bn->epsilon);
+        if (!isfinite((float)a))
+            return fusenet__error(c->err, FUSENET_ERR_VALUE,
+                                  "layer %s: gamma / sqrt(moving_variance + epsilon) is not finite at channel %d "
+                                  "(moving_variance %g, epsilon %g)",
+                                  bn->name, o, var, (double)bn->epsilon);
+    }
     return FUSENET_OK;
 }
 
@@ -298,6 +321,7 @@ static fusenet_status compile_conv(ctx *c, const fn_chain *ch) {
     memcpy(b, n->w[1], (size_t)n->filters * sizeof *b);
     if (bn >= 0) {
         const fn_node *bnn = &g->nodes[bn];
+        if ((st = check_bn_scale(c, bnn, n->filters)) != FUSENET_OK) goto done;
         fusenet__fold_batch_norm(w, b, kelems, n->filters, bnn->w[0], bnn->w[1], bnn->w[2], bnn->w[3], bnn->epsilon);
     }
 
@@ -379,7 +403,8 @@ static fusenet_status compile_simple(ctx *c, int i) {
     if (st) return st;
     if (n->op == FN_OP_BATCH_NORM) {
         /* oneDNN order: mean, variance, scale (gamma), shift (beta) */
-        st = upload_vector(c, n->w[2], in->c, n->name, &extra[0]);
+        st = check_bn_scale(c, n, in->c);
+        if (!st) st = upload_vector(c, n->w[2], in->c, n->name, &extra[0]);
         if (!st) st = upload_vector(c, n->w[3], in->c, n->name, &extra[1]);
         if (!st) st = upload_vector(c, n->w[0], in->c, n->name, &extra[2]);
         if (!st) st = upload_vector(c, n->w[1], in->c, n->name, &extra[3]);

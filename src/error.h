@@ -2,6 +2,8 @@
 #ifndef FN_ERROR_H
 #define FN_ERROR_H
 
+#include <math.h>
+
 #include "fusenet.h"
 
 /* The library's one failure convention: a function that can fail returns a
@@ -14,6 +16,9 @@
  * returns status so callers can write `return fusenet__error(err, ...)`. */
 fusenet_status fusenet__error(fusenet_error *err, fusenet_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* "NaN", "+Inf" or "-Inf": how messages name a non-finite value. */
+static inline const char *fusenet__nonfinite_name(float x) { return isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf"; }
 
 /* Replaces control characters (newlines, ...) by spaces: messages are one line. */
 void fusenet__one_line(char *message);

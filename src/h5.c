@@ -340,7 +340,7 @@ static FN_CHECKED fusenet_status read_one(fn_h5 *f, fn_hdf_obj g, const char *la
         for (size_t i = 0; i < count; i++) {
             if (!isfinite(s->data[i]))
                 return fusenet__error(err, FUSENET_ERR_VALUE, WFMT "non-finite value %s at flat index %zu", WARG,
-                                isnan(s->data[i]) ? "NaN" : (s->data[i] > 0 ? "+Inf" : "-Inf"), i);
+                                fusenet__nonfinite_name(s->data[i]), i);
         }
     }
     return FUSENET_OK;

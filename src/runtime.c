@@ -1,5 +1,7 @@
 /* runtime.c - running a compiled net and reading its outputs. No allocation here. */
+#include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +21,36 @@ static void *value_ptr(fusenet_net *net, int v) {
     return val->kind == FN_VALUE_ARENA ? (char *)net->arena + val->offset : val->own;
 }
 
+/* Whether n floats are all finite: one pass the compiler vectorises (an
+ * exponent of all ones, NaN or Inf, carries into bit 31). */
+static int all_finite(const float *p, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &p[i], sizeof u);
+        bad |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    return !(bad & 0x80000000u);
+}
+
+/* NaN and Inf inputs are refused: the fused ReLU post-op would turn NaN into
+ * 0, giving a finite answer where Keras gives NaN. */
+static fusenet_status check_input(const fusenet_tensor *in, fusenet_error *err) {
+    size_t per = (size_t)in->h * (size_t)in->w * 3;
+    for (int32_t i = 0; i < in->n; i++) {
+        const float *p = in->data + per * (size_t)i;
+        if (all_finite(p, per)) continue;
+        size_t j = 0;
+        while (isfinite(p[j])) j++;
+        return fusenet__error(err, FUSENET_ERR_VALUE,
+                              "fusenet_net_run: image %d of the batch has a non-finite input value (%s at row %zu, "
+                              "column %zu, channel %zu)",
+                              (int)i, fusenet__nonfinite_name(p[j]), j / 3 / (size_t)in->w,
+                              j / 3 % (size_t)in->w, j % 3);
+    }
+    return FUSENET_OK;
+}
+
 static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
     net->outputs_valid = 0; /* until this run succeeds */
     if (!input) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input is NULL");
@@ -26,6 +58,8 @@ static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, i
     if (input->n != net->batch || input->h != net->in_h || input->w != net->in_w || input->c != 3)
         return fusenet__error(err, FUSENET_ERR_SHAPE, "input is %dx%dx%dx%d (NHWC) but the net was built for %dx%dx%dx3",
                         input->n, input->h, input->w, input->c, net->batch, net->in_h, net->in_w);
+    fusenet_status vst = check_input(input, err);
+    if (vst != FUSENET_OK) return vst;
     /* Bind the caller's input (read only: no step writes to it). */
     int k = 0;
     for (int s = 0; s < net->n_steps; s++)

@@ -232,7 +232,9 @@ static void test_embed_errors(void **state) {
     fusenet_net_free(batch2);
 }
 
-/* A fused map with an Inf (a bias of VGG's tap set to +Inf) is refused; dst is untouched. */
+/* A fused map with an Inf is refused; dst is untouched. The weights are
+ * finite (a net is never built from NaN/Inf weights) but overflow float in
+ * the conv: every kernel value of block2_conv2's filter 5 is 1e38. */
 static void test_embed_nonfinite(void **state) {
     (void)state;
     fusenet_model_params p = fusenet_model_default_params();
@@ -245,7 +247,9 @@ static void test_embed_nonfinite(void **state) {
     assert_int_equal(fusenet_model_load(VGG_PATH, &p, &bad, &err), FUSENET_OK);
     int node = fusenet__graph_find(&bad->g, "block2_conv2");
     assert_true(node >= 0);
-    bad->g.nodes[node].w[1][5] = INFINITY;
+    const fn_node *conv = &bad->g.nodes[node];
+    size_t kelems = (size_t)conv->kh * (size_t)conv->kw * 128 * (size_t)conv->filters; /* HWIO, 128 inputs */
+    for (size_t k = 5; k < kelems; k += (size_t)conv->filters) conv->w[0][k] = 1e38f;
     fusenet_tap taps[2] = {{resnet, "conv2_block1_out"}, {bad, "block2_conv2"}};
     fusenet_net_params np = fusenet_net_default_params();
     np.taps = taps;
@@ -257,6 +261,7 @@ static void test_embed_nonfinite(void **state) {
     size_t dim = fusenet_embed_dim(net);
     float *x = calloc(64 * 64 * 3, sizeof *x), *dst = malloc(dim * sizeof *dst);
     assert_true(x && dst);
+    random_input(x, 64 * 64 * 3, 7);
     for (size_t k = 0; k < dim; k++) dst[k] = 42.0f;
     fusenet_tensor in = {x, 1, 64, 64, 3};
     assert_int_equal(fusenet_embed(net, &in, FUSENET_POOLING_AVG, dst, &err), FUSENET_ERR_VALUE);
