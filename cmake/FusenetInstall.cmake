@@ -1,5 +1,7 @@
-# Installation: header, shared + static library, the fusenet tool, a pkg-config
-# file and a CMake package (fusenet::fusenet, fusenet::fusenet_static).
+# Installation: header, shared + static library, the fusenet tool, two pkg-config
+# files (fusenet: the shared library; fusenet-static: libfusenet.a and what it
+# needs) and a CMake package (fusenet::fusenet, fusenet::fusenet_static). The
+# tools library (src/tools) is internal and not installed.
 # Included from the top-level CMakeLists.txt after the targets are defined.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -23,8 +25,8 @@ install(TARGETS fusenet_cli
 
 # ---- CMake package -----------------------------------------------------------
 # Two export sets: the shared library needs nothing from its consumers; the
-# static one carries its private link dependencies (DNNL::dnnl, the HDF5
-# libraries, ZLIB::ZLIB, JPEG::JPEG, OpenMP::OpenMP_C, m), which fusenetConfig.cmake looks up only
+# static one carries its private link dependencies (DNNL::dnnl, ZLIB::ZLIB,
+# JPEG::JPEG, OpenMP::OpenMP_C, m), which fusenetConfig.cmake looks up only
 # when the "static" component is asked for.
 install(EXPORT fusenetTargets NAMESPACE fusenet:: FILE fusenetTargets.cmake
   DESTINATION ${FUSENET_INSTALL_CMAKEDIR} COMPONENT Development)
@@ -41,8 +43,9 @@ install(FILES ${PROJECT_BINARY_DIR}/cmake/fusenetConfig.cmake
   DESTINATION ${FUSENET_INSTALL_CMAKEDIR} COMPONENT Development)
 
 # ---- pkg-config ----------------------------------------------------------------
-# Libs.private (what a static link of libfusenet.a needs) is derived from what
-# the library itself links: oneDNN, the HDF5 C libraries, zlib, libjpeg, OpenMP, libm.
+# What a static link of libfusenet.a needs is derived from what the library
+# itself links: oneDNN, zlib, libjpeg, OpenMP, libm (no libhdf5: the library
+# reads HDF5 itself).
 function(_fusenet_pc_link_flags out)
   set(flags "")
   foreach(item IN LISTS ARGN)
@@ -93,7 +96,7 @@ function(_fusenet_pc_link_flags out)
   set(${out} ${flags} PARENT_SCOPE)
 endfunction()
 
-_fusenet_pc_link_flags(_fn_pc_libs DNNL::dnnl ${HDF5_C_LIBRARIES} ZLIB::ZLIB JPEG::JPEG)
+_fusenet_pc_link_flags(_fn_pc_libs DNNL::dnnl ZLIB::ZLIB JPEG::JPEG)
 if(OpenMP_C_FLAGS)
   separate_arguments(_fn_omp UNIX_COMMAND "${OpenMP_C_FLAGS}")
   list(APPEND _fn_pc_libs ${_fn_omp})   # -fopenmp: gomp (and pthread) with GCC
@@ -117,16 +120,19 @@ endforeach()
 unset(_fn_kind)
 
 # The prefix is only known when installing (cmake --install --prefix P), so
-# the file is configured twice: now with everything but the prefix, then at
+# each file is configured twice: now with everything but the prefix, then at
 # install time with the prefix the install uses.
 set(FUSENET_PC_PREFIX "@FUSENET_PC_PREFIX@")
-configure_file(${CMAKE_CURRENT_LIST_DIR}/fusenet.pc.in ${PROJECT_BINARY_DIR}/cmake/fusenet.pc.in @ONLY)
+foreach(_fn_pc fusenet fusenet-static)
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/${_fn_pc}.pc.in ${PROJECT_BINARY_DIR}/cmake/${_fn_pc}.pc.in @ONLY)
+  install(CODE "
+    set(FUSENET_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+    configure_file(\"${PROJECT_BINARY_DIR}/cmake/${_fn_pc}.pc.in\"
+      \"${PROJECT_BINARY_DIR}/cmake/install/${_fn_pc}.pc\" @ONLY)
+    unset(FUSENET_PC_PREFIX)
+  " COMPONENT Development)
+  install(FILES ${PROJECT_BINARY_DIR}/cmake/install/${_fn_pc}.pc
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT Development)
+endforeach()
 unset(FUSENET_PC_PREFIX)
-install(CODE "
-  set(FUSENET_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
-  configure_file(\"${PROJECT_BINARY_DIR}/cmake/fusenet.pc.in\"
-    \"${PROJECT_BINARY_DIR}/cmake/install/fusenet.pc\" @ONLY)
-  unset(FUSENET_PC_PREFIX)
-" COMPONENT Development)
-install(FILES ${PROJECT_BINARY_DIR}/cmake/install/fusenet.pc
-  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT Development)
+unset(_fn_pc)

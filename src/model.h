@@ -23,10 +23,5 @@ const char *fusenet__arch_name(fusenet_arch arch); /* "resnet50", "vgg16" */
  * Fills specs[0..count) (data left NULL) and returns the count. */
 int fusenet__node_wspecs(const fn_graph *g, const fn_shape *shapes, int i, fn_wspec *specs);
 
-/* Writes seeded random weights for the given architecture in exactly the
- * official file layout (ResNet50: nested Keras-2 names; VGG16: flat Keras-1
- * names). Values are scaled so activations stay of order one. */
-fusenet_status fusenet__write_random_weights(fusenet_arch arch, int include_top, uint64_t seed, const char *path,
-                                       fusenet_error *err);
 
 #endif

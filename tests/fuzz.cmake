@@ -15,9 +15,9 @@ if(FUSENET_FUZZ)
   endif()
   set(_fn_fuzz_san -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 
-  add_library(fusenet_fuzzlib STATIC ${FUSENET_SOURCES})
+  add_library(fusenet_fuzzlib STATIC ${FUSENET_SOURCES} ${FUSENET_TOOLS_SOURCES})
   target_include_directories(fusenet_fuzzlib
-    PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src
+    PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/src/tools
     PRIVATE ${PROJECT_SOURCE_DIR}/models ${HDF5_C_INCLUDE_DIRS} ${STB_INCLUDE_DIR})
   target_compile_definitions(fusenet_fuzzlib PRIVATE _POSIX_C_SOURCE=200809L ${HDF5_C_DEFINITIONS})
   target_compile_options(fusenet_fuzzlib PRIVATE ${FUSENET_WARNINGS} -ffp-contract=off
@@ -47,9 +47,9 @@ if(FUSENET_FUZZ)
   endforeach()
   unset(_fn_dirs)
 
-  # The CLI's JSON reader (done files of sharded runs) is not in the library: compiled in here.
-  add_executable(fuzz_json ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_json.c ${PROJECT_SOURCE_DIR}/src/cli/json.c)
-  target_include_directories(fuzz_json PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  # The tools' JSON reader (done files of sharded runs) on its own: compiled in here.
+  add_executable(fuzz_json ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_json.c ${PROJECT_SOURCE_DIR}/src/tools/json.c)
+  target_include_directories(fuzz_json PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src/tools)
   target_compile_options(fuzz_json PRIVATE ${FUSENET_WARNINGS} -fsanitize=fuzzer ${_fn_fuzz_san})
   target_link_options(fuzz_json PRIVATE -fsanitize=fuzzer ${_fn_fuzz_san})
   add_test(NAME fuzz_json_replay COMMAND fuzz_json -runs=0 -timeout=10 ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/json)

@@ -25,6 +25,7 @@
 
 #include "fusenet.h"
 #include "model.h"
+#include "random_weights.h"
 #include "net.h"
 #include "ref_ops.h"
 

@@ -18,6 +18,7 @@
 
 #include "fusenet.h"
 #include "model.h"
+#include "random_weights.h"
 
 /* ---- checks ---------------------------------------------------------------- */
 

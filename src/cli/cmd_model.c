@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "alloc.h"
 #include "cli.h"
 #include "net.h"
 
@@ -85,19 +84,12 @@ static int load_input(const opts *o, fn_npy *x) {
     fusenet_image_params ip = image_params(o);
     int h = ip.height, w = ip.width;
     size_t per = (size_t)h * (size_t)w * 3;
-    memset(x, 0, sizeof *x);
-    x->rank = 4;
-    x->dims[0] = o->n_images;
-    x->dims[1] = h;
-    x->dims[2] = w;
-    x->dims[3] = 3;
     if ((double)per * o->n_images * sizeof(float) > (double)MAX_INPUT_BYTES) return die("too many images at once");
-    x->data = fusenet__malloc(per * (size_t)o->n_images * sizeof(float)); /* freed by fusenet__npy_free */
-    if (!x->data) return die("out of memory for %d images", o->n_images);
+    const int64_t dims[4] = {o->n_images, h, w, 3};
+    if (fusenet__npy_alloc(4, dims, x, &err)) return die("out of memory for %d images", o->n_images);
     for (int i = 0; i < o->n_images; i++)
         if (fusenet_image_load(o->images[i], &ip, x->data + per * (size_t)i, &err)) {
-            fusenet__free(x->data);
-            x->data = NULL;
+            fusenet__npy_free(x);
             return fail(&err);
         }
     return 0;

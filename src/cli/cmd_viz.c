@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "file.h"
-#include "ops.h"
+#include "resize.h"
 
 /* PNG writing (stb_image_write, compiled here only). */
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -125,7 +125,7 @@ int cmd_viz(opts *o) {
     }
     if (!rc) {
         for (size_t p = 0; p < (size_t)t.h * t.w; p++) heat[p] = hi > lo ? (float)((heat[p] - lo) / (hi - lo)) : 0.0f;
-        fusenet__tf_resize_nhwc(0, heat, 1, t.h, t.w, 1, up, OH, OW); /* bilinear, half-pixel centres */
+        fusenet__resize_bilinear(heat, t.h, t.w, 1, up, OH, OW);
         for (size_t p = 0; p < opixels; p++) {
             double c[3];
             jet(up[p], c);

@@ -2,7 +2,7 @@
 #include <stdint.h>
 
 #include "cli.h"
-#include "model.h"
+#include "random_weights.h"
 
 /* ---- make-weights ---- */
 

@@ -7,7 +7,7 @@
  * it lists with json_member, and end. */
 #include "fuzz_common.h"
 
-#include "cli/json.h"
+#include "json.h"
 
 static size_t walk(json_span v, const char *begin, const char *end, int depth) {
     FUZZ_CHECK(v.n > 0 && v.p >= begin && v.p + v.n <= end);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs a build of libfusenet into a fresh prefix under the build tree, then
 # builds tests/install/consumer.c against the installed copy only:
-#   1. pkg-config, shared library (run with LD_LIBRARY_PATH = the prefix's libdir)
-#   2. pkg-config --static, linking libfusenet.a
+#   1. README's pkg-config command for the shared library (run with
+#      LD_LIBRARY_PATH = the prefix's libdir)
+#   2. README's pkg-config command for libfusenet.a (fusenet-static)
 #   3. a separate CMake project: find_package(fusenet) -> fusenet::fusenet
 #      (and fusenet::fusenet_static through COMPONENTS static)
 # and checks what each program prints.
@@ -39,6 +40,8 @@ LIBDIR=$(dirname "$(dirname "$PC")")
 [ -f "$PREFIX/include/fusenet.h" ] || fail "include/fusenet.h not installed"
 [ -x "$PREFIX/bin/fusenet" ] || fail "bin/fusenet not installed"
 [ -f "$LIBDIR/libfusenet.a" ] || fail "libfusenet.a not installed"
+[ -f "$LIBDIR/pkgconfig/fusenet-static.pc" ] || fail "pkgconfig/fusenet-static.pc not installed"
+! find "$PREFIX" -name 'libfusenet_tools*' | grep -q . || fail "the internal tools library was installed"
 for f in fusenetConfig.cmake fusenetConfigVersion.cmake fusenetTargets.cmake fusenetStaticTargets.cmake; do
     [ -f "$LIBDIR/cmake/fusenet/$f" ] || fail "cmake/fusenet/$f not installed"
 done
@@ -52,6 +55,10 @@ MAJOR=${VERSION%%.*}
 if command -v readelf >/dev/null; then
     readelf -d "$LIBDIR/libfusenet.so.$VERSION" | grep -q "SONAME.*\[libfusenet.so.$MAJOR\]" ||
         fail "libfusenet.so.$VERSION has no soname libfusenet.so.$MAJOR"
+fi
+if command -v readelf >/dev/null; then # what an app gets: oneDNN, zlib, libjpeg, OpenMP; never libhdf5 and its curl, crypto
+    ! readelf -d "$LIBDIR/libfusenet.so.$VERSION" | grep NEEDED | grep -Ei 'hdf5|curl|crypto|ssl' ||
+        fail "libfusenet.so.$VERSION needs libhdf5, curl or crypto"
 fi
 "$PREFIX/bin/fusenet" layers --model resnet50 >"$WORK/fusenet-layers.out" || fail "installed bin/fusenet does not run"
 [ "$(wc -l <"$WORK/fusenet-layers.out")" -eq 175 ] || fail "installed bin/fusenet: not 175 layers"
@@ -73,26 +80,26 @@ check() { # name, then the command to run
 }
 needs_libfusenet_so() { readelf -d "$1" | grep -q "NEEDED.*\[libfusenet.so.$MAJOR\]"; }
 
-# ---- 1. pkg-config, shared ---------------------------------------------------------
-echo "== pkg-config --cflags --libs fusenet: $(pkg-config --cflags --libs fusenet)"
-# shellcheck disable=SC2046,SC2086
-"$CC" $WARN $CONSUMER_CFLAGS "$SRC/tests/install/consumer.c" -o "$WORK/consumer_pc" \
-    $(pkg-config --cflags --libs fusenet) || fail "pkg-config build failed"
-if command -v readelf >/dev/null; then
-    needs_libfusenet_so "$WORK/consumer_pc" || fail "consumer_pc does not need libfusenet.so.$MAJOR"
-fi
+# ---- 1, 2. pkg-config, the two commands README.md gives, run as written there -------
+# (app.c being consumer.c); the first links libfusenet.so, the second libfusenet.a.
+mapfile -t README_CC < <(grep -E '^cc app\.c \$\(pkg-config [^)]*\)' "$SRC/README.md" | sed 's/ *#.*//')
+[ "${#README_CC[@]}" -eq 2 ] || fail "README.md: expected 2 'cc app.c \$(pkg-config ...)' lines, found ${#README_CC[@]}"
+for k in 0 1; do
+    name=$([ "$k" -eq 0 ] && echo consumer_pc || echo consumer_pc_static)
+    line=${README_CC[$k]}
+    echo "== README: $line"
+    # the line's own words: cc -> $CC (plus warnings), app.c -> consumer.c, -o added
+    cmd=${line/#cc app.c/\"\$CC\" \$WARN \$CONSUMER_CFLAGS \"\$SRC/tests/install/consumer.c\" -o \"\$WORK/$name\"}
+    eval "$cmd" || fail "README command failed: $line"
+    if command -v readelf >/dev/null; then
+        if [ "$k" -eq 0 ]; then
+            needs_libfusenet_so "$WORK/$name" || fail "$name ($line) does not need libfusenet.so.$MAJOR"
+        else
+            ! needs_libfusenet_so "$WORK/$name" || fail "$name ($line) needs libfusenet.so: not a static link"
+        fi
+    fi
+done
 check consumer_pc env LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$WORK/consumer_pc"
-
-# ---- 2. pkg-config --static, libfusenet.a -------------------------------------------
-# -lfusenet would pick the shared library next to the archive; name the archive.
-STATIC_LIBS=$(pkg-config --static --libs fusenet | sed 's/-lfusenet\b/-l:libfusenet.a/')
-echo "== pkg-config --static --libs fusenet: $(pkg-config --static --libs fusenet)"
-# shellcheck disable=SC2046,SC2086
-"$CC" $WARN $CONSUMER_CFLAGS "$SRC/tests/install/consumer.c" -o "$WORK/consumer_pc_static" \
-    $(pkg-config --static --cflags fusenet) $STATIC_LIBS || fail "pkg-config --static build failed"
-if command -v readelf >/dev/null; then
-    ! needs_libfusenet_so "$WORK/consumer_pc_static" || fail "consumer_pc_static needs libfusenet.so"
-fi
 check consumer_pc_static "$WORK/consumer_pc_static"
 
 # ---- 3. CMake package ----------------------------------------------------------------

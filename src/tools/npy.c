@@ -425,6 +425,23 @@ fusenet_status fusenet__npy_open(const char *path, fn_npy *shape, int *fd, fusen
     return fusenet__ok(err);
 }
 
+fusenet_status fusenet__npy_alloc(int rank, const int64_t *dims, fn_npy *out, fusenet_error *err) {
+    memset(out, 0, sizeof *out);
+    if (rank < 0 || rank > FN_NPY_MAX_RANK)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__npy_alloc: rank %d", rank);
+    size_t n = 1, bytes;
+    for (int d = 0; d < rank; d++)
+        if (dims[d] < 0 || !fusenet__mul_size(n, (size_t)dims[d], &n))
+            return fusenet__error(err, FUSENET_ERR_NOMEM, "an array of rank %d is too large", rank);
+    if (!fusenet__mul_size(n, sizeof(float), &bytes))
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "an array of rank %d is too large", rank);
+    out->data = fusenet__malloc(bytes ? bytes : 1);
+    if (!out->data) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory for %zu bytes", bytes);
+    out->rank = rank;
+    memcpy(out->dims, dims, (size_t)rank * sizeof *dims);
+    return fusenet__ok(err);
+}
+
 void fusenet__npy_free(fn_npy *a) {
     if (!a) return;
     fusenet__free(a->data);

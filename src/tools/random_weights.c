@@ -11,6 +11,7 @@
 #include "error.h"
 #include "h5.h"
 #include "model.h"
+#include "random_weights.h"
 #include "models.h"
 
 #define WNAME_MAX (2 * FN_NAME_MAX)

@@ -33,6 +33,9 @@ fusenet_status fusenet__npy_parse(const unsigned char *buf, size_t size, const c
  * (data NULL) and leaves *fd open at the first data byte; the caller closes it. */
 fusenet_status fusenet__npy_open(const char *path, fn_npy *shape, int *fd, fusenet_error *err);
 
+/* An array of the given shape with uninitialised data (NOMEM naming its size). */
+fusenet_status fusenet__npy_alloc(int rank, const int64_t *dims, fn_npy *out, fusenet_error *err);
+
 void fusenet__npy_free(fn_npy *a);
 
 /* Writes a version 1.0 '<f4' C-order .npy. The file is written to a temporary
