@@ -24,6 +24,7 @@
 
 #include "fusenet.h"
 #include "model.h"
+#include "random_weights.h"
 
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."
