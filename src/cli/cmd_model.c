@@ -7,7 +7,6 @@
 #include <sys/resource.h>
 
 #include "cli.h"
-#include "net.h"
 
 /* ---- layers ---- */
 
@@ -259,8 +258,43 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static int cmp_step_time(const void *a, const void *b) {
-    double x = (*(const fn_step *const *)a)->time_ms, y = (*(const fn_step *const *)b)->time_ms;
+    double x = ((const fusenet_step_info *)a)->time_ms, y = ((const fusenet_step_info *)b)->time_ms;
     return (x < y) - (x > y);
+}
+
+/* The steps of net, described (fusenet_net_step_info); free the array. */
+static fusenet_step_info *step_infos(const fusenet_net *net, size_t *n) {
+    *n = fusenet_net_step_count(net);
+    fusenet_step_info *steps = malloc((*n ? *n : 1) * sizeof *steps);
+    fusenet_error err;
+    if (!steps) {
+        die("out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (fusenet_net_step_info(net, i, &steps[i], &err)) {
+            fail(&err);
+            free(steps);
+            return NULL;
+        }
+    return steps;
+}
+
+/* The slowest steps (all with FUSENET_PROFILE_ALL), slowest first: what each is
+ * (kind, the Keras layer whose value it produces), its time per run and share,
+ * its rate and oneDNN's implementation. */
+static void print_profile(fusenet_step_info *steps, size_t n, int iters) {
+    double total = 0;
+    for (size_t i = 0; i < n; i++) total += steps[i].time_ms;
+    qsort(steps, n, sizeof *steps, cmp_step_time);
+    size_t shown = getenv("FUSENET_PROFILE_ALL") ? n : 10;
+    printf("%-22s %-8s %10s %7s %9s  %s\n", "layer", "step", "ms/batch", "share", "GFLOP/s", "oneDNN implementation");
+    for (size_t i = 0; i < n && i < shown; i++) {
+        double ms = steps[i].time_ms / iters;
+        printf("%-22s %-8s %10.3f %6.1f%% %9.1f  %s\n", steps[i].layer, steps[i].kind_name, ms,
+               total > 0 ? 100.0 * steps[i].time_ms / total : 0.0, steps[i].flops > 0 ? steps[i].flops / ms / 1e6 : 0.0,
+               steps[i].impl);
+    }
 }
 
 int cmd_bench(opts *o) {
@@ -296,29 +330,17 @@ int cmd_bench(opts *o) {
         times[i] = (seconds_now() - a) * 1e3;
     }
     if (!rc && o->profile) {
-        for (int i = 0; i < net->n_steps; i++) net->steps[i].time_ms = 0;
+        if (fusenet_net_set_profiling(net, 1, &err)) rc = fail(&err);
         for (int i = 0; i < o->iters && !rc; i++)
-            if (fusenet__net_run_profiled(net, &in, &err)) rc = fail(&err);
-        fn_step **order = malloc((size_t)net->n_steps * sizeof *order);
-        if (order) {
-            double total = 0;
-            for (int i = 0; i < net->n_steps; i++) {
-                order[i] = &net->steps[i];
-                total += net->steps[i].time_ms;
-            }
-            qsort(order, (size_t)net->n_steps, sizeof *order, cmp_step_time);
-            printf("%-22s %10s %7s %9s  %s\n", "layer", "ms/batch", "share", "GFLOP/s", "oneDNN implementation");
-            for (int i = 0; i < net->n_steps && i < (getenv("FUSENET_PROFILE_ALL") ? net->n_steps : 10); i++) {
-                double ms = order[i]->time_ms / o->iters;
-                printf("%-22s %10.3f %6.1f%% %9.1f  %s\n", order[i]->layer, ms, 100.0 * order[i]->time_ms / total,
-                       order[i]->flops > 0 ? order[i]->flops / ms / 1e6 : 0.0, order[i]->impl);
-            }
-            free(order);
-        }
+            if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
     }
+    size_t n_steps = 0;
+    fusenet_step_info *steps = rc ? NULL : step_infos(net, &n_steps);
+    if (!rc && !steps) rc = 1;
+    if (!rc && o->profile) print_profile(steps, n_steps, o->iters);
     if (!rc) {
         double gflop = 0;
-        for (int i = 0; i < net->n_steps; i++) gflop += net->steps[i].flops / 1e9;
+        for (size_t i = 0; i < n_steps; i++) gflop += steps[i].flops / 1e9;
         qsort(times, (size_t)o->iters, sizeof *times, cmp_double);
         double median = times[o->iters / 2], best = times[0];
         struct rusage ru;
@@ -329,6 +351,7 @@ int cmd_bench(opts *o) {
     }
     free(x);
     free(times);
+    free(steps);
     fusenet_net_free(net);
     return rc;
 }
