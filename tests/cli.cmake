@@ -73,3 +73,10 @@ unset(_fn_help)
 unset(_fn_cmd)
 unset(_fn_own)
 unset(_fn_foreign)
+
+# 'fusenet info': its fields against independent values, and fast mode as it reports it.
+if(TARGET fusenet_cli)
+  add_test(NAME cli_info COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/info.sh $<TARGET_FILE:fusenet_cli> ${dnnl_VERSION}
+    ${CMAKE_CURRENT_BINARY_DIR}/cli_info)
+  set_tests_properties(cli_info PROPERTIES LABELS cli TIMEOUT 300)
+endif()

@@ -54,7 +54,8 @@ enum {
     CMD_SIMILAR = 1 << 5,
     CMD_VIZ = 1 << 6,
     CMD_WEIGHTS = 1 << 7,
-    CMD_VERSION = 1 << 8,
+    CMD_INFO = 1 << 8,
+    CMD_VERSION = 1 << 9,
 };
 
 typedef struct cli_command {
@@ -100,5 +101,7 @@ int cmd_embed(opts *o); /* cmd_embed.c */
 int cmd_similar(opts *o);
 int cmd_viz(opts *o);          /* cmd_viz.c */
 int cmd_make_weights(opts *o); /* cmd_weights.c */
+int cmd_info(opts *o);         /* cmd_info.c */
+int cmd_version(opts *o);
 
 #endif

@@ -21,7 +21,11 @@ int die(const char *fmt, ...) {
     return 1;
 }
 
-int fail(const fusenet_error *err) { return die("%s", err->message); }
+int fail(const fusenet_error *err) {
+    if (err->status == FUSENET_ERR_UNSUPPORTED) /* say it is this build or CPU, not the input */
+        return die("%s (%s)", err->message, fusenet_status_name(err->status));
+    return die("%s", err->message);
+}
 
 /* Refuses an output path whose directory is missing (before any work is done). */
 int check_output(const char *option, const char *path) {

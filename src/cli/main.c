@@ -7,12 +7,6 @@
 
 #include "cli.h"
 
-static int cmd_version(opts *o) {
-    (void)o;
-    printf("fusenet %s\n", fusenet_version());
-    return 0;
-}
-
 #define WEIGHTS_NOTE                                                                                              \
     "Weights not given are looked for under their official file names (..._notop.h5; with --top the\n"          \
     "full files) in $FUSENET_MODELS, then in ./models; models/fetch_weights.sh downloads them.\n"
@@ -40,6 +34,10 @@ static const cli_command commands[] = {
      "loaded as Keras loads it.\n" WEIGHTS_NOTE},
     {"make-weights", CMD_WEIGHTS, cmd_make_weights, 8, NULL,
      "write seeded random weights in the layout of the official Keras file", NULL},
+    {"info", CMD_INFO, cmd_info, 8, NULL,
+     "this build and this CPU: library and oneDNN versions, the ISA oneDNN dispatches, threads, modes offered",
+     "One 'key: value' line each: version, onednn, isa, cores, threads (what --threads 0 means: OMP_NUM_THREADS\n"
+     "or all cores), modes (exact, and fast where oneDNN has Winograd convolutions: AVX-512).\n"},
     {"version", CMD_VERSION, cmd_version, 8, NULL, "print the library's version", NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)

@@ -1,0 +1,29 @@
+/* cmd_info.c - version and info: what this build and this CPU offer. */
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_version(opts *o) {
+    (void)o;
+    printf("fusenet %s\n", fusenet_version());
+    return 0;
+}
+
+/* One "key: value" line each (fusenet_get_system_info). */
+int cmd_info(opts *o) {
+    (void)o;
+    fusenet_system_info si;
+    fusenet_error err;
+    if (fusenet_get_system_info(&si, &err)) return fail(&err);
+    printf("version: %s\n", si.version);
+    printf("onednn: %d.%d.%d (%s)\n", si.dnnl_major, si.dnnl_minor, si.dnnl_patch, si.dnnl_hash);
+    printf("isa: %s\n", si.isa);
+    printf("cores: %d\n", si.cores);
+    printf("threads: %d\n", si.default_threads);
+    printf("modes: %s%s%s\n", si.exact_mode ? "exact" : "", si.exact_mode && si.fast_mode ? " " : "",
+           si.fast_mode ? "fast" : "");
+    if (!si.fast_mode)
+        printf("fast mode: not offered: oneDNN has Winograd convolutions only for AVX-512; this CPU's ISA is %s\n",
+               si.isa);
+    return 0;
+}

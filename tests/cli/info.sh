@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `fusenet info`: every field, in order, with values checked against sources of
+# our own where the value does not depend on the CPU (version: `fusenet
+# version`; oneDNN: the version CMake found; cores: nproc; threads: nproc, or
+# OMP_NUM_THREADS when set), and the ISA and modes against what a fast-mode run
+# does: where info offers no fast mode, `fusenet bench --mode fast` must fail
+# with UNSUPPORTED naming that ISA; where it does, the run must succeed.
+# Usage: info.sh FUSENET DNNL_VERSION WORKDIR
+set -euo pipefail
+[ $# -eq 3 ] || { echo "usage: $0 FUSENET DNNL_VERSION WORKDIR" >&2; exit 2; }
+FUSENET=$1 DNNL_VERSION=$2 WORK=$3
+fail() { echo "cli_info: $*" >&2; exit 1; }
+mkdir -p "$WORK"
+
+out=$(env -u OMP_NUM_THREADS "$FUSENET" info) || fail "fusenet info failed"
+echo "$out"
+keys=$(echo "$out" | sed -n 's/^\([a-z ]*\): .*/\1/p' | head -n 6 | tr '\n' ' ')
+[ "$keys" = "version onednn isa cores threads modes " ] || fail "fields are '$keys'"
+field() { echo "$out" | sed -n "s/^$1: //p"; }
+
+[ "fusenet $(field version)" = "$("$FUSENET" version)" ] || fail "version '$(field version)' is not fusenet version's"
+[ "$(field onednn | cut -d' ' -f1)" = "$DNNL_VERSION" ] || fail "onednn '$(field onednn)' is not $DNNL_VERSION"
+isa=$(field isa)
+[[ $isa =~ ^[a-z0-9_]+$ ]] || fail "isa '$isa' is not one of oneDNN's ISA names"
+[ "$(field cores)" = "$(nproc)" ] || fail "cores '$(field cores)', nproc says $(nproc)"
+[ "$(field threads)" = "$(nproc)" ] || fail "threads '$(field threads)' without OMP_NUM_THREADS, nproc says $(nproc)"
+[ "$(OMP_NUM_THREADS=3 "$FUSENET" info | sed -n 's/^threads: //p')" = 3 ] || fail "threads with OMP_NUM_THREADS=3 is not 3"
+modes=$(field modes)
+[[ $modes =~ ^exact( fast)?$ ]] || fail "modes '$modes'"
+
+"$FUSENET" make-weights --model resnet50 --seed 1 --output "$WORK/r.h5" >/dev/null
+"$FUSENET" make-weights --model vgg16 --seed 2 --output "$WORK/v.h5" >/dev/null
+set +e
+err=$("$FUSENET" bench --resnet-weights "$WORK/r.h5" --vgg-weights "$WORK/v.h5" --size 32x32 --iters 1 --mode fast 2>&1 >/dev/null)
+rc=$?
+set -e
+if [ "$modes" = "exact fast" ]; then
+    [ "$rc" -eq 0 ] || fail "info offers fast mode, but bench --mode fast failed: $err"
+    echo "bench --mode fast runs on $isa"
+else
+    [ "$rc" -eq 1 ] && [[ $err == *UNSUPPORTED* ]] && [[ $err == *"$isa"* ]] && [ "$(echo "$err" | wc -l)" -eq 1 ] ||
+        fail "info offers no fast mode on $isa, but bench --mode fast gave status $rc and: $err"
+    echo "bench --mode fast refused on $isa: $err"
+fi
+echo "cli_info: OK"
