@@ -1,13 +1,22 @@
-/* compile.c - emission: from a model's plan (plan.h) to the net's steps.
- * Creates every oneDNN primitive once, folds BatchNorm weights and reorders
- * weights once, then hands the values to the memory plan (memplan.h). Every
- * decision about what folds into what is the plan's; this file only reads it. */
+/* compile.c - emission: from each model's plan (plan.h) to the net's steps.
+ *
+ * Creates every oneDNN primitive once, folds BatchNorm into conv weights and
+ * reorders weights once, builds the fuse head, then places activations with
+ * the memory plan (memplan.h) and binds every step's memory. Every decision
+ * about what folds into what is the plan's; this file only reads it.
+ *
+ * Errors: the compile context carries a sticky status. The first failure is
+ * recorded with its message and every helper below does nothing once one is
+ * pending, so emitters read as straight-line code and report at the end.
+ */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "error.h"
+#include "memplan.h"
 #include "model.h"
 #include "net.h"
 #include "ops.h"
@@ -17,38 +26,65 @@
 #define FN_MAX_BATCH 65536
 #define FN_MAX_NET_BYTES ((size_t)16 << 30)
 
-/* Where a node's output lives once computed. */
+/* Where a node's output lives once emitted. */
 typedef struct node_state {
-    int value; /* -1: not materialised (folded into another step, or not yet emitted) */
+    int value; /* -1: not materialised (folded into another step, not yet emitted, or summed into) */
     dnnl_memory_desc_t md;
 } node_state;
 
 typedef struct ctx {
     fusenet_net *net;
+    fusenet_status status; /* sticky: the first failure; once set, the helpers below are no-ops */
+    fusenet_error *err;
+    int batch;
+    fusenet_mode mode;
+    int input_value;
+    /* the trunk being emitted */
     const fusenet_model *model;
     const fn_graph *g;
+    int model_index;      /* of model among the net's models, in tap order */
+    fusenet_model *owned; /* model, when it was handed over to the build: its raw weights are released once uploaded */
     fn_plan plan;
-    const fn_shape *shapes; /* = plan.shapes */
     node_state *ns;
     int tap_slot[FN_MAX_TAPS];
     int tap_node[FN_MAX_TAPS];
     int n_model_taps;
-    int input_value;
-    int model_index; /* of c->model among the net's models, in tap order */
-    int batch;
-    fusenet_mode mode;
-    fusenet_model *owned; /* c->model when it was handed over to the build: its raw weights are released once uploaded */
-    fusenet_error *err;
 } ctx;
+
+/* ---- the sticky status ---- */
+
+static int ok(const ctx *c) { return c->status == FUSENET_OK; }
+
+/* Records a failure and its message unless one is already pending. Calls
+ * that return a status themselves are written `if (ok(c)) c->status = call;`. */
+static void fail(ctx *c, fusenet_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(ctx *c, fusenet_status status, const char *fmt, ...) {
+    if (!ok(c)) return;
+    c->status = status;
+    if (!c->err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err->message, sizeof c->err->message, fmt, ap);
+    va_end(ap);
+    fusenet__one_line(c->err->message);
+    c->err->status = status;
+}
+
+static void check_dnnl(ctx *c, dnnl_status_t s, const char *layer, const char *what) {
+    if (s != dnnl_success && ok(c)) c->status = fusenet__dnnl_error(c->err, s, layer, what);
+}
 
 /* ---- values and steps ---- */
 
-static int add_value(fusenet_net *net, fn_value_kind kind, size_t size, fusenet_error *err) {
+/* A new value; its buffer (owned values) is allocated by bind, after the size check. */
+static int add_value(ctx *c, fn_value_kind kind, size_t size) {
+    fusenet_net *net = c->net;
+    if (!ok(c)) return -1;
     if (net->n_values == net->cap_values) {
         int cap = net->cap_values ? 2 * net->cap_values : 64;
         fn_value *v = fusenet__realloc(net->values, (size_t)cap * sizeof *v);
         if (!v) {
-            fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
+            fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
             return -1;
         }
         net->values = v;
@@ -59,15 +95,11 @@ static int add_value(fusenet_net *net, fn_value_kind kind, size_t size, fusenet_
     v->kind = kind;
     v->size = (size + 63) & ~(size_t)63;
     v->first = v->last = -1;
-    if (kind == FN_VALUE_OWNED) {
-        v->own = fusenet__aligned_alloc(v->size);
-        if (!v->own) {
-            fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes for the net", v->size);
-            return -1;
-        }
-        memset(v->own, 0, v->size);
-    }
     return net->n_values++;
+}
+
+static int arena_value(ctx *c, const dnnl_memory_desc_t *md) {
+    return add_value(c, FN_VALUE_ARENA, dnnl_memory_desc_get_size(md));
 }
 
 const char *fusenet__step_kind_name(fn_step_kind kind) {
@@ -76,14 +108,15 @@ const char *fusenet__step_kind_name(fn_step_kind kind) {
 }
 
 /* A new step of `kind` producing node's value (node -1: the fuse head), with
- * room for n_args arguments plus a scratchpad. */
+ * room for n_args arguments plus a scratchpad. NULL once a failure is pending. */
 static fn_step *add_step(ctx *c, fn_step_kind kind, int node, int n_args) {
     fusenet_net *net = c->net;
+    if (!ok(c)) return NULL;
     if (net->n_steps == net->cap_steps) {
         int cap = net->cap_steps ? 2 * net->cap_steps : 64;
         fn_step *s = fusenet__realloc(net->steps, (size_t)cap * sizeof *s);
         if (!s) {
-            fusenet__error(c->err, FUSENET_ERR_NOMEM, "out of memory building the net");
+            fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
             return NULL;
         }
         net->steps = s;
@@ -96,7 +129,7 @@ static fn_step *add_step(ctx *c, fn_step_kind kind, int node, int n_args) {
     s->exec = fusenet__calloc((size_t)s->cap_args, sizeof *s->exec);
     net->n_steps++; /* freed with the net from here on */
     if (!s->args || !s->exec) {
-        fusenet__error(c->err, FUSENET_ERR_NOMEM, "out of memory building the net");
+        fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
         return NULL;
     }
     s->kind = kind;
@@ -108,9 +141,10 @@ static fn_step *add_step(ctx *c, fn_step_kind kind, int node, int n_args) {
     return s;
 }
 
-/* Appends an argument; one past the room reserved by add_step is counted but
- * not written, and check_args refuses the step. */
+/* Appends an argument (none to a NULL step); one past the room reserved by
+ * add_step is counted but not written, and check_args refuses the step. */
 static void step_arg(fn_step *s, int kind, int value, const dnnl_memory_desc_t *md) {
+    if (!s) return;
     if (s->nargs < s->cap_args) {
         s->args[s->nargs].kind = kind;
         s->args[s->nargs].value = value;
@@ -119,91 +153,82 @@ static void step_arg(fn_step *s, int kind, int value, const dnnl_memory_desc_t *
     s->nargs++;
 }
 
-static fusenet_status check_args(ctx *c, const fn_step *s) {
-    if (s->nargs <= s->cap_args) return FUSENET_OK;
-    return fusenet__error(c->err, FUSENET_ERR_BACKEND, "layer %s: step has %d arguments, room for %d", s->layer,
-                          s->nargs, s->cap_args);
+static void check_args(ctx *c, const fn_step *s) {
+    if (s && s->nargs > s->cap_args)
+        fail(c, FUSENET_ERR_BACKEND, "layer %s: step has %d arguments, room for %d", s->layer, s->nargs, s->cap_args);
 }
 
-/* Error path once a primitive descriptor exists: releases it and returns the
- * status already set (a failed value or step allocation). */
-static fusenet_status drop_pd(ctx *c, dnnl_primitive_desc_t pd) {
-    dnnl_primitive_desc_destroy(pd);
-    return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-}
-
-/* Turns a primitive descriptor into the step's primitive; accounts its scratchpad. */
-static fusenet_status finish_step(ctx *c, fn_step *s, dnnl_primitive_desc_t pd) {
-    const dnnl_memory_desc_t *sp = fusenet__pd_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    if (sp_size > c->net->scratch_size) c->net->scratch_size = sp_size;
-    if (sp_size) {
-        dnnl_memory_desc_t md = *sp;
-        step_arg(s, DNNL_ARG_SCRATCHPAD, c->net->scratch_value, &md);
+/* Turns the primitive descriptor into the step's primitive and accounts its
+ * scratchpad; releases pd in every case. */
+static void finish_step(ctx *c, fn_step *s, dnnl_primitive_desc_t pd) {
+    if (ok(c) && s && pd) {
+        const dnnl_memory_desc_t *sp = fusenet__pd_md(pd, dnnl_query_scratchpad_md, 0);
+        size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
+        if (sp_size > c->net->scratch_size) c->net->scratch_size = sp_size;
+        if (sp_size) step_arg(s, DNNL_ARG_SCRATCHPAD, c->net->scratch_value, sp);
+        snprintf(s->impl, sizeof s->impl, "%s", fusenet__pd_impl(pd));
+        check_args(c, s);
+        if (ok(c)) check_dnnl(c, dnnl_primitive_create(&s->prim, pd), s->layer, "primitive creation");
     }
-    snprintf(s->impl, sizeof s->impl, "%s", fusenet__pd_impl(pd));
-    fusenet_status bad = check_args(c, s);
-    if (bad) {
-        dnnl_primitive_desc_destroy(pd);
-        return bad;
-    }
-    dnnl_status_t st = dnnl_primitive_create(&s->prim, pd);
-    dnnl_primitive_desc_destroy(pd);
-    if (st != dnnl_success) return fusenet__dnnl_error(c->err, st, s->layer, "primitive creation");
-    return FUSENET_OK;
+    if (pd) dnnl_primitive_desc_destroy(pd);
 }
 
-/* A new arena value for md. */
-static int arena_value(ctx *c, const dnnl_memory_desc_t *md) {
-    return add_value(c->net, FN_VALUE_ARENA, dnnl_memory_desc_get_size(md), c->err);
+/* The md a primitive descriptor gives for `what` (zeroes once a failure is pending). */
+static dnnl_memory_desc_t pd_md(const ctx *c, const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index) {
+    dnnl_memory_desc_t md;
+    memset(&md, 0, sizeof md);
+    if (ok(c) && pd) md = *fusenet__pd_md(pd, what, index);
+    return md;
 }
 
 /* The value of node i in layout want: the node's own value, or a reorder of it. */
-static fusenet_status value_as(ctx *c, int i, const dnnl_memory_desc_t *want, int *value) {
-    const char *layer = c->g->nodes[i].name;
-    node_state *n = &c->ns[i];
-    if (dnnl_memory_desc_equal(&n->md, want)) {
-        *value = n->value;
-        return FUSENET_OK;
-    }
-    dnnl_primitive_desc_t pd;
-    fusenet_status st = fusenet__op_reorder(c->net->eng, &n->md, want, layer, &pd, c->err);
-    if (st) return st;
+static int value_as(ctx *c, int i, const dnnl_memory_desc_t *want) {
+    if (!ok(c)) return -1;
+    const node_state *n = &c->ns[i];
+    if (dnnl_memory_desc_equal(&n->md, want)) return n->value;
+    dnnl_primitive_desc_t pd = NULL;
+    c->status = fusenet__op_reorder(c->net->eng, &n->md, want, c->g->nodes[i].name, &pd, c->err);
     int v = arena_value(c, want);
-    fn_step *s = v < 0 ? NULL : add_step(c, FN_STEP_REORDER, i, 2);
-    if (!s) return drop_pd(c, pd);
+    fn_step *s = add_step(c, FN_STEP_REORDER, i, 2);
     step_arg(s, DNNL_ARG_FROM, n->value, &n->md);
     step_arg(s, DNNL_ARG_TO, v, want);
-    *value = v;
-    return finish_step(c, s, pd);
+    finish_step(c, s, pd);
+    return v;
 }
 
-/* Copies host floats into a net-owned buffer laid out as `user`, reordered to `want`.
+/* Copies host floats laid out as `user` into a new net-owned buffer laid out as `want`.
  * A net never computes with NaN or Inf weights (from a model loaded with
  * allow_nonfinite, or BatchNorm folding that overflowed): VALUE. */
-static fusenet_status upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *want,
-                             const char *layer, int *value) {
-    size_t count = dnnl_memory_desc_get_size(user) / sizeof *host;
+static int upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *want,
+                  const char *layer) {
+    size_t count = ok(c) ? dnnl_memory_desc_get_size(user) / sizeof *host : 0;
     for (size_t k = 0; k < count; k++)
-        if (!isfinite(host[k]))
-            return fusenet__error(c->err, FUSENET_ERR_VALUE,
-                                  "layer %s: a weight is %s (flat index %zu): a net is built only from finite weights",
-                                  layer, fusenet__nonfinite_name(host[k]), k);
-    int v = add_value(c->net, FN_VALUE_OWNED, dnnl_memory_desc_get_size(want), c->err);
-    if (v < 0) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    *value = v;
-    c->net->weights_bytes += c->net->values[v].size;
-    if (dnnl_memory_desc_equal(user, want)) {
-        memcpy(c->net->values[v].own, host, dnnl_memory_desc_get_size(user));
-        return FUSENET_OK;
+        if (!isfinite(host[k])) {
+            fail(c, FUSENET_ERR_VALUE, "layer %s: a weight is %s (flat index %zu): a net is built only from finite weights",
+                 layer, fusenet__nonfinite_name(host[k]), k);
+            break;
+        }
+    int v = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(want));
+    if (v < 0) return -1;
+    fn_value *val = &c->net->values[v];
+    val->own = fusenet__aligned_alloc(val->size);
+    if (!val->own) {
+        fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of weights for layer %s", val->size, layer);
+        return -1;
     }
-    dnnl_primitive_desc_t pd;
-    fusenet_status st = fusenet__op_reorder_once(c->net->eng, user, want, layer, &pd, c->err);
-    if (st) return st;
+    c->net->weights_bytes += val->size;
+    if (dnnl_memory_desc_equal(user, want)) {
+        memcpy(val->own, host, dnnl_memory_desc_get_size(user));
+        return v;
+    }
+    memset(val->own, 0, val->size); /* a blocked layout's padding stays zero */
+    dnnl_primitive_desc_t pd = NULL;
+    c->status = fusenet__op_reorder_once(c->net->eng, user, want, layer, &pd, c->err);
+    if (!ok(c)) return -1;
     dnnl_memory_t src = NULL, dst = NULL;
     dnnl_primitive_t prim = NULL;
     dnnl_status_t s = dnnl_memory_create(&src, user, c->net->eng, (void *)host);
-    if (s == dnnl_success) s = dnnl_memory_create(&dst, want, c->net->eng, c->net->values[v].own);
+    if (s == dnnl_success) s = dnnl_memory_create(&dst, want, c->net->eng, val->own);
     if (s == dnnl_success) s = dnnl_primitive_create(&prim, pd);
     if (s == dnnl_success) {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
@@ -214,37 +239,36 @@ static fusenet_status upload(ctx *c, const float *host, const dnnl_memory_desc_t
     dnnl_memory_destroy(src);
     dnnl_memory_destroy(dst);
     dnnl_primitive_desc_destroy(pd);
-    if (s != dnnl_success) return fusenet__dnnl_error(c->err, s, layer, "weights reorder");
-    return FUSENET_OK;
+    check_dnnl(c, s, layer, "weights reorder");
+    return v;
 }
 
 /* BatchNorm divides by sqrt(moving_variance + epsilon): its scale
  * gamma / sqrt(var + eps) must be finite (a variance of -epsilon or less
  * gives Inf or NaN, which a fused ReLU would turn into plausible numbers). */
-static fusenet_status check_bn_scale(ctx *c, const fn_node *bn, int channels) {
-    for (int o = 0; o < channels; o++) {
+static void check_bn_scale(ctx *c, const fn_node *bn, int channels) {
+    for (int o = 0; o < channels && ok(c); o++) {
         double var = (double)bn->w[3][o], a = (double)bn->w[0][o] / sqrt(var + (double)bn->epsilon);
         if (!isfinite((float)a))
-            return fusenet__error(c->err, FUSENET_ERR_VALUE,
-                                  "layer %s: gamma / sqrt(moving_variance + epsilon) is not finite at channel %d "
-                                  "(moving_variance %g, epsilon %g)",
-                                  bn->name, o, var, (double)bn->epsilon);
+            fail(c, FUSENET_ERR_VALUE,
+                 "layer %s: gamma / sqrt(moving_variance + epsilon) is not finite at channel %d "
+                 "(moving_variance %g, epsilon %g)",
+                 bn->name, o, var, (double)bn->epsilon);
     }
-    return FUSENET_OK;
 }
 
-static fusenet_status upload_vector(ctx *c, const float *host, int64_t count, const char *layer, int *value) {
+static int upload_vector(ctx *c, const float *host, int64_t count, const char *layer) {
     dnnl_memory_desc_t md;
     dnnl_dims_t dims = {count};
     dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_x);
-    return upload(c, host, &md, &md, layer, value);
+    return upload(c, host, &md, &md, layer);
 }
 
 /* Of a model handed over to the build, the raw Keras weights of node i are
  * released once the net holds its own (reordered) copy, so a one-shot build
  * never holds both. */
 static void release_weights(ctx *c, int i) {
-    if (!c->owned) return;
+    if (!c->owned || !ok(c) || i < 0) return;
     fn_node *n = &c->owned->g.nodes[i];
     for (int k = 0; k < FN_MAX_WEIGHTS; k++) {
         fusenet__free(n->w[k]);
@@ -265,352 +289,287 @@ static void tap_md(const fn_tap_out *t, int flat, dnnl_memory_desc_t *md) {
 }
 
 /* After node i is materialised: copy it to each tap buffer that asked for it. */
-static fusenet_status emit_taps(ctx *c, int i) {
-    if (!c->plan.nodes[i].tapped) return FUSENET_OK;
+static void emit_taps(ctx *c, int i) {
+    if (!c->plan.nodes[i].tapped) return;
+    const node_state *x = &c->ns[i];
     for (int k = 0; k < c->n_model_taps; k++) {
-        if (c->tap_node[k] != i) continue;
+        if (c->tap_node[k] != i || !ok(c)) continue;
         fn_tap_out *t = &c->net->taps[c->tap_slot[k]];
-        const fn_shape *s = &c->shapes[i];
+        const fn_shape *s = &c->plan.shapes[i];
         *t = (fn_tap_out){-1, c->batch, s->flat ? 1 : s->h, s->flat ? 1 : s->w, s->c};
         dnnl_memory_desc_t want;
-        int flat2d = s->flat && c->ns[i].md.ndims == 2;
-        tap_md(t, flat2d, &want);
-        t->value = add_value(c->net, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&want), c->err);
-        if (t->value < 0) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-        dnnl_primitive_desc_t pd;
-        fusenet_status st = fusenet__op_reorder(c->net->eng, &c->ns[i].md, &want, c->g->nodes[i].name, &pd, c->err);
-        if (st) return st;
+        tap_md(t, s->flat && x->md.ndims == 2, &want);
+        t->value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&want));
+        dnnl_primitive_desc_t pd = NULL;
+        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &x->md, &want, c->g->nodes[i].name, &pd, c->err);
         fn_step *step = add_step(c, FN_STEP_TAP, i, 2);
-        if (!step) return drop_pd(c, pd);
-        step->tap = c->tap_slot[k];
-        step_arg(step, DNNL_ARG_FROM, c->ns[i].value, &c->ns[i].md);
+        if (step) step->tap = c->tap_slot[k];
+        step_arg(step, DNNL_ARG_FROM, x->value, &x->md);
         step_arg(step, DNNL_ARG_TO, t->value, &want);
-        st = finish_step(c, step, pd);
-        if (st) return st;
+        finish_step(c, step, pd);
     }
-    return FUSENET_OK;
 }
 
-static fusenet_status set_node(ctx *c, int i, int value, const dnnl_memory_desc_t *md) {
+static void set_node(ctx *c, int i, int value, const dnnl_memory_desc_t *md) {
+    if (!ok(c)) return;
     c->ns[i].value = value;
     c->ns[i].md = *md;
-    return emit_taps(c, i);
+    emit_taps(c, i);
 }
 
-/* ---- op compilers ---- */
+/* ---- op emitters: one per head op ---- */
 
-static fusenet_status compile_conv(ctx *c, const fn_chain *ch) {
-    const fn_graph *g = c->g;
-    int i = ch->head, src = ch->src, bn = ch->bn, end = ch->end, shortcut = ch->shortcut;
-    const fn_node *n = &g->nodes[i];
-    int sum_value = shortcut >= 0 ? c->ns[shortcut].value : -1;
-    if (shortcut >= 0 && sum_value < 0) /* the plan promised an emitted buffer */
-        return fusenet__error(c->err, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", g->nodes[ch->sum].name,
-                              g->nodes[shortcut].name);
-    const fn_shape *in = &c->shapes[src], *out = &c->shapes[i];
-
+/* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU. */
+static void compile_conv(ctx *c, const fn_chain *ch) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    const fn_shape *in = &c->plan.shapes[ch->src], *out = &c->plan.shapes[ch->head];
+    int sum_value = ch->shortcut >= 0 ? c->ns[ch->shortcut].value : -1;
+    if (ch->shortcut >= 0 && sum_value < 0) /* the plan promised an emitted buffer */
+        fail(c, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", c->g->nodes[ch->sum].name,
+             c->g->nodes[ch->shortcut].name);
     size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
-    float *w = fusenet__malloc(kelems * sizeof *w);
-    float *b = fusenet__malloc((size_t)n->filters * sizeof *b);
-    fusenet_status st = FUSENET_OK;
-    if (!w || !b) {
-        st = fusenet__error(c->err, FUSENET_ERR_NOMEM, "out of memory folding layer %s", n->name);
-        goto done;
+    float *w = ok(c) ? fusenet__malloc(kelems * sizeof *w) : NULL;
+    float *b = ok(c) ? fusenet__malloc((size_t)n->filters * sizeof *b) : NULL;
+    if (ok(c) && (!w || !b)) fail(c, FUSENET_ERR_NOMEM, "out of memory folding layer %s", n->name);
+    if (ok(c)) {
+        memcpy(w, n->w[0], kelems * sizeof *w);
+        memcpy(b, n->w[1], (size_t)n->filters * sizeof *b);
+        if (ch->bn >= 0) {
+            const fn_node *bn = &c->g->nodes[ch->bn];
+            check_bn_scale(c, bn, n->filters);
+            fusenet__fold_batch_norm(w, b, kelems, n->filters, bn->w[0], bn->w[1], bn->w[2], bn->w[3], bn->epsilon);
+        }
     }
-    memcpy(w, n->w[0], kelems * sizeof *w);
-    memcpy(b, n->w[1], (size_t)n->filters * sizeof *b);
-    if (bn >= 0) {
-        const fn_node *bnn = &g->nodes[bn];
-        if ((st = check_bn_scale(c, bnn, n->filters)) != FUSENET_OK) goto done;
-        fusenet__fold_batch_norm(w, b, kelems, n->filters, bnn->w[0], bnn->w[1], bnn->w[2], bnn->w[3], bnn->epsilon);
-    }
-
-    dnnl_memory_desc_t src_any, dst_md;
+    dnnl_memory_desc_t src_any, dst_want;
     fusenet__md4(&src_any, c->batch, in->c, in->h, in->w, dnnl_format_tag_any);
+    if (sum_value >= 0)
+        dst_want = c->ns[ch->shortcut].md; /* the sum lands in the shortcut's buffer, in its layout */
+    else
+        fusenet__md4(&dst_want, c->batch, n->filters, out->h, out->w, dnnl_format_tag_any);
     fn_conv_desc d;
     memset(&d, 0, sizeof d);
     d.src = &src_any;
-    if (sum_value >= 0) {
-        dst_md = c->ns[shortcut].md; /* the sum lands in the shortcut's buffer, in its layout */
-    } else {
-        fusenet__md4(&dst_md, c->batch, n->filters, out->h, out->w, dnnl_format_tag_any);
-    }
-    d.dst = &dst_md;
+    d.dst = &dst_want;
     d.weights_dims[0] = n->filters;
     d.weights_dims[1] = in->c;
     d.weights_dims[2] = n->kh;
     d.weights_dims[3] = n->kw;
     d.out_c = n->filters;
     d.strides[0] = d.strides[1] = n->stride;
-    d.pad_l[0] = ch->pad_l[0];
-    d.pad_l[1] = ch->pad_l[1];
-    d.pad_r[0] = ch->pad_r[0];
-    d.pad_r[1] = ch->pad_r[1];
+    for (int k = 0; k < 2; k++) {
+        d.pad_l[k] = ch->pad_l[k];
+        d.pad_r[k] = ch->pad_r[k];
+    }
     d.sum = sum_value >= 0;
     d.relu = ch->relu_post;
     d.winograd = c->mode == FUSENET_MODE_FAST && n->kh == 3 && n->kw == 3 && n->stride == 1;
-    dnnl_primitive_desc_t pd;
-    st = fusenet__op_conv(c->net->eng, &d, n->name, &pd, c->err);
-    if (st) goto done;
-    const dnnl_memory_desc_t *src_md = fusenet__pd_md(pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *w_md = fusenet__pd_md(pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *b_md = fusenet__pd_md(pd, dnnl_query_weights_md, 1);
-    dnnl_memory_desc_t real_dst = *fusenet__pd_md(pd, dnnl_query_dst_md, 0);
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &d, n->name, &pd, c->err);
+    dnnl_memory_desc_t src_md = pd_md(c, pd, dnnl_query_src_md, 0), w_md = pd_md(c, pd, dnnl_query_weights_md, 0),
+                       b_md = pd_md(c, pd, dnnl_query_weights_md, 1), dst_md = pd_md(c, pd, dnnl_query_dst_md, 0);
     dnnl_memory_desc_t w_user;
     fusenet__md4(&w_user, n->filters, in->c, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
-    int src_value, w_value, b_value, dst_value;
-    st = value_as(c, src, src_md, &src_value);
-    if (!st) st = upload(c, w, &w_user, w_md, n->name, &w_value);
-    if (!st) st = upload(c, b, b_md, b_md, n->name, &b_value);
-    dst_value = sum_value >= 0 ? sum_value : (st ? -1 : arena_value(c, &real_dst));
-    if (!st && dst_value < 0) st = c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    fn_step *s = st ? NULL : add_step(c, FN_STEP_COMPUTE, end, 4);
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        if (!st) st = c->err ? c->err->status : FUSENET_ERR_NOMEM;
-        goto done;
+    int src_value = value_as(c, ch->src, &src_md);
+    int w_value = upload(c, w, &w_user, &w_md, n->name);
+    int b_value = upload(c, b, &b_md, &b_md, n->name);
+    int dst_value = sum_value >= 0 ? sum_value : arena_value(c, &dst_md);
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->end, 4);
+    if (s) {
+        s->first = ch->head;
+        s->flops = 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c;
     }
-    s->first = i;
-    s->flops = 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c;
-    step_arg(s, DNNL_ARG_SRC, src_value, src_md);
-    step_arg(s, DNNL_ARG_WEIGHTS, w_value, w_md);
-    step_arg(s, DNNL_ARG_BIAS, b_value, b_md);
-    step_arg(s, DNNL_ARG_DST, dst_value, &real_dst);
-    st = finish_step(c, s, pd);
-    if (st) goto done;
-    release_weights(c, i);
-    if (bn >= 0) release_weights(c, bn);
-    /* Nodes folded into this step are not materialised; the chain end is. */
-    if (shortcut >= 0) c->ns[shortcut].value = -1; /* its buffer now holds the sum */
-    st = set_node(c, end, dst_value, &real_dst);
-done:
+    step_arg(s, DNNL_ARG_SRC, src_value, &src_md);
+    step_arg(s, DNNL_ARG_WEIGHTS, w_value, &w_md);
+    step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
+    step_arg(s, DNNL_ARG_DST, dst_value, &dst_md);
+    finish_step(c, s, pd);
     fusenet__free(w);
     fusenet__free(b);
-    return st;
+    release_weights(c, ch->head);
+    release_weights(c, ch->bn);
+    if (ch->shortcut >= 0 && ok(c)) c->ns[ch->shortcut].value = -1; /* its buffer now holds the sum */
+    set_node(c, ch->end, dst_value, &dst_md);
 }
 
-static fusenet_status compile_simple(ctx *c, int i) {
+/* A standalone BatchNormalization or Activation('relu'), in its input's layout. */
+static void compile_simple(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
     const node_state *x = &c->ns[n->in[0]];
-    dnnl_primitive_desc_t pd;
-    fusenet_status st;
-    int extra[4] = {-1, -1, -1, -1};
-    const fn_shape *in = &c->shapes[n->in[0]];
-    if (n->op == FN_OP_RELU)
-        st = fusenet__op_relu(c->net->eng, &x->md, n->name, &pd, c->err);
-    else
-        st = fusenet__op_batch_norm(c->net->eng, &x->md, n->epsilon, n->name, &pd, c->err);
-    if (st) return st;
-    if (n->op == FN_OP_BATCH_NORM) {
-        /* oneDNN order: mean, variance, scale (gamma), shift (beta) */
-        st = check_bn_scale(c, n, in->c);
-        if (!st) st = upload_vector(c, n->w[2], in->c, n->name, &extra[0]);
-        if (!st) st = upload_vector(c, n->w[3], in->c, n->name, &extra[1]);
-        if (!st) st = upload_vector(c, n->w[0], in->c, n->name, &extra[2]);
-        if (!st) st = upload_vector(c, n->w[1], in->c, n->name, &extra[3]);
-    }
-    int dst = st ? -1 : arena_value(c, &x->md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, n->op == FN_OP_BATCH_NORM ? 6 : 2);
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        return st ? st : c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    }
+    int is_bn = n->op == FN_OP_BATCH_NORM;
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c))
+        c->status = is_bn ? fusenet__op_batch_norm(c->net->eng, &x->md, n->epsilon, n->name, &pd, c->err)
+                          : fusenet__op_relu(c->net->eng, &x->md, n->name, &pd, c->err);
+    int32_t ch = c->plan.shapes[n->in[0]].c;
+    /* oneDNN order: mean, variance, scale (gamma), shift (beta) */
+    static const int keras_weight[4] = {2, 3, 0, 1};
+    static const int arg[4] = {DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
+    int extra[4];
+    if (is_bn) check_bn_scale(c, n, ch);
+    for (int k = 0; k < 4 && is_bn; k++) extra[k] = upload_vector(c, n->w[keras_weight[k]], ch, n->name);
+    int dst = arena_value(c, &x->md);
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, i, is_bn ? 6 : 2);
     step_arg(s, DNNL_ARG_SRC, x->value, &x->md);
     step_arg(s, DNNL_ARG_DST, dst, &x->md);
-    if (n->op == FN_OP_BATCH_NORM) {
-        dnnl_memory_desc_t vmd;
-        dnnl_dims_t dims = {in->c};
-        dnnl_memory_desc_init_by_tag(&vmd, 1, dims, dnnl_f32, dnnl_x);
-        step_arg(s, DNNL_ARG_MEAN, extra[0], &vmd);
-        step_arg(s, DNNL_ARG_VARIANCE, extra[1], &vmd);
-        step_arg(s, DNNL_ARG_SCALE, extra[2], &vmd);
-        step_arg(s, DNNL_ARG_SHIFT, extra[3], &vmd);
-    }
-    st = finish_step(c, s, pd);
-    if (st) return st;
+    dnnl_memory_desc_t vmd;
+    dnnl_dims_t dims = {ch};
+    dnnl_memory_desc_init_by_tag(&vmd, 1, dims, dnnl_f32, dnnl_x);
+    for (int k = 0; k < 4 && is_bn; k++) step_arg(s, arg[k], extra[k], &vmd);
+    finish_step(c, s, pd);
     release_weights(c, i);
-    dnnl_memory_desc_t md = x->md;
-    return set_node(c, i, dst, &md);
+    set_node(c, i, dst, &x->md);
 }
 
-static fusenet_status compile_add(ctx *c, int i) {
+/* A standalone Add, in the first input's layout. */
+static void compile_add(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
     const node_state *a = &c->ns[n->in[0]];
-    int b_value;
-    fusenet_status st = value_as(c, n->in[1], &a->md, &b_value);
-    if (st) return st;
-    dnnl_primitive_desc_t pd;
-    st = fusenet__op_add(c->net->eng, &a->md, &a->md, n->name, &pd, c->err);
-    if (st) return st;
+    int b_value = value_as(c, n->in[1], &a->md);
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c)) c->status = fusenet__op_add(c->net->eng, &a->md, &a->md, n->name, &pd, c->err);
     int dst = arena_value(c, &a->md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, 3);
-    if (!s) return drop_pd(c, pd);
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, i, 3);
     step_arg(s, DNNL_ARG_SRC_0, a->value, &a->md);
     step_arg(s, DNNL_ARG_SRC_1, b_value, &a->md);
     step_arg(s, DNNL_ARG_DST, dst, &a->md);
-    st = finish_step(c, s, pd);
-    if (st) return st;
-    dnnl_memory_desc_t md = a->md;
-    return set_node(c, i, dst, &md);
+    finish_step(c, s, pd);
+    set_node(c, i, dst, &a->md);
 }
 
-static fusenet_status compile_pool(ctx *c, const fn_chain *ch) {
-    int i = ch->head, src = ch->src;
-    const fn_node *n = &c->g->nodes[i];
+/* MaxPooling2D (with an absorbed padding) and the global pools. */
+static void compile_pool(ctx *c, const fn_chain *ch) {
+    const fn_node *n = &c->g->nodes[ch->head];
     int global = n->op == FN_OP_GLOBAL_AVG_POOL || n->op == FN_OP_GLOBAL_MAX_POOL;
     int is_max = n->op != FN_OP_GLOBAL_AVG_POOL;
-    dnnl_dims_t pad_l = {ch->pad_l[0], ch->pad_l[1]}, pad_r = {ch->pad_r[0], ch->pad_r[1]};
-    const fn_shape *in = &c->shapes[src], *out = &c->shapes[i];
-    const node_state *x = &c->ns[src];
+    const fn_shape *in = &c->plan.shapes[ch->src], *out = &c->plan.shapes[ch->head];
+    const node_state *x = &c->ns[ch->src];
     dnnl_dims_t kernel = {global ? in->h : n->kh, global ? in->w : n->kw};
     dnnl_dims_t strides = {global ? 1 : n->stride, global ? 1 : n->stride};
-    dnnl_memory_desc_t dst_md;
+    dnnl_dims_t pad_l = {ch->pad_l[0], ch->pad_l[1]}, pad_r = {ch->pad_r[0], ch->pad_r[1]};
+    dnnl_memory_desc_t dst_want;
     if (global)
-        fusenet__md4(&dst_md, c->batch, in->c, 1, 1, dnnl_nhwc); /* = (n, c) dense, ready for Dense */
+        fusenet__md4(&dst_want, c->batch, in->c, 1, 1, dnnl_nhwc); /* = (n, c) dense, ready for Dense */
     else
-        fusenet__md4(&dst_md, c->batch, in->c, out->h, out->w, dnnl_format_tag_any);
-    dnnl_primitive_desc_t pd;
-    fusenet_status st = fusenet__op_pool(c->net->eng, is_max, &x->md, &dst_md, kernel, strides, pad_l, pad_r, n->name,
-                                   &pd, c->err);
-    if (st) return st;
-    dnnl_memory_desc_t real_dst = *fusenet__pd_md(pd, dnnl_query_dst_md, 0);
-    int dst = arena_value(c, &real_dst);
-    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, 2);
-    if (!s) return drop_pd(c, pd);
+        fusenet__md4(&dst_want, c->batch, in->c, out->h, out->w, dnnl_format_tag_any);
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c))
+        c->status = fusenet__op_pool(c->net->eng, is_max, &x->md, &dst_want, kernel, strides, pad_l, pad_r, n->name,
+                                     &pd, c->err);
+    dnnl_memory_desc_t dst_md = pd_md(c, pd, dnnl_query_dst_md, 0);
+    int dst = arena_value(c, &dst_md);
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->head, 2);
     step_arg(s, DNNL_ARG_SRC, x->value, &x->md);
-    step_arg(s, DNNL_ARG_DST, dst, &real_dst);
-    st = finish_step(c, s, pd);
-    if (st) return st;
-    return set_node(c, i, dst, &real_dst);
+    step_arg(s, DNNL_ARG_DST, dst, &dst_md);
+    finish_step(c, s, pd);
+    set_node(c, ch->head, dst, &dst_md);
 }
 
 /* A ZeroPadding2D that stays a layer (tapped, or feeding something that cannot
  * take padding): clear the destination, then copy the input into its middle. */
-static fusenet_status compile_zero_pad(ctx *c, int i) {
+static void compile_zero_pad(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
     const node_state *x = &c->ns[n->in[0]];
-    const fn_shape *in = &c->shapes[n->in[0]], *out = &c->shapes[i];
+    const fn_shape *in = &c->plan.shapes[n->in[0]], *out = &c->plan.shapes[i];
     dnnl_memory_desc_t dst_md, inner;
     fusenet__md4(&dst_md, c->batch, out->c, out->h, out->w, dnnl_nhwc);
     dnnl_dims_t dims = {c->batch, in->c, in->h, in->w}, offs = {0, 0, n->pad_t, n->pad_l};
-    dnnl_status_t s0 = dnnl_memory_desc_init_submemory(&inner, &dst_md, dims, offs);
-    if (s0 != dnnl_success) return fusenet__dnnl_error(c->err, s0, n->name, "padding view");
-    dnnl_primitive_desc_t pd;
-    fusenet_status st = fusenet__op_reorder(c->net->eng, &x->md, &inner, n->name, &pd, c->err);
-    if (st) return st;
+    if (ok(c)) check_dnnl(c, dnnl_memory_desc_init_submemory(&inner, &dst_md, dims, offs), n->name, "padding view");
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &x->md, &inner, n->name, &pd, c->err);
     int dst = arena_value(c, &dst_md);
-    fn_step *s = dst < 0 ? NULL : add_step(c, FN_STEP_COMPUTE, i, 2);
-    if (!s) return drop_pd(c, pd);
-    s->zero_value = dst;
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, i, 2);
+    if (s) s->zero_value = dst;
     step_arg(s, DNNL_ARG_FROM, x->value, &x->md);
     step_arg(s, DNNL_ARG_TO, dst, &inner);
-    st = finish_step(c, s, pd);
-    if (st) return st;
-    return set_node(c, i, dst, &dst_md);
+    finish_step(c, s, pd);
+    set_node(c, i, dst, &dst_md);
 }
 
-static fusenet_status compile_flatten(ctx *c, int i) {
+/* Flatten: its input in NHWC (a reorder if needed) seen as (n, h*w*c). */
+static void compile_flatten(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
-    const fn_shape *in = &c->shapes[n->in[0]];
-    dnnl_memory_desc_t nhwc;
+    const fn_shape *in = &c->plan.shapes[n->in[0]];
+    dnnl_memory_desc_t nhwc, flat;
     fusenet__md4(&nhwc, c->batch, in->c, in->h, in->w, dnnl_nhwc); /* Keras flattens in (h, w, c) order */
-    int v;
-    fusenet_status st = value_as(c, n->in[0], &nhwc, &v);
-    if (st) return st;
-    dnnl_memory_desc_t flat;
+    int v = value_as(c, n->in[0], &nhwc);
     dnnl_dims_t dims = {c->batch, (int64_t)in->h * in->w * in->c};
     dnnl_memory_desc_init_by_tag(&flat, 2, dims, dnnl_f32, dnnl_nc);
-    return set_node(c, i, v, &flat);
+    set_node(c, i, v, &flat);
 }
 
-static fusenet_status compile_dense(ctx *c, int i) {
+/* Dense (ReLU as a post-op), then a softmax step if asked. */
+static void compile_dense(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
-    const fn_shape *in = &c->shapes[n->in[0]];
+    const fn_shape *in = &c->plan.shapes[n->in[0]];
     const node_state *x = &c->ns[n->in[0]];
     int64_t fan_in = in->flat ? in->c : (int64_t)in->h * in->w * in->c;
-    dnnl_memory_desc_t src_md, w_user, b_md, dst_md;
+    dnnl_memory_desc_t src_md, w_user, w_any, b_md, dst_md;
     dnnl_dims_t sdims = {c->batch, fan_in}, wdims = {n->filters, fan_in}, bdims = {n->filters},
                 ddims = {c->batch, n->filters};
-    int src_value = x->value;
-    if (x->md.ndims == 2) {
+    if (x->md.ndims == 2)
         src_md = x->md;
-    } else { /* a global pool's (n, c, 1, 1) nhwc buffer is (n, c) */
+    else /* a global pool's (n, c, 1, 1) nhwc buffer is (n, c) */
         dnnl_memory_desc_init_by_tag(&src_md, 2, sdims, dnnl_f32, dnnl_nc);
-    }
     dnnl_memory_desc_init_by_tag(&w_user, 2, wdims, dnnl_f32, dnnl_io); /* Keras (in, out) */
+    dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x);
     dnnl_memory_desc_init_by_tag(&dst_md, 2, ddims, dnnl_f32, dnnl_nc);
-    dnnl_memory_desc_t w_any;
-    dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dnnl_f32, dnnl_format_tag_any);
-    dnnl_primitive_desc_t pd;
-    fusenet_status st = fusenet__op_dense(c->net->eng, &src_md, &w_any, &b_md, &dst_md, n->act == FN_ACT_RELU, n->name,
-                                    &pd, c->err);
-    if (st) return st;
-    const dnnl_memory_desc_t *w_md = fusenet__pd_md(pd, dnnl_query_weights_md, 0);
-    int w_value, b_value, dst = -1;
-    st = upload(c, n->w[0], &w_user, w_md, n->name, &w_value);
-    if (!st) st = upload(c, n->w[1], &b_md, &b_md, n->name, &b_value);
-    if (!st) dst = arena_value(c, &dst_md);
-    fn_step *s = (st || dst < 0) ? NULL : add_step(c, FN_STEP_COMPUTE, i, 4);
-    if (!s) {
-        dnnl_primitive_desc_destroy(pd);
-        return st ? st : c->err ? c->err->status : FUSENET_ERR_NOMEM;
-    }
-    s->flops = 2.0 * (double)c->batch * (double)fan_in * n->filters;
-    step_arg(s, DNNL_ARG_SRC, src_value, &src_md);
-    step_arg(s, DNNL_ARG_WEIGHTS, w_value, w_md);
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c))
+        c->status = fusenet__op_dense(c->net->eng, &src_md, &w_any, &b_md, &dst_md, n->act == FN_ACT_RELU, n->name, &pd,
+                                      c->err);
+    dnnl_memory_desc_t w_md = pd_md(c, pd, dnnl_query_weights_md, 0);
+    int w_value = upload(c, n->w[0], &w_user, &w_md, n->name);
+    int b_value = upload(c, n->w[1], &b_md, &b_md, n->name);
+    int dst = arena_value(c, &dst_md);
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, i, 4);
+    if (s) s->flops = 2.0 * (double)c->batch * (double)fan_in * n->filters;
+    step_arg(s, DNNL_ARG_SRC, x->value, &src_md);
+    step_arg(s, DNNL_ARG_WEIGHTS, w_value, &w_md);
     step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
     step_arg(s, DNNL_ARG_DST, dst, &dst_md);
-    st = finish_step(c, s, pd);
-    if (st) return st;
+    finish_step(c, s, pd);
     release_weights(c, i);
-    if (n->act == FN_ACT_SOFTMAX) {
-        st = fusenet__op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
-        if (st) return st;
+    if (n->act == FN_ACT_SOFTMAX) { /* in place */
+        pd = NULL;
+        if (ok(c)) c->status = fusenet__op_softmax(c->net->eng, &dst_md, n->name, &pd, c->err);
         s = add_step(c, FN_STEP_COMPUTE, i, 2);
-        if (!s) return drop_pd(c, pd);
         step_arg(s, DNNL_ARG_SRC, dst, &dst_md);
         step_arg(s, DNNL_ARG_DST, dst, &dst_md);
-        st = finish_step(c, s, pd);
-        if (st) return st;
+        finish_step(c, s, pd);
     }
-    return set_node(c, i, dst, &dst_md);
+    set_node(c, i, dst, &dst_md);
 }
 
-/* ---- one model's trunk ---- */
+/* ---- one model's trunk, in plan order ---- */
 
-static fusenet_status compile_model(ctx *c) {
+static void compile_model(ctx *c) {
     const fn_graph *g = c->g;
-    for (int i = 0; i < g->n; i++) {
+    for (int i = 0; i < g->n && ok(c); i++) {
         const fn_plan_node *pn = &c->plan.nodes[i];
         const fn_chain *ch = pn->chain >= 0 ? &c->plan.chains[pn->chain] : NULL;
-        fusenet_status st = FUSENET_OK;
         if (pn->role == FN_ROLE_INPUT) {
             dnnl_memory_desc_t md;
-            fusenet__md4(&md, c->batch, 3, c->shapes[i].h, c->shapes[i].w, dnnl_nhwc);
-            st = set_node(c, i, c->input_value, &md);
+            fusenet__md4(&md, c->batch, 3, c->plan.shapes[i].h, c->plan.shapes[i].w, dnnl_nhwc);
+            set_node(c, i, c->input_value, &md);
         } else if (pn->role == FN_ROLE_VIEW) {
-            st = compile_flatten(c, i);
+            compile_flatten(c, i);
         } else if (pn->role == FN_ROLE_HEAD) {
             switch (g->nodes[i].op) {
-            case FN_OP_ZERO_PAD: st = compile_zero_pad(c, i); break;
-            case FN_OP_CONV2D: st = compile_conv(c, ch); break;
+            case FN_OP_ZERO_PAD: compile_zero_pad(c, i); break;
+            case FN_OP_CONV2D: compile_conv(c, ch); break;
             case FN_OP_BATCH_NORM:
-            case FN_OP_RELU: st = compile_simple(c, i); break;
-            case FN_OP_ADD: st = compile_add(c, i); break;
+            case FN_OP_RELU: compile_simple(c, i); break;
+            case FN_OP_ADD: compile_add(c, i); break;
             case FN_OP_MAX_POOL:
             case FN_OP_GLOBAL_AVG_POOL:
-            case FN_OP_GLOBAL_MAX_POOL: st = compile_pool(c, ch); break;
-            case FN_OP_DENSE: st = compile_dense(c, i); break;
+            case FN_OP_GLOBAL_MAX_POOL: compile_pool(c, ch); break;
+            case FN_OP_DENSE: compile_dense(c, i); break;
             case FN_OP_INPUT:
-            case FN_OP_FLATTEN:
-                st = fusenet__error(c->err, FUSENET_ERR_BACKEND, "layer %s: planned as a step", g->nodes[i].name);
-                break;
+            case FN_OP_FLATTEN: fail(c, FUSENET_ERR_BACKEND, "layer %s: planned as a step", g->nodes[i].name); break;
             }
         }
-        if (st) return st;
     }
-    return FUSENET_OK;
 }
 
 /* ---- fuse head: resize each tap to the target size, concat on channels ---- */
@@ -668,8 +627,9 @@ static int onednn_matches_tf(fusenet_net *net, int nearest, int32_t in, int32_t 
     return ok;
 }
 
-static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
+static void compile_fuse(ctx *c, const fusenet_net_params *p) {
     fusenet_net *net = c->net;
+    if (!ok(c)) return;
     int32_t th = net->taps[0].h, tw = net->taps[0].w, total_c = 0;
     for (int t = 0; t < net->n_taps; t++) {
         const fn_tap_out *tap = &net->taps[t];
@@ -690,39 +650,30 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
     net->out = (fn_tap_out){-1, c->batch, th, tw, total_c};
     dnnl_memory_desc_t out_md;
     fusenet__md4(&out_md, c->batch, total_c, th, tw, dnnl_nhwc);
-    net->out.value = add_value(net, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&out_md), c->err);
-    if (net->out.value < 0) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
+    net->out.value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&out_md));
 
     dnnl_memory_desc_t srcs[FN_MAX_TAPS];
     int src_values[FN_MAX_TAPS];
     int nearest = p->resize == FUSENET_INTERP_NEAREST;
-    for (int t = 0; t < net->n_taps; t++) {
+    for (int t = 0; t < net->n_taps && ok(c); t++) {
         const fn_tap_out *tap = &net->taps[t];
         dnnl_memory_desc_t tap_nhwc;
         fusenet__md4(&tap_nhwc, tap->n, tap->c, tap->h, tap->w, dnnl_nhwc);
         fusenet__md4(&srcs[t], c->batch, tap->c, th, tw, dnnl_nhwc);
-        if (tap->h == th && tap->w == tw) {
-            src_values[t] = tap->value;
-            continue;
-        }
+        src_values[t] = tap->value;
+        if (tap->h == th && tap->w == tw) continue;
         src_values[t] = arena_value(c, &srcs[t]);
-        if (src_values[t] < 0) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-        fn_step *s;
-        if (onednn_matches_tf(net, nearest, tap->h, th) && onednn_matches_tf(net, nearest, tap->w, tw)) {
-            dnnl_primitive_desc_t pd;
-            fusenet_status st = fusenet__op_resample(net->eng, nearest, &tap_nhwc, &srcs[t], "resize", &pd, c->err);
-            if (st) return st;
-            s = add_step(c, FN_STEP_RESIZE, -1, 2);
-            if (!s) return drop_pd(c, pd);
-            s->tap = t;
-            step_arg(s, DNNL_ARG_SRC, tap->value, &tap_nhwc);
-            step_arg(s, DNNL_ARG_DST, src_values[t], &srcs[t]);
-            st = finish_step(c, s, pd);
-            if (st) return st;
-        } else { /* oneDNN would pick other pixels than TensorFlow here */
-            s = add_step(c, FN_STEP_RESIZE, -1, 2);
-            if (!s) return c->err ? c->err->status : FUSENET_ERR_NOMEM;
-            s->tap = t;
+        dnnl_primitive_desc_t pd = NULL;
+        int with_onednn = onednn_matches_tf(net, nearest, tap->h, th) && onednn_matches_tf(net, nearest, tap->w, tw);
+        if (with_onednn && ok(c))
+            c->status = fusenet__op_resample(net->eng, nearest, &tap_nhwc, &srcs[t], "resize", &pd, c->err);
+        fn_step *s = add_step(c, FN_STEP_RESIZE, -1, 2);
+        step_arg(s, DNNL_ARG_SRC, tap->value, &tap_nhwc);
+        step_arg(s, DNNL_ARG_DST, src_values[t], &srcs[t]);
+        if (s) s->tap = t;
+        if (with_onednn) {
+            finish_step(c, s, pd);
+        } else if (s) { /* oneDNN would pick other pixels than TensorFlow here */
             snprintf(s->impl, sizeof s->impl, "tensorflow-rule C");
             s->tf_resize = 1;
             s->nearest = nearest;
@@ -734,107 +685,69 @@ static fusenet_status compile_fuse(ctx *c, const fusenet_net_params *p) {
             s->c = tap->c;
             s->oh = th;
             s->ow = tw;
-            step_arg(s, DNNL_ARG_SRC, tap->value, &tap_nhwc);
-            step_arg(s, DNNL_ARG_DST, src_values[t], &srcs[t]);
-            fusenet_status st = check_args(c, s);
-            if (st) return st;
+            check_args(c, s);
         }
     }
-    dnnl_primitive_desc_t pd;
-    fusenet_status st = fusenet__op_concat(net->eng, &out_md, net->n_taps, srcs, "concat", &pd, c->err);
-    if (st) return st;
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c)) c->status = fusenet__op_concat(net->eng, &out_md, net->n_taps, srcs, "concat", &pd, c->err);
     fn_step *s = add_step(c, FN_STEP_CONCAT, -1, net->n_taps + 1);
-    if (!s) return drop_pd(c, pd);
     for (int t = 0; t < net->n_taps; t++) step_arg(s, DNNL_ARG_MULTIPLE_SRC + t, src_values[t], &srcs[t]);
     step_arg(s, DNNL_ARG_DST, net->out.value, &out_md);
-    return finish_step(c, s, pd);
+    finish_step(c, s, pd);
 }
 
 /* ---- memory plan and binding ---- */
 
-static fusenet_status plan_and_bind(fusenet_net *net, fusenet_error *err) {
-    /* Live range of every arena value: first to last step naming it. */
-    for (int s = 0; s < net->n_steps; s++)
-        for (int a = 0; a < net->steps[s].nargs; a++) {
-            fn_value *v = &net->values[net->steps[s].args[a].value];
-            if (v->first < 0) v->first = s;
-            v->last = s;
-        }
-    /* Best fit by decreasing size: each value takes the lowest offset that
-     * overlaps no placed value alive at the same time. */
-    int n = net->n_values;
-    int *order = fusenet__malloc((size_t)n * sizeof *order);
-    int *placed = fusenet__malloc((size_t)n * sizeof *placed);
-    if (!order || !placed) {
-        fusenet__free(order);
-        fusenet__free(placed);
-        return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory planning the net");
-    }
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (net->values[i].kind == FN_VALUE_ARENA && net->values[i].first >= 0) order[m++] = i;
-    for (int i = 1; i < m; i++) { /* insertion sort, sizes descending */
-        int x = order[i], j = i - 1;
-        while (j >= 0 && net->values[order[j]].size < net->values[x].size) {
-            order[j + 1] = order[j];
-            j--;
-        }
-        order[j + 1] = x;
-    }
+/* Places the arena, checks the net's total size against the limit, then
+ * allocates the arena, the scratchpad and every owned buffer not yet
+ * allocated (taps, fused map), and creates each step's memory objects. */
+static void bind(ctx *c) {
+    fusenet_net *net = c->net;
+    if (!ok(c)) return;
+    fusenet__memplan_liveness(net->values, net->n_values, net->steps, net->n_steps);
     size_t arena = 0;
-    int n_placed = 0;
-    for (int i = 0; i < m; i++) {
-        fn_value *v = &net->values[order[i]];
-        size_t offset = 0;
-        for (int again = 1; again;) {
-            again = 0;
-            for (int k = 0; k < n_placed; k++) {
-                const fn_value *u = &net->values[placed[k]];
-                if (u->last < v->first || v->last < u->first) continue;
-                if (offset < u->offset + u->size && u->offset < offset + v->size) {
-                    offset = u->offset + u->size;
-                    again = 1;
-                }
-            }
-        }
-        v->offset = offset;
-        if (offset + v->size > arena) arena = offset + v->size;
-        placed[n_placed++] = order[i];
+    c->status = fusenet__memplan_place(net->values, net->n_values, &arena, c->err);
+    if (!ok(c)) return;
+    net->values[net->scratch_value].size = net->scratch_size;
+    size_t total = arena;
+    for (int v = 0; v < net->n_values; v++)
+        if (net->values[v].kind == FN_VALUE_OWNED) total += net->values[v].size;
+    if (total > FN_MAX_NET_BYTES) {
+        fail(c, FUSENET_ERR_NOMEM, "the net would need %.1f GiB (limit %.0f GiB); use a smaller batch or input",
+             (double)total / (1 << 30), (double)FN_MAX_NET_BYTES / (1 << 30));
+        return;
     }
-    fusenet__free(order);
-    fusenet__free(placed);
-    size_t total = arena + net->scratch_size + net->weights_bytes;
-    if (total > FN_MAX_NET_BYTES)
-        return fusenet__error(err, FUSENET_ERR_NOMEM, "the net would need %.1f GiB (limit %.0f GiB); use a smaller batch or input",
-                        (double)total / (1 << 30), (double)FN_MAX_NET_BYTES / (1 << 30));
     net->arena_size = arena;
     net->arena = fusenet__aligned_alloc(arena ? arena : 64);
-    fn_value *scratch = &net->values[net->scratch_value];
-    scratch->size = net->scratch_size;
-    scratch->own = fusenet__aligned_alloc(net->scratch_size ? net->scratch_size : 64);
-    if (!net->arena || !scratch->own)
-        return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of activations", arena);
+    if (!net->arena) fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of activations", arena);
+    for (int v = 0; v < net->n_values && ok(c); v++) {
+        fn_value *val = &net->values[v];
+        if (val->kind != FN_VALUE_OWNED || val->own) continue;
+        val->own = fusenet__aligned_alloc(val->size ? val->size : 64); /* written by every run before it is read */
+        if (!val->own) fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes for the net", val->size);
+    }
+    if (!ok(c)) return;
 
     int total_args = 0;
     for (int s = 0; s < net->n_steps; s++) total_args += net->steps[s].nargs;
-    net->mems = fusenet__calloc((size_t)total_args, sizeof *net->mems);
-    if (!net->mems) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory binding the net");
-    for (int s = 0; s < net->n_steps; s++) {
+    net->mems = fusenet__calloc((size_t)(total_args ? total_args : 1), sizeof *net->mems);
+    if (!net->mems) fail(c, FUSENET_ERR_NOMEM, "out of memory binding the net");
+    for (int s = 0; s < net->n_steps && ok(c); s++) {
         fn_step *step = &net->steps[s];
-        for (int a = 0; a < step->nargs; a++) {
+        for (int a = 0; a < step->nargs && ok(c); a++) {
             const fn_value *v = &net->values[step->args[a].value];
             void *handle = v->kind == FN_VALUE_ARENA   ? (char *)net->arena + v->offset
                            : v->kind == FN_VALUE_OWNED ? v->own
                                                        : DNNL_MEMORY_NONE;
-            dnnl_memory_t mem;
-            dnnl_status_t st = dnnl_memory_create(&mem, &step->args[a].md, net->eng, handle);
-            if (st != dnnl_success) return fusenet__dnnl_error(err, st, step->layer, "memory creation");
+            dnnl_memory_t mem = NULL;
+            check_dnnl(c, dnnl_memory_create(&mem, &step->args[a].md, net->eng, handle), step->layer,
+                       "memory creation");
+            if (!ok(c)) break;
             net->mems[net->n_mems++] = mem;
             step->exec[a].arg = step->args[a].kind;
             step->exec[a].memory = mem;
         }
     }
-    return FUSENET_OK;
 }
 
 /* ---- public entry points ---- */
@@ -894,62 +807,38 @@ static fusenet_status check_net_params(const fusenet_net_params *p, fusenet_erro
     return fusenet__ok(err);
 }
 
-static void free_ctx(ctx *c) {
-    fusenet__plan_free(&c->plan);
-    fusenet__free(c->ns);
-    memset(c, 0, sizeof *c);
-}
-
-/* Compiles the trunk of one model for the taps that name it. */
-static fusenet_status build_model_part(fusenet_net *net, const fusenet_net_params *p, const fusenet_model *m,
-                                       fusenet_model *owned, int model_index, int input_value,
-                                       const int *tap_nodes, fusenet_error *err) {
-    ctx c;
-    memset(&c, 0, sizeof c);
-    c.net = net;
-    c.model = m;
-    c.g = &m->g;
-    c.input_value = input_value;
-    c.model_index = model_index;
-    c.batch = p->batch;
-    c.mode = p->mode;
-    c.owned = owned;
-    c.err = err;
-    int n = m->g.n;
-    c.ns = fusenet__calloc((size_t)n, sizeof *c.ns);
-    fusenet_status st = FUSENET_OK;
-    if (!c.ns) {
-        st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
-        goto done;
-    }
+/* Emits the trunk of one model for the taps that name it. */
+static void build_trunk(ctx *c, const fusenet_net_params *p, const fusenet_model *m, fusenet_model *owned,
+                        int model_index, const int *tap_nodes) {
+    if (!ok(c)) return;
+    c->model = m;
+    c->owned = owned;
+    c->g = &m->g;
+    c->model_index = model_index;
+    c->n_model_taps = 0;
     int outs[FN_MAX_TAPS];
     for (size_t t = 0; t < p->n_taps; t++) {
         if (p->taps[t].model != m) continue;
-        c.tap_slot[c.n_model_taps] = (int)t;
-        c.tap_node[c.n_model_taps] = tap_nodes[t];
-        outs[c.n_model_taps++] = tap_nodes[t];
+        c->tap_slot[c->n_model_taps] = (int)t;
+        c->tap_node[c->n_model_taps] = tap_nodes[t];
+        outs[c->n_model_taps++] = tap_nodes[t];
     }
-    if (m->include_top && (p->in_h != 224 || p->in_w != 224)) {
-        st = fusenet__error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
-                      fusenet__arch_name(m->arch), p->in_h, p->in_w);
-        goto done;
+    if (m->include_top && (p->in_h != 224 || p->in_w != 224))
+        fail(c, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
+             fusenet__arch_name(m->arch), p->in_h, p->in_w);
+    if (ok(c)) c->status = fusenet__plan(&m->g, p->in_h, p->in_w, outs, c->n_model_taps, &c->plan, c->err);
+    c->ns = ok(c) ? fusenet__calloc((size_t)m->g.n, sizeof *c->ns) : NULL;
+    if (ok(c) && !c->ns) fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
+    for (int i = 0; i < m->g.n && ok(c); i++) {
+        c->ns[i].value = -1;
+        if (c->plan.nodes[i].role != FN_ROLE_DEAD && fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i])
+            fail(c, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
+                 fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[outs[0]].name);
     }
-    st = fusenet__plan(&m->g, p->in_h, p->in_w, outs, c.n_model_taps, &c.plan, err);
-    if (st) goto done;
-    c.shapes = c.plan.shapes;
-    for (int i = 0; i < n; i++) {
-        c.ns[i].value = -1;
-        if (c.plan.nodes[i].role == FN_ROLE_DEAD) continue;
-        if (fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i]) {
-            st = fusenet__error(err, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
-                          fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[outs[0]].name);
-            goto done;
-        }
-    }
-    st = compile_model(&c);
-done:
-    free_ctx(&c);
-    return st;
+    compile_model(c);
+    fusenet__plan_free(&c->plan);
+    fusenet__free(c->ns);
+    c->ns = NULL;
 }
 
 static fusenet_status net_build(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
@@ -977,7 +866,6 @@ fusenet_status fusenet__net_build_owned(const fusenet_net_params *params, fusene
     return st;
 }
 
-
 static fusenet_status net_build(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
                                 fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
@@ -997,46 +885,34 @@ static fusenet_status net_build(const fusenet_net_params *params, fusenet_model 
     net->in_h = params->in_h;
     net->in_w = params->in_w;
     net->n_taps = (int)params->n_taps;
-    net->scratch_value = -1;
-    dnnl_status_t ds = dnnl_engine_create(&net->eng, dnnl_cpu, 0);
-    if (ds == dnnl_success) ds = dnnl_stream_create(&net->stream, net->eng, dnnl_stream_default_flags);
-    if (ds != dnnl_success) {
-        st = fusenet__dnnl_error(err, ds, "-", "engine creation");
-        goto fail;
-    }
-    int input_value = add_value(net, FN_VALUE_INPUT, 0, err);
-    net->scratch_value = input_value < 0 ? -1 : add_value(net, FN_VALUE_OWNED, 64, err);
-    if (net->scratch_value < 0) {
-        st = err ? err->status : FUSENET_ERR_NOMEM;
-        goto fail;
-    }
-    fusenet__free(net->values[net->scratch_value].own); /* sized and allocated by the plan */
-    net->values[net->scratch_value].own = NULL;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.net = net;
+    c.err = err;
+    c.batch = params->batch;
+    c.mode = params->mode;
+    check_dnnl(&c, dnnl_engine_create(&net->eng, dnnl_cpu, 0), "-", "engine creation");
+    if (ok(&c)) check_dnnl(&c, dnnl_stream_create(&net->stream, net->eng, dnnl_stream_default_flags), "-", "stream creation");
+    c.input_value = add_value(&c, FN_VALUE_INPUT, 0);
+    net->scratch_value = add_value(&c, FN_VALUE_OWNED, 0); /* sized by the largest scratchpad */
     /* One trunk per distinct model, in the order the taps name them. */
-    for (size_t t = 0, n_models = 0; t < params->n_taps && !st; t++) {
+    for (size_t t = 0, n_models = 0; t < params->n_taps; t++) {
         const fusenet_model *m = params->taps[t].model;
         int seen = 0;
         for (size_t k = 0; k < t; k++) seen |= params->taps[k].model == m;
         fusenet_model *mine = NULL; /* m, if it was handed over */
         for (size_t k = 0; k < n_owned; k++)
             if (owned[k] == m) mine = owned[k];
-        if (!seen) st = build_model_part(net, params, m, mine, (int)n_models++, input_value, tap_nodes, err);
+        if (!seen) build_trunk(&c, params, m, mine, (int)n_models++, tap_nodes);
     }
-    if (!st && params->fuse) {
-        ctx c;
-        memset(&c, 0, sizeof c);
-        c.net = net;
-        c.batch = params->batch;
-        c.err = err;
-        st = compile_fuse(&c, params);
+    if (params->fuse) compile_fuse(&c, params);
+    bind(&c);
+    if (!ok(&c)) {
+        fusenet_net_free(net);
+        return c.status;
     }
-    if (!st) st = plan_and_bind(net, err);
-    if (st) goto fail;
     *out = net;
     return fusenet__ok(err);
-fail:
-    fusenet_net_free(net);
-    return st;
 }
 
 void fusenet_net_free(fusenet_net *net) {

@@ -42,6 +42,8 @@
 #define IN_W 48
 
 static fusenet_model *resnet, *vgg;
+static float *input;          /* one seeded batch for every net */
+static ref_t single[MAX_TAPS]; /* each layer of `mixed` from a net tapping it alone */
 
 typedef struct tap_name {
     int vgg;
@@ -239,22 +241,16 @@ static void check_fused(const fusenet_tap *taps, const ref_t *refs, size_t n, co
 /* 1..16 taps of the mixed list, size policies and interpolations cycling. */
 static void test_taps_1_to_16(void **state) {
     (void)state;
-    float *x = random_input(7);
-    ref_t refs[MAX_TAPS];
-    single_tap_refs(x, refs);
     fusenet_tap taps[MAX_TAPS];
     for (int t = 0; t < MAX_TAPS; t++) taps[t] = tap_of(&mixed[t]);
-    for (size_t n = 1; n <= MAX_TAPS; n++) check_fused(taps, refs, n, &cases[n % 5], x, "mixed");
-    for (int t = 0; t < MAX_TAPS; t++) ref_release(&refs[t]);
-    free(x);
+    for (size_t n = 1; n <= MAX_TAPS; n++) check_fused(taps, single, n, &cases[n % 5], input, "mixed");
 }
 
 /* 16 taps of one model only (each model in turn), and one layer tapped 16 times. */
 static void test_taps_one_model(void **state) {
     (void)state;
-    float *x = random_input(8);
-    ref_t refs[MAX_TAPS];
-    single_tap_refs(x, refs);
+    const ref_t *refs = single;
+    float *x = input;
     for (int which = 0; which <= 1; which++) {
         fusenet_tap taps[MAX_TAPS];
         ref_t picked[MAX_TAPS];
@@ -274,8 +270,6 @@ static void test_taps_one_model(void **state) {
         same_refs[t] = refs[2];
     }
     check_fused(same, same_refs, MAX_TAPS, &cases[2], x, "one layer 16 times");
-    for (int t = 0; t < MAX_TAPS; t++) ref_release(&refs[t]);
-    free(x);
 }
 
 /* Outputs are readable only after a successful run: not before the first
@@ -317,11 +311,24 @@ static void test_outputs_after_failed_run(void **state) {
     free(x);
 }
 
+static int group_setup(void **state) {
+    if (setup(state)) return -1;
+    input = random_input(7);
+    single_tap_refs(input, single);
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    for (int t = 0; t < MAX_TAPS; t++) ref_release(&single[t]);
+    free(input);
+    return teardown(state);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_taps_1_to_16),
         cmocka_unit_test(test_taps_one_model),
         cmocka_unit_test(test_outputs_after_failed_run),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
