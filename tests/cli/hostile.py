@@ -843,6 +843,7 @@ def make_cases(fx, work):
              ["--seed", "3"]),
             ("make_weights", ["make-weights", "--model", "vgg16", "--output", "@OUT/w.h5"], ["--threads", "2"]),
             ("version", ["version"], ["--model", "vgg16"]),
+            ("info", ["info"], ["--threads", "2"]),
     ):
         c.append(Case("option_%s_foreign" % cmd, argv + foreign, want=["'%s'" % foreign[0], cmd.replace("_", "-")]))
     for cmd, argv, want in (
