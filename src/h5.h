@@ -1,5 +1,5 @@
-/* h5.h - reading (h5.c, on our own parser h5format.c) and writing (h5write.c,
- * with libhdf5) the legacy Keras weights layout (private).
+/* h5.h - reading (h5.c, on our own parser h5format.c) and writing
+ * (tools/h5write.c, with libhdf5) the legacy Keras weights layout (private).
  *
  * Layout: root attribute `layer_names` (possibly chunked as layer_names0,
  * layer_names1, ...; possibly under a `model_weights` group) lists every layer;

@@ -1,5 +1,6 @@
 /* h5write.c - writing the legacy Keras HDF5 weights layout (see h5.h), with
- * libhdf5: the only file of the library that includes hdf5.h. Reading goes
+ * libhdf5: the only file that includes hdf5.h, and in the tools library, so
+ * libfusenet itself links no libhdf5. Reading goes
  * through our own parser (h5format.c), which trusts nothing in a file; here we
  * only write files we build ourselves.
  *
