@@ -163,6 +163,37 @@ static void test_op_table(void **state) {
     }
 }
 
+/* The builder checks each layer's inputs against its op's row (Add takes two,
+ * the others one, existing nodes only) and names; the first failure sticks. */
+static void test_builder_errors(void **state) {
+    (void)state;
+    struct {
+        int which;
+        const char *naming;
+    } cases[] = {{0, "add_1 has an invalid input"},
+                 {1, "relu_1 has an invalid input"},
+                 {2, "duplicate layer name conv"},
+                 {3, "too long"}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        fn_graph g;
+        memset(&g, 0, sizeof g);
+        int x = fusenet__input(&g, "input_1");
+        int y = fusenet__conv2d(&g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "conv");
+        assert_true(x == 0 && y == 1);
+        char longname[FN_NAME_MAX + 8];
+        memset(longname, 'a', sizeof longname - 1);
+        longname[sizeof longname - 1] = '\0';
+        if (cases[t].which == 0) assert_int_equal(fusenet__add(&g, y, -1, "add_1"), -1);
+        if (cases[t].which == 1) assert_int_equal(fusenet__relu(&g, 5, "relu_1"), -1);
+        if (cases[t].which == 2) assert_int_equal(fusenet__relu(&g, y, "conv"), -1);
+        if (cases[t].which == 3) assert_int_equal(fusenet__relu(&g, y, longname), -1);
+        assert_int_equal(fusenet__relu(&g, y, "later"), -1); /* sticky */
+        fusenet_error err;
+        expect_error(fusenet__graph_finish(&g, &err), FUSENET_ERR_INVALID_ARG, &err, cases[t].naming);
+        fusenet__graph_free(&g);
+    }
+}
+
 static void test_pruning(void **state) {
     (void)state;
     fusenet_model *m = fx_model_create(FUSENET_ARCH_RESNET50, 0, FUSENET_POOLING_NONE);
@@ -286,6 +317,7 @@ int main(void) {
         cmocka_unit_test(test_names_and_order),
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_op_table),
+        cmocka_unit_test(test_builder_errors),
         cmocka_unit_test(test_pruning),
         cmocka_unit_test(test_needed_weights_and_steps),
         cmocka_unit_test(test_unknown_layer),
