@@ -9,6 +9,7 @@
 
 #include "fusenet.h"
 #include "npy.h"
+#include "shard.h"
 
 #define MAX_INPUT_BYTES ((size_t)8 << 30)
 #define MAX_IMAGE_ARGS 4096 /* files after --images */
@@ -28,6 +29,7 @@ typedef struct opts {
     fusenet_arch arch;                     /* --model */
     const char *weights, *layer, *input, *output, *names, *embeddings, *query, *image;
     const char *resnet_weights, *vgg_weights, *resnet_layer, *vgg_layer;
+    const char *shard, *output_dir;        /* embed --shard K/N --output-dir DIR */
     fusenet_interp resize, load_interp;    /* --resize, --load-interp */
     cli_size size;                         /* --size (fuse, embed, similar) */
     fusenet_mode mode;                     /* --mode */
@@ -56,6 +58,7 @@ enum {
     CMD_WEIGHTS = 1 << 7,
     CMD_INFO = 1 << 8,
     CMD_VERSION = 1 << 9,
+    CMD_MERGE = 1 << 10,
 };
 
 typedef struct cli_command {
@@ -77,6 +80,8 @@ int parse(const cli_command *cmd, int argc, char **argv, opts *o);
 void free_opts(opts *o);
 /* Prints cmd's options, one a line, for 'fusenet CMD --help'. */
 void print_options(const cli_command *cmd, FILE *to);
+/* The name of a value of a choice option ("--pool", FUSENET_POOLING_AVG: "avg"). */
+const char *choice_name(const char *name, int value);
 
 /* ---- errors (common.c): one line "fusenet: ..." on stderr; return 1 ---- */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -103,5 +108,20 @@ int cmd_viz(opts *o);          /* cmd_viz.c */
 int cmd_make_weights(opts *o); /* cmd_weights.c */
 int cmd_info(opts *o);         /* cmd_info.c */
 int cmd_version(opts *o);
+int cmd_merge(opts *o);        /* cmd_shard.c */
+
+/* ---- embed --shard (cmd_shard.c, around cmd_embed's loop) ---- */
+typedef struct shard_job {
+    int k, n, open;
+    size_t first, end; /* the shard's range of the candidate files */
+    double t0;
+    shard_writer w;
+} shard_job;
+/* Checks the options and whether the shard is done already (then says so and sets *done_already). */
+int shard_begin(const opts *o, shard_job *job, int *done_already);
+/* The shard's range of the n_files candidates; opens its files for rows of dim floats. */
+int shard_start(const opts *o, shard_job *job, size_t n_files, size_t dim);
+/* rc 0: completes the shard (its done file last); otherwise removes its temporaries. Returns rc or 1. */
+int shard_end(const opts *o, shard_job *job, char *const *paths, size_t n_files, int rc);
 
 #endif

@@ -171,8 +171,18 @@ static int write_names_temp(const char *path, char *const *files, const size_t *
 
 int cmd_embed(opts *o) {
     if (!o->n_pos) return die("give the images or directories to embed (see 'fusenet embed --help')");
-    if (o->names && strcmp(o->names, o->output) == 0) return die("--names and --output name the same file");
-    if (check_output("--output", o->output) || check_output("--names", o->names)) return 1;
+    shard_job job, *shard = NULL; /* --shard: only its range, into its files */
+    if (o->shard || o->output_dir) {
+        int done;
+        if (!o->shard) return die("--output-dir is where --shard K/N writes; without --shard give --output");
+        if (shard_begin(o, &job, &done)) return 1;
+        if (done) return 0;
+        shard = &job;
+    } else {
+        if (!o->output) return die("--output EMB.npy is required (or --shard K/N --output-dir DIR)");
+        if (o->names && strcmp(o->names, o->output) == 0) return die("--names and --output name the same file");
+        if (check_output("--output", o->output) || check_output("--names", o->names)) return 1;
+    }
     fusenet_image_params ip = image_params(o);
     if (find_dual_weights(o)) return 1;
     report rep = {o->strict, 0};
@@ -185,6 +195,7 @@ int cmd_embed(opts *o) {
         free_files(&files);
         return die("no .jpg, .jpeg or .png files found in %s%s", o->pos[0], o->n_pos > 1 ? " and the rest" : "");
     }
+    /* the same batch for a shard as for the whole run: the same net, the same rows */
     int b = (size_t)o->batch < files.n ? o->batch : (int)files.n;
     fusenet_error err;
     fusenet_net *net = NULL;
@@ -199,41 +210,57 @@ int cmd_embed(opts *o) {
     int rc = 0, cnt = 0, tty = isatty(STDERR_FILENO);
     size_t skipped = 0;
     if (!x || !batch_out || !slot_src) rc = die("out of memory for a batch of %d images", b);
+    size_t first = 0, end = files.n;
+    if (!rc && shard && !(rc = shard_start(o, shard, files.n, dim))) {
+        first = shard->first;
+        end = shard->end;
+    }
     double t0 = seconds_now(), last_shown = t0;
-    for (size_t i = 0; i < files.n && !rc; i++) {
+    for (size_t i = first; i < end && !rc; i++) {
         const char *path = files.paths[i];
-        if (strchr(path, '\n')) {
-            rc = skip(&rep, "%s: a file name with a newline cannot be listed in the names file", path);
-            skipped++;
-        } else if (fusenet_image_load(path, &ip, x + per * (size_t)cnt, &err)) {
-            rc = skip(&rep, "%s", err.message);
+        const char *why = NULL; /* err.message names the file */
+        if (strchr(path, '\n')) why = "a file name with a newline cannot be listed in the names file";
+        else if (fusenet_image_load(path, &ip, x + per * (size_t)cnt, &err)) why = err.message;
+        if (why) {
+            rc = why == err.message ? skip(&rep, "%s", why) : skip(&rep, "%s: %s", path, why);
+            if (shard) shard_writer_skip(&shard->w, path, why);
             skipped++;
         } else {
             slot_src[cnt++] = i;
         }
-        if (rc || (cnt < b && i + 1 < files.n) || cnt == 0) continue;
+        if (rc || (cnt < b && i + 1 < end) || cnt == 0) continue;
         if (cnt < b) memset(x + per * (size_t)cnt, 0, per * (size_t)(b - cnt) * sizeof *x); /* spare slots */
         fusenet_tensor in = {x, b, ip.height, ip.width, 3};
         if (fusenet_embed(net, &in, o->pool, batch_out, &err)) {
             rc = fail(&err);
             break;
         }
-        if (grow((void **)&rows, &cap_rows, (n_rows + (size_t)cnt) * dim, sizeof *rows) ||
-            grow((void **)&src, &cap_src, n_rows + (size_t)cnt, sizeof *src)) {
+        if (shard) {
+            if (!shard_writer_add(&shard->w, batch_out, (size_t)cnt, files.paths, slot_src)) {
+                rc = die("cannot write %s: %s", shard->w.emb, strerror(shard->w.err_no));
+                break;
+            }
+        } else if (grow((void **)&rows, &cap_rows, (n_rows + (size_t)cnt) * dim, sizeof *rows) ||
+                   grow((void **)&src, &cap_src, n_rows + (size_t)cnt, sizeof *src)) {
             rc = 1;
             break;
+        } else {
+            memcpy(rows + n_rows * dim, batch_out, (size_t)cnt * dim * sizeof *rows);
+            memcpy(src + n_rows, slot_src, (size_t)cnt * sizeof *src);
         }
-        memcpy(rows + n_rows * dim, batch_out, (size_t)cnt * dim * sizeof *rows);
-        memcpy(src + n_rows, slot_src, (size_t)cnt * sizeof *src);
         n_rows += (size_t)cnt;
         cnt = 0;
         double now = seconds_now();
-        if (tty && (now - last_shown > 0.25 || i + 1 == files.n)) {
-            show_progress(&rep, i + 1, files.n, n_rows, now - t0);
+        if (tty && (now - last_shown > 0.25 || i + 1 == end)) {
+            show_progress(&rep, i + 1 - first, end - first, n_rows, now - t0);
             last_shown = now;
         }
     }
     clear_progress(&rep);
+    if (shard) {
+        rc = shard_end(o, shard, files.paths, files.n, rc);
+        goto out;
+    }
     if (!rc && n_rows == 0) rc = die("none of the %zu files could be embedded", files.n);
     /* Names to a temp file, then the array (temp + rename), then the names renamed into place. */
     char *tmp = NULL;
@@ -253,6 +280,7 @@ int cmd_embed(opts *o) {
     if (!rc && skipped) fprintf(stderr, "fusenet: embedded %zu of %zu files (%zu skipped)\n", n_rows, files.n, skipped);
     else if (!rc && tty)
         fprintf(stderr, "fusenet: embedded %zu images in %.1f s\n", n_rows, seconds_now() - t0);
+out:
     free(x);
     free(batch_out);
     free(rows);

@@ -38,6 +38,10 @@ static const cli_command commands[] = {
      "this build and this CPU: library and oneDNN versions, the ISA oneDNN dispatches, threads, modes offered",
      "One 'key: value' line each: version, onednn, isa, cores, threads (what --threads 0 means: OMP_NUM_THREADS\n"
      "or all cores), modes (exact, and fast where oneDNN has Winograd convolutions: AVX-512).\n"},
+    {"merge", CMD_MERGE, cmd_merge, 8, "DIR",
+     "the shards of 'embed --shard K/N --output-dir DIR' as one array and one names file",
+     "Every shard 0..N-1 must be done and of the same run (inputs, taps, pool, mode, sizes, weights);\n"
+     "the result is what one unsharded 'fusenet embed --output EMB.npy --names NAMES.txt' writes.\n"},
     {"version", CMD_VERSION, cmd_version, 8, NULL, "print the library's version", NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)

@@ -95,8 +95,16 @@ static const option table[] = {
      load_interps, "how images are resized on loading (default nearest, as Keras' load_img)"},
     {"--output", NULL, CMD_TAP | CMD_FUSE, CMD_TAP | CMD_FUSE, OPT_STR, F(output), "OUT.npy", 0, 0, NULL,
      "where the (N,h,w,c) map goes ((N,c) for a flat layer)"},
-    {"--output", NULL, CMD_EMBED, CMD_EMBED, OPT_STR, F(output), "EMB.npy", 0, 0, NULL,
-     "where the (N,C) embeddings go"},
+    {"--output", NULL, CMD_EMBED, 0, OPT_STR, F(output), "EMB.npy", 0, 0, NULL,
+     "where the (N,C) embeddings go (required without --shard)"},
+    {"--shard", NULL, CMD_EMBED, 0, OPT_STR, F(shard), "K/N", 0, 0, NULL,
+     "embed only shard K of N (0 <= K < N), a contiguous range of the sorted files, into --output-dir"},
+    {"--output-dir", NULL, CMD_EMBED, 0, OPT_STR, F(output_dir), "DIR", 0, 0, NULL,
+     "with --shard: where emb_KKKKK.npy, names_KKKKK.txt and last done_KKKKK.json go"},
+    {"--output", NULL, CMD_MERGE, CMD_MERGE, OPT_STR, F(output), "EMB.npy", 0, 0, NULL,
+     "where the rows of all shards go, in the order of one unsharded embed"},
+    {"--names", NULL, CMD_MERGE, CMD_MERGE, OPT_STR, F(names), "NAMES.txt", 0, 0, NULL,
+     "where their names go, one a line"},
     {"--output", NULL, CMD_VIZ, CMD_VIZ, OPT_STR, F(output), "OUT.png", 0, 0, NULL, "where the heatmap goes"},
     {"--output", NULL, CMD_WEIGHTS, CMD_WEIGHTS, OPT_STR, F(output), "FILE.h5", 0, 0, NULL,
      "where the weights go"},
@@ -130,6 +138,14 @@ static const option table[] = {
     {"--seed", NULL, CMD_WEIGHTS, 0, OPT_INT, F(seed), "N", 0, 2147483647, NULL, "the random seed (default 1)"},
 };
 #define N_TABLE (sizeof table / sizeof *table)
+
+const char *choice_name(const char *name, int value) {
+    for (size_t i = 0; i < N_TABLE; i++)
+        if (table[i].kind == OPT_CHOICE && strcmp(table[i].name, name) == 0)
+            for (const choice *c = table[i].choices; c->name; c++)
+                if (c->value == value) return c->name;
+    return "?";
+}
 
 static int is_named(const option *t, const char *a) { return strcmp(a, t->name) == 0 || (t->alias && !strcmp(a, t->alias)); }
 

@@ -237,11 +237,11 @@ static int put(shard_writer *w, int fd, uint32_t *crc, const void *data, size_t 
     return 1;
 }
 
-int shard_writer_add(shard_writer *w, const float *rows, size_t cnt, const char *const *paths) {
+int shard_writer_add(shard_writer *w, const float *rows, size_t cnt, char *const *paths, const size_t *src) {
     /* little-endian hosts only, as the .npy writer's fast path (the CI machines) */
     put(w, w->emb_fd, &w->emb_crc, rows, cnt * w->dim * sizeof *rows);
     for (size_t i = 0; i < cnt; i++) {
-        put(w, w->names_fd, &w->names_crc, paths[i], strlen(paths[i]));
+        put(w, w->names_fd, &w->names_crc, paths[src[i]], strlen(paths[src[i]]));
         put(w, w->names_fd, &w->names_crc, "\n", 1);
     }
     w->rows += cnt;
@@ -436,7 +436,7 @@ static fusenet_status check_done(merge_state *ms, int k, merge_report *rep, fuse
         if (diff) {
             char ref[4096];
             shard_path(ref, sizeof ref, ms->dir, SHARD_DONE, 0);
-            st = fusenet__error(err, FUSENET_ERR_FORMAT, "%s is from another run than %s: their run.%s differ", p,
+            st = fusenet__error(err, FUSENET_ERR_FORMAT, "%s is from another run than %s: run.%s differs", p,
                                 ref, diff);
             goto out;
         }

@@ -66,8 +66,8 @@ typedef struct shard_writer {
 /* Opens the temporary files of shard k in dir for rows of dim floats. */
 fusenet_status shard_writer_open(shard_writer *w, const char *dir, int k, size_t dim, fusenet_error *err);
 
-/* Appends cnt rows and their source paths (no '\n' in them). 0 on a write error. */
-int shard_writer_add(shard_writer *w, const float *rows, size_t cnt, const char *const *paths);
+/* Appends cnt rows and their source paths, paths[src[0..cnt)] (no '\n' in them). 0 on a write error. */
+int shard_writer_add(shard_writer *w, const float *rows, size_t cnt, char *const *paths, const size_t *src);
 
 /* Records a skipped file and why. */
 void shard_writer_skip(shard_writer *w, const char *path, const char *error);
