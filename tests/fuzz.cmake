@@ -50,6 +50,7 @@ if(FUSENET_FUZZ)
   # The tools' JSON reader (done files of sharded runs) on its own: compiled in here.
   add_executable(fuzz_json ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_json.c ${PROJECT_SOURCE_DIR}/src/tools/json.c)
   target_include_directories(fuzz_json PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src/tools)
+  target_compile_definitions(fuzz_json PRIVATE _POSIX_C_SOURCE=200809L)
   target_compile_options(fuzz_json PRIVATE ${FUSENET_WARNINGS} -fsanitize=fuzzer ${_fn_fuzz_san})
   target_link_options(fuzz_json PRIVATE -fsanitize=fuzzer ${_fn_fuzz_san})
   add_test(NAME fuzz_json_replay COMMAND fuzz_json -runs=0 -timeout=10 ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/json)
