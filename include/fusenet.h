@@ -16,6 +16,10 @@
  *    failure with the same status and a one-line message naming the file,
  *    layer, weight, shape or argument at fault. There is no hidden global
  *    "last error" and the library never prints, exits or aborts.
+ *  - A NULL params pointer means the documented defaults, what the matching
+ *    fusenet_*_default_params() returns, in every call that takes one. Where
+ *    the defaults lack something required (a net's taps, the dual's paths)
+ *    the call then fails with INVALID_ARG naming it.
  *  - Constructors are all-or-nothing: on failure *out is set to NULL and
  *    nothing is leaked. Whoever creates an object frees it; free functions
  *    accept NULL.
@@ -165,7 +169,8 @@ typedef struct fusenet_model_params {
 FUSENET_API fusenet_model_params fusenet_model_default_params(void);
 
 /** Creates the graph of a model without weights (enough for listings and
- *  shapes). *out must be freed with fusenet_model_free. */
+ *  shapes). params NULL: the defaults (ResNet50 without top). *out must be
+ *  freed with fusenet_model_free. Statuses: INVALID_ARG, NOMEM. */
 FUSENET_API fusenet_status fusenet_model_create(const fusenet_model_params *params,
                                                 fusenet_model **out, fusenet_error *err);
 
@@ -173,8 +178,9 @@ FUSENET_API fusenet_status fusenet_model_create(const fusenet_model_params *para
  *  *_notop.h5 and full files). Weights are matched by layer name through each
  *  layer's weight_names attribute; every shape is checked against the graph.
  *  Older Keras ResNet50 files (res2a_branch2a naming) are refused with a
- *  message saying so. Statuses: IO, FORMAT, ARCH, SHAPE, VALUE, NOMEM,
- *  INVALID_ARG, UNKNOWN_LAYER (needed_layers). */
+ *  message saying so. params NULL: the defaults (ResNet50 without top, all
+ *  weights), so a VGG16 file is then refused with ARCH. Statuses: IO, FORMAT,
+ *  ARCH, SHAPE, VALUE, NOMEM, INVALID_ARG, UNKNOWN_LAYER (needed_layers). */
 FUSENET_API fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *params,
                                               fusenet_model **out, fusenet_error *err);
 
@@ -193,7 +199,8 @@ typedef struct fusenet_layer_info {
 } fusenet_layer_info;
 
 /** Describes layer `index` (model order) for an in_h x in_w input.
- *  Statuses: INVALID_ARG (index, sizes), SHAPE (input too small). */
+ *  Statuses: INVALID_ARG (NULL, index out of range, a side <= 0), SHAPE (a side
+ *  under 32 or over 16384, the networks' limits; with the top: not 224 x 224). */
 FUSENET_API fusenet_status fusenet_model_layer_info(const fusenet_model *model, size_t index,
                                                     int32_t in_h, int32_t in_w,
                                                     fusenet_layer_info *out, fusenet_error *err);
@@ -236,7 +243,11 @@ FUSENET_API fusenet_net_params fusenet_net_default_params(void);
 
 /** Compiles a net computing the taps (and, with fuse, the fused map). The net
  *  copies what it needs: the models may be freed right after this call.
- *  Statuses: INVALID_ARG, UNKNOWN_LAYER, SHAPE, NOMEM, BACKEND, UNSUPPORTED
+ *  params NULL: the defaults, which have no taps (INVALID_ARG).
+ *  Statuses: INVALID_ARG, UNKNOWN_LAYER, NOMEM, BACKEND, SHAPE (input size;
+ *  with fuse, a flat tap such as avg_pool or predictions mixed with a spatial
+ *  one: Keras cannot concatenate rank 2 with rank 4; the message names the
+ *  flat tap), UNSUPPORTED
  *  (mode fast on a CPU without oneDNN Winograd), VALUE (a NaN or Inf weight,
  *  a BatchNorm whose gamma / sqrt(moving_variance + epsilon) is not finite,
  *  or a conv weight that overflows when BatchNorm is folded into it; the
@@ -261,7 +272,8 @@ typedef struct fusenet_dual_params {
 } fusenet_dual_params;
 
 /** Defaults: NULL paths (required), default layers, net =
- *  fusenet_net_default_params(). */
+ *  fusenet_net_default_params(). fusenet_build_dual(NULL, ...) therefore fails
+ *  with INVALID_ARG naming resnet_weights. */
 FUSENET_API fusenet_dual_params fusenet_dual_default_params(void);
 
 /** The one-call product: loads both files (only the weights the taps need)
@@ -357,6 +369,7 @@ FUSENET_API fusenet_image_params fusenet_image_default_params(void);
 /** Decodes a JPEG or PNG file, converts it to RGB, resizes it to
  *  height x width like keras.utils.load_img(path, target_size=...) and writes
  *  height*width*3 floats (HWC) to dst, "caffe"-preprocessed if asked.
+ *  params NULL: fusenet_image_default_params().
  *  Statuses: INVALID_ARG, IO, FORMAT, UNSUPPORTED, NOMEM (over max_pixels). */
 FUSENET_API fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params,
                                               float *dst, fusenet_error *err);

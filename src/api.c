@@ -22,7 +22,8 @@ fusenet_dual_params fusenet_dual_default_params(void) {
 fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: out is NULL");
     *out = NULL;
-    if (!p) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: params is NULL");
+    fusenet_dual_params defaults = fusenet_dual_default_params();
+    if (!p) p = &defaults; /* which has no paths: refused below */
     if (!p->resnet_weights || !p->vgg_weights)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: %s is NULL",
                         p->resnet_weights ? "vgg_weights" : "resnet_weights");

@@ -866,11 +866,31 @@ fusenet_status fusenet__net_build_owned(const fusenet_net_params *params, fusene
     return st;
 }
 
+/* Keras refuses to concatenate a flat (rank 2) tap with a spatial (rank 4)
+ * one: so does the fuse head, before any work. */
+static fusenet_status check_fuse_ranks(const fusenet_net_params *p, const int *tap_nodes, fusenet_error *err) {
+    int spatial = -1, flat = -1;
+    for (size_t t = 0; t < p->n_taps; t++) {
+        fusenet_layer_info li;
+        fusenet_status st = fusenet_model_layer_info(p->taps[t].model, (size_t)tap_nodes[t], p->in_h, p->in_w, &li, err);
+        if (st) return st;
+        if (li.h == 0 && flat < 0) flat = (int)t;
+        if (li.h != 0 && spatial < 0) spatial = (int)t;
+    }
+    if (flat >= 0 && spatial >= 0)
+        return fusenet__error(err, FUSENET_ERR_SHAPE,
+                              "fuse: tap %d (%s) is flat, (N, C), and tap %d (%s) spatial, (N, H, W, C): they cannot be "
+                              "concatenated (Keras refuses rank 2 with rank 4); build without fuse",
+                              flat, p->taps[flat].layer, spatial, p->taps[spatial].layer);
+    return FUSENET_OK;
+}
+
 static fusenet_status net_build(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
                                 fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
     *out = NULL;
-    if (!params) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: params is NULL");
+    fusenet_net_params defaults = fusenet_net_default_params();
+    if (!params) params = &defaults; /* which has no taps: refused below */
     fusenet_status st = check_net_params(params, err);
     if (st) return st;
     int tap_nodes[FN_MAX_TAPS];
@@ -879,6 +899,7 @@ static fusenet_status net_build(const fusenet_net_params *params, fusenet_model 
         st = fusenet__graph_lookup(&m->g, params->taps[t].layer, fusenet__arch_name(m->arch), &tap_nodes[t], err);
         if (st) return st;
     }
+    if (params->fuse && (st = check_fuse_ranks(params, tap_nodes, err))) return st;
     fusenet_net *net = fusenet__calloc(1, sizeof *net);
     if (!net) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
     net->batch = params->batch;

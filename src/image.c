@@ -766,6 +766,8 @@ static fusenet_status read_image_file(const char *path, unsigned char **buf, siz
 fusenet_status fusenet_image_load(const char *path, const fusenet_image_params *params, float *dst,
                                   fusenet_error *err) {
     if (!path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "image path is NULL");
+    fusenet_image_params defaults = fusenet_image_default_params();
+    if (!params) params = &defaults;
     fusenet_status st = check_params(params, dst, err);
     if (st != FUSENET_OK) return st;
     unsigned char *buf;

@@ -239,8 +239,10 @@ fusenet_status fusenet_model_layer_info(const fusenet_model *m, size_t index, in
     if (index >= (size_t)m->g.n)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "layer index %zu out of range (the model has %d layers)",
                         index, m->g.n);
+    if (in_h <= 0 || in_w <= 0)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "input size %dx%d: sides must be positive", in_h, in_w);
     if (in_h < FN_MIN_INPUT || in_w < FN_MIN_INPUT || in_h > 16384 || in_w > 16384)
-        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "input size %dx%d outside %d..16384", in_h, in_w,
+        return fusenet__error(err, FUSENET_ERR_SHAPE, "input size %dx%d outside %d..16384", in_h, in_w,
                         FN_MIN_INPUT);
     if (m->include_top && (in_h != 224 || in_w != 224))
         return fusenet__error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",

@@ -24,6 +24,9 @@
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."
 #endif
+#ifndef FN_TEST_DIR
+#define FN_TEST_DIR "tests"
+#endif
 #define RESNET_PATH FN_BUILD_DIR "/api_random_resnet50.h5"
 #define RESNET_TAP "conv2_block1_out" /* behind 3x3 stride-1 convolutions (Winograd's case) */
 
@@ -294,6 +297,108 @@ static void test_profiling(void **state) {
     fusenet_net_free(net);
 }
 
+/* ---- one rule for NULL params: the documented defaults ----------------------- */
+
+static void test_null_params_are_defaults(void **state) {
+    (void)state;
+    fusenet_error err;
+    fusenet_model *a = NULL, *b = NULL;
+    expect_ok(fusenet_model_create(NULL, &a, &err), &err);
+    fusenet_model_params dp = fusenet_model_default_params();
+    expect_ok(fusenet_model_create(&dp, &b, &err), &err);
+    assert_int_equal(fusenet_model_arch(a), FUSENET_ARCH_RESNET50);
+    assert_int_equal(fusenet_model_layer_count(a), fusenet_model_layer_count(b));
+    assert_int_equal(fusenet_model_layer_count(a), 175); /* ResNet50 without top, as Keras lists it */
+    fusenet_model_free(a);
+    fusenet_model_free(b);
+    /* load: the defaults are ResNet50, so a ResNet50 file loads and a VGG16 one is the wrong arch */
+    expect_ok(fusenet_model_load(RESNET_PATH, NULL, &a, &err), &err);
+    assert_int_equal(fusenet_model_arch(a), FUSENET_ARCH_RESNET50);
+    fusenet_model_free(a);
+    const char *vgg = FN_BUILD_DIR "/api_null_vgg16.h5";
+    assert_int_equal(fx_write_weights(FUSENET_ARCH_VGG16, 43, vgg), 0);
+    expect_error(fusenet_model_load(vgg, NULL, &a, &err), FUSENET_ERR_ARCH, &err, NULL);
+    assert_null(a);
+    remove(vgg);
+    /* nets: the defaults have no taps / no paths, and the message says what is missing */
+    fusenet_net *net = (fusenet_net *)&err;
+    expect_error(fusenet_net_build(NULL, &net, &err), FUSENET_ERR_INVALID_ARG, &err, "no taps");
+    assert_null(net);
+    net = (fusenet_net *)&err;
+    expect_error(fusenet_build_dual(NULL, &net, &err), FUSENET_ERR_INVALID_ARG, &err, "resnet_weights");
+    assert_null(net);
+    /* images: the defaults decode exactly as the explicit defaults do */
+    const char *image = FN_TEST_DIR "/data/photo_61x47.jpg";
+    size_t n = 224 * 224 * 3;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    fusenet_image_params ip = fusenet_image_default_params();
+    expect_ok(fusenet_image_load(image, &ip, x, &err), &err);
+    expect_ok(fusenet_image_load(image, NULL, y, &err), &err);
+    assert_memory_equal(x, y, n * sizeof *x);
+    free(x);
+    free(y);
+}
+
+/* The header's statuses: INVALID_ARG for a side <= 0 or a bad index, SHAPE for an input
+ * the networks cannot take (under 32 or over 16384, as fusenet_net_build says). */
+static void test_layer_info_statuses(void **state) {
+    (void)state;
+    fusenet_layer_info li;
+    fusenet_error err;
+    expect_error(fusenet_model_layer_info(g_resnet, 0, 31, 64, &li, &err), FUSENET_ERR_SHAPE, &err, "31x64");
+    expect_error(fusenet_model_layer_info(g_resnet, 0, 64, 1, &li, &err), FUSENET_ERR_SHAPE, &err, "64x1");
+    expect_error(fusenet_model_layer_info(g_resnet, 0, 16385, 64, &li, &err), FUSENET_ERR_SHAPE, &err, "16385x64");
+    expect_error(fusenet_model_layer_info(g_resnet, 0, 0, 64, &li, &err), FUSENET_ERR_INVALID_ARG, &err, "0x64");
+    expect_error(fusenet_model_layer_info(g_resnet, 0, 64, -5, &li, &err), FUSENET_ERR_INVALID_ARG, &err, "64x-5");
+    expect_error(fusenet_model_layer_info(g_resnet, 175, 64, 64, &li, &err), FUSENET_ERR_INVALID_ARG, &err, "175");
+    expect_ok(fusenet_model_layer_info(g_resnet, 0, 32, 32, &li, &err), &err);
+    /* the same input the net build refuses with the same status */
+    fusenet_tap tap = {g_resnet, RESNET_TAP};
+    fusenet_net_params p = fx_net_params(&tap, 1, 1, 31, 64, 0);
+    fusenet_net *net;
+    expect_error(fusenet_net_build(&p, &net, &err), FUSENET_ERR_SHAPE, &err, "31x64");
+}
+
+/* Keras refuses to concatenate a rank-2 tap with a rank-4 one: so does fuse, naming the
+ * flat tap whichever comes first; flat with flat, and either without fuse, still build. */
+static void test_fuse_flat_with_spatial(void **state) {
+    (void)state;
+    fusenet_model_params mp = fusenet_model_default_params();
+    mp.pooling = FUSENET_POOLING_AVG; /* adds avg_pool (GlobalAveragePooling2D): (N, 2048) */
+    fusenet_model *m;
+    fusenet_error err;
+    expect_ok(fusenet_model_load(RESNET_PATH, &mp, &m, &err), &err);
+    fusenet_net *net = NULL;
+    float *x = calloc(64 * 64 * 3, sizeof *x);
+    assert_non_null(x);
+    fusenet_tensor in = {x, 1, 64, 64, 3}, t;
+    fusenet_tap mixed[2] = {{m, "avg_pool"}, {m, "conv2_block1_out"}};
+    fusenet_net_params p = fx_net_params(mixed, 2, 1, 64, 64, 1);
+    expect_error(fusenet_net_build(&p, &net, &err), FUSENET_ERR_SHAPE, &err, "tap 0 (avg_pool) is flat");
+    assert_null(net);
+    fusenet_tap mixed2[3] = {{m, "conv1_relu"}, {m, "conv2_block1_out"}, {m, "avg_pool"}};
+    p = fx_net_params(mixed2, 3, 1, 64, 64, 1);
+    expect_error(fusenet_net_build(&p, &net, &err), FUSENET_ERR_SHAPE, &err, "tap 2 (avg_pool) is flat");
+    assert_non_null(strstr(err.message, "rank 2"));
+    p.fuse = 0; /* taps of any rank without the fuse head */
+    expect_ok(fusenet_net_build(&p, &net, &err), &err);
+    expect_ok(fusenet_net_run(net, &in, &err), &err);
+    expect_ok(fusenet_net_tap_output(net, 2, &t, &err), &err);
+    assert_int_equal(t.c, 2048);
+    fusenet_net_free(net);
+    fusenet_tap flat[2] = {{m, "avg_pool"}, {m, "avg_pool"}};
+    p = fx_net_params(flat, 2, 1, 64, 64, 1);
+    expect_ok(fusenet_net_build(&p, &net, &err), &err);
+    expect_ok(fusenet_net_run(net, &in, &err), &err);
+    expect_ok(fusenet_net_output(net, &t, &err), &err);
+    assert_int_equal(t.c, 4096);
+    fusenet_net_free(net);
+    fusenet_model_free(m);
+    free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_system_info),
@@ -303,6 +408,9 @@ int main(void) {
         cmocka_unit_test(test_dual_params_taps),
         cmocka_unit_test(test_step_info),
         cmocka_unit_test(test_profiling),
+        cmocka_unit_test(test_null_params_are_defaults),
+        cmocka_unit_test(test_layer_info_statuses),
+        cmocka_unit_test(test_fuse_flat_with_spatial),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -120,7 +120,7 @@ static void test_shapes(void **state) {
     assert_true(h == 6 && w == 7);
     fusenet_layer_info info;
     fusenet_error err;
-    expect_error(fusenet_model_layer_info(r, 0, 31, 224, &info, &err), FUSENET_ERR_INVALID_ARG, &err, "31x224");
+    expect_error(fusenet_model_layer_info(r, 0, 31, 224, &info, &err), FUSENET_ERR_SHAPE, &err, "31x224");
     fusenet_model_free(r);
     fusenet_model_free(v);
 }
