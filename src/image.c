@@ -6,7 +6,8 @@
  *     x = keras.applications.<resnet50|vgg16>.preprocess_input(np.asarray(img, 'float32'))
  * produces, with Pillow doing the decoding and resizing:
  *  - img.convert('RGB'): grey is replicated, alpha is dropped (not composited),
- *    palettes are expanded.
+ *    palettes are expanded (an index past the file's PLTE entries gives
+ *    Pillow's (i, i, i), the grey ramp its palettes start from).
  *  - img.resize((w, h), resample) on the 8-bit RGB image. NEAREST follows
  *    Pillow's ImagingScaleAffine (source index from an accumulated double
  *    position, truncated), BILINEAR follows Pillow's ImagingResample: a
@@ -41,6 +42,7 @@
 
 #include <jerror.h>
 #include <jpeglib.h>
+#include <zlib.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -278,6 +280,43 @@ static const char *png_check(const unsigned char *b, size_t n, char *why, size_t
         if (memcmp(type, "IEND", 4) == 0) return NULL;
         pos += 12 + (size_t)len;
     }
+}
+
+/* A copy of the PNG in *out (to be freed) whose PLTE has all 256 entries, or
+ * NULL (and OK) when the file needs none: not a palette image, a full
+ * palette, or a PLTE stb_image refuses anyway. stb_image reads the colour of
+ * an index past the file's entries from uninitialised memory (a different
+ * picture every run); Pillow's palette starts as the grey ramp (i, i, i) and
+ * the file's entries overwrite its start, so the padding is that ramp. Call
+ * after png_check: the chunks are sane. */
+static fusenet_status png_full_palette(const unsigned char *b, size_t n, const char *name, unsigned char **out,
+                                       size_t *out_size, fusenet_error *err) {
+    *out = NULL;
+    if (n < 33 || b[25] != 3) return FUSENET_OK; /* IHDR's colour type: 3 is a palette */
+    for (size_t pos = 8; pos + 12 <= n;) {
+        uint32_t len = be32(b + pos);
+        if (memcmp(b + pos + 4, "IDAT", 4) == 0 || memcmp(b + pos + 4, "IEND", 4) == 0) break;
+        if (memcmp(b + pos + 4, "PLTE", 4) != 0) {
+            pos += 12 + (size_t)len;
+            continue;
+        }
+        if (len % 3 != 0 || len == 0 || len >= 768) return FUSENET_OK;
+        size_t grow = 768 - (size_t)len, at = pos + 8 + len; /* the end of PLTE's data */
+        unsigned char *c = fusenet__malloc(n + grow);
+        if (!c) return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory decoding PNG image", name);
+        memcpy(c, b, at);
+        for (size_t i = len / 3; i < 256; i++) memset(c + at + 3 * (i - len / 3), (int)i, 3);
+        uint32_t crc = (uint32_t)crc32(0, c + pos + 4, (uInt)(4 + 768));
+        unsigned char be[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8),
+                               (unsigned char)crc};
+        memcpy(c + at + grow, be, 4);
+        memcpy(c + at + grow + 4, b + at + 4, n - at - 4);
+        c[pos] = 0, c[pos + 1] = 0, c[pos + 2] = 3, c[pos + 3] = 0; /* length 768 */
+        *out = c;
+        *out_size = n + grow;
+        return FUSENET_OK;
+    }
+    return FUSENET_OK;
 }
 
 static fusenet_status stb_failure(fusenet_error *err, const char *name, const char *kind,
@@ -618,6 +657,28 @@ static fusenet_status resize_nearest(const uint8_t *in, int iw, int ih, uint8_t 
 
 /* ---- decode -------------------------------------------------------------- */
 
+/* Decodes a PNG with stb_image into *rgb (fusenet__malloc'd, w x h x 3). */
+static fusenet_status decode_png(const unsigned char *buf, size_t size, const char *name, const char *kname,
+                                 uint32_t hw, uint32_t hh, int64_t max_pixels, uint8_t **rgb, int *w, int *h,
+                                 fusenet_error *err) {
+    int comp = 0;
+    stb_alloc_failed = 0;
+    if (!stbi_info_from_memory(buf, (int)size, w, h, &comp)) return stb_failure(err, name, kname, hw, hh);
+    fusenet_status st = check_size(name, kname, *w, *h, max_pixels, err);
+    if (st != FUSENET_OK) return st;
+    int dw = 0, dh = 0, dc = 0;
+    stb_alloc_failed = 0;
+    *rgb = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 3); /* fusenet__malloc'd (STBI_MALLOC) */
+    if (!*rgb) return stb_failure(err, name, kname, (uint32_t)*w, (uint32_t)*h);
+    if (dw != *w || dh != *h) {
+        fusenet__free(*rgb);
+        *rgb = NULL;
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: %s image decoded as %d x %d, header says %d x %d", name,
+                              kname, dw, dh, *w, *h);
+    }
+    return FUSENET_OK;
+}
+
 fusenet_status fusenet__image_decode(const unsigned char *buf, size_t size, const char *name,
                                const fusenet_image_params *params, float *dst, fusenet_error *err) {
     fusenet_status st = check_params(params, dst, err);
@@ -658,19 +719,13 @@ fusenet_status fusenet__image_decode(const unsigned char *buf, size_t size, cons
         st = decode_jpeg(buf, size, name, params->max_pixels, &rgb, &w, &h, err);
         if (st != FUSENET_OK) return st;
     } else {
-        int comp = 0;
-        stb_alloc_failed = 0;
-        if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp)) return stb_failure(err, name, kname, hw, hh);
-        if ((st = check_size(name, kname, w, h, params->max_pixels, err)) != FUSENET_OK) return st;
-        int dw = 0, dh = 0, dc = 0;
-        stb_alloc_failed = 0;
-        rgb = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 3); /* fusenet__malloc'd (STBI_MALLOC) */
-        if (!rgb) return stb_failure(err, name, kname, (uint32_t)w, (uint32_t)h);
-        if (dw != w || dh != h) {
-            fusenet__free(rgb);
-            return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: %s image decoded as %d x %d, header says %d x %d", name,
-                            kname, dw, dh, w, h);
-        }
+        unsigned char *padded = NULL;
+        size_t padded_size = 0;
+        if ((st = png_full_palette(buf, size, name, &padded, &padded_size, err)) != FUSENET_OK) return st;
+        st = decode_png(padded ? padded : buf, padded ? padded_size : size, name, kname, hw, hh,
+                        params->max_pixels, &rgb, &w, &h, err);
+        fusenet__free(padded);
+        if (st != FUSENET_OK) return st;
     }
 
     int ow = params->width, oh = params->height;

@@ -81,6 +81,9 @@ static const ref_case cases[] = {
     {"rgba_50x31.png", NEAR, 9, 40},     {"gray_29x41.png", BILI, 30, 30},
     {"gray_29x41.png", NEAR, 41, 29},    {"graya_17x13.png", BILI, 26, 9},
     {"pal_33x21.png", BILI, 21, 33},     {"pal_33x21.png", NEAR, 10, 50},
+    /* pixels indexing past PLTE (8-bit with tRNS, 4-bit): Pillow's grey ramp */
+    {"palpast_16x16.png", NEAR, 16, 16}, {"palpast_16x16.png", BILI, 11, 23},
+    {"palpast4_13x5.png", NEAR, 5, 13},
     {"rgb16_19x11.png", BILI, 11, 19},   {"rgb16_19x11.png", BILI, 8, 30},
     /* not Pillow: 16-bit grey keeps the high byte (Pillow clips to 255) */
     {"gray16_14x9.png", NEAR, 9, 14},

@@ -72,6 +72,28 @@ def write_png16(path, arr):
         f.write(png_chunk(b"IEND", b""))
 
 
+def write_png_palette(path, w, h, depth, plte, indices, trns=None):
+    """A palette PNG (colour type 3) whose pixels may index past its PLTE."""
+    per_byte = 8 // depth
+    rows = []
+    for y in range(h):
+        row = bytearray()
+        for x0 in range(0, w, per_byte):
+            v = 0
+            for k in range(per_byte):
+                v = (v << depth) | (int(indices[y][x0 + k]) if x0 + k < w else 0)
+            row.append(v)
+        rows.append(b"\0" + bytes(row))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 3, 0, 0, 0)))
+        f.write(png_chunk(b"PLTE", bytes(plte)))
+        if trns is not None:
+            f.write(png_chunk(b"tRNS", bytes(trns)))
+        f.write(png_chunk(b"IDAT", zlib.compress(b"".join(rows), 9)))
+        f.write(png_chunk(b"IEND", b""))
+
+
 def make_inputs():
     os.makedirs(REF, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -88,6 +110,12 @@ def make_inputs():
     pal = Image.fromarray(scene(33, 21, 6)).quantize(16)
     pal.info["transparency"] = 3
     pal.save(os.path.join(DATA, "pal_33x21.png"), transparency=3)
+    # pixels indexing past PLTE: Pillow's palette is a grey ramp (i, i, i) past its entries
+    idx = (np.arange(16 * 16).reshape(16, 16) * 37) % 256
+    write_png_palette(os.path.join(DATA, "palpast_16x16.png"), 16, 16, 8, [200, 10, 20, 30, 220, 40, 50, 60, 240],
+                      idx, trns=[0, 128])
+    write_png_palette(os.path.join(DATA, "palpast4_13x5.png"), 13, 5, 4, [9, 8, 7, 6, 5, 4],
+                      (np.arange(13 * 5).reshape(5, 13) * 7) % 16)
     rgb16 = rng.integers(0, 65536, (11, 19, 3), dtype=np.uint16)
     write_png16(os.path.join(DATA, "rgb16_19x11.png"), rgb16)
     gray16 = rng.integers(0, 65536, (9, 14), dtype=np.uint16)
@@ -151,6 +179,9 @@ CASES = [
     ("graya_17x13.png", "bilinear", 26, 9),
     ("pal_33x21.png", "bilinear", 21, 33),
     ("pal_33x21.png", "nearest", 10, 50),
+    ("palpast_16x16.png", "nearest", 16, 16),
+    ("palpast_16x16.png", "bilinear", 11, 23),
+    ("palpast4_13x5.png", "nearest", 5, 13),
     ("rgb16_19x11.png", "bilinear", 11, 19),
     ("rgb16_19x11.png", "bilinear", 8, 30),
     ("photo_61x47.jpg", "nearest", 47, 61),
