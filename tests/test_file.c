@@ -322,6 +322,30 @@ static void same_file_by_inode(void **state) {
     assert_false(fusenet__same_file("/dev/null", "/dev/null")); /* devices are never destroyed */
 }
 
+static void whole_inputs_read_with_checks(void **state) {
+    (void)state;
+    fusenet_error err;
+    char *buf;
+    size_t len;
+    put(in_dir("names.txt"), "a.png\nb.jpg\n");
+    assert_int_equal(fusenet__read_file(in_dir("names.txt"), 100, &buf, &len, &err), FUSENET_OK);
+    assert_int_equal(len, 12);
+    assert_string_equal(buf, "a.png\nb.jpg\n");
+    free(buf);
+    assert_int_equal(fusenet__read_file(in_dir("names.txt"), 11, &buf, &len, &err), FUSENET_ERR_NOMEM);
+    assert_null(buf);
+    assert_non_null(strstr(err.message, "12 bytes"));
+    assert_int_equal(fusenet__read_file("/dev/zero", 100, &buf, &len, &err), FUSENET_ERR_IO);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    assert_int_equal(mkfifo(in_dir("fifo"), 0600), 0); /* no writer: must not block */
+    assert_int_equal(fusenet__read_file(in_dir("fifo"), 100, &buf, &len, &err), FUSENET_ERR_IO);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    assert_int_equal(fusenet__read_file(dir, 100, &buf, &len, &err), FUSENET_ERR_IO);
+    assert_non_null(strstr(err.message, strerror(EISDIR)));
+    assert_int_equal(fusenet__read_file(in_dir("none"), 100, &buf, &len, &err), FUSENET_ERR_IO);
+    assert_non_null(strstr(err.message, strerror(ENOENT)));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(new_file_gets_umask_mode, setup, teardown),
@@ -335,6 +359,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(registry_removes_open_temporaries, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_temporaries_swept, setup, teardown),
         cmocka_unit_test_setup_teardown(same_file_by_inode, setup, teardown),
+        cmocka_unit_test_setup_teardown(whole_inputs_read_with_checks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

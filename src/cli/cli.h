@@ -87,8 +87,23 @@ const char *choice_name(const char *name, int value);
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int fail(const fusenet_error *err);
 
+/* ---- checks before any work and after every run (checks.c) ---- */
+#define MAX_OUTPUT_BYTES ((size_t)8 << 30) /* an output array the tool holds */
+#define MAX_TEXT_BYTES ((size_t)1 << 30)   /* a text input (--names) */
+int check_output(const char *option, const char *path); /* writable; no directory */
+/* Refuses an output that is the same file as an input (or as another output). */
+int check_not_input(const char *out_option, const char *out, const char *in_option, const char *in);
+/* Refuses, naming what the printf-style fmt says, bytes over limit, with the GiB needed. */
+int check_bytes(double bytes, double limit, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A whole text file, regular files only, at most max_bytes; free *buf with free(). */
+int read_text(const char *path, size_t max_bytes, char **buf, size_t *len);
+/* 1 and *at = the index of the first NaN or Inf of data[0..n), or 0. */
+int find_non_finite(const float *data, size_t n, size_t *at);
+const char *value_name(float v); /* "NaN", "+Inf", "-Inf" */
+/* SIGINT/SIGTERM/SIGHUP: remove the temporaries, say so, exit 128 + signal. */
+void catch_interrupts(void);
+
 /* ---- shared helpers (common.c) ---- */
-int check_output(const char *option, const char *path);
 int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size);
 int find_dual_weights(opts *o);
 fusenet_dual_params dual_params(const opts *o, int batch, int h, int w);

@@ -54,6 +54,7 @@ typedef struct file_list {
     size_t n, cap;
     dir_id *seen; /* directories already walked: symlink loops and repeats */
     size_t n_seen, cap_seen;
+    size_t skipped, dirs_skipped; /* image names that could not be read; directories */
 } file_list;
 
 static int add_file(file_list *l, const char *path) {
@@ -87,7 +88,10 @@ static int walk(report *r, file_list *l, const char *dir, const struct stat *sb)
     if (grow((void **)&l->seen, &l->cap_seen, l->n_seen + 1, sizeof *l->seen)) return 1;
     l->seen[l->n_seen++] = (dir_id){sb->st_dev, sb->st_ino};
     DIR *d = opendir(dir);
-    if (!d) return skip(r, "cannot read directory %s: %s", dir, strerror(errno));
+    if (!d) {
+        l->dirs_skipped++;
+        return skip(r, "cannot read directory %s: %s", dir, strerror(errno));
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -100,7 +104,10 @@ static int walk(report *r, file_list *l, const char *dir, const struct stat *sb)
         }
         strcpy(names[n++], e->d_name);
     }
-    if (!rc && errno) rc = skip(r, "cannot read directory %s: %s", dir, strerror(errno));
+    if (!rc && errno) {
+        l->dirs_skipped++;
+        rc = skip(r, "cannot read directory %s: %s", dir, strerror(errno));
+    }
     closedir(d);
     if (n) qsort(names, n, sizeof *names, cmp_str);
     size_t dlen = strlen(dir);
@@ -114,7 +121,10 @@ static int walk(report *r, file_list *l, const char *dir, const struct stat *sb)
         sprintf(path, "%s%s%s", dir, slash ? "" : "/", names[i]);
         struct stat st;
         if (stat(path, &st) != 0) { /* dangling or looping link, vanished entry */
-            if (is_image_name(names[i])) rc = skip(r, "cannot read image %s: %s", path, strerror(errno));
+            if (is_image_name(names[i])) {
+                l->skipped++;
+                rc = skip(r, "cannot read image %s: %s", path, strerror(errno));
+            }
         } else if (S_ISDIR(st.st_mode)) {
             rc = walk(r, l, path, &st);
         } else if (S_ISREG(st.st_mode) && is_image_name(names[i])) {
@@ -180,14 +190,27 @@ int cmd_embed(opts *o) {
         shard = &job;
     } else {
         if (!o->output) return die("--output EMB.npy is required (or --shard K/N --output-dir DIR)");
-        if (o->names && strcmp(o->names, o->output) == 0) return die("--names and --output name the same file");
-        if (check_output("--output", o->output) || check_output("--names", o->names)) return 1;
+        if (check_not_input("--names", o->names, "--output", o->output) || check_output("--output", o->output) ||
+            check_output("--names", o->names))
+            return 1;
     }
     fusenet_image_params ip = image_params(o);
     if (find_dual_weights(o)) return 1;
+    int b = o->batch;
+    if (check_bytes((double)b * ip.height * ip.width * 3 * sizeof(float), (double)MAX_INPUT_BYTES,
+                    "--batch %d at --input-size %dx%d: one batch of images", b, ip.height, ip.width))
+        return 1;
+    const char *outputs[2][2] = {{"--output", o->output}, {"--names", o->names}};
+    for (int k = 0; k < 2; k++)
+        if (check_not_input(outputs[k][0], outputs[k][1], "--resnet-weights", o->resnet_weights) ||
+            check_not_input(outputs[k][0], outputs[k][1], "--vgg-weights", o->vgg_weights))
+            return 1;
     report rep = {o->strict, 0};
     file_list files;
-    if (collect(o, &rep, &files)) {
+    int bad = collect(o, &rep, &files);
+    for (size_t i = 0; i < files.n && !bad; i++)
+        for (int k = 0; k < 2 && !bad; k++) bad = check_not_input(outputs[k][0], outputs[k][1], "image", files.paths[i]);
+    if (bad) {
         free_files(&files);
         return 1;
     }
@@ -196,7 +219,7 @@ int cmd_embed(opts *o) {
         return die("no .jpg, .jpeg or .png files found in %s%s", o->pos[0], o->n_pos > 1 ? " and the rest" : "");
     }
     /* the same batch for a shard as for the whole run: the same net, the same rows */
-    int b = (size_t)o->batch < files.n ? o->batch : (int)files.n;
+    if ((size_t)b > files.n) b = (int)files.n;
     fusenet_error err;
     fusenet_net *net = NULL;
     if (build_fuse(o, b, ip.height, ip.width, &net, &err)) {
@@ -204,6 +227,12 @@ int cmd_embed(opts *o) {
         return fail(&err);
     }
     size_t dim = fusenet_embed_dim(net), per = (size_t)ip.height * ip.width * 3;
+    if (check_bytes((double)files.n * dim * sizeof(float), (double)MAX_OUTPUT_BYTES,
+                    "the embeddings of %zu files (%zu values each)", files.n, dim)) {
+        fusenet_net_free(net);
+        free_files(&files);
+        return 1;
+    }
     float *x = malloc((size_t)b * per * sizeof *x), *batch_out = malloc((size_t)b * dim * sizeof *batch_out);
     float *rows = NULL;
     size_t *src = NULL, *slot_src = malloc((size_t)b * sizeof *slot_src), n_rows = 0, cap_rows = 0, cap_src = 0;
@@ -231,7 +260,13 @@ int cmd_embed(opts *o) {
         if (rc || (cnt < b && i + 1 < end) || cnt == 0) continue;
         if (cnt < b) memset(x + per * (size_t)cnt, 0, per * (size_t)(b - cnt) * sizeof *x); /* spare slots */
         fusenet_tensor in = {x, b, ip.height, ip.width, 3};
-        if (fusenet_embed(net, &in, o->pool, batch_out, &err)) {
+        fusenet_status st = fusenet_embed(net, &in, o->pool, batch_out, &err);
+        int k; /* VALUE names the image by its index in the batch: name its file */
+        if (st == FUSENET_ERR_VALUE && sscanf(err.message, "fusenet_embed: image %d", &k) == 1 && k >= 0 && k < cnt) {
+            rc = die("%s: %s", files.paths[slot_src[k]], err.message);
+            break;
+        }
+        if (st) {
             rc = fail(&err);
             break;
         }
@@ -257,11 +292,13 @@ int cmd_embed(opts *o) {
         }
     }
     clear_progress(&rep);
+    size_t total = files.n + files.skipped; /* image names found, readable or not */
+    skipped += files.skipped;
     if (shard) {
         rc = shard_end(o, shard, files.paths, files.n, rc);
         goto out;
     }
-    if (!rc && n_rows == 0) rc = die("none of the %zu files could be embedded", files.n);
+    if (!rc && n_rows == 0) rc = die("none of the %zu files could be embedded", total);
     /* Names to a temp file, then the array (temp + rename), then the names renamed into place. */
     char *tmp = NULL;
     int nfd = -1;
@@ -272,12 +309,16 @@ int cmd_embed(opts *o) {
     }
     if (nfd >= 0) { /* renamed into place only if the array was written */
         int names_failed = fusenet__temp_close(nfd, tmp, o->names, !rc, 0, &err) != FUSENET_OK;
+        struct stat sb;
         if (names_failed && !rc) {
-            unlink(o->output); /* never leave embeddings without their names */
+            if (lstat(o->output, &sb) == 0 && S_ISREG(sb.st_mode))
+                unlink(o->output); /* never leave embeddings without their names (a device stays) */
             rc = fail(&err);
         }
     }
-    if (!rc && skipped) fprintf(stderr, "fusenet: embedded %zu of %zu files (%zu skipped)\n", n_rows, files.n, skipped);
+    if (!rc && (skipped || files.dirs_skipped))
+        fprintf(stderr, "fusenet: embedded %zu of %zu files (%zu skipped%s)\n", n_rows, total, skipped,
+                files.dirs_skipped ? "; some directories could not be read" : "");
     else if (!rc && tty)
         fprintf(stderr, "fusenet: embedded %zu images in %.1f s\n", n_rows, seconds_now() - t0);
 out:
@@ -298,30 +339,9 @@ static int read_lines(const char *path, char **buf_out, char ***lines_out, size_
     *buf_out = NULL;
     *lines_out = NULL;
     *n_out = 0;
-    struct stat sb;
-    if (stat(path, &sb) != 0) return die("cannot open %s: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) return die("cannot read %s: %s", path, strerror(EISDIR));
-    FILE *f = fopen(path, "rb");
-    if (!f) return die("cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (grow((void **)&buf, &cap, n + 65536 + 1, 1)) {
-            fclose(f);
-            free(buf);
-            return 1;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int bad = ferror(f), e = errno;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return die("cannot read %s: %s", path, strerror(e));
-    }
-    buf[n] = '\0';
+    char *buf;
+    size_t n;
+    if (read_text(path, MAX_TEXT_BYTES, &buf, &n)) return 1; /* regular files only: no FIFO, no /dev/zero */
     size_t count = 0;
     for (size_t i = 0; i < n; i++) count += buf[i] == '\n';
     if (n > 0 && buf[n - 1] != '\n') count++;
@@ -373,6 +393,10 @@ int cmd_similar(opts *o) {
     else if ((int64_t)n_names != emb.dims[0])
         rc = die("%s has %lld rows but %s lists %zu names; use the two files of one 'fusenet embed' run",
                  o->embeddings, (long long)emb.dims[0], o->names, n_names);
+    for (size_t i = 0, at; !rc && i < n_names; i++) /* a NaN row would rank as a match */
+        if (find_non_finite(emb.data + i * (size_t)emb.dims[1], (size_t)emb.dims[1], &at))
+            rc = die("%s: row %zu (%s) has a non-finite value (%s at column %zu); embeddings must be finite",
+                     o->embeddings, i, names[i], value_name(emb.data[i * (size_t)emb.dims[1] + at]), at);
     fusenet_net *net = NULL;
     if (!rc && build_fuse(o, 1, ip.height, ip.width, &net, &err)) rc = fail(&err);
     size_t dim = rc ? 0 : fusenet_embed_dim(net), n = rc ? 0 : (size_t)emb.dims[0];
@@ -387,7 +411,9 @@ int cmd_similar(opts *o) {
         order = malloc((n ? n : 1) * sizeof *order);
         if (!q || !order) rc = die("out of memory");
     }
-    if (!rc && fusenet_embed_image(net, o->query, &ip, o->pool, q, &err)) rc = fail(&err);
+    fusenet_status st = rc ? FUSENET_OK : fusenet_embed_image(net, o->query, &ip, o->pool, q, &err);
+    if (st == FUSENET_ERR_VALUE) rc = die("--query %s: %s", o->query, err.message);
+    else if (st) rc = fail(&err);
     if (!rc) {
         double qn = 0;
         for (size_t k = 0; k < dim; k++) qn += (double)q[k] * q[k];

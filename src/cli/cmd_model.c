@@ -58,9 +58,78 @@ int cmd_layers(opts *o) {
     return 0;
 }
 
+/* ---- sizes: the output the tool would hold, checked before any work ---- */
+
+/* The output shape of layer `name` for an h x w input (no weights read); 0 if unknown. */
+static int layer_shape(fusenet_arch arch, int top, const char *name, int h, int w, fusenet_layer_info *info) {
+    fusenet_model_params p = fusenet_model_default_params();
+    p.arch = arch;
+    p.include_top = top;
+    fusenet_model *m;
+    size_t index;
+    if (fusenet_model_create(&p, &m, NULL)) return 0;
+    int ok = fusenet_model_find_layer(m, name, &index, NULL) == FUSENET_OK &&
+             fusenet_model_layer_info(m, index, h, w, info, NULL) == FUSENET_OK;
+    fusenet_model_free(m);
+    return ok;
+}
+
+/* "--input IN.npy" or "--images at --input-size HxW": the option the input size came from. */
+static const char *input_option(const opts *o, int h, int w, char *buf, size_t size) {
+    if (o->n_images) snprintf(buf, size, "--images at --input-size %dx%d", h, w);
+    else snprintf(buf, size, "--input %.200s (%dx%d)", o->input, h, w);
+    return buf;
+}
+
+/* Refuses n outputs for h x w inputs that the tool could not hold; top: a tap of the top. */
+typedef int (*size_check)(const opts *o, int top, int n, int h, int w);
+
+static int check_tap_size(const opts *o, int top, int n, int h, int w) {
+    fusenet_layer_info t;
+    char in[300];
+    if (!layer_shape(o->arch, top, o->layer, h, w, &t)) return 0; /* the build names what is wrong */
+    double per = t.h ? (double)t.h * t.w * t.c : t.c;
+    return check_bytes(per * n * sizeof(float), (double)MAX_OUTPUT_BYTES, "--layer %s: the output of %d images (%dx%dx%d) of %s",
+                       o->layer, n, t.h, t.w, t.c, input_option(o, h, w, in, sizeof in));
+}
+
+static int check_fused_size(const opts *o, int top, int n, int h, int w) {
+    (void)top;
+    fusenet_layer_info a, b;
+    char in[300];
+    if (!layer_shape(FUSENET_ARCH_RESNET50, 0, o->resnet_layer ? o->resnet_layer : "conv4_block6_out", h, w, &a) ||
+        !layer_shape(FUSENET_ARCH_VGG16, 0, o->vgg_layer ? o->vgg_layer : "block5_conv3", h, w, &b))
+        return 0;
+    int max = o->size.policy == FUSENET_SIZE_MAX;
+    int oh = max ? (a.h > b.h ? a.h : b.h) : (a.h < b.h ? a.h : b.h);
+    int ow = max ? (a.w > b.w ? a.w : b.w) : (a.w < b.w ? a.w : b.w);
+    if (o->size.policy == FUSENET_SIZE_EXPLICIT) {
+        oh = o->size.h;
+        ow = o->size.w;
+    }
+    double bytes = (double)n * oh * ow * (a.c + b.c) * sizeof(float);
+    if (o->size.policy == FUSENET_SIZE_EXPLICIT)
+        return check_bytes(bytes, (double)MAX_OUTPUT_BYTES, "--size %dx%d: the fused output of %d images (%dx%dx%d)",
+                           oh, ow, n, oh, ow, a.c + b.c);
+    return check_bytes(bytes, (double)MAX_OUTPUT_BYTES, "the fused output of %d images (%dx%dx%d) of %s", n, oh, ow,
+                       a.c + b.c, input_option(o, h, w, in, sizeof in));
+}
+
 /* ---- inputs ---- */
 
-static int load_input(const opts *o, fn_npy *x) {
+/* Refuses an --output that is one of the inputs (--input, --images, weights). */
+static int output_not_an_input(const opts *o, const char *opt1, const char *w1, const char *opt2, const char *w2) {
+    if (check_not_input("--output", o->output, "--input", o->input) ||
+        check_not_input("--output", o->output, opt1, w1) || check_not_input("--output", o->output, opt2, w2))
+        return 1;
+    for (int i = 0; i < o->n_images; i++)
+        if (check_not_input("--output", o->output, "--images", o->images[i])) return 1;
+    return 0;
+}
+
+/* The input batch (--input or --images); `check` refuses an output too large
+ * to hold before any image is decoded. */
+static int load_input(const opts *o, fn_npy *x, size_check check, int top) {
     fusenet_error err;
     if (o->input && o->n_images) return die("give either --input or --images, not both");
     if (o->input) {
@@ -77,13 +146,20 @@ static int load_input(const opts *o, fn_npy *x) {
             fusenet__npy_free(x);
             return die("%s: the batch is empty (N = 0)", o->input);
         }
+        if (check(o, top, (int)x->dims[0], (int)x->dims[1], (int)x->dims[2])) {
+            fusenet__npy_free(x);
+            return 1;
+        }
         return 0;
     }
     if (!o->n_images) return die("an input is required: --input IN.npy or --images IMG...");
     fusenet_image_params ip = image_params(o);
     int h = ip.height, w = ip.width;
     size_t per = (size_t)h * (size_t)w * 3;
-    if ((double)per * o->n_images * sizeof(float) > (double)MAX_INPUT_BYTES) return die("too many images at once");
+    if (check_bytes((double)per * o->n_images * sizeof(float), (double)MAX_INPUT_BYTES,
+                    "--images: %d images at --input-size %dx%d", o->n_images, h, w) ||
+        check(o, top, o->n_images, h, w))
+        return 1;
     const int64_t dims[4] = {o->n_images, h, w, 3};
     if (fusenet__npy_alloc(4, dims, x, &err)) return die("out of memory for %d images", o->n_images);
     for (int i = 0; i < o->n_images; i++)
@@ -139,6 +215,18 @@ static int run_chunks(const opts *o, build_fn build, fusenet_model *model, const
         fusenet_status st = which < 0 ? fusenet_net_output(use, &res, &err)
                                       : fusenet_net_tap_output(use, (size_t)which, &res, &err);
         if (st) { rc = fail(&err); break; }
+        for (int j = 0; j < cnt && !rc; j++) { /* NaN or Inf never passes as a result */
+            size_t per = (size_t)res.h * res.w * res.c, at;
+            const float *img = res.data + per * (size_t)j;
+            char what[300];
+            if (o->n_images) snprintf(what, sizeof what, "image %d (%.200s)", start + j, o->images[start + j]);
+            else snprintf(what, sizeof what, "image %d of %.200s", start + j, o->input);
+            if (find_non_finite(img, per, &at))
+                rc = die("%s: the %s%s has a non-finite value (%s at flat index %zu)", what,
+                         which < 0 ? "fused map" : "output of layer ", which < 0 ? "" : o->layer,
+                         value_name(img[at]), at);
+        }
+        if (rc) break;
         if (!*out) {
             per_out = (size_t)res.h * res.w * res.c;
             *out = malloc(per_out * (size_t)n * sizeof(float));
@@ -209,8 +297,9 @@ int cmd_tap(opts *o) {
     fusenet_model_free(probe);
     p.include_top = top;
     if (find_weights(&o->weights, "--weights", p.arch, top || o->top, o->found[0], sizeof o->found[0])) return 1;
+    if (output_not_an_input(o, "--weights", o->weights, NULL, NULL)) return 1;
     fn_npy x;
-    if (load_input(o, &x)) return 1;
+    if (load_input(o, &x, check_tap_size, top)) return 1;
     const char *needed[1] = {o->layer};
     p.needed_layers = needed;
     p.n_needed = 1;
@@ -238,8 +327,9 @@ static fusenet_status build_fused(const opts *o, fusenet_model *model, int batch
 
 int cmd_fuse(opts *o) {
     if (check_output("--output", o->output) || find_dual_weights(o)) return 1;
+    if (output_not_an_input(o, "--resnet-weights", o->resnet_weights, "--vgg-weights", o->vgg_weights)) return 1;
     fn_npy x;
-    if (load_input(o, &x)) return 1;
+    if (load_input(o, &x, check_fused_size, 0)) return 1;
     float *out;
     fusenet_tensor shape = {0};
     int rc = run_chunks(o, build_fused, NULL, &x, -1, &out, &shape);

@@ -76,7 +76,10 @@ int cmd_viz(opts *o) {
     fusenet_status st = fusenet_model_find_layer(probe, layer, &index, &err);
     fusenet_model_free(probe);
     if (st) return fail(&err);
-    if (find_weights(&o->weights, "--weights", mp.arch, 0, o->found[0], sizeof o->found[0])) return 1;
+    if (find_weights(&o->weights, "--weights", mp.arch, 0, o->found[0], sizeof o->found[0]) ||
+        check_not_input("--output", o->output, "--image", o->image) ||
+        check_not_input("--output", o->output, "--weights", o->weights))
+        return 1;
     mp.needed_layers = &layer;
     mp.n_needed = 1;
     fusenet_model *model;
@@ -111,6 +114,10 @@ int cmd_viz(opts *o) {
     if (!rc && fusenet_net_run(net, &(fusenet_tensor){x, 1, H, W, 3}, &err)) rc = fail(&err);
     if (!rc && fusenet_net_tap_output(net, 0, &t, &err)) rc = fail(&err);
     if (!rc && (t.h < 1 || t.w < 1)) rc = die("layer %s has no spatial map to show", layer);
+    size_t at;
+    if (!rc && find_non_finite(t.data, (size_t)t.h * t.w * t.c, &at)) /* NaN or Inf never drawn as a heatmap */
+        rc = die("%s: the output of layer %s has a non-finite value (%s at flat index %zu)", o->image, layer,
+                 value_name(t.data[at]), at);
     if (!rc && !(heat = malloc((size_t)t.h * t.w * sizeof *heat))) rc = die("out of memory");
     double lo = INFINITY, hi = -INFINITY;
     if (!rc) { /* mean over channels, then min-max to 0..1 */
@@ -121,7 +128,7 @@ int cmd_viz(opts *o) {
             if (heat[p] < lo) lo = heat[p];
             if (heat[p] > hi) hi = heat[p];
         }
-        if (!isfinite(lo) || !isfinite(hi)) rc = die("layer %s has non-finite activations", layer);
+        if (!isfinite(lo) || !isfinite(hi)) rc = die("%s: layer %s: the mean over channels overflows", o->image, layer);
     }
     if (!rc) {
         for (size_t p = 0; p < (size_t)t.h * t.w; p++) heat[p] = hi > lo ? (float)((heat[p] - lo) / (hi - lo)) : 0.0f;

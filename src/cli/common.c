@@ -27,24 +27,6 @@ int fail(const fusenet_error *err) {
     return die("%s", err->message);
 }
 
-/* Refuses an output path whose directory is missing (before any work is done). */
-int check_output(const char *option, const char *path) {
-    if (!path) return 0;
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) strcpy(dir, ".");
-    else if (slash == path) strcpy(dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir) {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    } else
-        return die("%s %s: the path is too long", option, path);
-    struct stat sb;
-    if (stat(dir, &sb) != 0) return die("cannot write %s (%s): %s", path, option, strerror(errno));
-    if (!S_ISDIR(sb.st_mode)) return die("cannot write %s (%s): %s", path, option, strerror(ENOTDIR));
-    return 0;
-}
-
 /* ---- weights finder ---- */
 
 static const char *official_weights(fusenet_arch arch, int top) {

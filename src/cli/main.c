@@ -97,7 +97,10 @@ int main(int argc, char **argv) {
         }
     opts o; /* no file-scope state: everything a command needs is here */
     int rc = parse(cmd, argc, argv, &o);
-    if (!rc) rc = cmd->run(&o);
+    if (!rc) {
+        catch_interrupts(); /* a signal removes the temporaries and exits 128 + signal */
+        rc = cmd->run(&o);
+    }
     free_opts(&o);
     return rc;
 }

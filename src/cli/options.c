@@ -87,7 +87,7 @@ static const option table[] = {
      "image files (JPEG, PNG), loaded and preprocessed as Keras does, instead of --input"},
     {"--input-size", NULL, CMD_LAYERS, 0, OPT_HW, F(input_size), "HxW", 1, MAX_HW, NULL,
      "the input size the shapes are given for (default 224x224)"},
-    {"--input-size", NULL, CMD_TAP | CMD_FUSE, 0, OPT_HW, F(input_size), "HxW", 1, MAX_HW, NULL,
+    {"--input-size", NULL, CMD_TAP | CMD_FUSE, 0, OPT_HW, F(input_size), "HxW", 32, 8192, NULL,
      "the size --images are loaded at (default 224x224)"},
     {"--input-size", NULL, PICTURES, 0, OPT_HW, F(input_size), "HxW", 32, 8192, NULL,
      "the network input size images are loaded at (default 224x224)"},

@@ -11,7 +11,9 @@
  *   - anything else (a directory, a socket, a block device): refused.
  * Temporaries are named DIR/.fusenet-PID-N.tmp (short, so a target name of
  * NAME_MAX bytes still has one), hold an flock while their writer lives and
- * are listed in a fixed registry that a signal handler can empty. */
+ * are listed in a fixed registry that a signal handler can empty.
+ * fusenet__read_file is the matching reader of a whole input: regular files
+ * only, never blocking on a FIFO, with a size cap. */
 #define _DEFAULT_SOURCE /* flock */
 #include "file.h"
 
@@ -351,4 +353,44 @@ fusenet_status fusenet__temp_close(int fd, char *tmp, const char *path, int ok, 
     }
     if (!ok) return cannot(err, path, NULL, saved ? strerror(saved) : "write error");
     return FUSENET_OK;
+}
+
+/* ---- reading a whole input ---------------------------------------------- */
+
+fusenet_status fusenet__read_file(const char *path, size_t max_bytes, char **buf, size_t *len, fusenet_error *err) {
+    *buf = NULL;
+    *len = 0;
+    int fd;
+    do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return fusenet__error(err, FUSENET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    fusenet_status st = FUSENET_OK;
+    if (fstat(fd, &sb) != 0) st = fusenet__error(err, FUSENET_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+    else if (S_ISDIR(sb.st_mode)) st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path, strerror(EISDIR));
+    else if (!S_ISREG(sb.st_mode) || sb.st_size < 0)
+        st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: not a regular file", path);
+    else if ((unsigned long long)sb.st_size > max_bytes)
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "%s: %lld bytes is over the limit of %zu bytes", path,
+                            (long long)sb.st_size, max_bytes);
+    else if (!(*buf = malloc((size_t)sb.st_size + 1)))
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory reading %lld bytes", path,
+                            (long long)sb.st_size);
+    size_t size = st == FUSENET_OK ? (size_t)sb.st_size : 0, got = 0;
+    while (st == FUSENET_OK && got < size) { /* a file that grows while read is cut at its size when opened */
+        ssize_t r = read(fd, *buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+        else if (r == 0) st = fusenet__error(err, FUSENET_ERR_IO, "cannot read %s: the file shrank while read", path);
+        else got += (size_t)r;
+    }
+    close(fd);
+    if (st != FUSENET_OK) {
+        free(*buf);
+        *buf = NULL;
+        return st;
+    }
+    (*buf)[size] = '\0';
+    *len = size;
+    return fusenet__ok(err);
 }

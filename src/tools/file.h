@@ -47,4 +47,10 @@ fusenet_status fusenet__temp_close(int fd, char *tmp, const char *path, int ok, 
  * SIGTERM handler may call it (then _exit). */
 void fusenet__temp_remove_all(void);
 
+/* Reads a whole input file into *buf (NUL-terminated; *len bytes before the
+ * NUL; free with free(3)): regular files only, opened without blocking (a
+ * FIFO or device is refused, never waited on or read forever), at most
+ * max_bytes (NOMEM naming the size and the limit before reading). */
+fusenet_status fusenet__read_file(const char *path, size_t max_bytes, char **buf, size_t *len, fusenet_error *err);
+
 #endif

@@ -362,6 +362,18 @@ class Fixtures:
         npy_save(p("emb.npy"), emb)
         npy_save(p("emb_dim100.npy"), emb[:, :100].copy())
         npy_save(p("emb_nan.npy"), np.full((2, 1536), np.nan, np.float32))
+        emb_inf = emb.copy()
+        emb_inf[1, 5] = np.inf
+        npy_save(p("emb_inf.npy"), emb_inf)
+        emb1088 = rng(6).normal(size=(2, 1088)).astype(np.float32)  # conv4_block6_out + block1_conv2
+        npy_save(p("emb_1088.npy"), emb1088 / np.linalg.norm(emb1088, axis=1, keepdims=True))
+        with open(p("names_huge.txt"), "wb") as f:  # sparse: 2 GiB of nothing, over the 1 GiB names limit
+            f.truncate(2 * GIB)
+        if not os.path.exists(p("fifo.txt")):
+            os.mkfifo(p("fifo.txt"))
+        tree("emb_skips", [("a.png", "good.png"), ("b.jpg", "good.jpg"), ("c.png", "png_truncated.png")])
+        if not os.path.lexists(p("emb_skips/d.png")):
+            os.symlink("no_such_target.png", p("emb_skips/d.png"))  # a dangling link, skipped by the walk
         write_bytes(p("names.txt"), b"a.png\nb.jpg\n")
         write_bytes(p("names3.txt"), b"a.png\nb.jpg\nc.png\n")
         # FUSENET_MODELS holding a broken file under the official name
@@ -370,6 +382,13 @@ class Fixtures:
 
         # --- weight files ---
         self.derive_weights()
+        # finite weights whose products overflow float32: block1_conv2 gives +Inf, later layers NaN
+        if not os.path.exists(p("w_vgg_overflow.h5")):
+            with h5py.File(copy(self.vgg, p("w_vgg_overflow.tmp")), "r+") as f:
+                for layer in ("block1_conv1", "block1_conv2"):
+                    name = weight_paths(f, layer)[0]
+                    f[layer][name][...] = f[layer][name][()] * np.float32(1e30)
+            os.replace(p("w_vgg_overflow.tmp"), p("w_vgg_overflow.h5"))
 
     def derive_weights(self):
         p = self.p
@@ -471,6 +490,11 @@ class Case:
             case's check runs too, after the usual ones).
     setup:  setup(outdir) runs after `pre`, before the run (symbolic links, modes, FIFOs).
     stdout_check: stdout_check(bytes written on stdout) returns None or a reason.
+    stderr_check: the same for stderr (a successful run's reports).
+    interrupt: (signal, trigger): trigger(outdir, seconds since start) is polled every
+            millisecond during the run; once true, the signal is sent. The run must then
+            exit with status 128 + signal (not die by it), saying on one line that it was
+            interrupted, with nothing left behind (no temporary) and old files kept.
     limits: {'as': bytes, 'fsize': bytes} resource limits for the run.
     unwant: substrings the stderr line must not contain.
     hold:   a file held open for writing by h5py during the run (an HDF5 writer's lock).
@@ -484,8 +508,10 @@ class Case:
 
     def __init__(self, name, argv, want=(), pre=None, ok=False, check=None, limits=None, bug=None,
                  outputs=(), unwant=(), hold=None, timeout=TIMEOUT, env=None, warnings_ok=False, setup=None,
-                 stdout_check=None):
+                 stdout_check=None, interrupt=None, stderr_check=None):
         self.name, self.argv, self.want = name, argv, list(want)
+        self.stderr_check = stderr_check
+        self.interrupt = interrupt
         self.setup, self.stdout_check = setup, stdout_check
         self.env, self.warnings_ok = env or {}, warnings_ok
         self.unwant, self.hold, self.timeout = list(unwant), hold, timeout
@@ -1103,6 +1129,99 @@ def make_cases(fx, work):
         want=[P("png_truncated.png")])
     c.append(Case("viz_image_option_missing", ["viz", "--model", "vgg16", "--weights", V, "--output", "@OUT/v.png"],
                   want=["--image"]))
+
+    # ---- an output is never one of the inputs; arguments checked before any work ----
+    png = open(P("good.png"), "rb").read()
+    x_bytes = open(X, "rb").read()
+    viz("output_is_image_viz", image="@OUT/pic.png", out="@OUT/pic.png", pre={"pic.png": png},
+        want=["--output", "--image", "@OUT/pic.png", "same file"])
+    viz("output_symlink_to_image_viz", image="@OUT/pic.png", out="@OUT/out.png", pre={"pic.png": png},
+        setup=link("out.png", "pic.png"), want=["--output", "--image", "same file"])
+    tap("output_is_input_tap", inp="@OUT/in.npy", out="@OUT/in.npy", pre={"in.npy": x_bytes},
+        want=["--output", "--input", "same file"])
+    tap("output_is_weights_tap", weights="@OUT/w.h5", out="@OUT/w.h5",
+        setup=lambda d: os.link(V, os.path.join(d, "w.h5")), want=["--output", "--weights", "same file"])
+    fuse("output_is_image_fuse", inp=["--images", "@OUT/a.png", "--input-size", "32x32"], out="@OUT/a.png",
+         pre={"a.png": png}, want=["--output", "--images", "same file"])
+    fuse("output_hard_link_to_input_fuse", inp=["--input", "@OUT/in.npy"], out="@OUT/out.npy",
+         pre={"in.npy": x_bytes}, setup=lambda d: os.link(os.path.join(d, "in.npy"), os.path.join(d, "out.npy")),
+         want=["--output", "--input", "same file"])
+    embed("embed_output_is_an_image", ["@OUT/imgs"], out="@OUT/imgs/a.png", pre={"imgs/a.png": png},
+          want=["--output", "@OUT/imgs/a.png", "same file"])
+    embed("embed_names_same_as_output_dotted", [P("emb_good")], extra=["--names", "@OUT/./emb.npy"],
+          want=["--names", "--output", "same file"])
+    embed("embed_names_directory_kept", [P("emb_good")], extra=["--names", "@OUT/adir"],
+          pre={"emb.npy": GOOD_NPY, "adir": None}, want=["@OUT/adir", "--names", "Is a directory"], timeout=10)
+    embed("embed_names_trailing_slash_kept", [P("emb_good")], extra=["--names", "@OUT/names/"],
+          pre={"emb.npy": GOOD_NPY}, want=["@OUT/names/", "--names"], timeout=10)
+
+    # ---- text inputs that never end or never open ----
+    similar("similar_names_dev_zero", names="/dev/zero", want=["/dev/zero", "not a regular file"], timeout=10,
+            limits={"as": 2 * GIB})
+    similar("similar_names_fifo", names=P("fifo.txt"), want=[P("fifo.txt"), "not a regular file"], timeout=10)
+    similar("similar_names_over_limit", names=P("names_huge.txt"), want=[P("names_huge.txt"), "limit"], timeout=10,
+            limits={"as": 2 * GIB})
+
+    # ---- sizes refused before any work, naming the option, with the memory needed ----
+    images("image_input_size_100000x100000", [P("good.png")], ["--input-size", "100000x100000", "8192"],
+           size="100000x100000", limits={"as": 2 * GIB})
+    images("image_input_size_16384x16384", [P("good.png")], ["--input-size", "16384x16384", "8192"],
+           size="16384x16384", limits={"as": 2 * GIB})
+    images("image_100_at_8192x8192", [P("good.png")] * 100, ["--images", "8192x8192", "GiB"], size="8192x8192",
+           limits={"as": 2 * GIB})
+    fuse("option_fuse_size_16384x16384", extra=["--size", "16384x16384"], want=["--size", "16384x16384", "GiB"],
+         limits={"as": 2 * GIB})
+    fuse("option_fuse_size_1800x1800", extra=["--size", "1800x1800"], want=["--size", "1800x1800", "GiB"],
+         limits={"as": 2 * GIB})
+    embed("embed_batch_4096_at_2048x2048", [P("emb_good")], extra=["--batch", "4096", "--input-size", "2048x2048"],
+          want=["--batch", "4096", "2048x2048", "GiB"], limits={"as": 2 * GIB})
+
+    # ---- NaN and Inf never pass as results ----
+    OV = P("w_vgg_overflow.h5")
+    tap("non_finite_output_tap", weights=OV, layer="block1_conv2", want=["image 0", X, "non-finite", "Inf"])
+    # (block1_conv2: deeper layers turn Inf into NaN, and a fused ReLU then into 0, out of reach of a check here)
+    fuse("non_finite_output_fuse", vw=OV, inp=["--images", P("good.png"), "--input-size", "32x32"],
+         extra=["--vgg-layer", "block1_conv2"], want=[P("good.png"), "fused map", "non-finite"])
+    viz("non_finite_output_viz", weights=OV, extra=["--layer", "block1_conv2"], want=[P("good.png"), "non-finite"])
+    embed("non_finite_embedding", [P("emb_good")], extra=["--vgg-weights", OV, "--vgg-layer", "block1_conv2"],
+          want=[P("emb_good/a.png"), "non-finite"])
+    similar("non_finite_query", emb=P("emb_1088.npy"), extra=["--vgg-weights", OV, "--vgg-layer", "block1_conv2"],
+            want=["--query", P("good.png"), "non-finite"])
+    similar("similar_embeddings_nan", emb=P("emb_nan.npy"), want=[P("emb_nan.npy"), "row 0", "NaN"])
+    similar("similar_embeddings_inf_row", emb=P("emb_inf.npy"), want=[P("emb_inf.npy"), "row 1", "b.jpg", "+Inf"])
+
+    # ---- embed's summary counts every skipped file ----
+    def summary(text):
+        return lambda err: None if err.strip().endswith(text) else "summary is not %r" % text
+    embed("embed_summary_counts_skips", [P("emb_skips")], ok=True, warnings_ok=True, outputs=["emb.npy"],
+          stderr_check=summary("embedded 2 of 4 files (2 skipped)"))
+
+    # ---- interrupted runs leave nothing behind; stale temporaries are swept ----
+    def temp_exists(d, t):
+        return any(n.startswith(".fusenet-") for n in os.listdir(d))
+
+    def after(seconds):
+        return lambda d, t: t > seconds
+
+    c.append(Case("interrupt_make_weights_while_writing", ["make-weights", "--model", "vgg16", "--output", "@OUT/w.h5"],
+                  pre={"w.h5": good_h5}, interrupt=(signal.SIGINT, temp_exists), want=["interrupted", "SIGINT"]))
+    fuse("interrupt_fuse_while_writing", extra=["--size", "256x256"], pre={"out.npy": GOOD_NPY},
+         interrupt=(signal.SIGTERM, temp_exists), want=["interrupted", "SIGTERM"])
+    fuse("interrupt_fuse_mid_run", inp=["--images"] + [P("good.png")] * 4, interrupt=(signal.SIGINT, after(1.0)),
+         want=["interrupted", "SIGINT"])
+
+    def stale_temps(d):
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        for name in (".fusenet-%d-0.tmp" % dead.pid, ".fusenet-1-0.tmp", ".fusenet-%d-0.tmp.bak" % dead.pid):
+            write_bytes(os.path.join(d, name), b"left by a killed run")
+
+    def swept(d):
+        left = sorted(n for n in os.listdir(d) if n.startswith(".fusenet-"))
+        want = sorted([".fusenet-1-0.tmp"] + [n for n in left if n.endswith(".bak")])
+        return None if left == want and len(want) == 2 else "temporaries left: %s" % ", ".join(left)
+    tap("output_stale_temporaries_swept", layer="block1_conv1", inp=X32, ok=True, outputs=["out.npy"],
+        setup=stale_temps, check=swept)
     return c
 
 
@@ -1163,9 +1282,15 @@ def run_case(case, fusenet, wrapper, checker_status, casedir):
         env[k] = v.replace("@OUT", casedir)
     timeout = case.timeout * (10 if wrapper and case.timeout < TIMEOUT else 1)
     held = h5py.File(case.hold, "r+") if case.hold else None
+    problems = []
     try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, env=env,
-                           cwd=casedir, preexec_fn=make_preexec(case.limits))
+        if case.interrupt:
+            r, sent = run_interrupted(cmd, env, casedir, case.interrupt, timeout)
+            if not sent:
+                problems.append("the run ended before the signal was sent")
+        else:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, env=env,
+                               cwd=casedir, preexec_fn=make_preexec(case.limits))
     except subprocess.TimeoutExpired:
         return ["hangs: killed after %d s" % timeout], "", None
     finally:
@@ -1173,10 +1298,12 @@ def run_case(case, fusenet, wrapper, checker_status, casedir):
             held.close()
     rc = r.returncode
     err = r.stderr.decode("utf-8", "replace")
-    problems = []
+    interrupted = 128 + case.interrupt[0] if case.interrupt else None
     if rc < 0:
         problems.append("killed by signal %d (%s)" % (-rc, signal.Signals(-rc).name))
-    elif rc >= 128:
+    elif interrupted and rc != interrupted:
+        problems.append("exit status %d, expected %d after the signal" % (rc, interrupted))
+    elif rc >= 128 and rc != interrupted:
         problems.append("exit status %d (a signal or abort?)" % rc)
     if checker_status is not None and rc == checker_status:
         problems.append("exit status %d: the checker (valgrind, sanitizer) reported errors" % rc)
@@ -1195,6 +1322,10 @@ def run_case(case, fusenet, wrapper, checker_status, casedir):
                 problems.append(why)
         if rc == 0 and case.stdout_check:
             why = case.stdout_check(r.stdout)
+            if why:
+                problems.append(why)
+        if rc == 0 and case.stderr_check:
+            why = case.stderr_check(err)
             if why:
                 problems.append(why)
     else:
@@ -1229,6 +1360,26 @@ def run_case(case, fusenet, wrapper, checker_status, casedir):
             if why:
                 problems.append(why)
     return problems, err, rc
+
+
+def run_interrupted(cmd, env, cwd, interrupt, timeout):
+    """Runs cmd, sends the signal once trigger(cwd, elapsed) holds; (CompletedProcess, sent)."""
+    sig, trigger = interrupt
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    t0, sent = time.time(), False
+    while p.poll() is None and time.time() - t0 < timeout:
+        if trigger(cwd, time.time() - t0):
+            p.send_signal(sig)
+            sent = True
+            break
+        time.sleep(0.001)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err), sent
 
 
 def build_references(fusenet, fx, work):
@@ -1285,8 +1436,8 @@ def main():
     print("hostile: fixtures ready in %.1f s; %d cases" % (time.time() - t0, len(cases)), flush=True)
     passed = failed = 0
     for case in cases:
-        if wrapper and case.limits:
-            print("SKIP %s (resource limits do not combine with the wrapper)" % case.name, flush=True)
+        if wrapper and (case.limits or case.interrupt):
+            print("SKIP %s (resource limits and signals do not combine with the wrapper)" % case.name, flush=True)
             continue
         t = time.time()
         problems, err, rc = run_case(case, fusenet, wrapper, a.checker_status,
