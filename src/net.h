@@ -118,8 +118,4 @@ int fusenet__default_threads(void);
 /* OK for exact; for fast, UNSUPPORTED (naming the CPU's ISA) where oneDNN has no Winograd. */
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err);
 
-/* A run with per-step timing into step->time_ms; kept until the CLI's bench
- * uses the public profile (fusenet_net_set_profiling, fusenet_net_step_info). */
-fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err);
-
 #endif

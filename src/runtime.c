@@ -101,10 +101,6 @@ fusenet_status fusenet_net_run(fusenet_net *net, const fusenet_tensor *input, fu
     return run(net, input, net && net->profile, err);
 }
 
-fusenet_status fusenet__net_run_profiled(fusenet_net *net, const fusenet_tensor *input, fusenet_error *err) {
-    return run(net, input, 1, err);
-}
-
 /* Outputs are readable only after a successful run: a failed one may have
  * left them half written. */
 static fusenet_status check_ran(const fusenet_net *net, const char *what, fusenet_error *err) {
