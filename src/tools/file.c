@@ -233,26 +233,21 @@ static int open_in_place(const plan *p) {
     return fd;
 }
 
-/* Creates the temporary beside the target, registered before a signal can
- * see it exist, with the replaced file's owner and mode. */
+/* Creates the temporary beside the target, registered before it exists (a
+ * signal may run its handler in any thread, at any instant: it never sees the
+ * file unregistered), with the replaced file's owner and mode. */
 static int open_temp(const plan *p, temp_file *t) {
     static unsigned long counter;
-    sigset_t block, saved;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
     int fd = -1, e = EEXIST;
     for (int attempt = 0; attempt < 100 && fd < 0 && e == EEXIST; attempt++) {
         unsigned long serial = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
         if (snprintf(t->name, sizeof t->name, "%s/" TEMP_PREFIX "%ld-%lu" TEMP_SUFFIX, p->dir, (long)getpid(),
                      serial) >= (int)sizeof t->name)
             return errno = ENAMETOOLONG, -1;
-        pthread_sigmask(SIG_BLOCK, &block, &saved);
+        t->slot = temp_register(t->name);
         fd = open(t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, p->kind == OUT_REPLACE ? 0600 : 0666);
         e = errno;
-        if (fd >= 0) t->slot = temp_register(t->name);
-        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        if (fd < 0) temp_unregister(t->slot);
         if (fd < 0 && e == EINTR) e = EEXIST; /* try again */
     }
     if (fd < 0) return errno = e, -1;
