@@ -44,7 +44,7 @@ typedef struct ctx {
     const fn_graph *g;
     int model_index;      /* of model among the net's models, in tap order */
     fusenet_model *owned; /* model, when it was handed over to the build: its raw weights are released once uploaded */
-    fn_plan plan;
+    const fn_plan *plan;
     node_state *ns;
     int tap_slot[FN_MAX_TAPS];
     int tap_node[FN_MAX_TAPS];
@@ -288,17 +288,38 @@ static void tap_md(const fn_tap_out *t, int flat, dnnl_memory_desc_t *md) {
     }
 }
 
+/* The output a tap of node i has: (n, h, w, c), h = w = 1 for flat values. */
+static fn_tap_out tap_out(const fn_plan *plan, int i, int batch) {
+    const fn_shape *s = &plan->shapes[i];
+    return (fn_tap_out){-1, batch, s->flat ? 1 : s->h, s->flat ? 1 : s->w, s->c};
+}
+
+/* The fused map's size: the taps' smallest (or largest) H and W, or the explicit size; channels add up. */
+static fn_tap_out fused_out(const fusenet_net_params *p, const fn_tap_out *taps, int n) {
+    fn_tap_out o = {-1, taps[0].n, taps[0].h, taps[0].w, 0};
+    for (int t = 0; t < n; t++) {
+        int max = p->size == FUSENET_SIZE_MAX;
+        if (max ? taps[t].h > o.h : taps[t].h < o.h) o.h = taps[t].h;
+        if (max ? taps[t].w > o.w : taps[t].w < o.w) o.w = taps[t].w;
+        o.c += taps[t].c;
+    }
+    if (p->size == FUSENET_SIZE_EXPLICIT) {
+        o.h = p->out_h;
+        o.w = p->out_w;
+    }
+    return o;
+}
+
 /* After node i is materialised: copy it to each tap buffer that asked for it. */
 static void emit_taps(ctx *c, int i) {
-    if (!c->plan.nodes[i].tapped) return;
+    if (!c->plan->nodes[i].tapped) return;
     const node_state *x = &c->ns[i];
     for (int k = 0; k < c->n_model_taps; k++) {
         if (c->tap_node[k] != i || !ok(c)) continue;
         fn_tap_out *t = &c->net->taps[c->tap_slot[k]];
-        const fn_shape *s = &c->plan.shapes[i];
-        *t = (fn_tap_out){-1, c->batch, s->flat ? 1 : s->h, s->flat ? 1 : s->w, s->c};
+        *t = tap_out(c->plan, i, c->batch);
         dnnl_memory_desc_t want;
-        tap_md(t, s->flat && x->md.ndims == 2, &want);
+        tap_md(t, c->plan->shapes[i].flat && x->md.ndims == 2, &want);
         t->value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&want));
         dnnl_primitive_desc_t pd = NULL;
         if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &x->md, &want, c->g->nodes[i].name, &pd, c->err);
@@ -322,7 +343,7 @@ static void set_node(ctx *c, int i, int value, const dnnl_memory_desc_t *md) {
 /* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU. */
 static void compile_conv(ctx *c, const fn_chain *ch) {
     const fn_node *n = &c->g->nodes[ch->head];
-    const fn_shape *in = &c->plan.shapes[ch->src], *out = &c->plan.shapes[ch->head];
+    const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
     int sum_value = ch->shortcut >= 0 ? c->ns[ch->shortcut].value : -1;
     if (ch->shortcut >= 0 && sum_value < 0) /* the plan promised an emitted buffer */
         fail(c, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", c->g->nodes[ch->sum].name,
@@ -400,7 +421,7 @@ static void compile_simple(ctx *c, int i) {
     if (ok(c))
         c->status = is_bn ? fusenet__op_batch_norm(c->net->eng, &x->md, n->epsilon, n->name, &pd, c->err)
                           : fusenet__op_relu(c->net->eng, &x->md, n->name, &pd, c->err);
-    int32_t ch = c->plan.shapes[n->in[0]].c;
+    int32_t ch = c->plan->shapes[n->in[0]].c;
     /* oneDNN order: mean, variance, scale (gamma), shift (beta) */
     static const int keras_weight[4] = {2, 3, 0, 1};
     static const int arg[4] = {DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
@@ -441,7 +462,7 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
     const fn_node *n = &c->g->nodes[ch->head];
     int global = n->op == FN_OP_GLOBAL_AVG_POOL || n->op == FN_OP_GLOBAL_MAX_POOL;
     int is_max = n->op != FN_OP_GLOBAL_AVG_POOL;
-    const fn_shape *in = &c->plan.shapes[ch->src], *out = &c->plan.shapes[ch->head];
+    const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
     const node_state *x = &c->ns[ch->src];
     dnnl_dims_t kernel = {global ? in->h : n->kh, global ? in->w : n->kw};
     dnnl_dims_t strides = {global ? 1 : n->stride, global ? 1 : n->stride};
@@ -469,7 +490,7 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
 static void compile_zero_pad(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
     const node_state *x = &c->ns[n->in[0]];
-    const fn_shape *in = &c->plan.shapes[n->in[0]], *out = &c->plan.shapes[i];
+    const fn_shape *in = &c->plan->shapes[n->in[0]], *out = &c->plan->shapes[i];
     dnnl_memory_desc_t dst_md, inner;
     fusenet__md4(&dst_md, c->batch, out->c, out->h, out->w, dnnl_nhwc);
     dnnl_dims_t dims = {c->batch, in->c, in->h, in->w}, offs = {0, 0, n->pad_t, n->pad_l};
@@ -488,7 +509,7 @@ static void compile_zero_pad(ctx *c, int i) {
 /* Flatten: its input in NHWC (a reorder if needed) seen as (n, h*w*c). */
 static void compile_flatten(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
-    const fn_shape *in = &c->plan.shapes[n->in[0]];
+    const fn_shape *in = &c->plan->shapes[n->in[0]];
     dnnl_memory_desc_t nhwc, flat;
     fusenet__md4(&nhwc, c->batch, in->c, in->h, in->w, dnnl_nhwc); /* Keras flattens in (h, w, c) order */
     int v = value_as(c, n->in[0], &nhwc);
@@ -500,7 +521,7 @@ static void compile_flatten(ctx *c, int i) {
 /* Dense (ReLU as a post-op), then a softmax step if asked. */
 static void compile_dense(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
-    const fn_shape *in = &c->plan.shapes[n->in[0]];
+    const fn_shape *in = &c->plan->shapes[n->in[0]];
     const node_state *x = &c->ns[n->in[0]];
     int64_t fan_in = in->flat ? in->c : (int64_t)in->h * in->w * in->c;
     dnnl_memory_desc_t src_md, w_user, w_any, b_md, dst_md;
@@ -546,11 +567,11 @@ static void compile_dense(ctx *c, int i) {
 static void compile_model(ctx *c) {
     const fn_graph *g = c->g;
     for (int i = 0; i < g->n && ok(c); i++) {
-        const fn_plan_node *pn = &c->plan.nodes[i];
-        const fn_chain *ch = pn->chain >= 0 ? &c->plan.chains[pn->chain] : NULL;
+        const fn_plan_node *pn = &c->plan->nodes[i];
+        const fn_chain *ch = pn->chain >= 0 ? &c->plan->chains[pn->chain] : NULL;
         if (pn->role == FN_ROLE_INPUT) {
             dnnl_memory_desc_t md;
-            fusenet__md4(&md, c->batch, 3, c->plan.shapes[i].h, c->plan.shapes[i].w, dnnl_nhwc);
+            fusenet__md4(&md, c->batch, 3, c->plan->shapes[i].h, c->plan->shapes[i].w, dnnl_nhwc);
             set_node(c, i, c->input_value, &md);
         } else if (pn->role == FN_ROLE_VIEW) {
             compile_flatten(c, i);
@@ -630,24 +651,9 @@ static int onednn_matches_tf(fusenet_net *net, int nearest, int32_t in, int32_t 
 static void compile_fuse(ctx *c, const fusenet_net_params *p) {
     fusenet_net *net = c->net;
     if (!ok(c)) return;
-    int32_t th = net->taps[0].h, tw = net->taps[0].w, total_c = 0;
-    for (int t = 0; t < net->n_taps; t++) {
-        const fn_tap_out *tap = &net->taps[t];
-        if (p->size == FUSENET_SIZE_MAX) {
-            if (tap->h > th) th = tap->h;
-            if (tap->w > tw) tw = tap->w;
-        } else {
-            if (tap->h < th) th = tap->h;
-            if (tap->w < tw) tw = tap->w;
-        }
-        total_c += tap->c;
-    }
-    if (p->size == FUSENET_SIZE_EXPLICIT) {
-        th = p->out_h;
-        tw = p->out_w;
-    }
     net->fused = 1;
-    net->out = (fn_tap_out){-1, c->batch, th, tw, total_c};
+    net->out = fused_out(p, net->taps, net->n_taps);
+    int32_t th = net->out.h, tw = net->out.w, total_c = net->out.c;
     dnnl_memory_desc_t out_md;
     fusenet__md4(&out_md, c->batch, total_c, th, tw, dnnl_nhwc);
     net->out.value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&out_md));
@@ -797,46 +803,114 @@ static fusenet_status check_net_params(const fusenet_net_params *p, fusenet_erro
     if (p->threads < 0 || p->threads > FN_MAX_THREADS)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: threads %d outside 0..%d", (int)p->threads,
                               FN_MAX_THREADS);
-    /* Refuse absurd sizes before allocating: the first layers alone hold
-     * batch x H x W x 64 floats twice. */
-    double first_layers = 2.0 * 4.0 * 64.0 * (double)p->batch * (double)p->in_h * (double)p->in_w;
-    if (first_layers > (double)FN_MAX_NET_BYTES)
-        return fusenet__error(err, FUSENET_ERR_NOMEM,
-                        "batch %d of %dx%d images would need more than %.1f GiB of activations (limit %.0f GiB)",
-                        p->batch, p->in_h, p->in_w, first_layers / (1 << 30), (double)FN_MAX_NET_BYTES / (1 << 30));
     return fusenet__ok(err);
 }
 
-/* Emits the trunk of one model for the taps that name it. */
-static void build_trunk(ctx *c, const fusenet_net_params *p, const fusenet_model *m, fusenet_model *owned,
-                        int model_index, const int *tap_nodes) {
-    if (!ok(c)) return;
-    c->model = m;
-    c->owned = owned;
-    c->g = &m->g;
-    c->model_index = model_index;
-    c->n_model_taps = 0;
-    int outs[FN_MAX_TAPS];
-    for (size_t t = 0; t < p->n_taps; t++) {
-        if (p->taps[t].model != m) continue;
-        c->tap_slot[c->n_model_taps] = (int)t;
-        c->tap_node[c->n_model_taps] = tap_nodes[t];
-        outs[c->n_model_taps++] = tap_nodes[t];
+/* One distinct model of the request and its plan. */
+typedef struct trunk {
+    const fusenet_model *model;
+    fusenet_model *owned; /* model, if it was handed over to the build */
+    fn_plan plan;
+} trunk;
+
+/* The taps of trunk t's model: their slots in the request and their nodes. */
+static int trunk_taps(const fusenet_net_params *p, const trunk *t, const int *tap_nodes, int *slots, int *nodes) {
+    int n = 0;
+    for (size_t k = 0; k < p->n_taps; k++) {
+        if (p->taps[k].model != t->model) continue;
+        slots[n] = (int)k;
+        nodes[n++] = tap_nodes[k];
     }
-    if (m->include_top && (p->in_h != 224 || p->in_w != 224))
-        fail(c, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
-             fusenet__arch_name(m->arch), p->in_h, p->in_w);
-    if (ok(c)) c->status = fusenet__plan(&m->g, p->in_h, p->in_w, outs, c->n_model_taps, &c->plan, c->err);
-    c->ns = ok(c) ? fusenet__calloc((size_t)m->g.n, sizeof *c->ns) : NULL;
-    if (ok(c) && !c->ns) fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
+    return n;
+}
+
+/* Plans one trunk per distinct model, in the order the taps name them. Pure:
+ * nothing big is allocated yet. */
+static fusenet_status plan_trunks(const fusenet_net_params *p, fusenet_model *const *owned, size_t n_owned,
+                                  const int *tap_nodes, trunk *trunks, int *n_trunks, fusenet_error *err) {
+    *n_trunks = 0;
+    for (size_t t = 0; t < p->n_taps; t++) {
+        const fusenet_model *m = p->taps[t].model;
+        int seen = 0;
+        for (int k = 0; k < *n_trunks; k++) seen |= trunks[k].model == m;
+        if (seen) continue;
+        trunk *tr = &trunks[(*n_trunks)++];
+        memset(tr, 0, sizeof *tr);
+        tr->model = m;
+        for (size_t k = 0; k < n_owned; k++)
+            if (owned[k] == m) tr->owned = owned[k];
+        if (m->include_top && (p->in_h != 224 || p->in_w != 224))
+            return fusenet__error(err, FUSENET_ERR_SHAPE, "%s with its top takes exactly 224x224 input, not %dx%d",
+                                  fusenet__arch_name(m->arch), p->in_h, p->in_w);
+        int slots[FN_MAX_TAPS], nodes[FN_MAX_TAPS];
+        int n = trunk_taps(p, tr, tap_nodes, slots, nodes);
+        fusenet_status st = fusenet__plan(&m->g, p->in_h, p->in_w, nodes, n, &tr->plan, err);
+        if (st) return st;
+    }
+    return FUSENET_OK;
+}
+
+static double gib(double bytes) { return bytes / (double)(1 << 30); }
+
+/* Refuses, before anything is allocated, a request whose activations, taps,
+ * fused map and weights (estimated from the plans) exceed the net-size
+ * limit, naming the parameter at fault: the batch when one image fits, else
+ * the input size (or the explicit output size, when the fused map is most
+ * of it). */
+static fusenet_status check_memory(const fusenet_net_params *p, const trunk *trunks, int n_trunks,
+                                   const int *tap_nodes, fusenet_error *err) {
+    double activations = 0, weights = 0, taps = 0, fused = 0;
+    fn_tap_out outs[FN_MAX_TAPS];
+    for (int k = 0; k < n_trunks; k++) {
+        fn_mem_estimate e;
+        fusenet__memplan_estimate(&trunks[k].model->g, &trunks[k].plan, p->batch, &e);
+        activations += e.activations; /* trunks run one after the other, but their taps stay */
+        weights += e.weights;
+        for (size_t t = 0; t < p->n_taps; t++)
+            if (p->taps[t].model == trunks[k].model) outs[t] = tap_out(&trunks[k].plan, tap_nodes[t], p->batch);
+    }
+    for (size_t t = 0; t < p->n_taps; t++) taps += 4.0 * p->batch * (double)outs[t].h * outs[t].w * outs[t].c;
+    if (p->fuse) {
+        fn_tap_out f = fused_out(p, outs, (int)p->n_taps);
+        fused = 4.0 * p->batch * (double)f.h * f.w * f.c;
+    }
+    double total = activations + taps + fused + weights, limit = (double)FN_MAX_NET_BYTES;
+    if (total <= limit) return FUSENET_OK;
+    double per_image = (activations + taps + fused) / p->batch;
+    char fault[128];
+    if (weights + per_image <= limit)
+        snprintf(fault, sizeof fault, "batch %d is too large: at most %.0f fit", (int)p->batch,
+                 floor((limit - weights) / per_image));
+    else if (p->fuse && p->size == FUSENET_SIZE_EXPLICIT && fused > activations + taps)
+        snprintf(fault, sizeof fault, "out_h x out_w %dx%d is too large", (int)p->out_h, (int)p->out_w);
+    else
+        snprintf(fault, sizeof fault, "in_h x in_w %dx%d is too large even for one image", (int)p->in_h, (int)p->in_w);
+    return fusenet__error(err, FUSENET_ERR_NOMEM,
+                          "batch %d of %dx%d inputs would need %.1f GiB (activations %.1f, taps %.1f, fused map %.1f, "
+                          "weights %.1f), over the %.0f GiB limit: %s",
+                          (int)p->batch, (int)p->in_h, (int)p->in_w, gib(total), gib(activations), gib(taps),
+                          gib(fused), gib(weights), gib(limit), fault);
+}
+
+/* Emits the trunk of one model for the taps that name it. */
+static void build_trunk(ctx *c, const fusenet_net_params *p, const trunk *t, int model_index, const int *tap_nodes) {
+    if (!ok(c)) return;
+    const fusenet_model *m = t->model;
+    c->model = m;
+    c->owned = t->owned;
+    c->g = &m->g;
+    c->plan = &t->plan;
+    c->model_index = model_index;
+    c->n_model_taps = trunk_taps(p, t, tap_nodes, c->tap_slot, c->tap_node);
+    c->ns = fusenet__calloc((size_t)m->g.n, sizeof *c->ns);
+    if (!c->ns) fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
     for (int i = 0; i < m->g.n && ok(c); i++) {
         c->ns[i].value = -1;
-        if (c->plan.nodes[i].role != FN_ROLE_DEAD && fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i])
+        if (t->plan.nodes[i].role != FN_ROLE_DEAD && fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i])
             fail(c, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
-                 fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[outs[0]].name);
+                 fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[c->tap_node[0]].name);
     }
     compile_model(c);
-    fusenet__plan_free(&c->plan);
     fusenet__free(c->ns);
     c->ns = NULL;
 }
@@ -900,8 +974,16 @@ static fusenet_status net_build(const fusenet_net_params *params, fusenet_model 
         if (st) return st;
     }
     if (params->fuse && (st = check_fuse_ranks(params, tap_nodes, err))) return st;
-    fusenet_net *net = fusenet__calloc(1, sizeof *net);
-    if (!net) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
+    trunk trunks[FN_MAX_TAPS];
+    int n_trunks = 0;
+    st = plan_trunks(params, owned, n_owned, tap_nodes, trunks, &n_trunks, err);
+    if (!st) st = check_memory(params, trunks, n_trunks, tap_nodes, err);
+    fusenet_net *net = st ? NULL : fusenet__calloc(1, sizeof *net);
+    if (!st && !net) st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory building the net");
+    if (st) {
+        for (int k = 0; k < n_trunks; k++) fusenet__plan_free(&trunks[k].plan);
+        return st;
+    }
     net->batch = params->batch;
     net->in_h = params->in_h;
     net->in_w = params->in_w;
@@ -916,18 +998,10 @@ static fusenet_status net_build(const fusenet_net_params *params, fusenet_model 
     if (ok(&c)) check_dnnl(&c, dnnl_stream_create(&net->stream, net->eng, dnnl_stream_default_flags), "-", "stream creation");
     c.input_value = add_value(&c, FN_VALUE_INPUT, 0);
     net->scratch_value = add_value(&c, FN_VALUE_OWNED, 0); /* sized by the largest scratchpad */
-    /* One trunk per distinct model, in the order the taps name them. */
-    for (size_t t = 0, n_models = 0; t < params->n_taps; t++) {
-        const fusenet_model *m = params->taps[t].model;
-        int seen = 0;
-        for (size_t k = 0; k < t; k++) seen |= params->taps[k].model == m;
-        fusenet_model *mine = NULL; /* m, if it was handed over */
-        for (size_t k = 0; k < n_owned; k++)
-            if (owned[k] == m) mine = owned[k];
-        if (!seen) build_trunk(&c, params, m, mine, (int)n_models++, tap_nodes);
-    }
+    for (int k = 0; k < n_trunks; k++) build_trunk(&c, params, &trunks[k], k, tap_nodes);
     if (params->fuse) compile_fuse(&c, params);
     bind(&c);
+    for (int k = 0; k < n_trunks; k++) fusenet__plan_free(&trunks[k].plan);
     if (!ok(&c)) {
         fusenet_net_free(net);
         return c.status;

@@ -53,3 +53,32 @@ fusenet_status fusenet__memplan_place(fn_value *values, int n_values, size_t *ar
     *arena_size = arena;
     return fusenet__ok(err);
 }
+
+/* Where node x is last read: the head of the last step reading it (a layer
+ * folded into a step reads when the step runs), or x itself. */
+static int last_read(const fn_graph *g, const fn_plan *p, int x) {
+    int last = x;
+    for (int j = x + 1; j < g->n; j++) {
+        if (p->nodes[j].role == FN_ROLE_DEAD) continue;
+        int at = p->nodes[j].chain >= 0 ? p->chains[p->nodes[j].chain].head : j;
+        for (int k = 0; k < g->nodes[j].n_in; k++)
+            if (g->nodes[j].in[k] == x && at > last) last = at;
+    }
+    return last;
+}
+
+void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, fn_mem_estimate *e) {
+    e->activations = e->weights = 0.0;
+    for (int i = 0; i < g->n; i++)
+        if (p->nodes[i].role != FN_ROLE_DEAD) e->weights += 4.0 * (double)fusenet__node_params(g, &g->nodes[i], p->shapes);
+    for (int at = 0; at < g->n; at++) { /* bytes alive while node `at` is computed */
+        double alive = 0.0;
+        for (int c = 0; c < p->n_chains; c++) {
+            const fn_chain *ch = &p->chains[c];
+            if (ch->head > at || last_read(g, p, ch->end) < at) continue;
+            const fn_shape *s = &p->shapes[ch->end];
+            alive += 4.0 * (double)batch * (s->flat ? 1.0 : (double)s->h * (double)s->w) * (double)s->c;
+        }
+        if (alive > e->activations) e->activations = alive;
+    }
+}

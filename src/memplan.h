@@ -14,6 +14,7 @@
 
 #include "fusenet.h"
 #include "net.h"
+#include "plan.h"
 
 /* first/last of every value: the first and last step naming it (-1 if none). */
 void fusenet__memplan_liveness(fn_value *values, int n_values, const fn_step *steps, int n_steps);
@@ -21,5 +22,17 @@ void fusenet__memplan_liveness(fn_value *values, int n_values, const fn_step *st
 /* Sets the offset of every arena value with a live range and *arena_size to
  * the arena's size. NOMEM if the planner's own bookkeeping cannot be allocated. */
 fusenet_status fusenet__memplan_place(fn_value *values, int n_values, size_t *arena_size, fusenet_error *err);
+
+/* What one trunk will need, from its plan alone, before anything is
+ * allocated (bytes, in double: no overflow for any request). activations:
+ * the most bytes of layer outputs alive at one point, a step's output living
+ * from the step to the last step reading it, for a batch of `batch` (the
+ * arena's lower bound; layouts oneDNN pads and reorders come on top).
+ * weights: every live layer's parameters. */
+typedef struct fn_mem_estimate {
+    double activations, weights;
+} fn_mem_estimate;
+
+void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, fn_mem_estimate *e);
 
 #endif

@@ -3,7 +3,8 @@
  * value; placement that never overlaps two values alive at the same time,
  * keeps every value inside the arena, places only used arena values, and on a
  * small instance reaches the lower bound (the largest sum of sizes alive at
- * one step), computed by hand.
+ * one step), computed by hand. And the up-front estimate of a request's
+ * memory from a plan, against a hand count.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,8 +15,10 @@
 
 #include <cmocka.h>
 
+#include "graph.h"
 #include "memplan.h"
 #include "net.h"
+#include "plan.h"
 
 static fn_value value(fn_value_kind kind, size_t size) {
     fn_value v;
@@ -136,11 +139,38 @@ static void test_random(void **state) {
     }
 }
 
+/* ResNet stem at 64 x 64, batch 2, tapping pool1_pool: two steps, conv1
+ * (padding, BN, ReLU folded: 32 x 32 x 8 out) and pool1 (16 x 16 x 8), both
+ * alive while pool1 runs: 2 * 4 * (8192 + 2048) bytes. Weights: conv 7*7*3*8
+ * + 8, BN 4 * 8 floats. */
+static void test_estimate(void **state) {
+    (void)state;
+    fn_graph g = {0};
+    int x = fusenet__input(&g, "input");
+    x = fusenet__zero_pad(&g, x, 3, "conv1_pad");
+    x = fusenet__conv2d(&g, x, 8, 7, 2, FN_PAD_VALID, FN_ACT_NONE, "conv1_conv");
+    x = fusenet__batch_norm(&g, x, 1e-3f, "conv1_bn");
+    x = fusenet__relu(&g, x, "conv1_relu");
+    x = fusenet__zero_pad(&g, x, 1, "pool1_pad");
+    int pool = fusenet__max_pool(&g, x, 3, 2, "pool1_pool");
+    fusenet__conv2d(&g, pool, 8, 1, 1, FN_PAD_VALID, FN_ACT_NONE, "unused");
+    assert_int_equal(fusenet__graph_finish(&g, NULL), FUSENET_OK);
+    fn_plan p;
+    assert_int_equal(fusenet__plan(&g, 64, 64, &pool, 1, &p, NULL), FUSENET_OK);
+    fn_mem_estimate e;
+    fusenet__memplan_estimate(&g, &p, 2, &e);
+    assert_true(e.activations == 2.0 * 4 * (32 * 32 * 8 + 16 * 16 * 8));
+    assert_true(e.weights == 4.0 * (7 * 7 * 3 * 8 + 8 + 4 * 8));
+    fusenet__plan_free(&p);
+    fusenet__graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_liveness),
         cmocka_unit_test(test_reuse),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

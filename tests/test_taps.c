@@ -10,7 +10,9 @@
  * fold a BatchNorm that a single-tap net keeps, or the other way round).
  *
  * Also: outputs are unreadable until a run succeeds, and again after a
- * failed run, so a failed run never leaves a stale map behind.
+ * failed run, so a failed run never leaves a stale map behind; and requests
+ * over the net-size limit are refused before anything big is allocated,
+ * naming the parameter at fault.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -324,11 +327,78 @@ static int group_teardown(void **state) {
     return teardown(state);
 }
 
+static long max_rss_kib(void) {
+    struct rusage ru;
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+/* Builds that would need more than the 16 GiB limit: NOMEM naming the
+ * parameter at fault and the memory needed, and the process's peak memory
+ * does not grow (nothing was allocated, let alone zero-filled, first). */
+static void test_sizes_refused_up_front(void **state) {
+    (void)state;
+    fusenet_tap relu[MAX_TAPS];
+    for (int t = 0; t < MAX_TAPS; t++) relu[t] = tap_of(&mixed[0]); /* conv1_relu, 64 channels */
+    fusenet_tap pool = tap_of(&mixed[4]);
+    static const struct {
+        int n_taps, batch, in_h, in_w, out_h, out_w;
+        const char *fault;
+    } big[] = {
+        /* conv1 alone: 8192 x 8192 x 64 floats, twice */
+        {1, 1, 16384, 16384, 0, 0, "in_h x in_w 16384x16384 is too large even for one image"},
+        /* about 110 MB per image */
+        {1, 512, 1024, 1024, 0, 0, "batch 512 is too large: at most "},
+        /* 2048 x 3072 x 1024 floats of fused map (24 GiB) from a 64 x 48 input */
+        {16, 1, IN_H, IN_W, 2048, 3072, "out_h x out_w 2048x3072 is too large"},
+        /* 4 GiB of fused map per image: 3 fit */
+        {16, 5, IN_H, IN_W, 1024, 1024, "batch 5 is too large: at most 3 fit"},
+    };
+    long before = max_rss_kib();
+    for (size_t k = 0; k < sizeof big / sizeof *big; k++) {
+        fusenet_net_params p = fusenet_net_default_params();
+        p.taps = big[k].n_taps == 1 ? &pool : relu;
+        p.n_taps = (size_t)big[k].n_taps;
+        p.batch = big[k].batch;
+        p.in_h = big[k].in_h;
+        p.in_w = big[k].in_w;
+        if (big[k].out_h) {
+            p.size = FUSENET_SIZE_EXPLICIT;
+            p.out_h = big[k].out_h;
+            p.out_w = big[k].out_w;
+        }
+        fusenet_net *net = (fusenet_net *)&p;
+        fusenet_error e;
+        assert_int_equal(fusenet_net_build(&p, &net, &e), FUSENET_ERR_NOMEM);
+        assert_null(net);
+        if (!strstr(e.message, big[k].fault) || !strstr(e.message, "GiB"))
+            print_error("case %zu: message '%s' lacks '%s'\n", k, e.message, big[k].fault);
+        assert_non_null(strstr(e.message, big[k].fault));
+        assert_non_null(strstr(e.message, "GiB"));
+    }
+    long grown = max_rss_kib() - before;
+    if (grown > 64 * 1024) print_error("peak memory grew by %ld KiB while refusing\n", grown);
+    assert_true(grown <= 64 * 1024);
+    /* the same taps at a size that fits still build */
+    fusenet_net_params p = fusenet_net_default_params();
+    p.taps = relu;
+    p.n_taps = MAX_TAPS;
+    p.batch = 1;
+    p.in_h = IN_H;
+    p.in_w = IN_W;
+    p.size = FUSENET_SIZE_EXPLICIT;
+    p.out_h = p.out_w = 64;
+    fusenet_net *net = NULL;
+    assert_int_equal(fusenet_net_build(&p, &net, NULL), FUSENET_OK);
+    fusenet_net_free(net);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_taps_1_to_16),
         cmocka_unit_test(test_taps_one_model),
         cmocka_unit_test(test_outputs_after_failed_run),
+        cmocka_unit_test(test_sizes_refused_up_front),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
