@@ -442,6 +442,15 @@ def rel_err(ours, ref):
     return float(np.abs(ours - ref).max() / max(float(np.abs(ref).max()), 1e-30))
 
 
+def offered_modes(fusenet):
+    """The modes `fusenet info` lists for this CPU (fast only where oneDNN has Winograd)."""
+    out = subprocess.run([fusenet, "info"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("modes:"):
+            return line.split(":", 1)[1].split()
+    raise SystemExit("compare.py: `fusenet info` printed no modes line")
+
+
 def accuracy_check(a, modes):
     """Batch 1 at --size (224x224 by default), one seeded random input: ours (per mode) against the
     torch model we time (same trace + freeze + optimize_for_inference pipeline)."""
@@ -619,7 +628,8 @@ def main(argv):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3, help="torch warm-up runs (fusenet bench does 3)")
-    ap.add_argument("--modes", default="exact,fast")
+    ap.add_argument("--modes", default="auto",
+                    help="comma-separated exact,fast; default auto: the modes `fusenet info` says this CPU offers")
     ap.add_argument("--repeat", type=int, default=1, help="alternated runs per side; the median is reported")
     ap.add_argument("--workdir", help="default: a temporary directory, removed at the end")
     ap.add_argument("--threads-scaling", action="store_true", help="ours only: 1, 2, ... --threads threads")
@@ -627,15 +637,18 @@ def main(argv):
     ap.add_argument("--scaling-batches", type=parse_int_list, default=[1, 2, 4])
     ap.add_argument("--scaling-sizes", type=parse_hw_list, default=[(160, 160), (224, 224), (320, 320)])
     a = ap.parse_args(argv)
-    a.modes = [m for m in a.modes.split(",") if m]
+    a.fusenet = os.path.abspath(a.fusenet)
+    if not os.access(a.fusenet, os.X_OK):
+        ap.error("fusenet binary not found at %s (build it or pass --fusenet)" % a.fusenet)
+    if a.modes == "auto":
+        a.modes = offered_modes(a.fusenet)
+    else:
+        a.modes = [m for m in a.modes.split(",") if m]
     for m in a.modes:
         if m not in ("exact", "fast"):
             ap.error("--modes: '%s' is not exact or fast" % m)
     if a.threads < 1 or a.iters < 1 or a.repeat < 1 or a.warmup < 0:
         ap.error("--threads, --iters and --repeat must be >= 1, --warmup >= 0")
-    a.fusenet = os.path.abspath(a.fusenet)
-    if not os.access(a.fusenet, os.X_OK):
-        ap.error("fusenet binary not found at %s (build it or pass --fusenet)" % a.fusenet)
     resnet_tap_position(a.resnet_layer)
     vgg_tap_position(a.vgg_layer)
 
