@@ -17,8 +17,8 @@ if(FUSENET_FUZZ)
 
   add_library(fusenet_fuzzlib STATIC ${FUSENET_SOURCES} ${FUSENET_TOOLS_SOURCES})
   target_include_directories(fusenet_fuzzlib
-    PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/src/tools
-    PRIVATE ${PROJECT_SOURCE_DIR}/models ${HDF5_C_INCLUDE_DIRS} ${STB_INCLUDE_DIR})
+    PUBLIC ${PROJECT_SOURCE_DIR}/include ${FUSENET_INTERNAL_DIRS} ${PROJECT_SOURCE_DIR}/src/tools
+    PRIVATE ${HDF5_C_INCLUDE_DIRS} ${STB_INCLUDE_DIR})
   target_compile_definitions(fusenet_fuzzlib PRIVATE _POSIX_C_SOURCE=200809L ${HDF5_C_DEFINITIONS})
   target_compile_options(fusenet_fuzzlib PRIVATE ${FUSENET_WARNINGS} -ffp-contract=off
     -fsanitize=fuzzer-no-link ${_fn_fuzz_san})

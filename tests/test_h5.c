@@ -1,4 +1,4 @@
-/* test_h5.c - the HDF5 weights reader (src/h5.c on src/h5format.c) and writer (src/h5write.c).
+/* test_h5.c - the HDF5 weights reader (src/io/h5.c on src/io/h5format.c) and writer (src/h5write.c).
  *
  * Fixture files are built here with the raw HDF5 C API (not with fusenet__h5_write),
  * following the legacy Keras layout: nested ResNet naming, flat Keras-1 VGG

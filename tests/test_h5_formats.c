@@ -1,4 +1,4 @@
-/* test_h5_formats.c - the weights reader (src/h5.h) against every on-disk
+/* test_h5_formats.c - the weights reader (src/io/h5.h) against every on-disk
  * storage variant a real-world Keras weights file may use.
  *
  * What it proves: for each variant in the table below (superblock and object

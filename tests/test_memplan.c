@@ -1,4 +1,4 @@
-/* test_memplan.c - the activation memory plan (src/memplan.c) on hand-made
+/* test_memplan.c - the activation memory plan (src/compiler/memplan.c) on hand-made
  * values and steps, without oneDNN: live ranges from the steps naming each
  * value; placement that never overlaps two values alive at the same time,
  * keeps every value inside the arena, places only used arena values, and on a

@@ -1,4 +1,4 @@
-/* test_ops.c - every op kind of the compiler (src/compile.c) against naive loops.
+/* test_ops.c - every op kind of the compiler (src/compiler/compile.c) against naive loops.
  *
  * Tiny Keras-like graphs are built by hand with the graph builder, given seeded
  * random weights, compiled with fusenet_net_build (taps on the layers under
@@ -619,7 +619,7 @@ static void test_relu(void **state) {
  * the ReLU's output, so it cannot be folded into the conv's weights. */
 static void test_conv_relu_then_batch_norm(void **state) {
     (void)state;
-    /* Regression (was a bug in src/compile.c, compile_conv): the BatchNormalization after a
+    /* Regression (was a bug in src/compiler/compile.c, compile_conv): the BatchNormalization after a
      * Conv2D(activation='relu') is folded into the conv's weights and the
      * ReLU applied after it, i.e. relu(bn(conv(x))) instead of
      * bn(relu(conv(x))). Folding must be refused when n->act == FN_ACT_RELU. */
@@ -756,7 +756,7 @@ static void test_residual_input_shortcut(void **state) {
  * (a one-conv "basic block"): x -> conv 3x3 -> BN -> Add([x, bn]) -> ReLU. */
 static void test_residual_shortcut_is_conv_input(void **state) {
     (void)state;
-    /* Regression (was a bug in src/compile.c, compile_conv, residual sum post-op): the
+    /* Regression (was a bug in src/compiler/compile.c, compile_conv, residual sum post-op): the
      * shortcut c0 is also the conv's own source. The "nobody reads it later"
      * check skips consumers j <= i, so conv i itself passes, and the conv
      * writes its sum into the buffer it is still reading (src value == dst
@@ -828,7 +828,7 @@ static void test_max_pool(void **state) {
  * nowhere to fold and must be computed as a layer. */
 static void test_relu_pad_then_global_pool(void **state) {
     (void)state;
-    /* Regression (was a bug in src/compile.c, absorbable_pad): for any consumer that is not
+    /* Regression (was a bug in src/compiler/compile.c, absorbable_pad): for any consumer that is not
      * a Conv2D it only checks that the padding's input is a ReLU, not that the
      * consumer is a MaxPooling2D. So ReLU -> ZeroPadding2D -> GlobalPooling (or
      * BN, Activation, Add, ...) drops the padding layer, and the consumer reads

@@ -1,4 +1,4 @@
-/* test_plan.c - the compiler's planning pass (src/plan.c) without oneDNN:
+/* test_plan.c - the compiler's planning pass (src/compiler/plan.c) without oneDNN:
  * what folds into what, read from the plan's plain data, on hand-built graphs
  * and on the real ResNet50 and VGG16 graphs; and BatchNorm folding against a
  * conv + BatchNorm computed by hand in double.

@@ -1,5 +1,5 @@
-/* fuzz_h5.c - libFuzzer target for the HDF5 weights reader (src/h5.c) and the
- * weight binding of fusenet_model_load (src/model.c), on raw bytes: each input
+/* fuzz_h5.c - libFuzzer target for the HDF5 weights reader (src/io/h5.c) and the
+ * weight binding of fusenet_model_load (src/graph/model.c), on raw bytes: each input
  * is written to the scratch file as is and checked by h5f_check_file (see
  * fuzz_h5_check.h).
  *

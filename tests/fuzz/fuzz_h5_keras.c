@@ -1,7 +1,7 @@
 /* fuzz_h5_keras.c - structure-aware libFuzzer target for the Keras layout:
  * the input is a little program that builds a weights file with the HDF5
  * API, so the file is always valid HDF5 and the fuzzing goes into our reading
- * of the layout (src/h5.c, src/model.c), not into libhdf5's parser. The file
+ * of the layout (src/io/h5.c, src/graph/model.c), not into libhdf5's parser. The file
  * is then checked by h5f_check_file (see fuzz_h5_check.h).
  *
  * What the bytes choose (a byte past the end reads as 0):
