@@ -88,7 +88,10 @@ FUSENET_API const char *fusenet_status_name(fusenet_status status);
 
 typedef enum fusenet_arch {
     FUSENET_ARCH_RESNET50 = 1,
-    FUSENET_ARCH_VGG16 = 2
+    FUSENET_ARCH_VGG16 = 2,
+    FUSENET_ARCH_RESNET101 = 3,
+    FUSENET_ARCH_RESNET152 = 4,
+    FUSENET_ARCH_VGG19 = 5
 } fusenet_arch;
 
 typedef enum fusenet_pooling {
@@ -153,7 +156,7 @@ FUSENET_API fusenet_status fusenet_get_system_info(fusenet_system_info *out, fus
 typedef struct fusenet_model fusenet_model;
 
 typedef struct fusenet_model_params {
-    fusenet_arch arch;       /* required: FUSENET_ARCH_RESNET50 or FUSENET_ARCH_VGG16 */
+    fusenet_arch arch;       /* required: FUSENET_ARCH_RESNET50, _VGG16, _RESNET101, _RESNET152, _VGG19 */
     int include_top;         /* 1: Keras include_top=True (global pool/flatten + dense) */
     fusenet_pooling pooling; /* with include_top = 0: Keras pooling= */
     /* If n_needed > 0, a load reads only the weights that these layers depend

@@ -8,9 +8,14 @@
 
 /* keras.applications.ResNet50(include_top, pooling): 175 layers without the top. */
 void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling);
+/* ResNet101 (stacks 3-4-23-3): 345 layers; ResNet152 (3-8-36-3): 515 layers, without the top. */
+void fusenet__build_resnet101(fn_graph *g, int include_top, fusenet_pooling pooling);
+void fusenet__build_resnet152(fn_graph *g, int include_top, fusenet_pooling pooling);
 
 /* keras.applications.VGG16(include_top, pooling): 19 layers without the top. */
 void fusenet__build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling);
+/* keras.applications.VGG19(include_top, pooling): 22 layers without the top. */
+void fusenet__build_vgg19(fn_graph *g, int include_top, fusenet_pooling pooling);
 
 /* One row per fusenet_arch. */
 typedef struct fn_arch_info {

@@ -1,4 +1,5 @@
-/* resnet50.c - Keras' ResNet50 (ResNet v1), as keras/applications/resnet.py builds it.
+/* resnet50.c - Keras' ResNet50, ResNet101 and ResNet152 (ResNet v1), as
+ * keras/applications/resnet.py builds them (one builder, three stack_fn).
  *
  * Differences from torchvision's resnet50 worth keeping in mind: the stride-2
  * of a stage sits on the first 1x1 conv (not on the 3x3), every Conv2D has a
@@ -51,7 +52,9 @@ static int stack1(fn_graph *g, int x, int filters, int blocks, int stride1, cons
     return x;
 }
 
-void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling) {
+/* Keras ResNet(stack_fn): the stem, four stacks of `blocks` residual blocks
+ * (64, 128, 256, 512 filters; stride 1 for the first, 2 for the others), the top. */
+static void build_resnet(fn_graph *g, const int blocks[4], int include_top, fusenet_pooling pooling) {
     int x = fusenet__input(g, "input_1");
     x = fusenet__zero_pad(g, x, 3, "conv1_pad");
     x = fusenet__conv2d(g, x, 64, 7, 2, FN_PAD_VALID, FN_ACT_NONE, "conv1_conv");
@@ -60,10 +63,10 @@ void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooli
     x = fusenet__zero_pad(g, x, 1, "pool1_pad");
     x = fusenet__max_pool(g, x, 3, 2, "pool1_pool");
 
-    x = stack1(g, x, 64, 3, 1, "conv2");
-    x = stack1(g, x, 128, 4, 2, "conv3");
-    x = stack1(g, x, 256, 6, 2, "conv4");
-    x = stack1(g, x, 512, 3, 2, "conv5");
+    x = stack1(g, x, 64, blocks[0], 1, "conv2");
+    x = stack1(g, x, 128, blocks[1], 2, "conv3");
+    x = stack1(g, x, 256, blocks[2], 2, "conv4");
+    x = stack1(g, x, 512, blocks[3], 2, "conv5");
 
     if (include_top) {
         x = fusenet__global_pool(g, x, 0, "avg_pool");
@@ -73,4 +76,21 @@ void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooli
     } else if (pooling == FUSENET_POOLING_MAX) {
         fusenet__global_pool(g, x, 1, "max_pool");
     }
+}
+
+/* The stack_fn of keras.applications ResNet50, ResNet101, ResNet152. */
+static const int resnet50_blocks[4] = {3, 4, 6, 3};
+static const int resnet101_blocks[4] = {3, 4, 23, 3};
+static const int resnet152_blocks[4] = {3, 8, 36, 3};
+
+void fusenet__build_resnet50(fn_graph *g, int include_top, fusenet_pooling pooling) {
+    build_resnet(g, resnet50_blocks, include_top, pooling);
+}
+
+void fusenet__build_resnet101(fn_graph *g, int include_top, fusenet_pooling pooling) {
+    build_resnet(g, resnet101_blocks, include_top, pooling);
+}
+
+void fusenet__build_resnet152(fn_graph *g, int include_top, fusenet_pooling pooling) {
+    build_resnet(g, resnet152_blocks, include_top, pooling);
 }

@@ -1,4 +1,5 @@
-/* vgg16.c - Keras' VGG16, as keras/applications/vgg16.py builds it.
+/* vgg16.c - Keras' VGG16 and VGG19, as keras/applications/vgg16.py and vgg19.py
+ * build them.
  *
  * Every Conv2D is 3x3 'same' with bias and activation='relu' fused into the
  * layer, so a conv layer's output is post-ReLU. Pools are 2x2 stride 2 'valid'.
@@ -19,31 +20,15 @@ static int pool(fn_graph *g, int x, int block) {
     return fusenet__max_pool(g, x, 2, 2, name);
 }
 
-void fusenet__build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling) {
+/* Keras VGG16 and VGG19 differ only in the convs of blocks 3-5 (3 or 4 each). */
+static void build_vgg(fn_graph *g, int deep_convs, int include_top, fusenet_pooling pooling) {
+    static const int filters[5] = {64, 128, 256, 512, 512};
     int x = fusenet__input(g, "input_1");
-    /* Block 1 */
-    x = conv(g, x, 64, 1, 1);
-    x = conv(g, x, 64, 1, 2);
-    x = pool(g, x, 1);
-    /* Block 2 */
-    x = conv(g, x, 128, 2, 1);
-    x = conv(g, x, 128, 2, 2);
-    x = pool(g, x, 2);
-    /* Block 3 */
-    x = conv(g, x, 256, 3, 1);
-    x = conv(g, x, 256, 3, 2);
-    x = conv(g, x, 256, 3, 3);
-    x = pool(g, x, 3);
-    /* Block 4 */
-    x = conv(g, x, 512, 4, 1);
-    x = conv(g, x, 512, 4, 2);
-    x = conv(g, x, 512, 4, 3);
-    x = pool(g, x, 4);
-    /* Block 5 */
-    x = conv(g, x, 512, 5, 1);
-    x = conv(g, x, 512, 5, 2);
-    x = conv(g, x, 512, 5, 3);
-    x = pool(g, x, 5);
+    for (int block = 1; block <= 5; block++) {
+        int convs = block <= 2 ? 2 : deep_convs;
+        for (int i = 1; i <= convs; i++) x = conv(g, x, filters[block - 1], block, i);
+        x = pool(g, x, block);
+    }
 
     if (include_top) {
         x = fusenet__flatten(g, x, "flatten");
@@ -55,4 +40,12 @@ void fusenet__build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling)
     } else if (pooling == FUSENET_POOLING_MAX) {
         fusenet__global_pool(g, x, 1, "global_max_pooling2d");
     }
+}
+
+void fusenet__build_vgg16(fn_graph *g, int include_top, fusenet_pooling pooling) {
+    build_vgg(g, 3, include_top, pooling);
+}
+
+void fusenet__build_vgg19(fn_graph *g, int include_top, fusenet_pooling pooling) {
+    build_vgg(g, 4, include_top, pooling);
 }

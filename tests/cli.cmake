@@ -80,3 +80,17 @@ if(TARGET fusenet_cli)
     ${CMAKE_CURRENT_BINARY_DIR}/cli_info)
   set_tests_properties(cli_info PROPERTIES LABELS cli TIMEOUT 300)
 endif()
+
+# 'fusenet layers --summary' totals equal Keras' published ones (keras.io/api/applications).
+if(TARGET fusenet_cli)
+  foreach(_fn_sum "resnet101;42,658,176" "resnet152;58,370,944" "vgg19;20,024,384")
+    list(GET _fn_sum 0 _fn_model)
+    list(GET _fn_sum 1 _fn_total)
+    add_test(NAME cli_summary_${_fn_model} COMMAND fusenet_cli layers --model ${_fn_model} --summary)
+    set_tests_properties(cli_summary_${_fn_model} PROPERTIES LABELS cli
+      PASS_REGULAR_EXPRESSION "\nTotal params: ${_fn_total}\n")
+  endforeach()
+endif()
+unset(_fn_sum)
+unset(_fn_model)
+unset(_fn_total)

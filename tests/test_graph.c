@@ -52,6 +52,13 @@ static void test_counts_and_params(void **state) {
         {FUSENET_ARCH_VGG16, 0, FUSENET_POOLING_NONE, 19, 14714688},
         {FUSENET_ARCH_VGG16, 1, FUSENET_POOLING_NONE, 23, 138357544},
         {FUSENET_ARCH_VGG16, 0, FUSENET_POOLING_MAX, 20, 14714688},
+        /* Keras' published totals (notop and full); layers: stem 7 + 10 per block + 2 per projection */
+        {FUSENET_ARCH_RESNET101, 0, FUSENET_POOLING_NONE, 345, 42658176},
+        {FUSENET_ARCH_RESNET101, 1, FUSENET_POOLING_NONE, 347, 44707176},
+        {FUSENET_ARCH_RESNET152, 0, FUSENET_POOLING_NONE, 515, 58370944},
+        {FUSENET_ARCH_RESNET152, 1, FUSENET_POOLING_NONE, 517, 60419944},
+        {FUSENET_ARCH_VGG19, 0, FUSENET_POOLING_NONE, 22, 20024384},
+        {FUSENET_ARCH_VGG19, 1, FUSENET_POOLING_NONE, 26, 143667240},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         fusenet_model *m = fx_model_create(cases[k].arch, cases[k].top, cases[k].pooling);

@@ -164,6 +164,18 @@ static void test_other_network_and_old_naming(void **state) {
     write_file(DIR "ml_old.h5", old, 3);
     expect_error(fusenet_model_load(DIR "ml_old.h5", &p, &m, &err), FUSENET_ERR_ARCH, &err, "old Keras ResNet50");
     assert_non_null(strstr(err.message, "res2a_branch2a"));
+
+    /* the deeper variants hold the shallower one's layers too: the deepest signature wins */
+    layer_def r101[] = {{"conv1_conv", 2, {3, 3, 3, 64}, kernel1, bias1},
+                        {"conv4_block23_1_conv", 2, {3, 3, 3, 64}, kernel1, bias1}};
+    write_file(DIR "ml_resnet101.h5", r101, 2);
+    p.arch = FUSENET_ARCH_RESNET152;
+    expect_error(fusenet_model_load(DIR "ml_resnet101.h5", &p, &m, &err), FUSENET_ERR_ARCH, &err, "ResNet101");
+    assert_non_null(strstr(err.message, "not ResNet152"));
+    p.arch = FUSENET_ARCH_VGG19;
+    needed = "block1_conv1";
+    expect_error(fusenet_model_load(DIR "ml_vgg.h5", &p, &m, &err), FUSENET_ERR_ARCH, &err, "VGG16");
+    assert_non_null(strstr(err.message, "not VGG19"));
 }
 
 static void test_nonfinite(void **state) {

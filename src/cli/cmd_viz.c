@@ -58,7 +58,8 @@ int cmd_viz(opts *o) {
     fusenet_model_params mp = fusenet_model_default_params();
     mp.arch = o->arch;
     if (check_output("--output", o->output)) return 1;
-    const char *layer = o->layer ? o->layer : mp.arch == FUSENET_ARCH_RESNET50 ? "conv4_block6_out" : "block5_conv3";
+    int vgg = mp.arch == FUSENET_ARCH_VGG16 || mp.arch == FUSENET_ARCH_VGG19;
+    const char *layer = o->layer ? o->layer : vgg ? "block5_conv3" : "conv4_block6_out";
     double alpha = o->alpha;
     fusenet_image_params ip = image_params(o);
     int H = ip.height, W = ip.width, OH = o->output_size.h, OW = o->output_size.w;

@@ -29,11 +29,18 @@ int fail(const fusenet_error *err) {
 
 /* ---- weights finder ---- */
 
-static const char *official_weights(fusenet_arch arch, int top) {
-    if (arch == FUSENET_ARCH_RESNET50)
-        return top ? "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
-                   : "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5";
-    return top ? "vgg16_weights_tf_dim_ordering_tf_kernels.h5" : "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
+static const char *official_weights(fusenet_arch arch, int top, char name[64]) {
+    static const struct {
+        fusenet_arch arch;
+        const char *stem; /* STEM_weights_tf_dim_ordering_tf_kernels[_notop].h5 */
+    } files[] = {{FUSENET_ARCH_RESNET50, "resnet50"},   {FUSENET_ARCH_VGG16, "vgg16"},
+                 {FUSENET_ARCH_RESNET101, "resnet101"}, {FUSENET_ARCH_RESNET152, "resnet152"},
+                 {FUSENET_ARCH_VGG19, "vgg19"}};
+    name[0] = '\0';
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (files[i].arch == arch)
+            snprintf(name, 64, "%s_weights_tf_dim_ordering_tf_kernels%s.h5", files[i].stem, top ? "" : "_notop");
+    return name;
 }
 
 static int is_regular_file(const char *path) {
@@ -45,7 +52,8 @@ static int is_regular_file(const char *path) {
  * name in $FUSENET_MODELS, then in ./models, and stores what it finds in buf. */
 int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size) {
     if (*path) return 0;
-    const char *name = official_weights(arch, top);
+    char official[64];
+    const char *name = official_weights(arch, top, official);
     const char *env = getenv("FUSENET_MODELS");
     if (env && *env) {
         int n = snprintf(buf, size, "%s/%s", env, name);

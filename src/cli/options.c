@@ -35,7 +35,9 @@ typedef struct option {
     const char *help;
 } option;
 
-static const choice models[] = {{"resnet50", FUSENET_ARCH_RESNET50}, {"vgg16", FUSENET_ARCH_VGG16}, {NULL, 0}};
+static const choice models[] = {{"resnet50", FUSENET_ARCH_RESNET50}, {"vgg16", FUSENET_ARCH_VGG16},
+                                {"resnet101", FUSENET_ARCH_RESNET101}, {"resnet152", FUSENET_ARCH_RESNET152},
+                                {"vgg19", FUSENET_ARCH_VGG19},         {NULL, 0}};
 static const choice interps[] = {{"bilinear", FUSENET_INTERP_BILINEAR}, {"nearest", FUSENET_INTERP_NEAREST}, {NULL, 0}};
 static const choice load_interps[] = {{"nearest", FUSENET_INTERP_NEAREST}, {"bilinear", FUSENET_INTERP_BILINEAR},
                                       {NULL, 0}};
@@ -57,7 +59,7 @@ _Static_assert(sizeof(fusenet_arch) == sizeof(int) && sizeof(fusenet_interp) == 
 /* One row per option and meaning; a name may have several rows for disjoint commands. */
 static const option table[] = {
     {"--model", NULL, ONE_NET | CMD_LAYERS | CMD_WEIGHTS, ONE_NET | CMD_LAYERS | CMD_WEIGHTS, OPT_CHOICE, F(arch),
-     "resnet50|vgg16", 0, 0, models, "the network"},
+     "resnet50|vgg16|resnet101|resnet152|vgg19", 0, 0, models, "the network"},
     {"--weights", NULL, ONE_NET, 0, OPT_STR, F(weights), "FILE.h5", 0, 0, NULL,
      "its Keras weights (default: found under the official file name)"},
     {"--top", NULL, CMD_LAYERS | CMD_TAP | CMD_WEIGHTS, 0, OPT_FLAG, F(top), NULL, 0, 0, NULL,

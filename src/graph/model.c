@@ -26,7 +26,8 @@ fusenet_model_params fusenet_model_default_params(void) {
 
 static fusenet_status check_params(const fusenet_model_params *p, fusenet_error *err) {
     if (!fusenet__arch(p->arch))
-        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: arch %d is not resnet50 (1) or vgg16 (2)",
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: arch %d is not resnet50 (1), vgg16 (2), "
+                        "resnet101 (3), resnet152 (4) or vgg19 (5)",
                         (int)p->arch);
     if (p->pooling != FUSENET_POOLING_NONE && p->pooling != FUSENET_POOLING_AVG && p->pooling != FUSENET_POOLING_MAX)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "model params: pooling %d is not none, avg or max",
@@ -117,7 +118,7 @@ static fusenet_status check_file_kind(const fusenet_model *m, const fn_h5 *f, fu
                         "conv2_block1_1_conv, ...)",
                         path);
     const fn_arch_info *want = fusenet__arch(m->arch);
-    for (int a = 0; a < fusenet__n_archs; a++) {
+    for (int a = fusenet__n_archs - 1; a >= 0; a--) { /* deepest variant first: a ResNet152 file has conv1_conv too */
         const fn_arch_info *other = &fusenet__archs[a];
         if (other != want && file_has(f, other->signature) && !file_has(f, want->signature))
             return fusenet__error(err, FUSENET_ERR_ARCH, "%s holds %s weights (layer %s), not %s", path,

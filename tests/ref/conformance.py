@@ -63,6 +63,9 @@ WEIGHTS = {
     # full run only: the h5py-3 string style, chunked layer_names, a full (top) file
     "resnet_top_vlen": ("resnet50", True, 303, "vlen", True),
     "vgg_vlen": ("vgg16", False, 404, "vlen", False),
+    "resnet101": ("resnet101", False, 505, "fixed", False),
+    "resnet152": ("resnet152", False, 606, "fixed", False),
+    "vgg19": ("vgg19", False, 707, "fixed", False),
 }
 
 
@@ -74,7 +77,11 @@ def tap_cases(quick):
          ("resnet", "3x224", ["conv4_block6_out"]),
          ("vgg", "1x224", VGG_TAPS),
          ("vgg", "1x97x131", VGG_TAPS),
-         ("vgg", "3x97x131", VGG_TAPS_SHORT)]
+         ("vgg", "3x97x131", VGG_TAPS_SHORT),
+         # the deeper family members: one tap each, through their added blocks, odd size
+         ("resnet101", "3x97x131", ["conv4_block23_out"]),
+         ("resnet152", "1x97x131", ["conv5_block3_out"]),
+         ("vgg19", "3x97x131", ["block5_conv4"])]
     if not quick:
         c += [("resnet", "3x224", ["conv1_bn", "pool1_pad", "conv2_block1_0_bn", "conv3_block2_2_bn",
                                    "conv4_block6_add", "conv5_block3_out"]),
@@ -235,7 +242,7 @@ class Runner:
         wpath = self.weight_file(wkey)
         ipath, x = self.input_file(ikey)
         refs = self.reference(wkey, ikey, layers)
-        label_model = model + ("(%s)" % wkey if wkey not in ("resnet", "vgg") else "")
+        label_model = model + ("(%s)" % wkey if wkey not in ("resnet", "vgg", model) else "")
         for layer, ref in zip(layers, refs):
             out_path = os.path.join(self.outdir, "tap_%s_%s_%s.npy" % (wkey, ikey, layer))
             if os.path.exists(out_path):

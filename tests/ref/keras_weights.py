@@ -29,7 +29,7 @@ variance ~ U(0.5, 1.5), small non-zero biases, and a smaller gamma on the last
 BN of each residual branch.
 
 Usage:
-  keras_weights.py --model resnet50|vgg16 [--top] --seed N --output F.h5
+  keras_weights.py --model resnet50|vgg16|resnet101|resnet152|vgg19 [--top] --seed N --output F.h5
                    [--strings fixed|vlen] [--chunk-names] [--old-naming]
                    [--top-level-group]
 """
@@ -47,6 +47,9 @@ GAMMA_SHORTCUT = (0.3, 0.8)
 
 RESNET_STAGES = ((2, 64, 3), (3, 128, 4), (4, 256, 6), (5, 512, 3))
 VGG_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 3), (4, 512, 3), (5, 512, 3))
+# keras/applications/resnet.py stack_fn: blocks per stack; vgg19.py: 4 convs in blocks 3-5.
+RESNET_BLOCKS = {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3)}
+VGG19_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 4), (4, 512, 4), (5, 512, 4))
 
 
 # ---------------------------------------------------------------------------
@@ -64,8 +67,8 @@ def _bn(c):
             ("moving_mean", (c,), "mean"), ("moving_variance", (c,), "var")]
 
 
-def resnet50_layers(top=False):
-    """All layers of Keras ResNet50 in model.layers order."""
+def resnet50_layers(top=False, blocks=RESNET_BLOCKS["resnet50"]):
+    """All layers of Keras ResNet50 (or ResNet101/152 by `blocks`) in model.layers order."""
     L = [("input_1", "InputLayer", []),
          ("conv1_pad", "ZeroPadding2D", []),
          ("conv1_conv", "Conv2D", _conv(7, 7, 3, 64)),
@@ -74,7 +77,7 @@ def resnet50_layers(top=False):
          ("pool1_pad", "ZeroPadding2D", []),
          ("pool1_pool", "MaxPooling2D", [])]
     cin = 64
-    for s, f, nblocks in RESNET_STAGES:
+    for (s, f, _), nblocks in zip(RESNET_STAGES, blocks):
         for b in range(1, nblocks + 1):
             p = "conv%d_block%d" % (s, b)
             first = [(p + "_1_conv", "Conv2D", _conv(1, 1, cin, f)),
@@ -102,10 +105,10 @@ def resnet50_layers(top=False):
     return L
 
 
-def vgg16_layers(top=False):
+def vgg16_layers(top=False, blocks=VGG_BLOCKS):
     L = [("input_1", "InputLayer", [])]
     cin = 3
-    for blk, c, n in VGG_BLOCKS:
+    for blk, c, n in blocks:
         for i in range(1, n + 1):
             L.append(("block%d_conv%d" % (blk, i), "Conv2D",
                       [("W", (3, 3, cin, c), "kernel"), ("b", (c,), "bias")]))
@@ -164,18 +167,22 @@ def resnet50_old_layers(top=False):
 def model_layers(model, top=False, old_naming=False):
     if model == "resnet50":
         return resnet50_old_layers(top) if old_naming else resnet50_layers(top)
+    if old_naming:
+        raise ValueError("--old-naming applies to resnet50 only")
+    if model in RESNET_BLOCKS:
+        return resnet50_layers(top, RESNET_BLOCKS[model])
     if model == "vgg16":
-        if old_naming:
-            raise ValueError("--old-naming applies to resnet50 only")
         return vgg16_layers(top)
+    if model == "vgg19":
+        return vgg16_layers(top, VGG19_BLOCKS)
     raise ValueError("unknown model %r" % model)
 
 
 def weight_name(model, layer, suffix, old_naming=False):
     """The weight_names entry (dataset path relative to the layer group)."""
-    if model == "resnet50" and not old_naming:
+    if model in RESNET_BLOCKS and not old_naming:
         return "%s/%s:0" % (layer, suffix)          # Keras 2: nested
-    if model == "vgg16":
+    if model in ("vgg16", "vgg19"):
         return "%s_%s_1:0" % (layer, suffix)        # Keras 1 (fchollet release)
     return "%s_%s:0" % (layer, suffix)              # Keras 1, deep-learning-models v0.2
 
@@ -277,7 +284,7 @@ def write_file(path, model, top=False, seed=0, strings="fixed", chunk_names=Fals
                      chunks=2 if chunk_names else 1)
         if not old_naming:
             _scalar_attr(f, "backend", "tensorflow", strings)
-            _scalar_attr(f, "keras_version", "2.2.4" if model == "resnet50" else "2.1.2", strings)
+            _scalar_attr(f, "keras_version", "2.2.4" if model.startswith("resnet") else "2.1.2", strings)
         for name, _cls, ws in sorted(layers, key=lambda t: t[0]):
             g = f.create_group(name)
             wnames = [weight_name(model, name, sfx, old_naming) for sfx, _, _ in ws]
@@ -293,7 +300,7 @@ def write_file(path, model, top=False, seed=0, strings="fixed", chunk_names=Fals
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, choices=["resnet50", "vgg16"])
+    ap.add_argument("--model", required=True, choices=["resnet50", "vgg16", "resnet101", "resnet152", "vgg19"])
     ap.add_argument("--top", action="store_true", help="include_top=True file")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--output", required=True)

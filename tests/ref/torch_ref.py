@@ -22,7 +22,7 @@ half-pixel bilinear, or mode='nearest-exact' = TF half-pixel nearest
 (floor((o + 0.5) * in/out)); then concatenated on channels (ResNet first).
 
 CLI:
-  torch_ref.py tap --model resnet50|vgg16 --weights F.h5 --layer L [--layer L2 ...]
+  torch_ref.py tap --model resnet50|vgg16|resnet101|resnet152|vgg19 --weights F.h5 --layer L [--layer L2 ...]
                    --input IN.npy --output OUT.npy [--output OUT2.npy ...]
                    [--pooling none|avg|max] [--top auto|yes|no] [--float64]
   torch_ref.py fuse --resnet-weights F --vgg-weights F [--resnet-layer L] [--vgg-layer L]
@@ -46,6 +46,9 @@ torch.set_num_threads(2)
 BN_EPS = 1.001e-5
 RESNET_STAGES = ((2, 64, 3), (3, 128, 4), (4, 256, 6), (5, 512, 3))
 VGG_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 3), (4, 512, 3), (5, 512, 3))
+# keras/applications/resnet.py stack_fn (blocks per stack) and vgg19.py (4 convs in blocks 3-5).
+RESNET_BLOCKS = {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3)}
+VGG19_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 4), (4, 512, 4), (5, 512, 4))
 DEFAULT_RESNET_LAYER = "conv4_block6_out"
 DEFAULT_VGG_LAYER = "block5_conv3"
 
@@ -234,14 +237,14 @@ class KerasGraph:
 def _detect_top(model, names, top):
     if top in (True, False):
         return top
-    if model == "resnet50":
+    if model in RESNET_BLOCKS:
         return "predictions" in names
     return "fc1" in names
 
 
-def build_resnet50(weights, include_top=False, pooling=None):
+def build_resnet50(weights, include_top=False, pooling=None, model="resnet50"):
     W = weights
-    g = KerasGraph("resnet50")
+    g = KerasGraph(model)
     g.add("input_1", None, [])
     g.add("conv1_pad", nn.ZeroPad2d(3), ["input_1"])
     g.add("conv1_conv", ConvAct(*W["conv1_conv"], stride=2, padding=0, relu=False), ["conv1_pad"])
@@ -250,7 +253,7 @@ def build_resnet50(weights, include_top=False, pooling=None):
     g.add("pool1_pad", nn.ZeroPad2d(1), ["conv1_relu"])
     g.add("pool1_pool", nn.MaxPool2d(3, 2), ["pool1_pad"])
     prev = "pool1_pool"
-    for s, _f, nblocks in RESNET_STAGES:
+    for (s, _f, _), nblocks in zip(RESNET_STAGES, RESNET_BLOCKS[model]):
         for b in range(1, nblocks + 1):
             p = "conv%d_block%d" % (s, b)
             stride = 2 if (b == 1 and s > 2) else 1
@@ -282,12 +285,12 @@ def build_resnet50(weights, include_top=False, pooling=None):
     return g
 
 
-def build_vgg16(weights, include_top=False, pooling=None):
+def build_vgg16(weights, include_top=False, pooling=None, model="vgg16"):
     W = weights
-    g = KerasGraph("vgg16")
+    g = KerasGraph(model)
     g.add("input_1", None, [])
     prev = "input_1"
-    for blk, _c, n in VGG_BLOCKS:
+    for blk, _c, n in VGG19_BLOCKS if model == "vgg19" else VGG_BLOCKS:
         for i in range(1, n + 1):
             name = "block%d_conv%d" % (blk, i)
             g.add(name, ConvAct(*W[name], stride=1, padding=1, relu=True), [prev])
@@ -315,10 +318,10 @@ def load_graph(model, weights_path, top="auto", pooling=None, dtype=torch.float3
         return _GRAPH_CACHE[key]
     names, weights = read_keras_h5(weights_path)
     inc = _detect_top(model, names, top)
-    if model == "resnet50":
-        g = build_resnet50(weights, inc, pooling)
-    elif model == "vgg16":
-        g = build_vgg16(weights, inc, pooling)
+    if model in RESNET_BLOCKS:
+        g = build_resnet50(weights, inc, pooling, model)
+    elif model in ("vgg16", "vgg19"):
+        g = build_vgg16(weights, inc, pooling, model)
     else:
         raise ValueError("unknown model %r" % model)
     g.to(dtype)
@@ -656,7 +659,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="PyTorch reference for Keras ResNet50/VGG16 taps")
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tap")
-    t.add_argument("--model", required=True, choices=["resnet50", "vgg16"])
+    t.add_argument("--model", required=True, choices=["resnet50", "vgg16", "resnet101", "resnet152", "vgg19"])
     t.add_argument("--weights", required=True)
     t.add_argument("--layer", action="append", required=True)
     t.add_argument("--input", required=True)
