@@ -49,7 +49,10 @@ open("images/set2/truncated.jpg", "wb").write(good[: len(good) // 3])
 EOF
 "$FUSENET" make-weights --model resnet50 --seed 3 --output resnet.h5
 "$FUSENET" make-weights --model vgg16 --seed 4 --output vgg.h5
-EMBED_OPTS=(--resnet-weights "$WORK/resnet.h5" --vgg-weights "$WORK/vgg.h5" --input-size 96x96 --batch 4)
+# 256x256 makes one shard of 10 images take seconds even on a fast idle core (about
+# 48 GFLOP an image), so task 1 is still running when it is cancelled below; at 96x96 a
+# quiet machine finished it first.
+EMBED_OPTS=(--resnet-weights "$WORK/resnet.h5" --vgg-weights "$WORK/vgg.h5" --input-size 256x256 --batch 2)
 
 step "reference: one unsharded embed, 1 thread"
 "$FUSENET" embed "${EMBED_OPTS[@]}" --threads 1 --output ref.npy --names ref.txt images 2>ref.log ||
