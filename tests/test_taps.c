@@ -31,6 +31,7 @@
 #include "random_weights.h"
 #include "net.h"
 #include "ref_ops.h"
+#include "test_util.h"
 
 #ifndef FN_BUILD_DIR
 #define FN_BUILD_DIR "."
@@ -113,13 +114,7 @@ static float *random_input(uint64_t seed) {
 
 static fusenet_net *build(const fusenet_tap *taps, size_t n, int fuse, fusenet_interp interp,
                           fusenet_size_policy size, int32_t oh, int32_t ow) {
-    fusenet_net_params p = fusenet_net_default_params();
-    p.taps = taps;
-    p.n_taps = n;
-    p.batch = BATCH;
-    p.in_h = IN_H;
-    p.in_w = IN_W;
-    p.fuse = fuse;
+    fusenet_net_params p = fx_net_params(taps, n, BATCH, IN_H, IN_W, fuse);
     p.resize = interp;
     p.size = size;
     p.out_h = oh;
