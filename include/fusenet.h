@@ -147,6 +147,21 @@ typedef struct fusenet_system_info {
  *  BACKEND, NOMEM (oneDNN's engine). */
 FUSENET_API fusenet_status fusenet_get_system_info(fusenet_system_info *out, fusenet_error *err);
 
+/** This CPU's float32 multiply-add peak, measured (the yardstick of `fusenet bench --profile`). */
+typedef struct fusenet_fma_peak {
+    const char *isa; /* the instructions timed, the widest both the CPU and oneDNN's dispatch
+                        (fusenet_system_info.isa) use: "avx512" (16 lanes), "avx2" (8 lanes,
+                        FMA3), or "c" (a plain C loop, as the compiler builds it); static */
+    int32_t threads; /* threads that ran the loop at once (resolved: >= 1) */
+    double gflops;   /* best of a few rounds, all threads together; a multiply-add counts 2 */
+} fusenet_fma_peak;
+
+/** Times a loop of independent fused multiply-adds on `threads` threads at once (0: the
+ *  default, fusenet_system_info.default_threads), a few rounds of about 20 ms each, and
+ *  fills *out with the best round. A loaded machine measures less. Statuses: INVALID_ARG
+ *  (out NULL, threads outside 0..1024). */
+FUSENET_API fusenet_status fusenet_measure_fma_peak(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
+
 /* ---- model: layer graph + raw weights; immutable, shareable -------------- *
  * Thread-safety: create/load/free one model from one thread; every other call
  * on a model (queries, fusenet_net_build from it) may run from many threads at

@@ -25,5 +25,14 @@ int cmd_info(opts *o) {
     if (!si.fast_mode)
         printf("fast mode: not offered: oneDNN has Winograd convolutions only for AVX-512; this CPU's ISA is %s\n",
                si.isa);
+    /* The measured float32 FMA peak at 1 thread and at the default count (fusenet_measure_fma_peak). */
+    printf("fma peak:");
+    for (int32_t t = 1; t <= si.default_threads; t = t == si.default_threads ? t + 1 : si.default_threads) {
+        fusenet_fma_peak peak;
+        if (fusenet_measure_fma_peak(t, &peak, &err)) return fail(&err);
+        printf("%s %s %d thread%s %.1f GFLOP/s", t > 1 ? "," : "", peak.isa, (int)peak.threads,
+               peak.threads > 1 ? "s" : "", peak.gflops);
+    }
+    printf("\n");
     return 0;
 }

@@ -372,19 +372,27 @@ static fusenet_step_info *step_infos(const fusenet_net *net, size_t *n) {
 
 /* The slowest steps (all with FUSENET_PROFILE_ALL), slowest first: what each is
  * (kind, the Keras layer whose value it produces), its time per run and share,
- * its rate and oneDNN's implementation. */
-static void print_profile(fusenet_step_info *steps, size_t n, int iters) {
-    double total = 0;
-    for (size_t i = 0; i < n; i++) total += steps[i].time_ms;
+ * its rate and that rate's share of the CPU's FMA peak, and oneDNN's
+ * implementation; then the whole net's rate over the profiled runs. */
+static void print_profile(fusenet_step_info *steps, size_t n, int iters, const fusenet_fma_peak *peak) {
+    double total = 0, flops = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += steps[i].time_ms;
+        flops += steps[i].flops;
+    }
     qsort(steps, n, sizeof *steps, cmp_step_time);
     size_t shown = getenv("FUSENET_PROFILE_ALL") ? n : 10;
-    printf("%-22s %-8s %10s %7s %9s  %s\n", "layer", "step", "ms/batch", "share", "GFLOP/s", "oneDNN implementation");
+    printf("%-22s %-8s %10s %7s %9s %6s  %s\n", "layer", "step", "ms/batch", "share", "GFLOP/s", "%peak",
+           "oneDNN implementation");
     for (size_t i = 0; i < n && i < shown; i++) {
-        double ms = steps[i].time_ms / iters;
-        printf("%-22s %-8s %10.3f %6.1f%% %9.1f  %s\n", steps[i].layer, steps[i].kind_name, ms,
-               total > 0 ? 100.0 * steps[i].time_ms / total : 0.0, steps[i].flops > 0 ? steps[i].flops / ms / 1e6 : 0.0,
-               steps[i].impl);
+        double ms = steps[i].time_ms / iters, rate = steps[i].flops > 0 && ms > 0 ? steps[i].flops / ms / 1e6 : 0.0;
+        printf("%-22s %-8s %10.3f %6.1f%% %9.1f %5.1f%%  %s\n", steps[i].layer, steps[i].kind_name, ms,
+               total > 0 ? 100.0 * steps[i].time_ms / total : 0.0, rate, 100.0 * rate / peak->gflops, steps[i].impl);
     }
+    double rate = total > 0 ? flops * iters / total / 1e6 : 0.0;
+    printf("whole net: %.3f ms/batch, %.1f GFLOP/s, %.1f%% of the FMA peak (%s, %d threads: %.1f GFLOP/s, measured "
+           "before the runs)\n",
+           total / iters, rate, 100.0 * rate / peak->gflops, peak->isa, (int)peak->threads, peak->gflops);
 }
 
 int cmd_bench(opts *o) {
@@ -419,15 +427,17 @@ int cmd_bench(opts *o) {
         if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
         times[i] = (seconds_now() - a) * 1e3;
     }
+    fusenet_fma_peak peak = {0};
     if (!rc && o->profile) {
-        if (fusenet_net_set_profiling(net, 1, &err)) rc = fail(&err);
+        if (fusenet_measure_fma_peak(o->threads, &peak, &err) || fusenet_net_set_profiling(net, 1, &err))
+            rc = fail(&err);
         for (int i = 0; i < o->iters && !rc; i++)
             if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
     }
     size_t n_steps = 0;
     fusenet_step_info *steps = rc ? NULL : step_infos(net, &n_steps);
     if (!rc && !steps) rc = 1;
-    if (!rc && o->profile) print_profile(steps, n_steps, o->iters);
+    if (!rc && o->profile) print_profile(steps, n_steps, o->iters, &peak);
     if (!rc) {
         double gflop = 0;
         for (size_t i = 0; i < n_steps; i++) gflop += steps[i].flops / 1e9;

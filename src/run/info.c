@@ -1,35 +1,46 @@
 /* info.c - what this build and this CPU offer: versions, the ISA oneDNN
- * dispatches, thread counts and convolution modes. */
+ * dispatches, thread counts, convolution modes and the measured FMA peak. */
 #include <omp.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FN_X86 1
+#endif
 
 #include "error.h"
 #include "net.h"
 #include "ops.h"
 
 /* oneDNN's names for its ISA levels (dnnl_cpu_isa_t), as DNNL_MAX_CPU_ISA spells them. */
+/* fma_lanes: the float32 FMA width of the level's vector instructions (0: no FMA). */
 static const struct {
     dnnl_cpu_isa_t isa;
     const char *name;
+    int fma_lanes;
 } isa_names[] = {
-    {dnnl_cpu_isa_all, "all"},
-    {dnnl_cpu_isa_sse41, "sse41"},
-    {dnnl_cpu_isa_avx, "avx"},
-    {dnnl_cpu_isa_avx2, "avx2"},
-    {dnnl_cpu_isa_avx2_vnni, "avx2_vnni"},
-    {dnnl_cpu_isa_avx512_mic, "avx512_mic"},
-    {dnnl_cpu_isa_avx512_mic_4ops, "avx512_mic_4ops"},
-    {dnnl_cpu_isa_avx512_core, "avx512_core"},
-    {dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"},
-    {dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"},
-    {dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"},
+    {dnnl_cpu_isa_all, "all", 0},
+    {dnnl_cpu_isa_sse41, "sse41", 0},
+    {dnnl_cpu_isa_avx, "avx", 0},
+    {dnnl_cpu_isa_avx2, "avx2", 8},
+    {dnnl_cpu_isa_avx2_vnni, "avx2_vnni", 8},
+    {dnnl_cpu_isa_avx512_mic, "avx512_mic", 16},
+    {dnnl_cpu_isa_avx512_mic_4ops, "avx512_mic_4ops", 16},
+    {dnnl_cpu_isa_avx512_core, "avx512_core", 16},
+    {dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni", 16},
+    {dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16", 16},
+    {dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx", 16},
 };
 
-static const char *isa_name(void) {
+static int isa_row(void) {
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     for (size_t i = 0; i < sizeof isa_names / sizeof isa_names[0]; i++)
-        if (isa_names[i].isa == isa) return isa_names[i].name;
-    return "unknown";
+        if (isa_names[i].isa == isa) return (int)i;
+    return -1;
+}
+
+static const char *isa_name(void) {
+    int row = isa_row();
+    return row < 0 ? "unknown" : isa_names[row].name;
 }
 
 /* Asks oneDNN for a Winograd convolution of a shape fast mode uses it for
@@ -81,4 +92,108 @@ fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
                           "mode fast needs oneDNN's Winograd convolutions, which it has only for AVX-512 "
                           "(avx512_core); this CPU's ISA is %s: use mode exact",
                           isa_name());
+}
+
+/* ---- the FMA peak ----
+ * Each kernel runs `iters` rounds of a = a * b + c on independent vector
+ * accumulators, enough of them to cover the FMA latency of every unit (two
+ * units of 4-5 cycles on current x86 cores), and returns a value that depends
+ * on all of them so the loop is not removed. b < 1 keeps the values bounded
+ * and normal. */
+#define FN_PEAK_ACC 12
+
+#ifdef FN_X86
+__attribute__((target("avx2,fma"))) static float fma_avx2(long iters) {
+    __m256 a[FN_PEAK_ACC], b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
+    for (int k = 0; k < FN_PEAK_ACC; k++) a[k] = _mm256_set1_ps((float)k);
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < FN_PEAK_ACC; k++) a[k] = _mm256_fmadd_ps(a[k], b, c);
+    for (int k = 1; k < FN_PEAK_ACC; k++) a[0] = _mm256_add_ps(a[0], a[k]);
+    float out[8];
+    _mm256_storeu_ps(out, a[0]);
+    return out[0] + out[7];
+}
+
+__attribute__((target("avx512f"))) static float fma_avx512(long iters) {
+    __m512 a[2 * FN_PEAK_ACC], b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(0.001f);
+    for (int k = 0; k < 2 * FN_PEAK_ACC; k++) a[k] = _mm512_set1_ps((float)k);
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < 2 * FN_PEAK_ACC; k++) a[k] = _mm512_fmadd_ps(a[k], b, c);
+    for (int k = 1; k < 2 * FN_PEAK_ACC; k++) a[0] = _mm512_add_ps(a[0], a[k]);
+    return _mm512_reduce_add_ps(a[0]);
+}
+#endif
+
+static float fma_c(long iters) {
+    float a[4 * FN_PEAK_ACC], out = 0.0f;
+    for (int k = 0; k < 4 * FN_PEAK_ACC; k++) a[k] = (float)k;
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < 4 * FN_PEAK_ACC; k++) a[k] = a[k] * 0.999f + 0.001f;
+    for (int k = 0; k < 4 * FN_PEAK_ACC; k++) out += a[k];
+    return out;
+}
+
+/* One row per kernel: its name, the flops of one iteration, the CPU feature
+ * it needs and the lanes of the oneDNN level that uses it. */
+typedef float (*fma_kernel)(long iters);
+static const struct {
+    const char *name;
+    fma_kernel run;
+    double flops_per_iter;
+    int lanes;
+} fma_kernels[] = {
+#ifdef FN_X86
+    {"avx512", fma_avx512, 2.0 * 16 * 2 * FN_PEAK_ACC, 16},
+    {"avx2", fma_avx2, 2.0 * 8 * FN_PEAK_ACC, 8},
+#endif
+    {"c", fma_c, 2.0 * 4 * FN_PEAK_ACC, 0},
+};
+
+static int cpu_has(int lanes) {
+#ifdef FN_X86
+    if (lanes == 16) return __builtin_cpu_supports("avx512f");
+    if (lanes == 8) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return lanes == 0;
+}
+
+/* Seconds for `threads` threads each running iters iterations at once; *team: the threads OpenMP gave. */
+static double fma_round(fma_kernel run, long iters, int threads, int *team) {
+    volatile float sink = 0.0f;
+    double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(threads)
+    {
+        float r = run(iters);
+#pragma omp critical
+        sink += r;
+#pragma omp single
+        *team = omp_get_num_threads();
+    }
+    (void)sink;
+    return omp_get_wtime() - t0;
+}
+
+fusenet_status fusenet_measure_fma_peak(int32_t threads, fusenet_fma_peak *out, fusenet_error *err) {
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_measure_fma_peak: out is NULL");
+    if (threads < 0 || threads > FN_MAX_THREADS)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_measure_fma_peak: threads %d outside 0..%d",
+                              (int)threads, FN_MAX_THREADS);
+    if (threads == 0) threads = fusenet__default_threads();
+    int row = isa_row(), lanes = row < 0 ? 0 : isa_names[row].fma_lanes;
+    size_t k = 0; /* the widest kernel both oneDNN's level and the CPU have */
+    while (fma_kernels[k].lanes > lanes || !cpu_has(fma_kernels[k].lanes)) k++;
+    int team = threads;
+    long iters = 100000; /* warm-up round, then rounds of about 20 ms */
+    double s = fma_round(fma_kernels[k].run, iters, threads, &team), best = 0.0;
+    for (int round = 0; round < 5; round++) {
+        iters = (long)((double)iters * 0.02 / (s > 1e-6 ? s : 1e-6));
+        if (iters < 1000) iters = 1000;
+        s = fma_round(fma_kernels[k].run, iters, threads, &team);
+        double gflops = fma_kernels[k].flops_per_iter * (double)iters * team / s / 1e9;
+        if (gflops > best) best = gflops;
+    }
+    out->isa = fma_kernels[k].name;
+    out->threads = team;
+    out->gflops = best;
+    return fusenet__ok(err);
 }

@@ -1,0 +1,107 @@
+/* test_perf.c - the yardsticks of `fusenet bench --profile`: the measured FMA
+ * peak (fusenet_measure_fma_peak) and the floating-point operations each step
+ * reports, against the hand count of the spec (keras-models.md, section 9:
+ * conv MACs = H_out x W_out x C_out x kh x kw x C_in, FLOPs = 2 x MACs).
+ *
+ * Nothing here depends on the ISA: the peak's kernel is checked against what
+ * fusenet_get_system_info says oneDNN dispatches, and the FLOP totals do not
+ * depend on which implementation runs a layer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#ifndef FN_BUILD_DIR
+#define FN_BUILD_DIR "."
+#endif
+#define RESNET_PATH FN_BUILD_DIR "/perf_random_resnet50.h5"
+#define VGG_PATH FN_BUILD_DIR "/perf_random_vgg16.h5"
+
+static void test_fma_peak(void **state) {
+    (void)state;
+    fusenet_system_info info;
+    fusenet_error err;
+    expect_ok(fusenet_get_system_info(&info, &err), &err);
+    fusenet_fma_peak one, all;
+    expect_ok(fusenet_measure_fma_peak(1, &one, &err), &err);
+    expect_ok(fusenet_measure_fma_peak(0, &all, &err), &err);
+    assert_int_equal(one.threads, 1);
+    assert_int_equal(all.threads, info.default_threads);
+    /* the widest kernel oneDNN's own level uses: AVX-512 only where oneDNN dispatches it */
+    int avx512 = strncmp(info.isa, "avx512", 6) == 0, avx2 = strncmp(info.isa, "avx2", 4) == 0;
+    if (strcmp(one.isa, "avx512") == 0)
+        assert_true(avx512);
+    else if (strcmp(one.isa, "avx2") == 0)
+        assert_true(avx2 || avx512);
+    else
+        assert_string_equal(one.isa, "c");
+    assert_string_equal(all.isa, one.isa);
+    /* a real rate: above 0.1 GFLOP/s and below 10 TFLOP/s for one core (miscounted
+     * iterations or a loop the compiler removed land outside) */
+    assert_true(isfinite(one.gflops) && one.gflops > 0.1 && one.gflops < 1e4);
+    assert_true(isfinite(all.gflops) && all.gflops > 0.1 && all.gflops < 1e4 * all.threads);
+    expect_error(fusenet_measure_fma_peak(1, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "out");
+    expect_error(fusenet_measure_fma_peak(-1, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads -1");
+    expect_error(fusenet_measure_fma_peak(1025, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads 1025");
+}
+
+/* Sum of the flops of model m's steps (m -1: the fuse head's). */
+static double model_flops(const fusenet_net *net, int32_t m) {
+    double sum = 0;
+    for (size_t i = 0; i < fusenet_net_step_count(net); i++) {
+        fusenet_step_info s;
+        expect_ok(fusenet_net_step_info(net, i, &s, NULL), NULL);
+        if (s.model == m) sum += s.flops;
+    }
+    return sum;
+}
+
+/* The default dual product at 224 x 224: ResNet50 to conv4_block6_out is
+ * 3,123,757,056 MACs, VGG16 to block5_conv3 15,346,630,656 (the spec's hand
+ * count, which matches torchvision's published totals); twice that at batch 2;
+ * the fuse head computes none. */
+static void test_dual_flops_224(void **state) {
+    (void)state;
+    fusenet_dual_params p = fusenet_dual_default_params();
+    p.resnet_weights = RESNET_PATH;
+    p.vgg_weights = VGG_PATH;
+    for (int32_t batch = 1; batch <= 2; batch++) {
+        p.net.batch = batch;
+        fusenet_net *net;
+        fusenet_error err;
+        expect_ok(fusenet_build_dual(&p, &net, &err), &err);
+        assert_true(model_flops(net, 0) == 2.0 * batch * 3123757056.0);
+        assert_true(model_flops(net, 1) == 2.0 * batch * 15346630656.0);
+        assert_true(model_flops(net, -1) == 0.0);
+        fusenet_net_free(net);
+    }
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    if (fx_write_weights(FUSENET_ARCH_RESNET50, 7, RESNET_PATH)) return -1;
+    return fx_write_weights(FUSENET_ARCH_VGG16, 8, VGG_PATH);
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    remove(RESNET_PATH);
+    remove(VGG_PATH);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fma_peak),
+        cmocka_unit_test(test_dual_flops_224),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
