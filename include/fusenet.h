@@ -195,8 +195,10 @@ FUSENET_API fusenet_status fusenet_model_create(const fusenet_model_params *para
 /** Loads a model from a legacy Keras HDF5 weights file (the official
  *  *_notop.h5 and full files). Weights are matched by layer name through each
  *  layer's weight_names attribute; every shape is checked against the graph.
- *  Older Keras ResNet50 files (res2a_branch2a naming) are refused with a
- *  message saying so. params NULL: the defaults (ResNet50 without top, all
+ *  Older Keras ResNet50 files (deep-learning-models v0.2: bn_conv1,
+ *  res2a_branch2a, ... naming) load as ResNet50 under the current layer
+ *  names, with their BatchNorm epsilon 1e-3 (models/README.md); mixing both
+ *  namings, or such a file as another arch, is ARCH. params NULL: the defaults (ResNet50 without top, all
  *  weights), so a VGG16 file is then refused with ARCH. Statuses: IO, FORMAT,
  *  ARCH, SHAPE, VALUE, NOMEM, INVALID_ARG, UNKNOWN_LAYER (needed_layers). */
 FUSENET_API fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *params,

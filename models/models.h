@@ -35,4 +35,13 @@ extern const int fusenet__n_archs;
 /* The registry row of `arch`, or NULL for a value that is no architecture. */
 const fn_arch_info *fusenet__arch(fusenet_arch arch);
 
+/* Old Keras ResNet50 files (deep-learning-models v0.2: conv1, bn_conv1, res2a_branch2a, ...;
+ * resnet_old_names.c): a current layer name's old name, and back. Return 1 and
+ * write the name when it has one (the layers with weights), 0 otherwise. */
+int fusenet__resnet_old_name(const char *current, char *old, size_t size);
+int fusenet__resnet_current_name(const char *old, char *current, size_t size);
+/* Their BatchNormalization epsilon (Keras' default), set on every BatchNorm of g. */
+#define FN_RESNET_OLD_BN_EPSILON 1e-3f
+void fusenet__resnet_old_epsilon(fn_graph *g);
+
 #endif

@@ -106,17 +106,40 @@ static int file_has(const fn_h5 *f, const char *name) {
     return 0;
 }
 
-/* Tells the user what a wrong file is: the old ResNet50 naming, or another
- * architecture's file (its signature layer). */
+/* Old Keras ResNet50 files (models/resnet_old_names.c) load into the current
+ * graph under their own names and BatchNorm epsilon; a file mixing both
+ * namings, or an old file asked as another model, is refused. */
+static fusenet_status check_old_naming(fusenet_model *m, const fn_h5 *f, fusenet_error *err) {
+    const char *path = fusenet__h5_path(f);
+    const char *old = file_has(f, "bn_conv1") ? "bn_conv1" : file_has(f, "res2a_branch2a") ? "res2a_branch2a" : NULL;
+    if (!old) return fusenet__ok(err);
+    if (m->arch != FUSENET_ARCH_RESNET50)
+        return fusenet__error(err, FUSENET_ERR_ARCH,
+                              "%s holds old Keras ResNet50 weights (layer %s, deep-learning-models v0.2 naming), "
+                              "not %s", path, old, fusenet__arch(m->arch)->keras_name);
+    for (size_t i = 0; i < fusenet__h5_layer_count(f); i++) {
+        const char *name = fusenet__h5_layer_name(f, i);
+        char cur[FN_NAME_MAX];
+        if (fusenet__graph_find(&m->g, name) >= 0 && fusenet__resnet_old_name(name, cur, sizeof cur))
+            return fusenet__error(err, FUSENET_ERR_ARCH,
+                                  "%s mixes two ResNet50 namings: layer %s is old Keras naming "
+                                  "(deep-learning-models v0.2), layer %s the current one; "
+                                  "a file holds one of them",
+                                  path, old, name);
+    }
+    m->old_resnet_names = 1;
+    fusenet__resnet_old_epsilon(&m->g);
+    return fusenet__ok(err);
+}
+
+/* The file's name of node `name`: its old name in an old ResNet50 file. */
+static const char *file_name(const fusenet_model *m, const char *name, char *buf, size_t size) {
+    return m->old_resnet_names && fusenet__resnet_old_name(name, buf, size) ? buf : name;
+}
+
+/* Tells the user what a wrong file is: another architecture's file (its signature layer). */
 static fusenet_status check_file_kind(const fusenet_model *m, const fn_h5 *f, fusenet_error *err) {
     const char *path = fusenet__h5_path(f);
-    if (file_has(f, "res2a_branch2a") || file_has(f, "bn_conv1"))
-        return fusenet__error(err, FUSENET_ERR_ARCH,
-                        "%s: old Keras ResNet50 weights (deep-learning-models v0.2 naming: conv1, bn_conv1, "
-                        "res2a_branch2a, ...; BatchNorm epsilon 1e-3) are not supported; use "
-                        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (names conv1_conv, "
-                        "conv2_block1_1_conv, ...)",
-                        path);
     const fn_arch_info *want = fusenet__arch(m->arch);
     for (int a = fusenet__n_archs - 1; a >= 0; a--) { /* deepest variant first: a ResNet152 file has conv1_conv too */
         const fn_arch_info *other = &fusenet__archs[a];
@@ -140,13 +163,15 @@ static fusenet_status check_extra_layers(const fusenet_model *m, fn_h5 *f, fusen
     fusenet_status st = fusenet__graph_finish(&top, err);
     for (size_t i = 0; st == FUSENET_OK && i < fusenet__h5_layer_count(f); i++) {
         const char *name = fusenet__h5_layer_name(f, i);
+        char cur[FN_NAME_MAX];
+        if (m->old_resnet_names && fusenet__resnet_current_name(name, cur, sizeof cur)) name = cur;
         if (fusenet__graph_find(&m->g, keras2_name(name)) >= 0 || fusenet__graph_find(&top, keras2_name(name)) >= 0)
             continue;
         size_t nw = 0;
-        st = fusenet__h5_layer_weight_count(f, name, &nw, err);
+        st = fusenet__h5_layer_weight_count(f, fusenet__h5_layer_name(f, i), &nw, err);
         if (st == FUSENET_OK && nw > 0)
             st = fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s' has %zu weights but %s%s has no such layer",
-                                fusenet__h5_path(f), name, nw, fusenet__arch_name(m->arch),
+                                fusenet__h5_path(f), fusenet__h5_layer_name(f, i), nw, fusenet__arch_name(m->arch),
                                 m->include_top ? " (with top)" : "");
     }
     fusenet__graph_free(&top);
@@ -163,12 +188,15 @@ static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned ch
         fn_wspec specs[FN_MAX_WEIGHTS];
         int count = fusenet__node_wspecs(&m->g, shapes, i, specs);
         if (count == 0 || !needed[i]) continue;
-        const char *group = n->name;
+        char old[FN_NAME_MAX];
+        const char *group = file_name(m, n->name, old, sizeof old);
         if (!file_has(f, group) && strcmp(group, "predictions") == 0 && file_has(f, "probs")) group = "probs";
         if (!file_has(f, group)) {
-            st = fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s' of %s%s is missing from the file", fusenet__h5_path(f),
-                          n->name, fusenet__arch_name(m->arch),
-                          m->include_top ? " with top (is this a _notop file?)" : "");
+            st = fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s'%s%s%s of %s%s is missing from the file%s",
+                                fusenet__h5_path(f), group, group == old ? " (" : "", group == old ? n->name : "",
+                                group == old ? ")" : "", fusenet__arch_name(m->arch),
+                                m->include_top ? " with top (is this a _notop file?)" : "",
+                                group == old ? " (old Keras ResNet50 naming)" : "");
             break;
         }
         for (int k = 0; k < count && st == FUSENET_OK; k++) {
@@ -219,6 +247,7 @@ fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *
         memset(needed, 1, (size_t)m->g.n);
     }
     st = fusenet__h5_open(path, &f, err);
+    if (st == FUSENET_OK) st = check_old_naming(m, f, err);
     if (st == FUSENET_OK) st = check_file_kind(m, f, err);
     if (st == FUSENET_OK) st = check_extra_layers(m, f, err);
     if (st == FUSENET_OK) st = load_weights(m, f, needed, p->allow_nonfinite, err);

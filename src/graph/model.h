@@ -14,6 +14,7 @@ struct fusenet_model {
     fusenet_pooling pooling;
     fn_graph g;
     unsigned char *loaded; /* per node: 1 if the node's weights are present */
+    int old_resnet_names;  /* read from an old Keras ResNet50 file (models/resnet_old_names.c) */
 };
 
 const char *fusenet__arch_name(fusenet_arch arch); /* "resnet50", "vgg16" */

@@ -196,8 +196,9 @@ def copy(src, dst):
     return dst
 
 
-def write_old_naming(path):
-    """A tiny ResNet50 weights file in the 2016 deep-learning-models naming (Keras-1 flat names)."""
+def write_old_naming(path, mixed=False):
+    """A tiny ResNet50 weights file in the 2016 deep-learning-models naming (Keras-1 flat names);
+    mixed: with one layer of the current naming too."""
     r = rng(7)
     layers = [
         ("input_1", []),
@@ -207,6 +208,9 @@ def write_old_naming(path):
                       ("bn_conv1_running_mean:0", (64,)), ("bn_conv1_running_std:0", (64,))]),
         ("res2a_branch2a", [("res2a_branch2a_W:0", (1, 1, 64, 64)), ("res2a_branch2a_b:0", (64,))]),
     ]
+    if mixed:
+        layers.append(("conv2_block1_2_conv", [("conv2_block1_2_conv/kernel:0", (3, 3, 64, 64)),
+                                               ("conv2_block1_2_conv/bias:0", (64,))]))
     with h5py.File(path, "w") as f:
         set_names_attr(f, "layer_names", [n for n, _ in layers])
         f.attrs["backend"] = b"tensorflow"
@@ -217,8 +221,9 @@ def write_old_naming(path):
                 set_names_attr(g, "weight_names", [w for w, _ in ws])
             else:
                 g.attrs["weight_names"] = np.zeros((0,), dtype=np.float64)
-            for w, shape in ws:
-                g.create_dataset(w, data=r.uniform(-0.1, 0.1, shape).astype(np.float32))
+            for w, shape in ws:  # a variance (running_std in Keras 1) is positive
+                lo, hi = (0.5, 1.5) if w.endswith("running_std:0") else (-0.1, 0.1)
+                g.create_dataset(w, data=r.uniform(lo, hi, shape).astype(np.float32))
 
 
 class Fixtures:
@@ -404,6 +409,7 @@ class Fixtures:
         with h5py.File(p("w_names_int.h5"), "w") as f:  # layer_names of the wrong type
             f.attrs["layer_names"] = np.arange(5, dtype=np.int32)
         write_old_naming(p("w_old_naming.h5"))
+        write_old_naming(p("w_old_naming_mixed.h5"), mixed=True)
         write_old_naming(p("w_locked.h5"))
         size = os.path.getsize(r)
         with open(r, "rb") as src:
@@ -638,10 +644,20 @@ def make_cases(fx, work):
         want=[R, "ResNet50", "not VGG16"])
     fuse("weights_other_network_fuse_swapped", rw=V, vw=R, want=[V, "VGG16"])
     bench("weights_other_network_bench", rw=V, vw=R, want=[V, "VGG16"])
-    tap("weights_old_resnet_naming", model="resnet50", weights=P("w_old_naming.h5"), layer="conv1_relu",
-        want=[P("w_old_naming.h5"), "old Keras ResNet50", "res2a_branch2a"])
+    # old ResNet50 naming (conv1, bn_conv1, res2a_branch2a, ...): read into the current graph;
+    # a layer it lacks is named in both namings, mixed namings and other models are refused
+    tap("weights_old_resnet_naming_ok", model="resnet50", weights=P("w_old_naming.h5"), layer="conv1_relu",
+        ok=True, outputs=["out.npy"])
+    tap("weights_old_resnet_naming", model="resnet50", weights=P("w_old_naming.h5"), layer="conv2_block1_out",
+        want=[P("w_old_naming.h5"), "bn2a_branch2a", "conv2_block1_1_bn", "missing", "old Keras ResNet50"])
     fuse("weights_old_resnet_naming_fuse", rw=P("w_old_naming.h5"),
-         want=[P("w_old_naming.h5"), "old Keras ResNet50"])
+         want=[P("w_old_naming.h5"), "missing", "old Keras ResNet50"])
+    tap("weights_old_resnet_naming_mixed", model="resnet50", weights=P("w_old_naming_mixed.h5"),
+        layer="conv1_relu", want=[P("w_old_naming_mixed.h5"), "mixes", "bn_conv1", "conv2_block1_2_conv"])
+    tap("weights_old_resnet_naming_resnet101", model="resnet101", weights=P("w_old_naming.h5"),
+        layer="conv1_relu", want=[P("w_old_naming.h5"), "old Keras ResNet50", "not ResNet101"])
+    fuse("weights_old_resnet_naming_as_vgg", vw=P("w_old_naming.h5"),
+         want=[P("w_old_naming.h5"), "old Keras ResNet50", "not VGG16"])
     tap("weights_notop_file_top_layer", model="vgg16", layer="fc1",
         want=[V, "fc1", "notop"])
 

@@ -66,7 +66,10 @@ WEIGHTS = {
     "resnet101": ("resnet101", False, 505, "fixed", False),
     "resnet152": ("resnet152", False, 606, "fixed", False),
     "vgg19": ("vgg19", False, 707, "fixed", False),
+    # an old Keras ResNet50 file (res2a_branch2a, bn_conv1, fc1000; BatchNorm epsilon 1e-3), with its top
+    "resnet_old": ("resnet50", True, 808, "fixed", False),
 }
+OLD_NAMING = {"resnet_old"}   # written by keras_weights.py --old-naming
 
 
 def tap_cases(quick):
@@ -81,7 +84,11 @@ def tap_cases(quick):
          # the deeper family members: one tap each, through their added blocks, odd size
          ("resnet101", "3x97x131", ["conv4_block23_out"]),
          ("resnet152", "1x97x131", ["conv5_block3_out"]),
-         ("vgg19", "3x97x131", ["block5_conv4"])]
+         ("vgg19", "3x97x131", ["block5_conv4"]),
+         # old ResNet50 naming: every kind of renamed layer, odd size, batch 3; its classifier fc1000
+         ("resnet_old", "3x97x131", ["conv1_bn", "pool1_pool", "conv2_block1_0_bn", "conv3_block4_out",
+                                     "conv4_block6_out", "conv5_block3_out"]),
+         ("resnet_old", "3x224", ["predictions"])]
     if not quick:
         c += [("resnet", "3x224", ["conv1_bn", "pool1_pad", "conv2_block1_0_bn", "conv3_block2_2_bn",
                                    "conv4_block6_add", "conv5_block3_out"]),
@@ -120,7 +127,8 @@ def fuse_cases(quick):
          ("resnet", "vgg", "1x224", "conv3_block4_out", V, "bilinear", "min"),   # 28 -> 14
          ("resnet", "vgg", "3x97x131", R, V, "bilinear", "min"),          # 7x9 -> 6x8, batch 3
          ("resnet", "vgg", "1x224", R, V, "bilinear", "min", "fast"),     # Winograd, looser bound
-         ("resnet", "vgg", "3x97x131", R, V, "bilinear", "min", "fast")]
+         ("resnet", "vgg", "3x97x131", R, V, "bilinear", "min", "fast"),
+         ("resnet_old", "vgg", "3x97x131", R, V, "bilinear", "min")]      # an old ResNet50 file in fuse
     if not quick:
         c += [("resnet", "vgg", "1x224", "conv3_block4_out", V, "nearest", "min"),
               ("resnet", "vgg", "1x200x232", R, V, "nearest", "max"),
@@ -152,10 +160,12 @@ class Runner:
     def weight_file(self, key):
         if key not in self.weights:
             model, top, seed, strings, chunk = WEIGHTS[key]
-            path = os.path.join(self.work, "%s_seed%d%s_%s%s.h5" % (
-                model, seed, "_top" if top else "", strings, "_chunked" if chunk else ""))
+            path = os.path.join(self.work, "%s_seed%d%s_%s%s%s.h5" % (
+                model, seed, "_top" if top else "", strings, "_chunked" if chunk else "",
+                "_old_naming" if key in OLD_NAMING else ""))
             # Always rewritten: a file left by an older generator must not be reused.
-            keras_weights.write_file(path, model, top=top, seed=seed, strings=strings, chunk_names=chunk)
+            keras_weights.write_file(path, model, top=top, seed=seed, strings=strings, chunk_names=chunk,
+                                     old_naming=key in OLD_NAMING)
             self.weights[key] = path
         return self.weights[key]
 

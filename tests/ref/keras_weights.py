@@ -19,8 +19,9 @@ writes a list of bytes). `--chunk-names` forces the Keras chunked form of
 `layer_names` (`layer_names0`, `layer_names1`, split with numpy.array_split).
 
 `--old-naming` writes a ResNet50 in the naming of the 2016 deep-learning-models
-release (conv1, bn_conv1, res2a_branch2a, bn2a_branch2a, ..., Keras-1 flat
-weight names). Loaders of the current naming are expected to refuse it.
+release (conv1, bn_conv1, res2a_branch2a, bn2a_branch2a, ..., fc1000, Keras-1 flat
+weight names); libfusenet reads it into the current graph with BatchNorm epsilon 1e-3
+(models/README.md), and so does torch_ref.py.
 
 Values are random but scaled so that activations stay of order one through
 the whole network for a caffe-preprocessed input (values in about [-124, 152]):

@@ -11,6 +11,8 @@ its projection shortcut; every conv has a bias; BN eps 1.001e-5 (inference);
 conv1_pad = ZeroPadding 3 + conv1_conv 7x7/2 valid; pool1_pad = ZeroPadding 1 +
 pool1_pool MaxPool 3x3/2 valid; `_bn` outputs are pre-ReLU, `_add` pre-ReLU,
 `_out` post-ReLU. Top: avg_pool (global mean) + predictions (Dense, softmax).
+An old Keras ResNet50 file (layer bn_conv1: conv1, res2a_branch2a, ..., fc1000)
+is read into the same graph under the current names, with BN eps 1e-3.
 VGG16: conv 3x3 same with fused ReLU (block*_conv* outputs are post-ReLU),
 MaxPool 2x2/2 valid. Top: flatten (NHWC order), fc1/fc2 (ReLU), predictions (softmax).
 Without the top, pooling='avg'/'max' adds avg_pool/max_pool (ResNet) or
@@ -153,8 +155,8 @@ class ConvAct(nn.Module):
         return torch.relu(y) if self.relu else y
 
 
-def make_bn(gamma, beta, mean, var):
-    bn = nn.BatchNorm2d(gamma.shape[0], eps=BN_EPS)
+def make_bn(gamma, beta, mean, var, eps=BN_EPS):
+    bn = nn.BatchNorm2d(gamma.shape[0], eps=eps)
     with torch.no_grad():
         bn.weight.copy_(torch.from_numpy(gamma))
         bn.bias.copy_(torch.from_numpy(beta))
@@ -242,13 +244,16 @@ def _detect_top(model, names, top):
     return "fc1" in names
 
 
-def build_resnet50(weights, include_top=False, pooling=None, model="resnet50"):
+def build_resnet50(weights, include_top=False, pooling=None, model="resnet50", eps=BN_EPS):
     W = weights
+
+    def bn(name):
+        return make_bn(*W[name], eps=eps)
     g = KerasGraph(model)
     g.add("input_1", None, [])
     g.add("conv1_pad", nn.ZeroPad2d(3), ["input_1"])
     g.add("conv1_conv", ConvAct(*W["conv1_conv"], stride=2, padding=0, relu=False), ["conv1_pad"])
-    g.add("conv1_bn", make_bn(*W["conv1_bn"]), ["conv1_conv"])
+    g.add("conv1_bn", bn("conv1_bn"), ["conv1_conv"])
     g.add("conv1_relu", Relu(), ["conv1_bn"])
     g.add("pool1_pad", nn.ZeroPad2d(1), ["conv1_relu"])
     g.add("pool1_pool", nn.MaxPool2d(3, 2), ["pool1_pad"])
@@ -259,18 +264,18 @@ def build_resnet50(weights, include_top=False, pooling=None, model="resnet50"):
             stride = 2 if (b == 1 and s > 2) else 1
             if b == 1:
                 g.add(p + "_0_conv", ConvAct(*W[p + "_0_conv"], stride=stride, padding=0, relu=False), [prev])
-                g.add(p + "_0_bn", make_bn(*W[p + "_0_bn"]), [p + "_0_conv"])
+                g.add(p + "_0_bn", bn(p + "_0_bn"), [p + "_0_conv"])
                 shortcut = p + "_0_bn"
             else:
                 shortcut = prev
             g.add(p + "_1_conv", ConvAct(*W[p + "_1_conv"], stride=stride, padding=0, relu=False), [prev])
-            g.add(p + "_1_bn", make_bn(*W[p + "_1_bn"]), [p + "_1_conv"])
+            g.add(p + "_1_bn", bn(p + "_1_bn"), [p + "_1_conv"])
             g.add(p + "_1_relu", Relu(), [p + "_1_bn"])
             g.add(p + "_2_conv", ConvAct(*W[p + "_2_conv"], stride=1, padding=1, relu=False), [p + "_1_relu"])
-            g.add(p + "_2_bn", make_bn(*W[p + "_2_bn"]), [p + "_2_conv"])
+            g.add(p + "_2_bn", bn(p + "_2_bn"), [p + "_2_conv"])
             g.add(p + "_2_relu", Relu(), [p + "_2_bn"])
             g.add(p + "_3_conv", ConvAct(*W[p + "_3_conv"], stride=1, padding=0, relu=False), [p + "_2_relu"])
-            g.add(p + "_3_bn", make_bn(*W[p + "_3_bn"]), [p + "_3_conv"])
+            g.add(p + "_3_bn", bn(p + "_3_bn"), [p + "_3_conv"])
             g.add(p + "_add", Add(), [shortcut, p + "_3_bn"])
             g.add(p + "_out", Relu(), [p + "_add"])
             prev = p + "_out"
@@ -309,6 +314,26 @@ def build_vgg16(weights, include_top=False, pooling=None, model="vgg16"):
     return g
 
 
+# Old Keras ResNet50 files (fchollet/deep-learning-models v0.2, loaded by
+# keras_applications/resnet50.py): identity_block / conv_block name a conv
+# 'res' + stage + block letter + '_branch' + 2a|2b|2c|1 and its BatchNorm 'bn' + the
+# same; the stem conv1 / bn_conv1, the classifier fc1000. BatchNormalization
+# there has Keras' default epsilon, 1e-3.
+OLD_BN_EPS = 1e-3
+
+
+def old_resnet50_names():
+    """{old layer name: current layer name} of ResNet50."""
+    m = {"conv1": "conv1_conv", "bn_conv1": "conv1_bn", "fc1000": "predictions"}
+    for s, _f, nblocks in RESNET_STAGES:
+        for b in range(1, nblocks + 1):
+            for branch, k in (("2a", 1), ("2b", 2), ("2c", 3), ("1", 0)):
+                old = "%d%s_branch%s" % (s, "abcdefghijklmnopqrstuvwxyz"[b - 1], branch)
+                m["res" + old] = "conv%d_block%d_%d_conv" % (s, b, k)
+                m["bn" + old] = "conv%d_block%d_%d_bn" % (s, b, k)
+    return m
+
+
 _GRAPH_CACHE = {}
 
 
@@ -317,9 +342,15 @@ def load_graph(model, weights_path, top="auto", pooling=None, dtype=torch.float3
     if key in _GRAPH_CACHE:
         return _GRAPH_CACHE[key]
     names, weights = read_keras_h5(weights_path)
+    eps = BN_EPS
+    if model == "resnet50" and "bn_conv1" in names:
+        old = old_resnet50_names()
+        names = [old.get(n, n) for n in names]
+        weights = {old.get(n, n): w for n, w in weights.items()}
+        eps = OLD_BN_EPS
     inc = _detect_top(model, names, top)
     if model in RESNET_BLOCKS:
-        g = build_resnet50(weights, inc, pooling, model)
+        g = build_resnet50(weights, inc, pooling, model, eps)
     elif model in ("vgg16", "vgg19"):
         g = build_vgg16(weights, inc, pooling, model)
     else:
