@@ -2,6 +2,7 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,4 +94,21 @@ void fusenet__suggest(char *buf, size_t size, const char *name, const char *cons
              best[1] != (size_t)-1 ? ", " : "", best[1] != (size_t)-1 ? names[best[1]] : "",
              best[2] != (size_t)-1 ? ", " : "", best[2] != (size_t)-1 ? names[best[2]] : "");
     fusenet__one_line(buf); /* names may come from a file */
+}
+
+size_t fusenet__first_nonfinite(const float *p, size_t n) {
+    enum { BLOCK = 4096 };
+    for (size_t start = 0; start < n; start += BLOCK) {
+        size_t end = n - start < BLOCK ? n : start + BLOCK;
+        uint32_t bad = 0;
+        for (size_t i = start; i < end; i++) {
+            uint32_t u;
+            memcpy(&u, &p[i], sizeof u);
+            bad |= (u & 0x7f800000u) + 0x00800000u;
+        }
+        if (!(bad & 0x80000000u)) continue;
+        for (size_t i = start; i < end; i++)
+            if (!isfinite(p[i])) return i;
+    }
+    return n;
 }

@@ -20,6 +20,10 @@ fusenet_status fusenet__error(fusenet_error *err, fusenet_status status, const c
 /* "NaN", "+Inf" or "-Inf": how messages name a non-finite value. */
 static inline const char *fusenet__nonfinite_name(float x) { return isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf"; }
 
+/* Index of the first non-finite value of p[0..n), or n: one vectorised pass
+ * (an exponent of all ones, NaN or Inf, carries into bit 31) while all are finite. */
+size_t fusenet__first_nonfinite(const float *p, size_t n);
+
 /* Replaces control characters (newlines, ...) by spaces: messages are one line. */
 void fusenet__one_line(char *message);
 

@@ -202,12 +202,10 @@ static int value_as(ctx *c, int i, const dnnl_memory_desc_t *want) {
 static int upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *want,
                   const char *layer) {
     size_t count = ok(c) ? dnnl_memory_desc_get_size(user) / sizeof *host : 0;
-    for (size_t k = 0; k < count; k++)
-        if (!isfinite(host[k])) {
-            fail(c, FUSENET_ERR_VALUE, "layer %s: a weight is %s (flat index %zu): a net is built only from finite weights",
-                 layer, fusenet__nonfinite_name(host[k]), k);
-            break;
-        }
+    size_t bad = fusenet__first_nonfinite(host, count);
+    if (bad < count)
+        fail(c, FUSENET_ERR_VALUE, "layer %s: a weight is %s (flat index %zu): a net is built only from finite weights",
+             layer, fusenet__nonfinite_name(host[bad]), bad);
     int v = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(want));
     if (v < 0) return -1;
     fn_value *val = &c->net->values[v];
@@ -221,10 +219,18 @@ static int upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, con
         memcpy(val->own, host, dnnl_memory_desc_get_size(user));
         return v;
     }
-    memset(val->own, 0, val->size); /* a blocked layout's padding stays zero */
+    if (dnnl_memory_desc_get_size(want) != dnnl_memory_desc_get_size(user))
+        memset(val->own, 0, val->size); /* a blocked layout's padding stays zero (else the reorder writes every byte) */
+    /* On one thread (oneDNN fixes a reorder's team when it is created): a weights reorder
+     * is a short copy, and a team spinning at its barriers costs more than it saves
+     * (README, start-up). */
+    int saved = fusenet__threads_enter(1);
     dnnl_primitive_desc_t pd = NULL;
     c->status = fusenet__op_reorder_once(c->net->eng, user, want, layer, &pd, c->err);
-    if (!ok(c)) return -1;
+    if (!ok(c)) {
+        fusenet__threads_leave(saved);
+        return -1;
+    }
     dnnl_memory_t src = NULL, dst = NULL;
     dnnl_primitive_t prim = NULL;
     dnnl_status_t s = dnnl_memory_create(&src, user, c->net->eng, (void *)host);
@@ -239,6 +245,7 @@ static int upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, con
     dnnl_memory_destroy(src);
     dnnl_memory_destroy(dst);
     dnnl_primitive_desc_destroy(pd);
+    fusenet__threads_leave(saved);
     check_dnnl(c, s, layer, "weights reorder");
     return v;
 }
@@ -349,12 +356,16 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
         fail(c, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", c->g->nodes[ch->sum].name,
              c->g->nodes[ch->shortcut].name);
     size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
-    float *w = ok(c) ? fusenet__malloc(kelems * sizeof *w) : NULL;
-    float *b = ok(c) ? fusenet__malloc((size_t)n->filters * sizeof *b) : NULL;
+    /* A model handed over to the build is folded in place (its raw weights are released below); others are copied. */
+    fn_node *own = c->owned ? &c->owned->g.nodes[ch->head] : NULL;
+    float *w = own ? own->w[0] : ok(c) ? fusenet__malloc(kelems * sizeof *w) : NULL;
+    float *b = own ? own->w[1] : ok(c) ? fusenet__malloc((size_t)n->filters * sizeof *b) : NULL;
     if (ok(c) && (!w || !b)) fail(c, FUSENET_ERR_NOMEM, "out of memory folding layer %s", n->name);
     if (ok(c)) {
-        memcpy(w, n->w[0], kelems * sizeof *w);
-        memcpy(b, n->w[1], (size_t)n->filters * sizeof *b);
+        if (!own) {
+            memcpy(w, n->w[0], kelems * sizeof *w);
+            memcpy(b, n->w[1], (size_t)n->filters * sizeof *b);
+        }
         if (ch->bn >= 0) {
             const fn_node *bn = &c->g->nodes[ch->bn];
             check_bn_scale(c, bn, n->filters);
@@ -404,8 +415,10 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
     step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
     step_arg(s, DNNL_ARG_DST, dst_value, &dst_md);
     finish_step(c, s, pd);
-    fusenet__free(w);
-    fusenet__free(b);
+    if (!own) {
+        fusenet__free(w);
+        fusenet__free(b);
+    }
     release_weights(c, ch->head);
     release_weights(c, ch->bn);
     if (ch->shortcut >= 0 && ok(c)) c->ns[ch->shortcut].value = -1; /* its buffer now holds the sum */

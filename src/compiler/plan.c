@@ -194,9 +194,11 @@ done:
 
 void fusenet__fold_batch_norm(float *w, float *b, size_t kernel_elems, int filters, const float *gamma,
                               const float *beta, const float *mean, const float *var, float epsilon) {
+    double a[filters > 0 ? filters : 1];
     for (int o = 0; o < filters; o++) {
-        double a = (double)gamma[o] / sqrt((double)var[o] + (double)epsilon);
-        b[o] = (float)(((double)b[o] - (double)mean[o]) * a + (double)beta[o]);
-        for (size_t k = (size_t)o; k < kernel_elems; k += (size_t)filters) w[k] = (float)((double)w[k] * a);
+        a[o] = (double)gamma[o] / sqrt((double)var[o] + (double)epsilon);
+        b[o] = (float)(((double)b[o] - (double)mean[o]) * a[o] + (double)beta[o]);
     }
+    for (size_t k = 0; k < kernel_elems; k += (size_t)filters) /* one pass, output channels innermost */
+        for (int o = 0; o < filters; o++) w[k + (size_t)o] = (float)((double)w[k + (size_t)o] * a[o]);
 }

@@ -336,13 +336,10 @@ static FN_CHECKED fusenet_status read_one(fn_h5 *f, fn_hdf_obj g, const char *la
     if (st == FUSENET_OK) st = fusenet__hdf_dataset_read(f->file, ds, what, s->data, count, err);
     fusenet__hdf_dataset_free(ds);
     if (st != FUSENET_OK) return st;
-    if (!allow_nonfinite) {
-        for (size_t i = 0; i < count; i++) {
-            if (!isfinite(s->data[i]))
-                return fusenet__error(err, FUSENET_ERR_VALUE, WFMT "non-finite value %s at flat index %zu", WARG,
-                                fusenet__nonfinite_name(s->data[i]), i);
-        }
-    }
+    size_t bad = allow_nonfinite ? count : fusenet__first_nonfinite(s->data, count);
+    if (bad < count)
+        return fusenet__error(err, FUSENET_ERR_VALUE, WFMT "non-finite value %s at flat index %zu", WARG,
+                              fusenet__nonfinite_name(s->data[bad]), bad);
     return FUSENET_OK;
 }
 

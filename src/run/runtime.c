@@ -21,27 +21,14 @@ static void *value_ptr(fusenet_net *net, int v) {
     return val->kind == FN_VALUE_ARENA ? (char *)net->arena + val->offset : val->own;
 }
 
-/* Whether n floats are all finite: one pass the compiler vectorises (an
- * exponent of all ones, NaN or Inf, carries into bit 31). */
-static int all_finite(const float *p, size_t n) {
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &p[i], sizeof u);
-        bad |= (u & 0x7f800000u) + 0x00800000u;
-    }
-    return !(bad & 0x80000000u);
-}
-
 /* NaN and Inf inputs are refused: the fused ReLU post-op would turn NaN into
  * 0, giving a finite answer where Keras gives NaN. */
 static fusenet_status check_input(const fusenet_tensor *in, fusenet_error *err) {
     size_t per = (size_t)in->h * (size_t)in->w * 3;
     for (int32_t i = 0; i < in->n; i++) {
         const float *p = in->data + per * (size_t)i;
-        if (all_finite(p, per)) continue;
-        size_t j = 0;
-        while (isfinite(p[j])) j++;
+        size_t j = fusenet__first_nonfinite(p, per);
+        if (j == per) continue;
         return fusenet__error(err, FUSENET_ERR_VALUE,
                               "fusenet_net_run: image %d of the batch has a non-finite input value (%s at row %zu, "
                               "column %zu, channel %zu)",
