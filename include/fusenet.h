@@ -113,11 +113,38 @@ typedef enum fusenet_size_policy {
 
 typedef enum fusenet_mode {
     FUSENET_MODE_EXACT = 0, /* direct convolutions, ~1e-6 relative to the reference */
-    FUSENET_MODE_FAST = 1   /* Winograd for 3x3 stride-1 convolutions: about 2x faster; errors up
+    FUSENET_MODE_FAST = 1,  /* Winograd for 3x3 stride-1 convolutions: about 2x faster; errors up
                                to ~1e-3 of the output's magnitude. oneDNN has Winograd only on
                                AVX-512 CPUs (fusenet_system_info.fast_mode); elsewhere a build
                                asking for it fails with UNSUPPORTED naming the CPU's ISA. */
+    FUSENET_MODE_INT8 = 2   /* post-training static int8 quantization on oneDNN's int8 kernels:
+                               needs fusenet_net_params.calibration (see "calibration" below).
+                               s8 weights with per-output-channel scales, u8 activations after
+                               ReLU (s8 where values are signed), residual adds as sum post-ops,
+                               max pooling in int8; the input convolution stays fp32 and taps and
+                               the fused map are float32 as in the other modes. Errors are those of
+                               8-bit arithmetic (README: measured cosines to fp32). Offered where
+                               oneDNN has int8 convolutions (fusenet_system_info.int8_mode). */
 } fusenet_mode;
+
+/** Which convolutions a FUSENET_MODE_INT8 net runs in int8 (the input
+ *  convolutions, ResNet's conv1_conv and VGG's block1_conv1, always stay fp32). */
+typedef enum fusenet_int8_layers {
+    FUSENET_INT8_AUTO = 0, /* default: every convolution except those the calibration measured as
+                              too sensitive (fusenet_calibration_create: the layers whose int8
+                              output loses most against fp32 stay fp32; the file lists them) */
+    FUSENET_INT8_ALL = 1,  /* every convolution but the input ones */
+    FUSENET_INT8_VGG = 2   /* VGG models' convolutions only; ResNet models run fp32 */
+} fusenet_int8_layers;
+
+/** How a calibration turns a layer's activation statistics into its int8 range. */
+typedef enum fusenet_calib_method {
+    FUSENET_CALIB_DEFAULT = 0,    /* the method the calibration was saved with (MSE when built here) */
+    FUSENET_CALIB_MINMAX = 1,     /* the largest |value| seen */
+    FUSENET_CALIB_PERCENTILE = 2, /* the 99.99th percentile of |value| */
+    FUSENET_CALIB_MSE = 3         /* the clipping range minimising the expected squared quantization error
+                                     over the histogram of |value| */
+} fusenet_calib_method;
 
 /** A dense NHWC float32 view. Never owns its data. */
 typedef struct fusenet_tensor {
@@ -140,6 +167,10 @@ typedef struct fusenet_system_info {
     int exact_mode;          /* 1: FUSENET_MODE_EXACT is offered (always) */
     int fast_mode;           /* 1: FUSENET_MODE_FAST is offered (oneDNN has Winograd convolutions
                                 for this CPU: AVX-512); 0: builds asking for it fail with UNSUPPORTED */
+    int int8_mode;           /* 1: FUSENET_MODE_INT8 is offered (oneDNN has u8 x s8 convolutions here) */
+    int int8_vnni;           /* 1: the CPU has VNNI (int8 dot products with 32-bit sums): int8 weights use
+                                [-127, 127]; 0: [-63, 63], so that oneDNN's 16-bit intermediate sums
+                                (vpmaddubsw, AVX2 and AVX-512 without VNNI) cannot saturate */
 } fusenet_system_info;
 
 /** Fills *out. Thread-safe; asks oneDNN (creates and frees a CPU engine and a
@@ -236,6 +267,9 @@ FUSENET_API fusenet_status fusenet_model_find_layer(const fusenet_model *model, 
 
 typedef struct fusenet_net fusenet_net;
 
+/** Per-layer activation statistics for FUSENET_MODE_INT8 (see "calibration" below). */
+typedef struct fusenet_calibration fusenet_calibration;
+
 /** One requested output: a layer of a model. */
 typedef struct fusenet_tap {
     const fusenet_model *model;
@@ -255,10 +289,15 @@ typedef struct fusenet_net_params {
      * default, OMP_NUM_THREADS when the environment sets it, else every core
      * the process may use. */
     int32_t threads;
+    /* FUSENET_MODE_INT8 only (ignored otherwise): the statistics of these
+     * models and taps (required; read during the build only, so it may be
+     * freed after it), and which convolutions run in int8. */
+    const fusenet_calibration *calibration;
+    fusenet_int8_layers int8_layers;
 } fusenet_net_params;
 
 /** Defaults: no taps, batch 1, 224 x 224, fuse = 1, bilinear, SIZE_MIN, exact,
- *  threads 0 (default count). */
+ *  threads 0 (default count), no calibration, int8_layers AUTO. */
 FUSENET_API fusenet_net_params fusenet_net_default_params(void);
 
 /** Compiles a net computing the taps (and, with fuse, the fused map). The net
@@ -373,6 +412,75 @@ FUSENET_API fusenet_status fusenet_net_set_profiling(fusenet_net *net, int on, f
 FUSENET_API size_t fusenet_net_memory_bytes(const fusenet_net *net);
 
 FUSENET_API void fusenet_net_free(fusenet_net *net);
+
+/* ---- calibration (FUSENET_MODE_INT8) --------------------------------------- *
+ * A calibration holds, for every layer value an int8 net quantizes, statistics
+ * of that value over calibration images run in fp32: its minimum, maximum and
+ * the |value| thresholds of each fusenet_calib_method. It records what it was
+ * made for: per model the architecture, the taps and a 64-bit hash of the
+ * weight tensors the net uses; a FUSENET_MODE_INT8 build refuses (INVALID_ARG,
+ * one line naming the model) a calibration whose models, taps or weights
+ * differ. The input size may differ. The file format is plain text, described
+ * in README.md ("Calibration files").
+ *
+ * Typical use:
+ *     fusenet_calibration *cal;
+ *     fusenet_calibration_create(&params, &cal, &err);    // params: the taps, mode exact
+ *     for each batch: fusenet_calibration_add(cal, &batch, &err);
+ *     fusenet_calibration_save(cal, "cal.txt", &err);
+ *     fusenet_calibration_free(cal);
+ *     ...
+ *     fusenet_calibration_load("cal.txt", &cal, &err);
+ *     params.mode = FUSENET_MODE_INT8; params.calibration = cal;
+ *     fusenet_net_build(&params, &net, &err);            // cal may be freed now
+ *
+ * Thread-safety: a calibration being built (create / add) is used by one
+ * thread at a time; a finished or loaded one is read-only and may be shared
+ * by concurrent builds. */
+
+/** Starts a calibration for the net params describe (taps, batch, input
+ *  size, threads; mode and calibration are ignored: it runs fp32). Builds an
+ *  fp32 net of its own, so the models may be freed after this call.
+ *  *out: free with fusenet_calibration_free. Statuses: those of
+ *  fusenet_net_build. */
+FUSENET_API fusenet_status fusenet_calibration_create(const fusenet_net_params *params, fusenet_calibration **out,
+                                                      fusenet_error *err);
+
+/** The same for the dual net fusenet_build_dual builds (its files, layers, batch, input size, threads). */
+FUSENET_API fusenet_status fusenet_calibration_create_dual(const fusenet_dual_params *params,
+                                                           fusenet_calibration **out, fusenet_error *err);
+
+/** Runs the calibration's fp32 net on one batch (as fusenet_net_run: the
+ *  input size of its params; input->n from 1 up to its batch: a smaller
+ *  batch is run in spare slots that do not count) and adds every layer
+ *  value's statistics. Statuses: those of fusenet_net_run; INVALID_ARG for
+ *  a loaded calibration (it has no net). */
+FUSENET_API fusenet_status fusenet_calibration_add(fusenet_calibration *cal, const fusenet_tensor *input,
+                                                   fusenet_error *err);
+
+/** Images added so far (for a loaded calibration: those it was made from). 0 if cal is NULL. */
+FUSENET_API int64_t fusenet_calibration_images(const fusenet_calibration *cal);
+
+/** The method builds use (FUSENET_CALIB_DEFAULT: keep the calibration's own).
+ *  Statuses: INVALID_ARG (NULL, unknown method). */
+FUSENET_API fusenet_status fusenet_calibration_set_method(fusenet_calibration *cal, fusenet_calib_method method,
+                                                          fusenet_error *err);
+
+/** Writes the calibration to path (text; replaced whole, never half
+ *  written). Needs at least one image added. Statuses: INVALID_ARG, IO. */
+FUSENET_API fusenet_status fusenet_calibration_save(const fusenet_calibration *cal, const char *path,
+                                                    fusenet_error *err);
+
+/** Reads a calibration file. *out: free with fusenet_calibration_free.
+ *  Statuses: IO, FORMAT (the message names the line and what is wrong),
+ *  NOMEM, INVALID_ARG. */
+FUSENET_API fusenet_status fusenet_calibration_load(const char *path, fusenet_calibration **out, fusenet_error *err);
+
+/** Parses a calibration held in memory (the bytes of a file). As fusenet_calibration_load. */
+FUSENET_API fusenet_status fusenet_calibration_parse(const char *text, size_t len, fusenet_calibration **out,
+                                                     fusenet_error *err);
+
+FUSENET_API void fusenet_calibration_free(fusenet_calibration *cal);
 
 /* ---- images ------------------------------------------------------------- *
  * Thread-safety: fusenet_image_load is safe to call from many threads at once. */

@@ -33,6 +33,10 @@ typedef struct opts {
     fusenet_interp resize, load_interp;    /* --resize, --load-interp */
     cli_size size;                         /* --size (fuse, embed, similar) */
     fusenet_mode mode;                     /* --mode */
+    const char *calibration;               /* --calibration (--mode int8) */
+    fusenet_int8_layers int8_layers;       /* --int8-layers */
+    fusenet_calib_method method;           /* calibrate --method */
+    fusenet_calibration *cal;              /* --calibration, loaded by main before the command runs */
     fusenet_pooling pool;                  /* --pool */
     cli_hw input_size;                     /* --input-size, bench's --size; 224x224 */
     cli_hw output_size;                    /* viz --output-size; 0x0: the picture's size */
@@ -59,6 +63,7 @@ enum {
     CMD_INFO = 1 << 8,
     CMD_VERSION = 1 << 9,
     CMD_MERGE = 1 << 10,
+    CMD_CALIBRATE = 1 << 11,
 };
 
 typedef struct cli_command {
@@ -124,6 +129,10 @@ int cmd_make_weights(opts *o); /* cmd_weights.c */
 int cmd_info(opts *o);         /* cmd_info.c */
 int cmd_version(opts *o);
 int cmd_merge(opts *o);        /* cmd_shard.c */
+int cmd_calibrate(opts *o);    /* cmd_calibrate.c */
+/* The images of files and directories (walked as embed walks them) in embed's order: *paths
+ * (free each and the array with free()), *n of them. Unreadable directories fail. */
+int list_images(const char *const *args, int n_args, char ***paths, size_t *n);
 
 /* ---- embed --shard (cmd_shard.c, around cmd_embed's loop) ---- */
 typedef struct shard_job {

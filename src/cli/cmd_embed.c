@@ -439,3 +439,25 @@ int cmd_similar(opts *o) {
     fusenet__npy_free(&emb);
     return rc;
 }
+
+int list_images(const char *const *args, int n_args, char ***paths, size_t *n) {
+    report r = {1, 0};
+    file_list l;
+    memset(&l, 0, sizeof l);
+    int rc = 0;
+    for (int i = 0; i < n_args && !rc; i++) {
+        struct stat st;
+        if (stat(args[i], &st) != 0) rc = die("%s: %s", args[i], strerror(errno));
+        else rc = S_ISDIR(st.st_mode) ? walk(&r, &l, args[i], &st) : add_file(&l, args[i]);
+    }
+    free(l.seen);
+    *paths = l.paths;
+    *n = l.n;
+    if (rc) {
+        for (size_t i = 0; i < l.n; i++) free(l.paths[i]);
+        free(l.paths);
+        *paths = NULL;
+        *n = 0;
+    }
+    return rc;
+}

@@ -267,6 +267,9 @@ static fusenet_status build_tap(const opts *o, fusenet_model *model, int batch, 
     p.in_w = w;
     p.fuse = 0;
     p.threads = o->threads;
+    p.mode = o->mode;
+    p.calibration = o->cal;
+    p.int8_layers = o->int8_layers;
     return fusenet_net_build(&p, net, err);
 }
 

@@ -96,6 +96,8 @@ fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     p.net.in_w = w;
     p.net.threads = o->threads;
     p.net.mode = o->mode;
+    p.net.calibration = o->cal;
+    p.net.int8_layers = o->int8_layers;
     return p;
 }
 

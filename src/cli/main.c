@@ -42,6 +42,11 @@ static const cli_command commands[] = {
      "the shards of 'embed --shard K/N --output-dir DIR' as one array and one names file",
      "Every shard 0..N-1 must be done and of the same run (inputs, taps, pool, mode, sizes, weights);\n"
      "the result is what one unsharded 'fusenet embed --output EMB.npy --names NAMES.txt' writes.\n"},
+    {"calibrate", CMD_CALIBRATE, cmd_calibrate, 8, NULL,
+     "run the fp32 nets over calibration images and write the statistics --mode int8 needs",
+     "The calibration records the models, taps and a hash of the weights: a net with other weights or taps\n"
+     "refuses it. Use images like those the nets will see (16 to a few hundred), never the ones you judge on.\n"
+     WEIGHTS_NOTE},
     {"version", CMD_VERSION, cmd_version, 8, NULL, "print the library's version", NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
@@ -65,6 +70,17 @@ static void print_help(const cli_command *cmd, FILE *to) {
             cmd->positional ? cmd->positional : "", cmd->summary);
     print_options(cmd, to);
     if (cmd->notes) fprintf(to, "\n%s", cmd->notes);
+}
+
+/* --mode int8 and --calibration go together; the file is read once, before any work. */
+static int load_calibration(opts *o) {
+    if (o->mode == FUSENET_MODE_INT8 && !o->calibration)
+        return die("--mode int8 needs --calibration CAL (written by 'fusenet calibrate')");
+    if (!o->calibration) return 0;
+    if (o->mode != FUSENET_MODE_INT8) return die("--calibration CAL is for --mode int8");
+    fusenet_error err;
+    if (fusenet_calibration_load(o->calibration, &o->cal, &err)) return fail(&err);
+    return 0;
 }
 
 static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
@@ -97,10 +113,12 @@ int main(int argc, char **argv) {
         }
     opts o; /* no file-scope state: everything a command needs is here */
     int rc = parse(cmd, argc, argv, &o);
+    if (!rc) rc = load_calibration(&o);
     if (!rc) {
         catch_interrupts(); /* a signal removes the temporaries and exits 128 + signal */
         rc = cmd->run(&o);
     }
+    fusenet_calibration_free(o.cal);
     free_opts(&o);
     return rc;
 }

@@ -41,11 +41,17 @@ static const choice models[] = {{"resnet50", FUSENET_ARCH_RESNET50}, {"vgg16", F
 static const choice interps[] = {{"bilinear", FUSENET_INTERP_BILINEAR}, {"nearest", FUSENET_INTERP_NEAREST}, {NULL, 0}};
 static const choice load_interps[] = {{"nearest", FUSENET_INTERP_NEAREST}, {"bilinear", FUSENET_INTERP_BILINEAR},
                                       {NULL, 0}};
-static const choice modes[] = {{"exact", FUSENET_MODE_EXACT}, {"fast", FUSENET_MODE_FAST}, {NULL, 0}};
+static const choice modes[] = {{"exact", FUSENET_MODE_EXACT}, {"fast", FUSENET_MODE_FAST},
+                               {"int8", FUSENET_MODE_INT8},   {NULL, 0}};
+static const choice int8_layers[] = {{"auto", FUSENET_INT8_AUTO}, {"all", FUSENET_INT8_ALL}, {"vgg", FUSENET_INT8_VGG},
+                                     {NULL, 0}};
+static const choice methods[] = {{"mse", FUSENET_CALIB_MSE}, {"percentile", FUSENET_CALIB_PERCENTILE},
+                                 {"minmax", FUSENET_CALIB_MINMAX}, {NULL, 0}};
 static const choice pools[] = {{"avg", FUSENET_POOLING_AVG}, {"max", FUSENET_POOLING_MAX}, {NULL, 0}};
 
 _Static_assert(sizeof(fusenet_arch) == sizeof(int) && sizeof(fusenet_interp) == sizeof(int) &&
-                   sizeof(fusenet_mode) == sizeof(int) && sizeof(fusenet_pooling) == sizeof(int),
+                   sizeof(fusenet_mode) == sizeof(int) && sizeof(fusenet_pooling) == sizeof(int) &&
+                   sizeof(fusenet_int8_layers) == sizeof(int) && sizeof(fusenet_calib_method) == sizeof(int),
                "OPT_CHOICE stores an int");
 
 #define F(field) offsetof(opts, field)
@@ -53,7 +59,8 @@ _Static_assert(sizeof(fusenet_arch) == sizeof(int) && sizeof(fusenet_interp) == 
 #define TWO_NETS (CMD_FUSE | CMD_BENCH | CMD_EMBED | CMD_SIMILAR) /* the dual net */
 #define FUSED (CMD_FUSE | CMD_EMBED | CMD_SIMILAR)               /* a fused map of images */
 #define PICTURES (CMD_EMBED | CMD_SIMILAR | CMD_VIZ)             /* images at a network input size */
-#define RUNS (CMD_TAP | CMD_FUSE | CMD_BENCH | CMD_EMBED | CMD_SIMILAR | CMD_VIZ)
+#define RUNS (CMD_TAP | CMD_FUSE | CMD_BENCH | CMD_EMBED | CMD_SIMILAR | CMD_VIZ | CMD_CALIBRATE)
+#define INT8 (CMD_TAP | TWO_NETS) /* --mode int8 */
 #define MAX_HW (1 << 20)
 
 /* One row per option and meaning; a name may have several rows for disjoint commands. */
@@ -67,13 +74,13 @@ static const option table[] = {
     {"--layer", NULL, CMD_TAP, CMD_TAP, OPT_STR, F(layer), "NAME", 0, 0, NULL, "the Keras layer to tap"},
     {"--layer", NULL, CMD_VIZ, 0, OPT_STR, F(layer), "NAME", 0, 0, NULL,
      "the Keras layer to show (default conv4_block6_out, block5_conv3)"},
-    {"--resnet-weights", NULL, TWO_NETS, 0, OPT_STR, F(resnet_weights), "FILE.h5", 0, 0, NULL,
+    {"--resnet-weights", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_STR, F(resnet_weights), "FILE.h5", 0, 0, NULL,
      "ResNet50 weights (default: found under the official file name)"},
-    {"--vgg-weights", NULL, TWO_NETS, 0, OPT_STR, F(vgg_weights), "FILE.h5", 0, 0, NULL,
+    {"--vgg-weights", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_STR, F(vgg_weights), "FILE.h5", 0, 0, NULL,
      "VGG16 weights (default: found under the official file name)"},
-    {"--resnet-layer", NULL, TWO_NETS, 0, OPT_STR, F(resnet_layer), "NAME", 0, 0, NULL,
+    {"--resnet-layer", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_STR, F(resnet_layer), "NAME", 0, 0, NULL,
      "the ResNet50 tap (default conv4_block6_out)"},
-    {"--vgg-layer", NULL, TWO_NETS, 0, OPT_STR, F(vgg_layer), "NAME", 0, 0, NULL,
+    {"--vgg-layer", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_STR, F(vgg_layer), "NAME", 0, 0, NULL,
      "the VGG16 tap (default block5_conv3)"},
     {"--resize", NULL, FUSED, 0, OPT_CHOICE, F(resize), "bilinear|nearest", 0, 0, interps,
      "how the taps are resized to the fused size (default bilinear)"},
@@ -81,19 +88,31 @@ static const option table[] = {
      "the fused size: the smaller taps' (default), the larger ones', or HxW"},
     {"--size", NULL, CMD_BENCH, 0, OPT_HW, F(input_size), "HxW", 1, MAX_HW, NULL,
      "the network input size (default 224x224)"},
-    {"--mode", NULL, TWO_NETS, 0, OPT_CHOICE, F(mode), "exact|fast", 0, 0, modes,
-     "fast: Winograd 3x3 convolutions where the CPU offers them (default exact)"},
-    {"--input", NULL, CMD_TAP | CMD_FUSE, 0, OPT_STR, F(input), "IN.npy", 0, 0, NULL,
+    {"--mode", NULL, INT8, 0, OPT_CHOICE, F(mode), "exact|fast|int8", 0, 0, modes,
+     "fast: Winograd 3x3 convolutions where the CPU offers them; int8: quantized, needs --calibration "
+     "(default exact)"},
+    {"--calibration", NULL, INT8, 0, OPT_STR, F(calibration), "CAL", 0, 0, NULL,
+     "with --mode int8: the statistics 'fusenet calibrate' wrote for these weights and taps"},
+    {"--int8-layers", NULL, INT8, 0, OPT_CHOICE, F(int8_layers), "auto|all|vgg", 0, 0, int8_layers,
+     "with --mode int8: which convolutions run int8 (default auto: all but those the calibration measured "
+     "too lossy; vgg: the VGG16 branch only)"},
+    {"--method", NULL, CMD_CALIBRATE, 0, OPT_CHOICE, F(method), "mse|percentile|minmax", 0, 0, methods,
+     "how a layer's range is chosen from its statistics (default mse; all three are stored)"},
+    {"--output", NULL, CMD_CALIBRATE, CMD_CALIBRATE, OPT_STR, F(output), "CAL", 0, 0, NULL,
+     "where the calibration goes (text, README 'Calibration files')"},
+    {"--input", NULL, CMD_TAP | CMD_FUSE | CMD_CALIBRATE, 0, OPT_STR, F(input), "IN.npy", 0, 0, NULL,
      "a preprocessed (N,H,W,3) float32 batch"},
     {"--images", NULL, CMD_TAP | CMD_FUSE, 0, OPT_IMAGES, F(images), "IMG...", 0, 0, NULL,
      "image files (JPEG, PNG), loaded and preprocessed as Keras does, instead of --input"},
+    {"--images", NULL, CMD_CALIBRATE, 0, OPT_IMAGES, F(images), "IMG_OR_DIR...", 0, 0, NULL,
+     "calibration images (JPEG, PNG; directories walked as embed does), instead of --input"},
     {"--input-size", NULL, CMD_LAYERS, 0, OPT_HW, F(input_size), "HxW", 1, MAX_HW, NULL,
      "the input size the shapes are given for (default 224x224)"},
-    {"--input-size", NULL, CMD_TAP | CMD_FUSE, 0, OPT_HW, F(input_size), "HxW", 32, 8192, NULL,
+    {"--input-size", NULL, CMD_TAP | CMD_FUSE | CMD_CALIBRATE, 0, OPT_HW, F(input_size), "HxW", 32, 8192, NULL,
      "the size --images are loaded at (default 224x224)"},
     {"--input-size", NULL, PICTURES, 0, OPT_HW, F(input_size), "HxW", 32, 8192, NULL,
      "the network input size images are loaded at (default 224x224)"},
-    {"--load-interp", NULL, CMD_TAP | CMD_FUSE | PICTURES, 0, OPT_CHOICE, F(load_interp), "nearest|bilinear", 0, 0,
+    {"--load-interp", NULL, CMD_TAP | CMD_FUSE | CMD_CALIBRATE | PICTURES, 0, OPT_CHOICE, F(load_interp), "nearest|bilinear", 0, 0,
      load_interps, "how images are resized on loading (default nearest, as Keras' load_img)"},
     {"--output", NULL, CMD_TAP | CMD_FUSE, CMD_TAP | CMD_FUSE, OPT_STR, F(output), "OUT.npy", 0, 0, NULL,
      "where the (N,h,w,c) map goes ((N,c) for a flat layer)"},
@@ -127,7 +146,7 @@ static const option table[] = {
      "the heatmap's size (default the picture's, at most 4096 on a side)"},
     {"--alpha", NULL, CMD_VIZ, 0, OPT_UNIT, F(alpha), "A", 0, 0, NULL, "the heatmap's opacity, 0..1 (default 0.5)"},
     {"--threads", NULL, RUNS, 0, OPT_INT, F(threads), "N", 1, 1024, NULL, "compute threads (default: all cores)"},
-    {"--batch", NULL, CMD_TAP | CMD_FUSE | CMD_EMBED, 0, OPT_INT, F(batch), "N", 1, 4096, NULL,
+    {"--batch", NULL, CMD_TAP | CMD_FUSE | CMD_EMBED | CMD_CALIBRATE, 0, OPT_INT, F(batch), "N", 1, 4096, NULL,
      "images per run (default 8)"},
     {"--batch", NULL, CMD_BENCH, 0, OPT_INT, F(batch), "N", 1, 4096, NULL, "images per run (default 1)"},
     {"--stats", NULL, CMD_TAP | CMD_FUSE, 0, OPT_FLAG, F(stats), NULL, 0, 0, NULL,
@@ -226,6 +245,8 @@ int parse(const cli_command *cmd, int argc, char **argv, opts *o) {
     o->load_interp = FUSENET_INTERP_NEAREST; /* keras.utils.load_img */
     o->size.policy = FUSENET_SIZE_MIN;
     o->mode = FUSENET_MODE_EXACT;
+    o->int8_layers = FUSENET_INT8_AUTO;
+    o->method = FUSENET_CALIB_DEFAULT;
     o->pool = FUSENET_POOLING_AVG;
     o->input_size = (cli_hw){224, 224};
     o->alpha = 0.5;

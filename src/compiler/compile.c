@@ -21,6 +21,7 @@
 #include "net.h"
 #include "ops.h"
 #include "plan.h"
+#include "quant.h"
 
 #define FN_MAX_INPUT_SIDE 16384
 #define FN_MAX_BATCH 65536
@@ -30,6 +31,7 @@
 typedef struct node_state {
     int value; /* -1: not materialised (folded into another step, not yet emitted, or summed into) */
     dnnl_memory_desc_t md;
+    float scale; /* u8 / s8 values: x = q * scale (quant.h); float32 values: 1 */
 } node_state;
 
 typedef struct ctx {
@@ -49,6 +51,13 @@ typedef struct ctx {
     int tap_slot[FN_MAX_TAPS];
     int tap_node[FN_MAX_TAPS];
     int n_model_taps;
+    /* int8 (quant.h) */
+    int ident;                      /* record net->models: int8 and calibration nets */
+    const fusenet_calibration *cal; /* int8 mode: thresholds ready */
+    fusenet_int8_layers int8_layers;
+    int int8;      /* the trunk being emitted runs its convs in int8 */
+    int cal_model; /* its model among the calibration's */
+    int wlevels;   /* s8 weight levels on this CPU: 63 or 127 */
 } ctx;
 
 /* ---- the sticky status ---- */
@@ -181,13 +190,27 @@ static dnnl_memory_desc_t pd_md(const ctx *c, const_dnnl_primitive_desc_t pd, dn
     return md;
 }
 
-/* The value of node i in layout want: the node's own value, or a reorder of it. */
-static int value_as(ctx *c, int i, const dnnl_memory_desc_t *want) {
+static int is_int8(const dnnl_memory_desc_t *md) { return md->data_type == dnnl_u8 || md->data_type == dnnl_s8; }
+
+/* md with another data type of the same layout. */
+static dnnl_memory_desc_t with_type(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
+    dnnl_memory_desc_t r = *md;
+    r.data_type = dt;
+    return r;
+}
+
+/* The value of node i in layout and data type want (int8: with scale
+ * want_scale): the node's own value, or a reorder of it that rescales. */
+static int value_as_q(ctx *c, int i, const dnnl_memory_desc_t *want, float want_scale) {
     if (!ok(c)) return -1;
     const node_state *n = &c->ns[i];
-    if (dnnl_memory_desc_equal(&n->md, want)) return n->value;
+    float from = is_int8(&n->md) ? n->scale : 1.0f, to = is_int8(want) ? want_scale : 1.0f;
+    if (dnnl_memory_desc_equal(&n->md, want) && from == to) return n->value;
     dnnl_primitive_desc_t pd = NULL;
-    c->status = fusenet__op_reorder(c->net->eng, &n->md, want, c->g->nodes[i].name, &pd, c->err);
+    if (from == to)
+        c->status = fusenet__op_reorder(c->net->eng, &n->md, want, c->g->nodes[i].name, &pd, c->err);
+    else
+        c->status = fusenet__op_reorder_scaled(c->net->eng, &n->md, want, from / to, c->g->nodes[i].name, &pd, c->err);
     int v = arena_value(c, want);
     fn_step *s = add_step(c, FN_STEP_REORDER, i, 2);
     step_arg(s, DNNL_ARG_FROM, n->value, &n->md);
@@ -196,16 +219,32 @@ static int value_as(ctx *c, int i, const dnnl_memory_desc_t *want) {
     return v;
 }
 
+static int value_as(ctx *c, int i, const dnnl_memory_desc_t *want) { return value_as_q(c, i, want, 1.0f); }
+
+/* Node i's value becomes float32 in its layout (a dequantizing reorder if it is int8). */
+static void to_f32(ctx *c, int i) {
+    if (!ok(c) || !is_int8(&c->ns[i].md)) return;
+    dnnl_memory_desc_t f = with_type(&c->ns[i].md, dnnl_f32);
+    int v = value_as(c, i, &f);
+    if (!ok(c)) return;
+    c->ns[i].value = v;
+    c->ns[i].md = f;
+    c->ns[i].scale = 1.0f;
+}
+
 /* Copies host floats laid out as `user` into a new net-owned buffer laid out as `want`.
  * A net never computes with NaN or Inf weights (from a model loaded with
  * allow_nonfinite, or BatchNorm folding that overflowed): VALUE. */
-static int upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *want,
-                  const char *layer) {
-    size_t count = ok(c) ? dnnl_memory_desc_get_size(user) / sizeof *host : 0;
-    size_t bad = fusenet__first_nonfinite(host, count);
+static void check_finite(ctx *c, const float *host, size_t count, const char *layer) {
+    size_t bad = ok(c) ? fusenet__first_nonfinite(host, count) : count;
     if (bad < count)
         fail(c, FUSENET_ERR_VALUE, "layer %s: a weight is %s (flat index %zu): a net is built only from finite weights",
              layer, fusenet__nonfinite_name(host[bad]), bad);
+}
+
+/* Copies host data of any type laid out as `user` into a new net-owned buffer laid out as `want`. */
+static int upload_raw(ctx *c, const void *host, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *want,
+                      const char *layer) {
     int v = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(want));
     if (v < 0) return -1;
     fn_value *val = &c->net->values[v];
@@ -248,6 +287,12 @@ static int upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, con
     fusenet__threads_leave(saved);
     check_dnnl(c, s, layer, "weights reorder");
     return v;
+}
+
+static int upload(ctx *c, const float *host, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *want,
+                  const char *layer) {
+    if (ok(c)) check_finite(c, host, dnnl_memory_desc_get_size(user) / sizeof *host, layer);
+    return upload_raw(c, host, user, want, layer);
 }
 
 /* BatchNorm divides by sqrt(moving_variance + epsilon): its scale
@@ -329,7 +374,10 @@ static void emit_taps(ctx *c, int i) {
         tap_md(t, c->plan->shapes[i].flat && x->md.ndims == 2, &want);
         t->value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&want));
         dnnl_primitive_desc_t pd = NULL;
-        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &x->md, &want, c->g->nodes[i].name, &pd, c->err);
+        if (ok(c) && is_int8(&x->md)) /* dequantized */
+            c->status = fusenet__op_reorder_scaled(c->net->eng, &x->md, &want, x->scale, c->g->nodes[i].name, &pd, c->err);
+        else if (ok(c))
+            c->status = fusenet__op_reorder(c->net->eng, &x->md, &want, c->g->nodes[i].name, &pd, c->err);
         fn_step *step = add_step(c, FN_STEP_TAP, i, 2);
         if (step) step->tap = c->tap_slot[k];
         step_arg(step, DNNL_ARG_FROM, x->value, &x->md);
@@ -338,21 +386,71 @@ static void emit_taps(ctx *c, int i) {
     }
 }
 
-static void set_node(ctx *c, int i, int value, const dnnl_memory_desc_t *md) {
+static void set_node_q(ctx *c, int i, int value, const dnnl_memory_desc_t *md, float scale) {
     if (!ok(c)) return;
     c->ns[i].value = value;
     c->ns[i].md = *md;
+    c->ns[i].scale = is_int8(md) ? scale : 1.0f;
     emit_taps(c, i);
+}
+
+static void set_node(ctx *c, int i, int value, const dnnl_memory_desc_t *md) { set_node_q(c, i, value, md, 1.0f); }
+
+/* ---- int8: what the calibration says of a node's value ---- */
+
+static const fn_calib_layer *calib_layer(ctx *c, int i) {
+    if (!ok(c)) return NULL;
+    const fn_calib_layer *l = fusenet__calib_find(c->cal, c->cal_model, c->g->nodes[i].name);
+    if (!l)
+        fail(c, FUSENET_ERR_INVALID_ARG,
+             "calibration: no statistics of %s layer %s, which the int8 net quantizes (the calibration was made "
+             "for other taps or another version: run fusenet calibrate for this net)",
+             fusenet__arch_name(c->model->arch), c->g->nodes[i].name);
+    return l;
+}
+
+/* u8 for values never negative over the calibration images (or after a ReLU), s8 otherwise. */
+static int calib_unsigned(ctx *c, int i) {
+    const fn_calib_layer *l = calib_layer(c, i);
+    return l && l->min >= 0.0;
+}
+
+static float calib_scale(ctx *c, int i, int is_unsigned) {
+    const fn_calib_layer *l = calib_layer(c, i);
+    return l ? fusenet__calib_scale(c->cal, l, is_unsigned) : 1.0f;
+}
+
+/* Does this conv run in int8? Not in an fp32 trunk, not the input conv (it
+ * reads the caffe-preprocessed input, whose rounding alone costs the ResNet
+ * branch 0.02-0.04 of cosine), not where AUTO keeps it fp32. */
+static int conv_int8(ctx *c, const fn_chain *ch) {
+    if (!c->int8 || c->plan->nodes[ch->src].role == FN_ROLE_INPUT) return 0;
+    if (c->int8_layers != FUSENET_INT8_AUTO) return 1;
+    const fn_calib_layer *l = calib_layer(c, ch->end);
+    return l && !l->keep_fp32;
+}
+
+/* An int8 conv's source: the node's value if it is int8, else quantized with its calibrated scale. */
+static void quantized_src(ctx *c, int i, dnnl_data_type_t *dt, float *scale) {
+    const node_state *x = &c->ns[i];
+    if (is_int8(&x->md)) {
+        *dt = x->md.data_type;
+        *scale = x->scale;
+        return;
+    }
+    int u = calib_unsigned(c, i);
+    *dt = u ? dnnl_u8 : dnnl_s8;
+    *scale = calib_scale(c, i, u);
 }
 
 /* ---- op emitters: one per head op ---- */
 
-/* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU. */
+/* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU; in
+ * int8 (quant.h) when conv_int8 says so. */
 static void compile_conv(ctx *c, const fn_chain *ch) {
     const fn_node *n = &c->g->nodes[ch->head];
     const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
-    int sum_value = ch->shortcut >= 0 ? c->ns[ch->shortcut].value : -1;
-    if (ch->shortcut >= 0 && sum_value < 0) /* the plan promised an emitted buffer */
+    if (ch->shortcut >= 0 && c->ns[ch->shortcut].value < 0) /* the plan promised an emitted buffer */
         fail(c, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", c->g->nodes[ch->sum].name,
              c->g->nodes[ch->shortcut].name);
     size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
@@ -372,12 +470,63 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
             fusenet__fold_batch_norm(w, b, kelems, n->filters, bn->w[0], bn->w[1], bn->w[2], bn->w[3], bn->epsilon);
         }
     }
-    dnnl_memory_desc_t src_any, dst_want;
-    fusenet__md4(&src_any, c->batch, in->c, in->h, in->w, dnnl_format_tag_any);
-    if (sum_value >= 0)
-        dst_want = c->ns[ch->shortcut].md; /* the sum lands in the shortcut's buffer, in its layout */
-    else
+    /* data types and scales: float32 throughout, or int8 src, s8 weights and an int8 dst (float32
+     * when only taps read it: no rounding of the result) */
+    int q = ok(c) && conv_int8(c, ch);
+    dnnl_data_type_t src_dt = dnnl_f32, dst_dt = dnnl_f32, sum_dt = dnnl_data_type_undef;
+    float s_src = 1.0f, s_dst = 1.0f, s_sum = 1.0f;
+    if (q) {
+        quantized_src(c, ch->src, &src_dt, &s_src);
+        if (c->plan->nodes[ch->end].consumers > 0) {
+            int u = ch->relu_post || calib_unsigned(c, ch->end);
+            dst_dt = u ? dnnl_u8 : dnnl_s8;
+            s_dst = calib_scale(c, ch->end, u);
+        }
+    }
+    /* the sum lands in the shortcut's buffer, in its layout: int8 into an int8 dst (oneDNN's
+     * sum_v2 reads it as its own type), float32 into a float32 one */
+    int sum_value = -1;
+    dnnl_memory_desc_t dst_want;
+    if (ch->shortcut >= 0 && ok(c)) {
+        const node_state *sc = &c->ns[ch->shortcut];
+        if (dst_dt == dnnl_f32) {
+            dnnl_memory_desc_t f = with_type(&sc->md, dnnl_f32);
+            sum_value = value_as(c, ch->shortcut, &f);
+            dst_want = f;
+        } else {
+            dnnl_data_type_t dt;
+            quantized_src(c, ch->shortcut, &dt, &s_sum);
+            dnnl_memory_desc_t qmd = with_type(&sc->md, dt);
+            sum_value = value_as_q(c, ch->shortcut, &qmd, s_sum);
+            sum_dt = dt;
+            dst_want = with_type(&qmd, dst_dt);
+        }
+    } else {
         fusenet__md4(&dst_want, c->batch, n->filters, out->h, out->w, dnnl_format_tag_any);
+        dst_want.data_type = dst_dt;
+    }
+    dnnl_memory_desc_t src_any;
+    fusenet__md4(&src_any, c->batch, in->c, in->h, in->w, dnnl_format_tag_any);
+    src_any.data_type = src_dt;
+    /* int8: s8 weights per output channel, the bias and output scales in the int32 accumulator's units */
+    float *w_scale = NULL, *oscales = NULL;
+    int8_t *wq = NULL;
+    if (q) {
+        check_finite(c, w, kelems, n->name);
+        w_scale = fusenet__malloc((size_t)n->filters * sizeof *w_scale);
+        oscales = fusenet__malloc((size_t)n->filters * sizeof *oscales);
+        wq = fusenet__malloc(kelems);
+        if (ok(c) && (!w_scale || !oscales || !wq)) fail(c, FUSENET_ERR_NOMEM, "out of memory quantizing layer %s", n->name);
+    }
+    if (q && ok(c)) {
+        /* oneDNN halves s8 x s8 weights itself without VNNI (scale_adjust): full levels there */
+        int levels = src_dt == dnnl_s8 ? 127 : c->wlevels;
+        fusenet__quantize_weights(w, kelems, n->filters, levels, wq, w_scale);
+        for (int o = 0; o < n->filters; o++) {
+            b[o] = (float)((double)b[o] / ((double)s_src * w_scale[o]));
+            oscales[o] = (float)((double)s_src * w_scale[o] / s_dst);
+        }
+    }
     fn_conv_desc d;
     memset(&d, 0, sizeof d);
     d.src = &src_any;
@@ -395,14 +544,23 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
     d.sum = sum_value >= 0;
     d.relu = ch->relu_post;
     d.winograd = c->mode == FUSENET_MODE_FAST && n->kh == 3 && n->kw == 3 && n->stride == 1;
+    d.oscales = q ? oscales : NULL;
+    d.sum_scale = s_sum / s_dst;
+    d.sum_dt = sum_dt;
     dnnl_primitive_desc_t pd = NULL;
     if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &d, n->name, &pd, c->err);
     dnnl_memory_desc_t src_md = pd_md(c, pd, dnnl_query_src_md, 0), w_md = pd_md(c, pd, dnnl_query_weights_md, 0),
                        b_md = pd_md(c, pd, dnnl_query_weights_md, 1), dst_md = pd_md(c, pd, dnnl_query_dst_md, 0);
     dnnl_memory_desc_t w_user;
     fusenet__md4(&w_user, n->filters, in->c, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
-    int src_value = value_as(c, ch->src, &src_md);
-    int w_value = upload(c, w, &w_user, &w_md, n->name);
+    int src_value = value_as_q(c, ch->src, &src_md, s_src);
+    int w_value;
+    if (q) {
+        w_user.data_type = dnnl_s8;
+        w_value = upload_raw(c, wq, &w_user, &w_md, n->name);
+    } else {
+        w_value = upload(c, w, &w_user, &w_md, n->name);
+    }
     int b_value = upload(c, b, &b_md, &b_md, n->name);
     int dst_value = sum_value >= 0 ? sum_value : arena_value(c, &dst_md);
     fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->end, 4);
@@ -419,15 +577,19 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
         fusenet__free(w);
         fusenet__free(b);
     }
+    fusenet__free(wq);
+    fusenet__free(w_scale);
+    fusenet__free(oscales);
     release_weights(c, ch->head);
     release_weights(c, ch->bn);
     if (ch->shortcut >= 0 && ok(c)) c->ns[ch->shortcut].value = -1; /* its buffer now holds the sum */
-    set_node(c, ch->end, dst_value, &dst_md);
+    set_node_q(c, ch->end, dst_value, &dst_md, s_dst);
 }
 
 /* A standalone BatchNormalization or Activation('relu'), in its input's layout. */
 static void compile_simple(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
+    to_f32(c, n->in[0]);
     const node_state *x = &c->ns[n->in[0]];
     int is_bn = n->op == FN_OP_BATCH_NORM;
     dnnl_primitive_desc_t pd = NULL;
@@ -457,6 +619,7 @@ static void compile_simple(ctx *c, int i) {
 /* A standalone Add, in the first input's layout. */
 static void compile_add(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
+    to_f32(c, n->in[0]);
     const node_state *a = &c->ns[n->in[0]];
     int b_value = value_as(c, n->in[1], &a->md);
     dnnl_primitive_desc_t pd = NULL;
@@ -476,6 +639,9 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
     int global = n->op == FN_OP_GLOBAL_AVG_POOL || n->op == FN_OP_GLOBAL_MAX_POOL;
     int is_max = n->op != FN_OP_GLOBAL_AVG_POOL;
     const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
+    /* max pooling runs in its input's data type: int8 between int8 convs (the max of
+     * quantized values is the quantized max); the global pools read float32 */
+    if (global || !is_max) to_f32(c, ch->src);
     const node_state *x = &c->ns[ch->src];
     dnnl_dims_t kernel = {global ? in->h : n->kh, global ? in->w : n->kw};
     dnnl_dims_t strides = {global ? 1 : n->stride, global ? 1 : n->stride};
@@ -485,6 +651,7 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
         fusenet__md4(&dst_want, c->batch, in->c, 1, 1, dnnl_nhwc); /* = (n, c) dense, ready for Dense */
     else
         fusenet__md4(&dst_want, c->batch, in->c, out->h, out->w, dnnl_format_tag_any);
+    dst_want.data_type = x->md.data_type;
     dnnl_primitive_desc_t pd = NULL;
     if (ok(c))
         c->status = fusenet__op_pool(c->net->eng, is_max, &x->md, &dst_want, kernel, strides, pad_l, pad_r, n->name,
@@ -495,13 +662,14 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
     step_arg(s, DNNL_ARG_SRC, x->value, &x->md);
     step_arg(s, DNNL_ARG_DST, dst, &dst_md);
     finish_step(c, s, pd);
-    set_node(c, ch->head, dst, &dst_md);
+    set_node_q(c, ch->head, dst, &dst_md, x->scale);
 }
 
 /* A ZeroPadding2D that stays a layer (tapped, or feeding something that cannot
  * take padding): clear the destination, then copy the input into its middle. */
 static void compile_zero_pad(ctx *c, int i) {
     const fn_node *n = &c->g->nodes[i];
+    to_f32(c, n->in[0]);
     const node_state *x = &c->ns[n->in[0]];
     const fn_shape *in = &c->plan->shapes[n->in[0]], *out = &c->plan->shapes[i];
     dnnl_memory_desc_t dst_md, inner;
@@ -809,8 +977,15 @@ static fusenet_status check_net_params(const fusenet_net_params *p, fusenet_erro
         (p->out_h < 1 || p->out_w < 1 || p->out_h > FN_MAX_INPUT_SIDE || p->out_w > FN_MAX_INPUT_SIDE))
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: explicit size %dx%d outside 1..%d", p->out_h,
                         p->out_w, FN_MAX_INPUT_SIDE);
-    if (p->mode != FUSENET_MODE_EXACT && p->mode != FUSENET_MODE_FAST)
-        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: mode %d is not exact or fast", (int)p->mode);
+    if (p->mode != FUSENET_MODE_EXACT && p->mode != FUSENET_MODE_FAST && p->mode != FUSENET_MODE_INT8)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: mode %d is not exact, fast or int8",
+                              (int)p->mode);
+    if (p->mode == FUSENET_MODE_INT8 && !p->calibration)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
+                              "net params: mode int8 needs a calibration (fusenet_calibration_load, fusenet calibrate)");
+    if (p->mode == FUSENET_MODE_INT8 && (p->int8_layers < FUSENET_INT8_AUTO || p->int8_layers > FUSENET_INT8_VGG))
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "net params: int8_layers %d is not auto, all or vgg",
+                              (int)p->int8_layers);
     fusenet_status mode_st = fusenet__check_mode(p->mode, err);
     if (mode_st) return mode_st;
     if (p->threads < 0 || p->threads > FN_MAX_THREADS)
@@ -905,6 +1080,49 @@ static fusenet_status check_memory(const fusenet_net_params *p, const trunk *tru
                           gib(fused), gib(weights), gib(limit), fault);
 }
 
+/* What the trunk is made of: its architecture, its taps and a hash of the
+ * weights of every live layer (graph order, Keras order within a layer). */
+static void identify(ctx *c, const fusenet_net_params *p, const trunk *t, int model_index) {
+    const fusenet_model *m = t->model;
+    fn_calib_model *id = &c->net->models[model_index];
+    memset(id, 0, sizeof *id);
+    snprintf(id->arch, sizeof id->arch, "%s", fusenet__arch_name(m->arch));
+    for (size_t k = 0; k < p->n_taps; k++)
+        if (p->taps[k].model == m) snprintf(id->taps[id->n_taps++], sizeof id->taps[0], "%s", p->taps[k].layer);
+    uint64_t h = FN_HASH_SEED;
+    for (int i = 0; i < m->g.n; i++) {
+        if (t->plan.nodes[i].role == FN_ROLE_DEAD || !m->loaded[i]) continue;
+        for (int k = 0; k < fusenet__node_weight_count(&m->g.nodes[i]); k++) {
+            int64_t dims[FN_MAX_WEIGHT_RANK];
+            int rank = fusenet__node_weight_dims(&m->g, t->plan.shapes, i, k, dims);
+            size_t count = 1;
+            for (int r = 0; r < rank; r++) count *= (size_t)dims[r];
+            h = fusenet__hash_bytes(h, m->g.nodes[i].w[k], count * sizeof(float));
+        }
+    }
+    id->hash = h;
+    if (model_index + 1 > c->net->n_models) c->net->n_models = model_index + 1;
+}
+
+/* An int8 trunk's model in the calibration: same architecture and weights. */
+static void match_calibration(ctx *c, const fn_calib_model *id) {
+    const fusenet_calibration *cal = c->cal;
+    c->cal_model = -1;
+    for (int k = 0; k < cal->n_models && c->cal_model < 0; k++)
+        if (strcmp(cal->models[k].arch, id->arch) == 0 && cal->models[k].hash == id->hash) c->cal_model = k;
+    if (c->cal_model >= 0) return;
+    char made[600] = "";
+    for (int k = 0; k < cal->n_models; k++) {
+        size_t len = strlen(made);
+        snprintf(made + len, sizeof made - len, "%s%s (weights %016llx, taps %s%s)", k ? ", " : "", cal->models[k].arch,
+                 (unsigned long long)cal->models[k].hash, cal->models[k].taps[0], cal->models[k].n_taps > 1 ? ", ..." : "");
+    }
+    fail(c, FUSENET_ERR_INVALID_ARG,
+         "calibration does not match the net: it was made for %s; this net's %s has weights %016llx and taps %s%s "
+         "(run fusenet calibrate with these weights and taps)",
+         made, id->arch, (unsigned long long)id->hash, id->taps[0], id->n_taps > 1 ? ", ..." : "");
+}
+
 /* Emits the trunk of one model for the taps that name it. */
 static void build_trunk(ctx *c, const fusenet_net_params *p, const trunk *t, int model_index, const int *tap_nodes) {
     if (!ok(c)) return;
@@ -923,32 +1141,43 @@ static void build_trunk(ctx *c, const fusenet_net_params *p, const trunk *t, int
             fail(c, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
                  fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[c->tap_node[0]].name);
     }
+    int vgg = m->arch == FUSENET_ARCH_VGG16 || m->arch == FUSENET_ARCH_VGG19;
+    c->int8 = p->mode == FUSENET_MODE_INT8 && (p->int8_layers != FUSENET_INT8_VGG || vgg);
+    if (ok(c) && c->ident) identify(c, p, t, model_index);
+    if (ok(c) && c->int8) match_calibration(c, &c->net->models[model_index]);
     compile_model(c);
     fusenet__free(c->ns);
     c->ns = NULL;
 }
 
 static fusenet_status net_build(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
-                                fusenet_net **out, fusenet_error *err);
+                                int ident, fusenet_net **out, fusenet_error *err);
 
 /* Primitives are created with the net's thread count: most oneDNN kernels fix their team size then. */
 static fusenet_status build_threads(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
-                                    fusenet_net **out, fusenet_error *err) {
+                                    int ident, fusenet_net **out, fusenet_error *err) {
     int threads = params && params->threads > 0 ? params->threads : fusenet__default_threads();
     int saved = fusenet__threads_enter(threads);
-    fusenet_status st = net_build(params, owned, n_owned, out, err);
+    fusenet_status st = net_build(params, owned, n_owned, ident, out, err);
     fusenet__threads_leave(saved);
     if (!st) (*out)->threads = threads;
     return st;
 }
 
 fusenet_status fusenet_net_build(const fusenet_net_params *params, fusenet_net **out, fusenet_error *err) {
-    return build_threads(params, NULL, 0, out, err);
+    return build_threads(params, NULL, 0, 0, out, err);
 }
 
 fusenet_status fusenet__net_build_owned(const fusenet_net_params *params, fusenet_model **models, size_t n_models,
                                         fusenet_net **out, fusenet_error *err) {
-    fusenet_status st = build_threads(params, models, n_models, out, err);
+    fusenet_status st = build_threads(params, models, n_models, 0, out, err);
+    for (size_t k = 0; k < n_models; k++) fusenet_model_free(models[k]);
+    return st;
+}
+
+fusenet_status fusenet__net_build_ident(const fusenet_net_params *params, fusenet_model **models, size_t n_models,
+                                        fusenet_net **out, fusenet_error *err) {
+    fusenet_status st = build_threads(params, models, n_models, 1, out, err);
     for (size_t k = 0; k < n_models; k++) fusenet_model_free(models[k]);
     return st;
 }
@@ -973,7 +1202,7 @@ static fusenet_status check_fuse_ranks(const fusenet_net_params *p, const int *t
 }
 
 static fusenet_status net_build(const fusenet_net_params *params, fusenet_model *const *owned, size_t n_owned,
-                                fusenet_net **out, fusenet_error *err) {
+                                int ident, fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_build: out is NULL");
     *out = NULL;
     fusenet_net_params defaults = fusenet_net_default_params();
@@ -1007,6 +1236,10 @@ static fusenet_status net_build(const fusenet_net_params *params, fusenet_model 
     c.err = err;
     c.batch = params->batch;
     c.mode = params->mode;
+    c.ident = ident || params->mode == FUSENET_MODE_INT8;
+    c.int8_layers = params->int8_layers;
+    c.wlevels = fusenet__int8_weight_levels();
+    if (params->mode == FUSENET_MODE_INT8) c.cal = fusenet__calib_ready(params->calibration);
     check_dnnl(&c, dnnl_engine_create(&net->eng, dnnl_cpu, 0), "-", "engine creation");
     if (ok(&c)) check_dnnl(&c, dnnl_stream_create(&net->stream, net->eng, dnnl_stream_default_flags), "-", "stream creation");
     c.input_value = add_value(&c, FN_VALUE_INPUT, 0);

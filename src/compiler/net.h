@@ -13,6 +13,7 @@
 
 #include "fusenet.h"
 #include "graph.h"
+#include "quant.h"
 
 #define FN_MAX_TAPS 16
 #define FN_MAX_THREADS 1024
@@ -99,6 +100,11 @@ struct fusenet_net {
     int profile; /* fusenet_net_set_profiling: runs time each step */
     int outputs_valid; /* 1 after a successful run; 0 after build and after a failed run */
     int threads; /* compute threads of every run (resolved: >= 1) */
+    /* What the net was built from, per model in tap order (int8 nets and
+     * calibration nets only: hashing the weights costs a pass over them). */
+    int n_models;
+    fn_calib_model models[FN_MAX_TAPS];
+    fusenet_calibration *calib; /* a calibration's own net: every compute step's output is observed */
 };
 
 /* fusenet_net_build over models handed over to it: the build owns
@@ -109,13 +115,23 @@ struct fusenet_net {
 fusenet_status fusenet__net_build_owned(const fusenet_net_params *params, fusenet_model **models, size_t n_models,
                                         fusenet_net **out, fusenet_error *err);
 
+/* fusenet__net_build_owned (models may be NULL, n_models 0) that also records
+ * the identity of its models (net->models: arch, weights hash, taps). */
+fusenet_status fusenet__net_build_ident(const fusenet_net_params *params, fusenet_model **models, size_t n_models,
+                                        fusenet_net **out, fusenet_error *err);
+/* fusenet_build_dual building with fusenet__net_build_ident. */
+fusenet_status fusenet__build_dual_ident(const fusenet_dual_params *params, fusenet_net **out, fusenet_error *err);
+/* The calibration with its thresholds computed (calib.c). */
+const fusenet_calibration *fusenet__calib_ready(const fusenet_calibration *cal);
+
 /* The calling thread's OpenMP thread count becomes `threads` (0: the default)
  * until fusenet__threads_leave(the returned value) restores the caller's. */
 int fusenet__threads_enter(int threads);
 void fusenet__threads_leave(int saved);
 /* OMP_NUM_THREADS when set (1..FN_MAX_THREADS), else the cores the process may use. */
 int fusenet__default_threads(void);
-/* OK for exact; for fast, UNSUPPORTED (naming the CPU's ISA) where oneDNN has no Winograd. */
+/* OK for exact; for fast, UNSUPPORTED (naming the CPU's ISA) where oneDNN has no Winograd; for
+ * int8, UNSUPPORTED where it has no int8 convolutions. */
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err);
 
 #endif

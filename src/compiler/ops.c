@@ -48,6 +48,27 @@ static fusenet_status create_pd(dnnl_engine_t eng, const void *op_desc, int sum,
     return fusenet__ok(err);
 }
 
+/* An int8 conv's attributes: per-output-channel output scales (mask 1 << 1:
+ * dimension 1 of the (n, c, h, w) dst), then sum (the shortcut reinterpreted
+ * as sum_dt) and ReLU post-ops, in oneDNN's order of application. */
+static fusenet_status create_int8_conv_pd(dnnl_engine_t eng, const dnnl_convolution_desc_t *cd, const fn_conv_desc *d,
+                                          const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err) {
+    dnnl_primitive_attr_t attr;
+    dnnl_status_t s = make_attr(&attr, 0, 0);
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, "int8 convolution attributes");
+    s = dnnl_primitive_attr_set_output_scales(attr, d->out_c, 1 << 1, d->oscales);
+    dnnl_post_ops_t po = NULL;
+    if (s == dnnl_success && (d->sum || d->relu)) s = dnnl_post_ops_create(&po);
+    if (s == dnnl_success && d->sum) s = dnnl_post_ops_append_sum_v2(po, d->sum_scale, d->sum_dt);
+    if (s == dnnl_success && d->relu) s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+    if (s == dnnl_success && po) s = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (po) dnnl_post_ops_destroy(po);
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(pd, cd, attr, eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, "int8 convolution");
+    return fusenet__ok(err);
+}
+
 #define TRY_DESC(call, what)                                                                                      \
     do {                                                                                                          \
         dnnl_status_t s_ = (call);                                                                                \
@@ -58,7 +79,9 @@ fusenet_status fusenet__op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const 
                           fusenet_error *err) {
     dnnl_memory_desc_t w_md, b_md;
     dnnl_dims_t b_dims = {d->out_c};
-    TRY_DESC(dnnl_memory_desc_init_by_tag(&w_md, 4, d->weights_dims, dnnl_f32, dnnl_format_tag_any), "weights");
+    TRY_DESC(dnnl_memory_desc_init_by_tag(&w_md, 4, d->weights_dims, d->oscales ? dnnl_s8 : dnnl_f32,
+                                          dnnl_format_tag_any),
+             "weights");
     TRY_DESC(dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x), "bias");
     dnnl_convolution_desc_t cd;
     if (d->winograd) {
@@ -73,6 +96,7 @@ fusenet_status fusenet__op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const 
     TRY_DESC(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, d->src, &w_md,
                                                 &b_md, d->dst, d->strides, d->pad_l, d->pad_r),
              "convolution descriptor");
+    if (d->oscales) return create_int8_conv_pd(eng, &cd, d, layer, pd, err);
     return create_pd(eng, &cd, d->sum, d->relu, layer, "convolution", pd, err);
 }
 
@@ -162,6 +186,20 @@ fusenet_status fusenet__op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *
         dnnl_primitive_attr_destroy(attr);
     }
     if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, "reorder");
+    return fusenet__ok(err);
+}
+
+fusenet_status fusenet__op_reorder_scaled(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                                          float scale, const char *layer, dnnl_primitive_desc_t *pd,
+                                          fusenet_error *err) {
+    dnnl_primitive_attr_t attr;
+    dnnl_status_t s = make_attr(&attr, 0, 0);
+    if (s == dnnl_success) {
+        s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
+        if (s == dnnl_success) s = dnnl_reorder_primitive_desc_create(pd, src, eng, dst, eng, attr);
+        dnnl_primitive_attr_destroy(attr);
+    }
+    if (s != dnnl_success) return fusenet__dnnl_error(err, s, layer, "scaled reorder");
     return fusenet__ok(err);
 }
 

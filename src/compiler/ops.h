@@ -20,6 +20,12 @@ typedef struct fn_conv_desc {
     int sum;  /* post-op: dst += previous dst (residual add) */
     int relu; /* post-op: ReLU */
     int winograd;
+    /* int8 (src and dst data types from their descriptors): s8 weights, one
+     * output scale per output channel (quant.h), sum post-op scale and the
+     * data type the shortcut buffer holds. NULL oscales: an fp32 conv. */
+    const float *oscales;
+    float sum_scale;
+    dnnl_data_type_t sum_dt;
 } fn_conv_desc;
 
 /* 4-D activation descriptor, logical (n, c, h, w), with the given tag. */
@@ -48,6 +54,11 @@ fusenet_status fusenet__op_concat(dnnl_engine_t eng, const dnnl_memory_desc_t *d
                             const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
 fusenet_status fusenet__op_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                              const char *layer, dnnl_primitive_desc_t *pd, fusenet_error *err);
+
+/* A reorder multiplying by scale (quantize, dequantize, requantize between int8 scales). */
+fusenet_status fusenet__op_reorder_scaled(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                                          float scale, const char *layer, dnnl_primitive_desc_t *pd,
+                                          fusenet_error *err);
 
 /* A reorder run once at build time (weights), with its own scratchpad. */
 fusenet_status fusenet__op_reorder_once(dnnl_engine_t eng, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,

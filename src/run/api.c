@@ -19,7 +19,7 @@ fusenet_dual_params fusenet_dual_default_params(void) {
     return p;
 }
 
-fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **out, fusenet_error *err) {
+static fusenet_status build_dual(const fusenet_dual_params *p, int ident, fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: out is NULL");
     *out = NULL;
     fusenet_dual_params defaults = fusenet_dual_default_params();
@@ -51,9 +51,19 @@ fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **ou
         fusenet_net_params np = p->net;
         np.taps = taps;
         np.n_taps = 2;
-        return fusenet__net_build_owned(&np, models, 2, out, err); /* hands the models over: it frees them */
+        /* hands the models over: the build frees them */
+        return ident ? fusenet__net_build_ident(&np, models, 2, out, err)
+                     : fusenet__net_build_owned(&np, models, 2, out, err);
     }
     fusenet_model_free(models[0]);
     fusenet_model_free(models[1]);
     return st;
+}
+
+fusenet_status fusenet_build_dual(const fusenet_dual_params *p, fusenet_net **out, fusenet_error *err) {
+    return build_dual(p, 0, out, err);
+}
+
+fusenet_status fusenet__build_dual_ident(const fusenet_dual_params *p, fusenet_net **out, fusenet_error *err) {
+    return build_dual(p, 1, out, err);
 }

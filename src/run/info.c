@@ -79,11 +79,18 @@ fusenet_status fusenet_get_system_info(fusenet_system_info *out, fusenet_error *
     out->cores = omp_get_num_procs();
     out->default_threads = fusenet__default_threads();
     out->exact_mode = 1;
+    out->int8_mode = fusenet__int8_offered();
+    out->int8_vnni = fusenet__int8_weight_levels() == 127;
     fusenet_status st = winograd_offered(&out->fast_mode, err);
     return st ? st : fusenet__ok(err);
 }
 
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
+    if (mode == FUSENET_MODE_INT8 && !fusenet__int8_offered())
+        return fusenet__error(err, FUSENET_ERR_UNSUPPORTED,
+                              "mode int8 needs oneDNN's int8 convolutions, which it does not have for this CPU "
+                              "(ISA %s): use mode exact",
+                              isa_name());
     if (mode != FUSENET_MODE_FAST) return FUSENET_OK;
     int offered;
     fusenet_status st = winograd_offered(&offered, err);

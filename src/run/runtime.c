@@ -38,6 +38,19 @@ static fusenet_status check_input(const fusenet_tensor *in, fusenet_error *err) 
     return FUSENET_OK;
 }
 
+/* Hands a compute step's float32 result (its destination, whole buffer) to the calibration. */
+static fusenet_status observe(fusenet_net *net, const fn_step *step, fusenet_error *err) {
+    dnnl_status_t st = dnnl_stream_wait(net->stream);
+    if (st != dnnl_success) return fusenet__dnnl_error(err, st, step->layer, "execution");
+    for (int a = 0; a < step->nargs; a++) {
+        const fn_arg *arg = &step->args[a];
+        if ((arg->kind != DNNL_ARG_DST && arg->kind != DNNL_ARG_TO) || arg->md.data_type != dnnl_f32) continue;
+        return fusenet__calib_observe(net->calib, step->model, step->layer, value_ptr(net, arg->value),
+                                      dnnl_memory_desc_get_size(&arg->md) / sizeof(float), err);
+    }
+    return FUSENET_OK;
+}
+
 static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
     net->outputs_valid = 0; /* until this run succeeds */
     if (!input) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input is NULL");
@@ -67,6 +80,10 @@ static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, i
         if (profile) {
             dnnl_stream_wait(net->stream);
             step->time_ms += now_ms() - t0;
+        }
+        if (net->calib && step->kind == FN_STEP_COMPUTE && step->node >= 0) { /* a calibration's own net */
+            fusenet_status cst = observe(net, step, err);
+            if (cst) return cst;
         }
     }
     dnnl_status_t st = dnnl_stream_wait(net->stream);

@@ -1,0 +1,137 @@
+/* quant.c - int8 arithmetic shared by the compiler and the calibration:
+ * weight levels per ISA, weight quantization, thresholds from histograms. */
+#include "quant.h"
+
+#include <math.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <string.h>
+
+#include "ops.h"
+
+/* oneDNN's int8 convolutions without VNNI (AVX2, AVX-512 core) multiply u8 x s8
+ * pairs with vpmaddubsw, which adds two products into a saturating 16-bit sum:
+ * 2 * 255 * 127 overflows it, 2 * 255 * 63 does not. oneDNN's int8 guide
+ * ("Nuances of int8 computations", v2.6) therefore recommends 7-bit weights
+ * there; VNNI (vpdpbusd) sums in 32 bits. */
+int fusenet__int8_weight_levels(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    int vnni = isa == dnnl_cpu_isa_avx2_vnni || isa == dnnl_cpu_isa_avx512_core_vnni ||
+               isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+    return vnni ? 127 : 63;
+}
+
+/* Asks oneDNN for a u8 x s8 convolution of a shape int8 mode uses (ResNet50's
+ * conv2 3x3: 64 -> 64 channels at 56 x 56). */
+int fusenet__int8_offered(void) {
+    dnnl_engine_t eng;
+    if (dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success) return 0;
+    dnnl_memory_desc_t src, w, b, dst;
+    dnnl_dims_t sd = {1, 64, 56, 56}, w_dims = {64, 64, 3, 3}, b_dims = {64}, strides = {1, 1}, pad = {1, 1};
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_u8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst, 4, sd, dnnl_u8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w, 4, w_dims, dnnl_s8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&b, 1, b_dims, dnnl_f32, dnnl_x);
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
+    int offered = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &w,
+                                                     &b, &dst, strides, pad, pad) == dnnl_success &&
+                  dnnl_primitive_desc_create(&pd, &cd, NULL, eng, NULL) == dnnl_success;
+    if (offered) {
+        /* a reference implementation would be slower than fp32: not worth offering */
+        const char *impl = fusenet__pd_impl(pd);
+        offered = strncmp(impl, "ref", 3) != 0;
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_engine_destroy(eng);
+    return offered;
+}
+
+/* 8 bytes at a time, a multiply-xorshift mix (about 1 ns per word). */
+uint64_t fusenet__hash_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++) {
+        h = (h ^ b[i]) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
+    h ^= (uint64_t)n;
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
+}
+
+void fusenet__quantize_weights(const float *w, size_t kernel_elems, int filters, int levels, int8_t *q, float *scale) {
+    for (int o = 0; o < filters; o++) scale[o] = 0.0f;
+    for (size_t k = 0; k < kernel_elems; k++) {
+        float a = fabsf(w[k]);
+        if (a > scale[k % (size_t)filters]) scale[k % (size_t)filters] = a;
+    }
+    for (int o = 0; o < filters; o++) scale[o] = scale[o] > 0.0f ? scale[o] / (float)levels : 1.0f;
+    for (size_t k = 0; k < kernel_elems; k++) {
+        float v = nearbyintf(w[k] / scale[k % (size_t)filters]);
+        q[k] = (int8_t)(v > (float)levels ? levels : v < (float)-levels ? -levels : v);
+    }
+}
+
+/* Expected squared error of quantizing |x| with threshold t (levels steps):
+ * clipped values lose (v - t)^2; others round, losing v^2 if they round to
+ * zero and step^2 / 12 (uniform rounding) otherwise. Bin centres stand for
+ * their values. */
+static double quant_mse(const uint64_t *hist, int bins, double width, double t, int levels) {
+    double step = t / levels, e = 0.0;
+    for (int i = 0; i < bins; i++) {
+        if (!hist[i]) continue;
+        double v = (i + 0.5) * width;
+        double d = v > t ? (v - t) * (v - t) : v < step / 2 ? v * v : step * step / 12.0;
+        e += (double)hist[i] * d;
+    }
+    return e;
+}
+
+void fusenet__calib_thresholds(const uint64_t *hist, int bins, double range, double amax, int is_unsigned,
+                               double thr[FN_CALIB_METHODS]) {
+    double width = range / bins;
+    uint64_t total = 0;
+    for (int i = 0; i < bins; i++) total += hist[i];
+    thr[0] = thr[1] = thr[2] = amax;
+    if (total == 0 || amax <= 0.0) return;
+    /* percentile: the upper edge of the bin where the count reaches it */
+    double want = (double)total * (FN_CALIB_PERCENTILE / 100.0), cum = 0.0;
+    for (int i = 0; i < bins; i++) {
+        cum += (double)hist[i];
+        if (cum >= want) {
+            thr[1] = fmin((i + 1) * width, amax);
+            break;
+        }
+    }
+    /* MSE: every bin edge from 1/64 of the range up to amax */
+    int levels = is_unsigned ? 255 : 127, top = (int)ceil(amax / width);
+    if (top > bins) top = bins;
+    double best = -1.0;
+    for (int i = bins / 64; i <= top; i++) {
+        double t = i == top ? amax : (double)i * width;
+        if (t <= 0.0) continue;
+        double e = quant_mse(hist, bins, width, t, levels);
+        if (best < 0.0 || e < best) {
+            best = e;
+            thr[2] = t;
+        }
+    }
+}
+
+float fusenet__calib_scale(const fusenet_calibration *cal, const fn_calib_layer *l, int is_unsigned) {
+    double t = l->thr[cal->method - 1];
+    if (!(t > 0.0)) t = l->max > 0.0 ? l->max : -l->min > 0.0 ? -l->min : 1.0; /* an all-zero value */
+    return (float)(t / (is_unsigned ? 255.0 : 127.0));
+}
+
+const fn_calib_layer *fusenet__calib_find(const fusenet_calibration *cal, int model, const char *name) {
+    for (int i = 0; i < cal->n_layers; i++)
+        if (cal->layers[i].model == model && strcmp(cal->layers[i].name, name) == 0) return &cal->layers[i];
+    return NULL;
+}
