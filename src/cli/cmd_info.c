@@ -20,8 +20,11 @@ int cmd_info(opts *o) {
     printf("isa: %s\n", si.isa);
     printf("cores: %d\n", si.cores);
     printf("threads: %d\n", si.default_threads);
-    printf("modes: %s%s%s\n", si.exact_mode ? "exact" : "", si.exact_mode && si.fast_mode ? " " : "",
-           si.fast_mode ? "fast" : "");
+    printf("modes: %s%s%s%s\n", si.exact_mode ? "exact" : "", si.exact_mode && si.fast_mode ? " " : "",
+           si.fast_mode ? "fast" : "", si.int8_mode ? " int8" : "");
+    if (si.int8_mode)
+        printf("int8: weights in [-%d, %d] (%s)\n", si.int8_vnni ? 127 : 63, si.int8_vnni ? 127 : 63,
+               si.int8_vnni ? "VNNI: 32-bit sums" : "no VNNI: 7 bits, so that 16-bit intermediate sums cannot saturate");
     if (!si.fast_mode)
         printf("fast mode: not offered: oneDNN has Winograd convolutions only for AVX-512; this CPU's ISA is %s\n",
                si.isa);

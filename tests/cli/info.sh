@@ -26,7 +26,14 @@ isa=$(field isa)
 [ "$(field threads)" = "$(nproc)" ] || fail "threads '$(field threads)' without OMP_NUM_THREADS, nproc says $(nproc)"
 [ "$(OMP_NUM_THREADS=3 "$FUSENET" info | sed -n 's/^threads: //p')" = 3 ] || fail "threads with OMP_NUM_THREADS=3 is not 3"
 modes=$(field modes)
-[[ $modes =~ ^exact( fast)?$ ]] || fail "modes '$modes'"
+[[ $modes =~ ^exact( fast)?( int8)?$ ]] || fail "modes '$modes'"
+if [[ $modes == *int8* ]]; then # the weight range follows the ISA: VNNI sums in 32 bits
+    case $isa in
+        *vnni* | *bf16* | *amx*) want=127 ;;
+        *) want=63 ;;
+    esac
+    [[ $(field int8) == "weights in [-$want, $want] "* ]] || fail "int8 '$(field int8)' on $isa"
+fi
 
 "$FUSENET" make-weights --model resnet50 --seed 1 --output "$WORK/r.h5" >/dev/null
 "$FUSENET" make-weights --model vgg16 --seed 2 --output "$WORK/v.h5" >/dev/null
@@ -34,7 +41,7 @@ set +e
 err=$("$FUSENET" bench --resnet-weights "$WORK/r.h5" --vgg-weights "$WORK/v.h5" --size 32x32 --iters 1 --mode fast 2>&1 >/dev/null)
 rc=$?
 set -e
-if [ "$modes" = "exact fast" ]; then
+if [[ $modes == *fast* ]]; then
     [ "$rc" -eq 0 ] || fail "info offers fast mode, but bench --mode fast failed: $err"
     echo "bench --mode fast runs on $isa"
 else
