@@ -24,7 +24,7 @@ if(FUSENET_FUZZ)
     -fsanitize=fuzzer-no-link ${_fn_fuzz_san})
   target_link_libraries(fusenet_fuzzlib PUBLIC DNNL::dnnl ${HDF5_C_LIBRARIES} ZLIB::ZLIB JPEG::JPEG OpenMP::OpenMP_C m)
 
-  foreach(_fn_t npy image h5 h5_keras)
+  foreach(_fn_t npy image h5 h5_keras calib)
     add_executable(fuzz_${_fn_t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${_fn_t}.c)
     target_include_directories(fuzz_${_fn_t} PRIVATE ${HDF5_C_INCLUDE_DIRS})
     target_compile_definitions(fuzz_${_fn_t} PRIVATE _POSIX_C_SOURCE=200809L ${HDF5_C_DEFINITIONS})

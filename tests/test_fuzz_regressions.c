@@ -37,6 +37,9 @@
 #define FUZZ_ENTRY fuzz_h5_keras_entry
 #include "fuzz/fuzz_h5_keras.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_calib_entry
+#include "fuzz/fuzz_calib.c"
+#undef FUZZ_ENTRY
 
 typedef int (*entry_fn)(const uint8_t *data, size_t size);
 
@@ -137,8 +140,14 @@ static void test_h5_keras(void **state) {
     fuzz_h5_keras_entry((const uint8_t *)"", 0); /* the empty program: an empty file */
 }
 
+static void test_calib(void **state) {
+    (void)state;
+    replay("calib", fuzz_calib_entry, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_calib),
         cmocka_unit_test(test_npy),
         cmocka_unit_test(test_image),
         cmocka_unit_test(test_h5),

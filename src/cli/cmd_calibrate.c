@@ -14,7 +14,7 @@ static void show_progress(size_t done, size_t total, double elapsed) {
 }
 
 static void free_paths(char **paths, size_t n) {
-    for (size_t i = 0; i < n; i++) free(paths[i]);
+    for (size_t i = 0; i < n && paths; i++) free(paths[i]);
     free(paths);
 }
 

@@ -237,7 +237,7 @@ fusenet_status fusenet_calibration_save(const fusenet_calibration *cal, const ch
     fprintf(f, "# layer MODEL NAME MIN MAX MINMAX PERCENTILE MSE KEEP_FP32 SENSITIVITY\n");
     for (int i = 0; i < cal->n_layers; i++) {
         const fn_calib_layer *l = &cal->layers[i];
-        fprintf(f, "layer %d %s %.9g %.9g %.9g %.9g %.9g %d %.6g\n", l->model, l->name, l->min, l->max, l->thr[0],
+        fprintf(f, "layer %d %s %.17g %.17g %.17g %.17g %.17g %d %.6g\n", l->model, l->name, l->min, l->max, l->thr[0],
                 l->thr[1], l->thr[2], l->keep_fp32, l->sensitivity);
     }
     fprintf(f, "end\n");

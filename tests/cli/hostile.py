@@ -1238,6 +1238,37 @@ def make_cases(fx, work):
         return None if left == want and len(want) == 2 else "temporaries left: %s" % ", ".join(left)
     tap("output_stale_temporaries_swept", layer="block1_conv1", inp=X32, ok=True, outputs=["out.npy"],
         setup=stale_temps, check=swept)
+
+    # ---- int8: calibrations (fusenet calibrate, --mode int8 --calibration) ----
+    CAL_OTHER = ("fusenet-calibration 1\nmethod mse\nimages 4\n"
+                 "model 0 resnet50 0123456789abcdef 1 conv4_block6_out\n"
+                 "model 1 vgg16 0123456789abcdef 1 block5_conv3\n"
+                 "layer 0 conv1_relu 0 2 2 2 2 0 0\nend\n").encode()
+    int8 = ["--mode", "int8", "--calibration", "@OUT/cal.txt"]
+    fuse("int8_without_calibration", extra=["--mode", "int8"], want=["--mode int8 needs --calibration"])
+    fuse("calibration_without_int8", extra=["--calibration", "@OUT/cal.txt"], pre={"cal.txt": CAL_OTHER},
+         want=["--calibration CAL is for --mode int8"])
+    fuse("calibration_missing", extra=int8, want=["@OUT/cal.txt", "No such file"])
+    fuse("calibration_not_a_calibration", extra=["--mode", "int8", "--calibration", P("w_text.h5")],
+         want=[P("w_text.h5"), "line 1", "not a calibration file"])
+    fuse("calibration_truncated", extra=int8, pre={"cal.txt": CAL_OTHER[:-4]}, want=["@OUT/cal.txt", "truncated"])
+    fuse("calibration_other_weights", extra=int8, pre={"cal.txt": CAL_OTHER},
+         want=["calibration does not match", "resnet50"])
+    tap("calibration_other_weights_tap", model="resnet50", layer="conv4_block6_out", inp=X32,
+        extra=int8, pre={"cal.txt": CAL_OTHER}, want=["calibration does not match"])
+    bench("calibration_other_weights_bench", extra=int8, pre={"cal.txt": CAL_OTHER},
+          want=["calibration does not match"])
+    c.append(Case("calibrate_without_images", ["calibrate", "--resnet-weights", R, "--vgg-weights", V,
+                                               "--output", "@OUT/cal.txt"],
+                  want=["calibration images are required"]))
+    c.append(Case("calibrate_output_is_input", ["calibrate", "--resnet-weights", R, "--vgg-weights", V,
+                                                "--input", X32, "--output", X32], want=["same file"]))
+    c.append(Case("calibrate_input_wrong_shape", ["calibrate", "--resnet-weights", R, "--vgg-weights", V,
+                                                  "--input", "@OUT/bad.npy", "--output", "@OUT/cal.txt"],
+                  pre={"bad.npy": GOOD_NPY}, want=["@OUT/bad.npy", "(N,H,W,3)"]))
+    c.append(Case("calibrate_unreadable_image", ["calibrate", "--resnet-weights", R, "--vgg-weights", V,
+                                                 "--images", P("w_text.h5"), "--output", "@OUT/cal.txt"],
+                  want=[P("w_text.h5")]))
     return c
 
 
