@@ -18,7 +18,9 @@
  *    measured on AVX2: 1e-6 of max|ref|, no level apart), and the same output
  *    must be at least 20x closer to the int8 reference than to the fp32 one
  *    (measured 0.05-0.1 of max|ref| from fp32), so the bound cannot pass by
- *    accident of a small quantization error.
+ *    accident of a small quantization error. Run with int8_layers ALL, then
+ *    AUTO with conv_a's value flagged as too lossy (conv_a then writes
+ *    float32, the pool runs fp32 and the convs after it quantize its value).
  * 2. Calibration files: save / load round trip (every field, and bit-identical
  *    int8 outputs from the loaded one), refusals of other weights, other taps
  *    and other models (one line naming what differs), bad params.
@@ -156,10 +158,11 @@ static fusenet_calibration *calibrate(const fusenet_model *m, int batches, fusen
 }
 
 /* Runs the int8 (or fp32) net of m's taps on x; out[t] gets a copy of tap t. */
-static void run_taps(const fusenet_model *m, fusenet_mode mode, const fusenet_calibration *cal, const float *x,
-                     float *out[3]) {
+static void run_taps_layers(const fusenet_model *m, fusenet_mode mode, const fusenet_calibration *cal,
+                            fusenet_int8_layers layers, const float *x, float *out[3]) {
     fusenet_tap taps[3] = {{m, TAPS[0]}, {m, TAPS[1]}, {m, TAPS[2]}};
     fusenet_net_params p = small_params(taps, 3, mode, cal);
+    p.int8_layers = layers;
     fusenet_net *net = NULL;
     fusenet_error e;
     expect_ok(fusenet_net_build(&p, &net, &e), &e);
@@ -174,6 +177,11 @@ static void run_taps(const fusenet_model *m, fusenet_mode mode, const fusenet_ca
         memcpy(out[t], o.data, count * sizeof *out[t]);
     }
     fusenet_net_free(net);
+}
+
+static void run_taps(const fusenet_model *m, fusenet_mode mode, const fusenet_calibration *cal, const float *x,
+                     float *out[3]) {
+    run_taps_layers(m, mode, cal, FUSENET_INT8_ALL, x, out);
 }
 
 /* ---- the reference ---- */
@@ -263,17 +271,22 @@ static ref_t ref_conv(const ref_t *x, const folded *f, int levels, const ref_t *
 }
 
 /* The small net in fp32 (levels 0) or in the int8 arithmetic with min-max scales
- * absmax[] of conv_in, conv_a, pool, bn_b, block_out (levels: the weights'). Taps into t[3]. */
-static void ref_net(const fusenet_model *m, const ref_t *x, int levels, const double absmax[5], ref_t t[3]) {
+ * absmax[] of conv_in, conv_a, pool, bn_b, block_out (levels: the weights'). Taps into t[3].
+ * a_fp32: conv_a's value stays float32 (int8_layers AUTO with it flagged): conv_a writes
+ * float32, the pool reads it so, and the convs after it quantize the pool's value. */
+static void ref_net_auto(const fusenet_model *m, const ref_t *x, int levels, const double absmax[5], int a_fp32,
+                         ref_t t[3]) {
     folded f_in = fold(m, "conv_in", NULL), f_a = fold(m, "conv_a", NULL), f_b = fold(m, "conv_b", "bn_b"),
            f_c = fold(m, "conv_c", "bn_c"), f_d = fold(m, "conv_d", NULL);
     int q = levels > 0;
     ref_t in = ref_conv(x, &f_in, 0, NULL, 1, 0, 1); /* the input conv stays fp32 */
     ref_t in_q = q ? ref_quantize(&in, absmax[0] / 255, 1) : in;
-    ref_t a = ref_conv(&in_q, &f_a, levels, NULL, 1, q ? absmax[1] / 255 : 0, 1);
+    ref_t a = ref_conv(&in_q, &f_a, levels, NULL, 1, q && !a_fp32 ? absmax[1] / 255 : 0, 1);
     ref_t p = ref_max_pool(&a, 2, 2);
-    ref_t b = ref_conv(&p, &f_b, levels, NULL, 0, q ? absmax[3] / 127 : 0, 0); /* signed: s8 */
-    ref_t out = ref_conv(&p, &f_c, levels, &b, 1, q ? absmax[4] / 255 : 0, 1);
+    ref_t p_q = q && a_fp32 ? ref_quantize(&p, absmax[2] / 255, 1) : p;
+    ref_t b = ref_conv(&p_q, &f_b, levels, NULL, 0, q ? absmax[3] / 127 : 0, 0); /* signed: s8 */
+    ref_t out = ref_conv(&p_q, &f_c, levels, &b, 1, q ? absmax[4] / 255 : 0, 1);
+    if (q && a_fp32) ref_release(&p_q);
     t[0] = ref_conv(&out, &f_d, levels, NULL, 0, 0, 0); /* read only by its tap: float32 */
     t[1] = out;
     t[2] = p;
@@ -286,6 +299,10 @@ static void ref_net(const fusenet_model *m, const ref_t *x, int levels, const do
         free(all[k].w);
         free(all[k].b);
     }
+}
+
+static void ref_net(const fusenet_model *m, const ref_t *x, int levels, const double absmax[5], ref_t t[3]) {
+    ref_net_auto(m, x, levels, absmax, 0, t);
 }
 
 static double max_err(const float *got, const ref_t *want) {
@@ -348,21 +365,26 @@ static void test_int8_against_reference(void **state) {
     assert_true(bn_b->min < 0); /* the signed value the test wants */
 
     float *x = random_input(BATCH, 7); /* held out: not a calibration input */
-    ref_t xr = ref_of(x, BATCH), want[3], fp32[3];
-    ref_net(m, &xr, fusenet__int8_weight_levels(), absmax, want);
-    ref_net(m, &xr, 0, NULL, fp32);
-    float *got[3];
-    run_taps(m, FUSENET_MODE_INT8, cal, x, got);
-    for (int t = 0; t < 3; t++) {
-        double scale = ref_absmax(&want[t]), e = max_err(got[t], &want[t]), e32 = max_err(got[t], &fp32[t]);
-        if (!(e <= 0.005 * scale) || !(20 * e <= e32)) {
-            print_error("tap %s: max error %.4g against the int8 reference (bound %.4g), %.4g against fp32\n", TAPS[t],
-                        e, 0.005 * scale, e32);
-            fail();
+    ref_t xr = ref_of(x, BATCH);
+    /* int8_layers ALL, then AUTO with conv_a's value measured as too lossy */
+    for (int a_fp32 = 0; a_fp32 < 2; a_fp32++) {
+        ref_t want[3], fp32[3];
+        ref_net_auto(m, &xr, fusenet__int8_weight_levels(), absmax, a_fp32, want);
+        ref_net(m, &xr, 0, NULL, fp32);
+        float *got[3];
+        ((fn_calib_layer *)fusenet__calib_find(ready, 0, "conv_a"))->keep_fp32 = a_fp32;
+        run_taps_layers(m, FUSENET_MODE_INT8, cal, a_fp32 ? FUSENET_INT8_AUTO : FUSENET_INT8_ALL, x, got);
+        for (int t = 0; t < 3; t++) {
+            double scale = ref_absmax(&want[t]), e = max_err(got[t], &want[t]), e32 = max_err(got[t], &fp32[t]);
+            if (!(e <= 0.005 * scale) || !(20 * e <= e32)) {
+                print_error("tap %s: max error %.4g against the int8 reference (bound %.4g), %.4g against fp32\n", TAPS[t],
+                            e, 0.005 * scale, e32);
+                fail();
+            }
+            free(got[t]);
+            ref_release(&want[t]);
+            ref_release(&fp32[t]);
         }
-        free(got[t]);
-        ref_release(&want[t]);
-        ref_release(&fp32[t]);
     }
     ref_release(&xr);
     fusenet__free(x);

@@ -420,14 +420,19 @@ static float calib_scale(ctx *c, int i, int is_unsigned) {
     return l ? fusenet__calib_scale(c->cal, l, is_unsigned) : 1.0f;
 }
 
+/* AUTO keeps node i's value float32: the calibration measured 8 bits as too lossy for it. */
+static int auto_fp32(ctx *c, int i) {
+    if (c->int8_layers != FUSENET_INT8_AUTO) return 0;
+    const fn_calib_layer *l = calib_layer(c, i);
+    return l && l->keep_fp32;
+}
+
 /* Does this conv run in int8? Not in an fp32 trunk, not the input conv (it
  * reads the caffe-preprocessed input, whose rounding alone costs the ResNet
- * branch 0.02-0.04 of cosine), not where AUTO keeps it fp32. */
+ * branch 0.02-0.04 of cosine), not where AUTO keeps its source float32. */
 static int conv_int8(ctx *c, const fn_chain *ch) {
     if (!c->int8 || c->plan->nodes[ch->src].role == FN_ROLE_INPUT) return 0;
-    if (c->int8_layers != FUSENET_INT8_AUTO) return 1;
-    const fn_calib_layer *l = calib_layer(c, ch->end);
-    return l && !l->keep_fp32;
+    return !auto_fp32(c, ch->src);
 }
 
 /* An int8 conv's source: the node's value if it is int8, else quantized with its calibrated scale. */
@@ -471,13 +476,13 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
         }
     }
     /* data types and scales: float32 throughout, or int8 src, s8 weights and an int8 dst (float32
-     * when only taps read it: no rounding of the result) */
+     * when only taps read it, no rounding of the result, or when AUTO keeps it float32) */
     int q = ok(c) && conv_int8(c, ch);
     dnnl_data_type_t src_dt = dnnl_f32, dst_dt = dnnl_f32, sum_dt = dnnl_data_type_undef;
     float s_src = 1.0f, s_dst = 1.0f, s_sum = 1.0f;
     if (q) {
         quantized_src(c, ch->src, &src_dt, &s_src);
-        if (c->plan->nodes[ch->end].consumers > 0) {
+        if (c->plan->nodes[ch->end].consumers > 0 && !auto_fp32(c, ch->end)) {
             int u = ch->relu_post || calib_unsigned(c, ch->end);
             dst_dt = u ? dnnl_u8 : dnnl_s8;
             s_dst = calib_scale(c, ch->end, u);

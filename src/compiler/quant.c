@@ -93,6 +93,13 @@ static double quant_mse(const uint64_t *hist, int bins, double width, double t, 
     return e;
 }
 
+double fusenet__calib_sensitivity(const uint64_t *hist, int bins, double range, double t, int is_unsigned) {
+    double width = range / bins, power = 0.0;
+    for (int i = 0; i < bins; i++) power += (double)hist[i] * ((i + 0.5) * width) * ((i + 0.5) * width);
+    if (!(power > 0.0) || !(t > 0.0)) return 0.0;
+    return quant_mse(hist, bins, width, t, is_unsigned ? 255 : 127) / power;
+}
+
 void fusenet__calib_thresholds(const uint64_t *hist, int bins, double range, double amax, int is_unsigned,
                                double thr[FN_CALIB_METHODS]) {
     double width = range / bins;

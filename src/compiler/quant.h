@@ -26,6 +26,9 @@
 #define FN_CALIB_MAX_LAYERS 4096
 #define FN_CALIB_PERCENTILE 99.99
 #define FN_CALIB_MAX_MODELS 16
+/* int8_layers AUTO keeps a value float32 (its producer writes float32, the convs reading it
+ * run fp32) when 8 bits lose more than this share of its power: SQNR under 30 dB */
+#define FN_CALIB_AUTO_BOUND 1e-3
 
 /* One model a calibration was made for. */
 typedef struct fn_calib_model {
@@ -41,8 +44,8 @@ typedef struct fn_calib_layer {
     char name[FN_NAME_MAX];  /* the Keras layer whose value it is (a chain's end) */
     double min, max;         /* over every element seen */
     double thr[FN_CALIB_METHODS]; /* |x| thresholds: minmax, percentile, mse */
-    int keep_fp32;           /* 1: int8_layers AUTO keeps the conv producing it fp32 */
-    double sensitivity;      /* the measure AUTO decided on (relative squared error of its int8 output) */
+    int keep_fp32;           /* 1: int8_layers AUTO keeps it float32 (sensitivity over FN_CALIB_AUTO_BOUND) */
+    double sensitivity;      /* E[(q(x) - x)^2] / E[x^2] with the calibration's method (fusenet__calib_sensitivity) */
     /* while collecting: histogram of |x| over [0, range) */
     uint64_t *hist;
     double range;
@@ -86,6 +89,10 @@ const fn_calib_layer *fusenet__calib_find(const fusenet_calibration *cal, int mo
  * the step's model index, node name and its float32 destination. */
 fusenet_status fusenet__calib_observe(fusenet_calibration *cal, int model, const char *layer, const float *data,
                                       size_t n, fusenet_error *err);
+
+/* The relative squared error of quantizing the histogram's |x| with threshold t:
+ * E[(q(x) - x)^2] / E[x^2] over the nonzero values (exact zeros quantize exactly). */
+double fusenet__calib_sensitivity(const uint64_t *hist, int bins, double range, double t, int is_unsigned);
 
 /* Thresholds of every method from a histogram of |x| (bins over [0, range)), max |x| amax. */
 void fusenet__calib_thresholds(const uint64_t *hist, int bins, double range, double amax, int is_unsigned,

@@ -98,6 +98,9 @@ static void finalize(fusenet_calibration *cal) {
         if (!l->hist) continue;
         double amax = fmax(fabs(l->min), fabs(l->max));
         fusenet__calib_thresholds(l->hist, FN_CALIB_BINS, l->range, amax, l->min >= 0.0, l->thr);
+        l->sensitivity = fusenet__calib_sensitivity(l->hist, FN_CALIB_BINS, l->range, l->thr[cal->method - 1],
+                                                    l->min >= 0.0);
+        l->keep_fp32 = l->sensitivity > FN_CALIB_AUTO_BOUND;
     }
     cal->final = 1;
 }
