@@ -212,6 +212,12 @@ typedef struct fusenet_model_params {
     size_t n_needed;
     int allow_nonfinite; /* 0 (default): NaN/Inf weights are refused (VALUE); 1: loaded for inspection,
                             but no net is built from them (fusenet_net_build: VALUE) */
+    /* The Keras name of the nested model to read, for a file holding a model
+     * that contains this network as one layer (the fused model saved with
+     * model.save: "resnet50", "vgg16"). NULL: the file's only model, or its
+     * top level; a file whose top level has no weights of its own and holds
+     * several sub-models then fails with ARCH, listing them. Not retained. */
+    const char *submodel;
 } fusenet_model_params;
 
 /** Defaults: ResNet50, include_top = 0, pooling NONE, all weights. */
@@ -223,9 +229,11 @@ FUSENET_API fusenet_model_params fusenet_model_default_params(void);
 FUSENET_API fusenet_status fusenet_model_create(const fusenet_model_params *params,
                                                 fusenet_model **out, fusenet_error *err);
 
-/** Loads a model from a legacy Keras HDF5 weights file (the official
- *  *_notop.h5 and full files). Weights are matched by layer name through each
- *  layer's weight_names attribute; every shape is checked against the graph.
+/** Loads a model from a Keras weights file, recognised by its content
+ *  whatever its name: legacy HDF5 (the official *_notop.h5 and full files,
+ *  tf.keras 2 save_weights and model.save, nested sub-models), Keras 3
+ *  .weights.h5 (with or without the name attributes of Keras >= 3.6).
+ *  Weights are matched by layer name; every shape is checked against the graph.
  *  Older Keras ResNet50 files (deep-learning-models v0.2: bn_conv1,
  *  res2a_branch2a, ... naming) load as ResNet50 under the current layer
  *  names, with their BatchNorm epsilon 1e-3 (models/README.md); mixing both
@@ -322,6 +330,8 @@ FUSENET_API fusenet_status fusenet_net_build(const fusenet_net_params *params, f
 typedef struct fusenet_dual_params {
     const char *resnet_weights; /* path of a ResNet50 .h5 (notop or full) */
     const char *vgg_weights;    /* path of a VGG16 .h5 (notop or full) */
+    const char *resnet_submodel; /* NULL, or the sub-model of resnet_weights to read (fusenet_model_params.submodel) */
+    const char *vgg_submodel;    /* the same for vgg_weights */
     const char *resnet_layer;   /* NULL: "conv4_block6_out" */
     const char *vgg_layer;      /* NULL: "block5_conv3" */
     /* Batch, input size, resize, size policy, out_h x out_w, mode, threads of

@@ -48,6 +48,9 @@ typedef struct opts {
     int top, summary, stats, profile, strict; /* flags */
     int threads, batch, iters, k, seed;
     char found[2][4096];                   /* weights paths found by find_weights */
+    /* --weights, --resnet-weights, --vgg-weights FILE#NAME: the Keras sub-model NAME (or NULL) */
+    const char *weights_sub, *resnet_sub, *vgg_sub;
+    char wpath[3][4096];                   /* their FILE parts */
 } opts;
 
 /* ---- the commands (main.c) ---- */
@@ -109,6 +112,14 @@ const char *value_name(float v); /* "NaN", "+Inf", "-Inf" */
 void catch_interrupts(void);
 
 /* ---- shared helpers (common.c) ---- */
+/* "FILE#NAME": the weights file FILE and the Keras sub-model NAME to read
+ * from it (fusenet_model_params.submodel), split at the last '#'; a value
+ * naming an existing file is taken whole. path gets FILE (size bytes);
+ * *submodel points into arg after the '#', or is NULL. 1 (after a message
+ * naming `option`) for an empty FILE or NAME or a FILE too long. */
+int weights_ref(const char *arg, const char *option, char *path, size_t size, const char **submodel);
+/* weights_ref on --weights, --resnet-weights and --vgg-weights. */
+int split_weights(opts *o);
 int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size);
 int find_dual_weights(opts *o);
 fusenet_dual_params dual_params(const opts *o, int batch, int h, int w);

@@ -306,6 +306,7 @@ int cmd_tap(opts *o) {
     const char *needed[1] = {o->layer};
     p.needed_layers = needed;
     p.n_needed = 1;
+    p.submodel = o->weights_sub;
     fusenet_model *model;
     if (fusenet_model_load(o->weights, &p, &model, &err)) {
         fusenet__npy_free(&x);

@@ -83,6 +83,7 @@ int cmd_viz(opts *o) {
         return 1;
     mp.needed_layers = &layer;
     mp.n_needed = 1;
+    mp.submodel = o->weights_sub;
     fusenet_model *model;
     if (fusenet_model_load(o->weights, &mp, &model, &err)) return fail(&err);
     fusenet_tap tap = {model, layer};

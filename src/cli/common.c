@@ -48,6 +48,31 @@ static int is_regular_file(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+int weights_ref(const char *arg, const char *option, char *path, size_t size, const char **submodel) {
+    const char *hash = strrchr(arg, '#');
+    size_t len = hash && !is_regular_file(arg) ? (size_t)(hash - arg) : strlen(arg);
+    *submodel = len < strlen(arg) ? arg + len + 1 : NULL;
+    if (len == 0 || (*submodel && !**submodel))
+        return die("%s %s: expected FILE or FILE#NAME (NAME: the Keras name of a sub-model, e.g. resnet50)", option,
+                   arg);
+    if (len >= size) return die("%s: file name of %zu bytes is too long", option, len);
+    memcpy(path, arg, len);
+    path[len] = '\0';
+    return 0;
+}
+
+int split_weights(opts *o) {
+    const char **paths[3] = {&o->weights, &o->resnet_weights, &o->vgg_weights};
+    const char **subs[3] = {&o->weights_sub, &o->resnet_sub, &o->vgg_sub};
+    const char *names[3] = {"--weights", "--resnet-weights", "--vgg-weights"};
+    for (int i = 0; i < 3; i++) {
+        if (!*paths[i]) continue;
+        if (weights_ref(*paths[i], names[i], o->wpath[i], sizeof o->wpath[i], subs[i])) return 1;
+        *paths[i] = o->wpath[i];
+    }
+    return 0;
+}
+
 /* Keeps *path if the option was given; otherwise looks for the official file
  * name in $FUSENET_MODELS, then in ./models, and stores what it finds in buf. */
 int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size) {
@@ -89,6 +114,8 @@ fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = o->resnet_weights;
     p.vgg_weights = o->vgg_weights;
+    p.resnet_submodel = o->resnet_sub;
+    p.vgg_submodel = o->vgg_sub;
     p.resnet_layer = o->resnet_layer;
     p.vgg_layer = o->vgg_layer;
     p.net.batch = batch;

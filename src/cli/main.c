@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
         }
     opts o; /* no file-scope state: everything a command needs is here */
     int rc = parse(cmd, argc, argv, &o);
+    if (!rc) rc = split_weights(&o); /* FILE#NAME: a sub-model of FILE */
     if (!rc) rc = load_calibration(&o);
     if (!rc) {
         catch_interrupts(); /* a signal removes the temporaries and exits 128 + signal */

@@ -1,6 +1,7 @@
-/* model.c - fusenet_model: create the Keras graph, bind weights from a legacy
- * Keras HDF5 file by layer name (each layer's weights as its op's row of the
- * op table says), describe layers. */
+/* model.c - fusenet_model: create the Keras graph, bind weights from a Keras
+ * weights file (any layout h5.c reads; the model or sub-model the params
+ * name) by layer name (each layer's weights as its op's row of the op table
+ * says), describe layers. */
 #include "model.h"
 
 #include <stdio.h>
@@ -214,6 +215,21 @@ static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned ch
     return st;
 }
 
+/* Keras 3 files name layers by class and counter: the graph's layers, in
+ * model.layers order, with their classes. */
+static fusenet_status bind_names(const fusenet_model *m, fn_h5 *f, fusenet_error *err) {
+    size_t n = (size_t)m->g.n;
+    const char **names = fusenet__malloc(2 * n * sizeof *names);
+    if (!names) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", fusenet__h5_path(f));
+    for (size_t i = 0; i < n; i++) {
+        names[i] = m->g.nodes[i].name;
+        names[n + i] = fusenet__op_keras_type(&m->g.nodes[i]);
+    }
+    fusenet_status st = fusenet__h5_bind(f, n, names, names + n, err);
+    fusenet__free(names);
+    return st;
+}
+
 fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *params, fusenet_model **out,
                                   fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_load: out is NULL");
@@ -247,6 +263,8 @@ fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *
         memset(needed, 1, (size_t)m->g.n);
     }
     st = fusenet__h5_open(path, &f, err);
+    if (st == FUSENET_OK) st = fusenet__h5_select(f, p->submodel, err);
+    if (st == FUSENET_OK) st = bind_names(m, f, err);
     if (st == FUSENET_OK) st = check_old_naming(m, f, err);
     if (st == FUSENET_OK) st = check_file_kind(m, f, err);
     if (st == FUSENET_OK) st = check_extra_layers(m, f, err);

@@ -63,7 +63,8 @@ typedef struct linklist {
 
 struct fn_hdf {
     char *path;
-    int fd;
+    int fd;             /* -1 for a file in memory */
+    uint8_t *mem;       /* the bytes of a file in memory (owned) */
     uint64_t size; /* file size */
     uint64_t base; /* absolute address of relative address 0 */
     int so, sl;    /* size of offsets, size of lengths, in bytes */
@@ -127,6 +128,10 @@ static FN_CHECKED fusenet_status fetch_raw(ctx *c, uint64_t addr, void *buf, siz
         return CORRUPT(c, "%s at byte %llu (+%zu) lies past the end of the file (%llu bytes)", thing,
                        (unsigned long long)addr, n, (unsigned long long)h->size);
     uint8_t *p = buf;
+    if (h->mem) {
+        memcpy(p, h->mem + abs, n);
+        return FUSENET_OK;
+    }
     while (n > 0) {
         ssize_t r = pread(h->fd, p, n, (off_t)abs);
         if (r < 0 && errno == EINTR) continue;
@@ -343,6 +348,9 @@ static FN_CHECKED fusenet_status read_superblock(ctx *c) {
     return FUSENET_OK;
 }
 
+static fusenet_status open_common(const char *path, int fd, uint8_t *mem, uint64_t size, fn_hdf **out,
+                                  fusenet_error *err);
+
 fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
     if (out) *out = NULL;
     if (!path || !out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_open: NULL argument");
@@ -369,17 +377,38 @@ fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *
         close(fd);
         return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot open: the file is locked by a program writing it", path);
     }
+    return open_common(path, fd, NULL, (uint64_t)sb.st_size, out, err);
+}
+
+fusenet_status fusenet__hdf_open_mem(const char *name, uint8_t *data, size_t size, fn_hdf **out, fusenet_error *err) {
+    if (out) *out = NULL;
+    if (!name || !data || !out) {
+        fusenet__free(data);
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_open_mem: NULL argument");
+    }
+    if (size == 0) {
+        fusenet__free(data);
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: empty, not an HDF5 file", name);
+    }
+    return open_common(name, -1, data, (uint64_t)size, out, err);
+}
+
+/* The rest of an open, on a file (fd) or bytes in memory (mem, owned: freed on failure). */
+static fusenet_status open_common(const char *path, int fd, uint8_t *mem, uint64_t size, fn_hdf **out,
+                                  fusenet_error *err) {
     fn_hdf *h = fusenet__calloc(1, sizeof *h);
     char *p = fusenet__strdup(path);
     if (!h || !p) {
         fusenet__free(h);
         fusenet__free(p);
-        close(fd);
+        fusenet__free(mem);
+        if (fd >= 0) close(fd);
         return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
     }
     h->path = p;
     h->fd = fd;
-    h->size = (uint64_t)sb.st_size;
+    h->mem = mem;
+    h->size = size;
     h->meta_left = META_BUDGET_BASE + 4 * h->size;
     h->gcol_addr = UNDEF;
     for (int i = 0; i < LINK_CACHE; i++) h->links[i].group = UNDEF;
@@ -400,6 +429,7 @@ static void linklist_free(linklist *l);
 void fusenet__hdf_close(fn_hdf *h) {
     if (!h) return;
     if (h->fd >= 0) close(h->fd);
+    fusenet__free(h->mem);
     for (int i = 0; i < LINK_CACHE; i++) linklist_free(&h->links[i]);
     fusenet__free(h->gcol);
     fusenet__free(h->path);
@@ -1158,25 +1188,60 @@ static FN_CHECKED fusenet_status list_links(ctx *c, uint64_t group, linklist *l)
     return st;
 }
 
-fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
-                             int *found, fusenet_error *err) {
-    ctx c = {h, what, err, FUSENET_OK};
-    *found = 0;
+/* The links of `group`, from the cache or listed now (lookups in it are then
+ * a binary search). NULL on failure, with c->st set. */
+static linklist *links_of(ctx *c, uint64_t group) {
+    fn_hdf *h = c->h;
     linklist *l = NULL;
     for (int i = 0; i < LINK_CACHE && !l; i++)
         if (h->links[i].group == group) l = &h->links[i];
-    if (!l) { /* list the group once: lookups in it are then a binary search */
+    if (!l) {
         l = &h->links[0];
         for (int i = 1; i < LINK_CACHE; i++)
             if (h->links[i].used < l->used) l = &h->links[i];
         linklist_free(l);
-        if (list_links(&c, group, l) != FUSENET_OK) {
+        if (list_links(c, group, l) != FUSENET_OK) {
             linklist_free(l);
-            return c.st;
+            return NULL;
         }
         l->group = group;
     }
     l->used = ++h->clock;
+    return l;
+}
+
+fusenet_status fusenet__hdf_children(fn_hdf *h, fn_hdf_obj group, const char *what, char ***names, size_t *n,
+                                     fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    *names = NULL;
+    *n = 0;
+    linklist *l = links_of(&c, group);
+    if (!l) return c.st;
+    size_t bytes;
+    char **v = fusenet__mul_size(l->n ? l->n : 1, sizeof *v, &bytes) ? fusenet__calloc(1, bytes) : NULL;
+    if (!v) return NOMEM(&c);
+    for (size_t i = 0; i < l->n; i++) {
+        if (!(v[i] = fusenet__strdup(l->v[i].name))) {
+            fusenet__hdf_names_free(v, i);
+            return NOMEM(&c);
+        }
+    }
+    *names = v;
+    *n = l->n;
+    return finish(&c);
+}
+
+void fusenet__hdf_names_free(char **names, size_t n) {
+    for (size_t i = 0; names && i < n; i++) fusenet__free(names[i]);
+    fusenet__free(names);
+}
+
+fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what, fn_hdf_obj *child,
+                             int *found, fusenet_error *err) {
+    ctx c = {h, what, err, FUSENET_OK};
+    *found = 0;
+    linklist *l = links_of(&c, group);
+    if (!l) return c.st;
     hlink key = {(char *)name, 0, 0};
     const hlink *hit = l->n ? bsearch(&key, l->v, l->n, sizeof *l->v, by_name) : NULL; /* an empty group */
     if (hit && hit->type != 0)

@@ -72,6 +72,11 @@ const char *fusenet__hdf_class_name(int raw_class); /* "integer", "compound", ..
 /* Opens `path` read-only and reads its superblock. IO: cannot open, a
  * directory; FORMAT: empty, not HDF5 (no signature), truncated superblock. */
 FN_CHECKED fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *err);
+/* The same on a file held in memory: `data` (size bytes, allocated with
+ * fusenet__malloc) is owned by the reader from now on, freed by
+ * fusenet__hdf_close or on failure; `name` is the file's name in messages. */
+FN_CHECKED fusenet_status fusenet__hdf_open_mem(const char *name, uint8_t *data, size_t size, fn_hdf **out,
+                                                fusenet_error *err);
 void fusenet__hdf_close(fn_hdf *h);
 const char *fusenet__hdf_path(const fn_hdf *h);
 fn_hdf_obj fusenet__hdf_root(const fn_hdf *h);
@@ -80,6 +85,11 @@ fn_hdf_obj fusenet__hdf_root(const fn_hdf *h);
  * *found is 0 when the group has no such link. */
 FN_CHECKED fusenet_status fusenet__hdf_lookup(fn_hdf *h, fn_hdf_obj group, const char *name, const char *what,
                                               fn_hdf_obj *child, int *found, fusenet_error *err);
+/* The names of every link of `group`, sorted (byte order): *names gets n
+ * copies, freed with fusenet__hdf_names_free. */
+FN_CHECKED fusenet_status fusenet__hdf_children(fn_hdf *h, fn_hdf_obj group, const char *what, char ***names,
+                                                size_t *n, fusenet_error *err);
+void fusenet__hdf_names_free(char **names, size_t n);
 FN_CHECKED fusenet_status fusenet__hdf_kind_of(fn_hdf *h, fn_hdf_obj obj, const char *what, fn_hdf_kind *kind,
                                                fusenet_error *err);
 

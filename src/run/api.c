@@ -37,6 +37,7 @@ static fusenet_status build_dual(const fusenet_dual_params *p, int ident, fusene
     const char *layers[2] = {p->resnet_layer ? p->resnet_layer : "conv4_block6_out",
                              p->vgg_layer ? p->vgg_layer : "block5_conv3"};
     const char *paths[2] = {p->resnet_weights, p->vgg_weights};
+    const char *subs[2] = {p->resnet_submodel, p->vgg_submodel};
     const fusenet_arch archs[2] = {FUSENET_ARCH_RESNET50, FUSENET_ARCH_VGG16};
     fusenet_model *models[2] = {NULL, NULL};
     for (int k = 0; k < 2 && !st; k++) {
@@ -44,6 +45,7 @@ static fusenet_status build_dual(const fusenet_dual_params *p, int ident, fusene
         mp.arch = archs[k];
         mp.needed_layers = &layers[k]; /* read only what the tap needs */
         mp.n_needed = 1;
+        mp.submodel = subs[k];
         st = fusenet_model_load(paths[k], &mp, &models[k], err);
     }
     if (!st) {

@@ -10,7 +10,9 @@ Usage:
                  [--threads N] [--spec-dir DIR] [--keep]
 
 It writes seeded random weight files in the legacy Keras HDF5 layout
-(keras_weights.py) and seeded caffe-like inputs (uniform in [-124, 152]),
+(keras_weights.py), the same values in the other layouts Keras writes
+(Keras 3 .weights.h5 with and without name attributes, .keras archives, the
+README's fused model in both generations, read with FILE#NAME), and seeded caffe-like inputs (uniform in [-124, 152]),
 runs `fusenet tap` / `fusenet fuse` and torch_ref.py, and prints one line per
 case: status, model, layer, input shape, max abs err, max|ref|, ratio.
 The last line is `conformance: N passed, M failed`; the exit status is 1 if
@@ -106,6 +108,37 @@ def tap_cases(quick):
     return c
 
 
+# The other layouts Keras writes (keras_weights.write_layout), holding the values
+# of WEIGHTS["resnet"] / WEIGHTS["vgg"] (the fused ones both): the reference
+# reads those legacy files, the tool the layout. name -> (layout, model,
+# file name: recognised by content, so one is misnamed on purpose).
+FORMATS = {
+    "k3_resnet": ("keras3", "resnet50", "resnet50.weights.h5"),
+    "k3_vgg_nonames": ("keras3-nonames", "vgg16", "vgg16_keras34.weights.h5"),
+    "zip_resnet": ("keras", "resnet50", "resnet50.keras"),
+    "legacy_fused_frozen": ("legacy-fused-frozen", None, "fused_frozen.h5"),
+    "legacy_fused_full": ("legacy-fused-full", None, "fused_model.h5"),
+    "k3_fused_nonames": ("keras3-fused-nonames", None, "fused_keras34.weights.h5"),
+    "zip_fused": ("keras-fused", None, "fused.keras"),
+    "zip_fused_nonames": ("keras-fused-nonames", None, "fused_keras34.bin"),
+}
+
+
+def format_cases(quick):
+    """[(format key, input key, what)]: what is ("tap", model, sub-model or None, layer) or ("fuse",)."""
+    c = [("k3_resnet", "3x97x131", ("tap", "resnet50", None, "conv4_block6_out")),
+         ("k3_vgg_nonames", "3x97x131", ("tap", "vgg16", None, "block5_conv3")),
+         ("zip_resnet", "3x97x131", ("tap", "resnet50", None, "conv5_block3_out")),
+         ("legacy_fused_frozen", "3x97x131", ("fuse",)),
+         ("legacy_fused_full", "3x97x131", ("tap", "vgg16", "vgg16", "block4_pool")),
+         ("k3_fused_nonames", "3x97x131", ("fuse",)),
+         ("zip_fused", "3x97x131", ("fuse",))]
+    if not quick:
+        c += [("zip_fused_nonames", "3x97x131", ("fuse",)),
+              ("k3_resnet", "1x97x131", ("tap", "resnet50", None, "conv1_bn"))]
+    return [k for k in c if not k[0].startswith("zip_")]   # .keras archives: not read yet
+
+
 def winograd_cpu():
     """Whether oneDNN can have Winograd convolutions here: AVX-512 foundation, BW, VL, DQ (avx512_core)."""
     try:
@@ -168,6 +201,14 @@ class Runner:
                                      old_naming=key in OLD_NAMING)
             self.weights[key] = path
         return self.weights[key]
+
+    def format_file(self, key):
+        layout, model, name = FORMATS[key]
+        path = os.path.join(self.work, name)
+        seeds = (WEIGHTS["resnet"][2], WEIGHTS["vgg"][2])
+        seed = seeds[0] if model == "resnet50" else seeds[1]
+        keras_weights.write_layout(path, layout, model or "resnet50", seed, fused_seeds=seeds)
+        return path
 
     def input_file(self, key):
         if key not in self.inputs:
@@ -320,6 +361,42 @@ class Runner:
             os.remove(out_path)
 
 
+    def format_case(self, fkey, ikey, what):
+        """One tool run on a file of another layout, against the reference of the legacy file."""
+        path = self.format_file(fkey)
+        ipath, x = self.input_file(ikey)
+        out_path = os.path.join(self.outdir, "format_%s_%s.npy" % (fkey, ikey))
+        if os.path.exists(out_path):
+            os.remove(out_path)
+        if what[0] == "tap":
+            _, model, sub, layer = what
+            wkey = "resnet" if model == "resnet50" else "vgg"
+            refs = self.reference(wkey, ikey, [layer])
+            label = "%s %s" % (FORMATS[fkey][0], layer)
+            argv = ["tap", "--model", model, "--weights", path + ("#" + sub if sub else ""), "--layer", layer]
+        else:
+            R, V = "conv4_block6_out", "block5_conv3"
+            ra, vb = self.reference("resnet", ikey, [R])[0], self.reference("vgg", ikey, [V])[0]
+            h, w = torch_ref.target_size([ra, vb], "min")
+            refs = [np.concatenate([torch_ref.resize_nhwc(ra, h, w, "bilinear"),
+                                    torch_ref.resize_nhwc(vb, h, w, "bilinear")], axis=3)]
+            label = "%s fuse %s#resnet50 + #vgg16" % (FORMATS[fkey][0], os.path.basename(path))
+            argv = ["fuse", "--resnet-weights", path + "#resnet50", "--vgg-weights", path + "#vgg16"]
+        ok, msg, _dt = self.run_tool(argv + ["--input", ipath, "--output", out_path])
+        os.remove(path)
+        if not ok:
+            self.report(False, "format", label, x.shape, None, None, None, msg)
+            return
+        out, msg = self.load_output(out_path)
+        if out is None:
+            self.report(False, "format", label, x.shape, None, None, None, msg)
+            return
+        good, err, scale, ratio, note = self.compare(out, refs[0])
+        self.report(good, "format", label, x.shape, err, scale, ratio, note)
+        if not self.keep:
+            os.remove(out_path)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="fusenet CLI conformance against the PyTorch reference")
     ap.add_argument("--fusenet", required=True, help="path of the fusenet CLI binary")
@@ -367,6 +444,13 @@ def main(argv=None):
                     for l in layers:
                         r.report(False, WEIGHTS[wkey][0], l, INPUTS[ikey][:3] + (3,), None, None, None,
                                  "reference error: %s" % e)
+        for fkey, ik, what in format_cases(args.quick):
+            if ik != ikey or (r.only and not r.only.search("format %s %s" % (fkey, " ".join(map(str, what))))):
+                continue
+            try:
+                r.format_case(fkey, ikey, what)
+            except Exception as e:   # noqa: BLE001 - a writer or reference failure fails the case
+                r.report(False, "format", fkey, None, None, None, None, "error: %s" % e)
         for case in fuses:
             if r.only and not r.only.search("fuse " + " ".join(case)):
                 continue

@@ -32,7 +32,12 @@ BN of each residual branch.
 Usage:
   keras_weights.py --model resnet50|vgg16|resnet101|resnet152|vgg19 [--top] --seed N --output F.h5
                    [--strings fixed|vlen] [--chunk-names] [--old-naming]
-                   [--top-level-group]
+                   [--top-level-group] [--layout LAYOUT]
+
+--layout writes the same values in another layout Keras writes (see
+write_layout): Keras 3 .weights.h5 with or without name attributes, .keras
+archives, and the README's fused model (each backbone a nested sub-model) in
+the legacy and Keras 3 generations.
 """
 
 import argparse
@@ -299,6 +304,192 @@ def write_file(path, model, top=False, seed=0, strings="fixed", chunk_names=Fals
     return layers
 
 
+
+# ---------------------------------------------------------------------------
+# The other layouts Keras writes, with the same values as write_file for the
+# same model and seed (so the reference reads the legacy file, the tool the
+# other one).
+#
+# * legacy nested (tf.keras 2 model.save / save_weights of a model holding
+#   sub-models, keras/saving/legacy/hdf5_format.py save_weights_to_hdf5_group):
+#   the outer model's layer_names; one group per outer layer; a sub-model's
+#   group has weight_names = its trainable_weights then non_trainable_weights
+#   ("conv1_conv/kernel:0", ...; frozen: all non-trainable, so in layer order),
+#   datasets at those paths. A full save (model.save) puts that under
+#   model_weights/ with a root model_config (JSON).
+# * Keras 3 .weights.h5 (keras/src/saving/saving_lib.py, save_weights_only ->
+#   _save_state -> H5IOStore.make): the model's own vars/ at the root, then
+#   layers/<to_snake_case(class)>[_N]/vars/0.. in model.layers order
+#   (_save_container_state), Layer.save_own_variables order
+#   (_trainable_variables + _non_trainable_variables); Keras >= 3.6 puts the
+#   layer's name as attribute `name` on each vars group. A nested model is
+#   layers/functional[_N]/ with vars/ and layers/ of its own.
+# * .keras (saving_lib.save_model): a zip, entries stored, metadata.json,
+#   config.json, model.weights.h5.
+# ---------------------------------------------------------------------------
+
+KERAS2_ROLE = {"kernel": "kernel", "bias": "bias", "gamma": "gamma", "beta": "beta", "mean": "moving_mean",
+               "var": "moving_variance", "dense": "kernel", "dbias": "bias"}
+NON_TRAINABLE = ("mean", "var")
+# The fused model of the README's program: each backbone up to its tap as one
+# nested model, then Resizing and Concatenate.
+FUSED_PARTS = (("resnet50", "resnet50", "conv4_block6_out"), ("vgg16", "vgg16", "block5_conv3"))
+
+
+def snake_case(name):
+    """keras/src/utils/naming.py to_snake_case."""
+    import re
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def keras3_class(cls):
+    """Keras 3 class names of the layers this file lists (Keras-1 names mapped)."""
+    return {"Convolution2D": "Conv2D", "Merge": "Add"}.get(cls, cls)
+
+
+def sub_layers(model, upto=None):
+    """model.layers of `model` cut after layer `upto` (a backbone truncated at its tap)."""
+    L = model_layers(model)
+    if upto is not None:
+        L = L[:[n for n, _, _ in L].index(upto) + 1]
+    return L
+
+
+def _legacy_weights(layers, values, frozen):
+    """[(weight name, value)] of a nested model: trainable then non-trainable (or all in order when frozen)."""
+    out = []
+    for phase in ((None,) if frozen else (False, True)):
+        for name, _cls, ws in layers:
+            for (_sfx, _shape, kind), val in zip(ws, values.get(name, [])):
+                if phase is None or (kind in NON_TRAINABLE) == phase:
+                    out.append(("%s/%s:0" % (name, KERAS2_ROLE[kind]), val))
+    return out
+
+
+def write_legacy_nested(path, parts, seeds, frozen=False, full_save=False, strings="vlen"):
+    """The fused model in the legacy layout. parts: [(sub-model name, model, upto)], seeds: one per part."""
+    import h5py
+    import json
+    outer = ["input_1"] + [p[0] for p in parts] + ["resizing", "concatenate"]
+    with h5py.File(path, "w") as f:
+        if full_save:
+            cfg = {"class_name": "Functional", "config": {"name": "fused", "layers": [{"name": n} for n in outer]}}
+            f.attrs["model_config"] = json.dumps(cfg).encode("utf8")
+            f.attrs["keras_version"] = b"2.15.0"
+            f.attrs["backend"] = b"tensorflow"
+            root = f.create_group("model_weights")
+        else:
+            root = f
+        _string_attr(root, "layer_names", outer, strings)
+        _scalar_attr(root, "backend", "tensorflow", strings)
+        _scalar_attr(root, "keras_version", "2.15.0", strings)
+        subs = {p[0]: (p, seed) for p, seed in zip(parts, seeds)}
+        for name in sorted(outer):
+            g = root.create_group(name)
+            if name not in subs:
+                _string_attr(g, "weight_names", [], strings)
+                continue
+            (_n, model, upto), seed = subs[name]
+            layers = sub_layers(model, upto)
+            ws = _legacy_weights(layers, make_values(model_layers(model), seed), frozen)
+            _string_attr(g, "weight_names", [w for w, _ in ws], strings)
+            for w, val in ws:
+                g.create_dataset(w, data=val)
+        if full_save:
+            f.create_group("optimizer_weights")
+
+
+def _keras3_container(group, layers, values, names, nested=None):
+    """layers/ of one Functional: [(name, class, ws)] with nested {name: (layers, values)} sub-models."""
+    used = {}
+    lg = group.create_group("layers")
+    for name, cls, ws in layers:
+        key = snake_case("Functional" if nested and name in nested else keras3_class(cls))
+        if key in used:
+            used[key] += 1
+            key = "%s_%d" % (key, used[key])
+        else:
+            used[key] = 0
+        g = lg.create_group(key)
+        v = g.create_group("vars")
+        if names:
+            v.attrs["name"] = name
+        if nested and name in nested:
+            sl, sv = nested[name]
+            _keras3_container(g, sl, sv, names)
+            continue
+        for i, val in enumerate(values.get(name, [])):
+            v.create_dataset(str(i), data=val)
+
+
+def write_keras3(path_or_io, model=None, seed=0, names=True, parts=None, seeds=None, optimizer=True):
+    """A Keras 3 .weights.h5 of `model` (seeded as write_file), or of the fused model of `parts`."""
+    import h5py
+    with h5py.File(path_or_io, "w") as f:
+        v = f.create_group("vars")
+        if names:
+            v.attrs["name"] = "fused" if parts else model
+        if parts:
+            layers = [("input_layer", "InputLayer", [])] + [(p[0], "Functional", []) for p in parts] + \
+                     [("resizing", "Resizing", []), ("concatenate", "Concatenate", [])]
+            nested = {p[0]: (sub_layers(p[1], p[2]), make_values(model_layers(p[1]), s))
+                      for p, s in zip(parts, seeds)}
+            _keras3_container(f, layers, {}, names, nested)
+        else:
+            L = model_layers(model)
+            _keras3_container(f, L, make_values(L, seed), names)
+        if optimizer:   # the optimizer's state (_walk_saveable yields it after layers): ignored by readers of layers
+            o = f.create_group("optimizer").create_group("vars")
+            o.create_dataset("0", data=np.zeros((), np.int64))
+
+
+def write_keras_zip(path, h5_bytes, compression=None, extra=()):
+    """A .keras archive (saving_lib._save_model_to_fileobj): entries stored, in Keras' order."""
+    import json
+    import zipfile
+    comp = zipfile.ZIP_STORED if compression is None else compression
+    with zipfile.ZipFile(path, "w", compression=comp) as zf:
+        zf.writestr("metadata.json", json.dumps({"keras_version": "3.6.0", "date_saved": "2026-01-01@00:00:00"}))
+        zf.writestr("config.json", json.dumps({"class_name": "Functional", "config": {}}))
+        zf.writestr("model.weights.h5", h5_bytes)
+        for name, data in extra:
+            zf.writestr(name, data)
+
+
+def keras3_bytes(**kw):
+    import io
+    bio = io.BytesIO()
+    write_keras3(bio, **kw)
+    return bio.getvalue()
+
+
+def write_layout(path, layout, model="resnet50", seed=0, fused_seeds=None):
+    """One file of `layout`: legacy | legacy-fused | legacy-fused-frozen | legacy-fused-full |
+    keras3 | keras3-nonames | keras3-fused | keras3-fused-nonames | keras | keras-fused | keras-fused-nonames."""
+    parts, seeds = list(FUSED_PARTS), list(fused_seeds or (seed, seed + 1))
+    if layout == "legacy":
+        write_file(path, model, seed=seed)
+    elif layout.startswith("legacy-fused"):
+        write_legacy_nested(path, parts, seeds, frozen=layout.endswith("frozen"), full_save=layout.endswith("full"))
+    elif layout in ("keras3", "keras3-nonames"):
+        write_keras3(path, model, seed, names=layout == "keras3")
+    elif layout in ("keras3-fused", "keras3-fused-nonames"):
+        write_keras3(path, names=layout == "keras3-fused", parts=parts, seeds=seeds)
+    elif layout == "keras":
+        write_keras_zip(path, keras3_bytes(model=model, seed=seed))
+    elif layout in ("keras-fused", "keras-fused-nonames"):
+        write_keras_zip(path, keras3_bytes(names=layout == "keras-fused", parts=parts, seeds=seeds))
+    else:
+        raise ValueError("unknown layout %r" % layout)
+
+
+LAYOUTS = ["legacy", "legacy-fused", "legacy-fused-frozen", "legacy-fused-full", "keras3", "keras3-nonames",
+           "keras3-fused", "keras3-fused-nonames", "keras", "keras-fused", "keras-fused-nonames"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, choices=["resnet50", "vgg16", "resnet101", "resnet152", "vgg19"])
@@ -310,11 +501,17 @@ def main(argv=None):
                     help="split layer_names into layer_names0, layer_names1")
     ap.add_argument("--old-naming", action="store_true",
                     help="ResNet50 in the 2016 res2a_branch2a naming")
+    ap.add_argument("--layout", choices=LAYOUTS, default="legacy",
+                    help="another layout Keras writes, same values (fused: ResNet50 seed, VGG16 seed + 1)")
     ap.add_argument("--top-level-group", action="store_true",
                     help="add an empty top_level_model_weights group (Keras >= 2.7)")
     a = ap.parse_args(argv)
     if a.old_naming and a.model != "resnet50":
         ap.error("--old-naming applies to resnet50 only")
+    if a.layout != "legacy":
+        write_layout(a.output, a.layout, a.model, a.seed)
+        print("%s: %s" % (a.output, a.layout))
+        return 0
     layers = write_file(a.output, a.model, a.top, a.seed, a.strings, a.chunk_names,
                         a.old_naming, a.top_level_group)
     print("%s: %d layers, %d parameters" % (a.output, len(layers), param_count(layers)))
