@@ -26,7 +26,7 @@ install(TARGETS fusenet_cli
 # ---- CMake package -----------------------------------------------------------
 # Two export sets: the shared library needs nothing from its consumers; the
 # static one carries its private link dependencies (DNNL::dnnl, ZLIB::ZLIB,
-# JPEG::JPEG, OpenMP::OpenMP_C, m), which fusenetConfig.cmake looks up only
+# JPEG::JPEG, PkgConfig::LIBZIP, OpenMP::OpenMP_C, m), which fusenetConfig.cmake looks up only
 # when the "static" component is asked for.
 install(EXPORT fusenetTargets NAMESPACE fusenet:: FILE fusenetTargets.cmake
   DESTINATION ${FUSENET_INSTALL_CMAKEDIR} COMPONENT Development)
@@ -44,7 +44,7 @@ install(FILES ${PROJECT_BINARY_DIR}/cmake/fusenetConfig.cmake
 
 # ---- pkg-config ----------------------------------------------------------------
 # What a static link of libfusenet.a needs is derived from what the library
-# itself links: oneDNN, zlib, libjpeg, OpenMP, libm (no libhdf5: the library
+# itself links: oneDNN, zlib, libjpeg, libzip, OpenMP, libm (no libhdf5: the library
 # reads HDF5 itself).
 function(_fusenet_pc_link_flags out)
   set(flags "")
@@ -96,7 +96,7 @@ function(_fusenet_pc_link_flags out)
   set(${out} ${flags} PARENT_SCOPE)
 endfunction()
 
-_fusenet_pc_link_flags(_fn_pc_libs DNNL::dnnl ZLIB::ZLIB JPEG::JPEG)
+_fusenet_pc_link_flags(_fn_pc_libs DNNL::dnnl ZLIB::ZLIB JPEG::JPEG PkgConfig::LIBZIP)
 if(OpenMP_C_FLAGS)
   separate_arguments(_fn_omp UNIX_COMMAND "${OpenMP_C_FLAGS}")
   list(APPEND _fn_pc_libs ${_fn_omp})   # -fopenmp: gomp (and pthread) with GCC

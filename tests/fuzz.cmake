@@ -22,9 +22,9 @@ if(FUSENET_FUZZ)
   target_compile_definitions(fusenet_fuzzlib PRIVATE _POSIX_C_SOURCE=200809L ${HDF5_C_DEFINITIONS})
   target_compile_options(fusenet_fuzzlib PRIVATE ${FUSENET_WARNINGS} -ffp-contract=off
     -fsanitize=fuzzer-no-link ${_fn_fuzz_san})
-  target_link_libraries(fusenet_fuzzlib PUBLIC DNNL::dnnl ${HDF5_C_LIBRARIES} ZLIB::ZLIB JPEG::JPEG OpenMP::OpenMP_C m)
+  target_link_libraries(fusenet_fuzzlib PUBLIC DNNL::dnnl ${HDF5_C_LIBRARIES} ZLIB::ZLIB JPEG::JPEG PkgConfig::LIBZIP OpenMP::OpenMP_C m)
 
-  foreach(_fn_t npy image h5 h5_keras calib)
+  foreach(_fn_t npy image h5 h5_keras calib keras3 zip)
     add_executable(fuzz_${_fn_t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${_fn_t}.c)
     target_include_directories(fuzz_${_fn_t} PRIVATE ${HDF5_C_INCLUDE_DIRS})
     target_compile_definitions(fuzz_${_fn_t} PRIVATE _POSIX_C_SOURCE=200809L ${HDF5_C_DEFINITIONS})

@@ -5,7 +5,8 @@
 #                  with a user's own add() or free_all();
 #   libfusenet.so  exports only the public fusenet_* names (no fusenet__*), each
 #                  declared in include/fusenet.h, and needs no libhdf5, curl or
-#                  crypto library.
+#                  crypto library (libzip, for .keras archives, is expected; its own
+#                  libcrypto is libzip's, not ours).
 # Usage: symbols.sh LIBFUSENET.a LIBFUSENET.so FUSENET.h
 # Prints one line per offending symbol or library and exits 1 if there is any.
 set -euo pipefail

@@ -40,6 +40,12 @@
 #define FUZZ_ENTRY fuzz_calib_entry
 #include "fuzz/fuzz_calib.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_keras3_entry
+#include "fuzz/fuzz_keras3.c"
+#undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_zip_entry
+#include "fuzz/fuzz_zip.c"
+#undef FUZZ_ENTRY
 
 typedef int (*entry_fn)(const uint8_t *data, size_t size);
 
@@ -145,6 +151,17 @@ static void test_calib(void **state) {
     replay("calib", fuzz_calib_entry, 1);
 }
 
+static void test_keras3(void **state) {
+    (void)state;
+    replay("keras3", fuzz_keras3_entry, 1);
+    fuzz_keras3_entry((const uint8_t *)"", 0); /* the empty program: an empty layers group */
+}
+
+static void test_zip(void **state) {
+    (void)state;
+    replay("zip", fuzz_zip_entry, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calib),
@@ -152,6 +169,8 @@ int main(void) {
         cmocka_unit_test(test_image),
         cmocka_unit_test(test_h5),
         cmocka_unit_test(test_h5_keras),
+        cmocka_unit_test(test_keras3),
+        cmocka_unit_test(test_zip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

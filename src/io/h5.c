@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "h5format.h"
+#include "keras_zip.h"
 
 static FN_CHECKED fusenet_status nomem(fusenet_error *err, const char *path) {
     return fusenet__error(err, FUSENET_ERR_NOMEM, "%s: out of memory", path);
@@ -623,7 +624,8 @@ static FN_CHECKED fusenet_status build_tables(fn_h5 *f, fusenet_error *err) {
 static FN_CHECKED fusenet_status open_impl(const char *path, fn_h5 **out, fusenet_error *err) {
     fn_h5 *f = fusenet__calloc(1, sizeof *f);
     if (!f) return nomem(err, path);
-    fusenet_status st = fusenet__hdf_open(path, &f->file, err);
+    fusenet_status st = fusenet__zip_is_zip(path) ? fusenet__zip_open_h5(path, &f->file, err) /* .keras */
+                                                  : fusenet__hdf_open(path, &f->file, err);
     if (st == FUSENET_OK) st = build_tables(f, err);
     if (st != FUSENET_OK) {
         fusenet__h5_close(f);

@@ -226,6 +226,93 @@ def write_old_naming(path, mixed=False):
                 g.create_dataset(w, data=r.uniform(lo, hi, shape).astype(np.float32))
 
 
+# ---- the other weights layouts (keras/src/saving/saving_lib.py), from a legacy file ----
+
+def legacy_to_keras3(src, dst, names=True, classes=None, mutate=None):
+    """The layers of legacy file `src` as a Keras 3 .weights.h5 (layers/<snake_class>[_N]/vars/0..,
+    a `name` attribute per vars when names); classes: {layer: Keras class}; mutate(f) edits it after."""
+    order = []
+    with h5py.File(src, "r") as f:
+        for name in layer_names(f):
+            order.append((name, [np.asarray(f[name][w]) for w in weight_paths(f, name)]))
+    with h5py.File(dst, "w") as out:
+        used = {}
+        lg = out.create_group("layers")
+        for name, ws in order:
+            cls = (classes or {}).get(name) or ("input_layer" if name.startswith("input") else
+                                                 "max_pooling2d" if name.endswith("_pool") else "conv2d")
+            key = cls if cls not in used else "%s_%d" % (cls, used[cls] + 1)
+            used[cls] = used.get(cls, -1) + 1
+            v = lg.create_group(key).create_group("vars")
+            if names:
+                v.attrs["name"] = name
+            for i, w in enumerate(ws):
+                v.create_dataset(str(i), data=w)
+        if mutate:
+            mutate(out)
+
+
+def keras_zip(path, weights=None, entries=(), compression=None):
+    """A .keras archive: metadata.json, config.json, then model.weights.h5 (bytes of file `weights`)."""
+    import zipfile
+    with zipfile.ZipFile(path, "w", compression=compression or zipfile.ZIP_STORED) as zf:
+        zf.writestr("metadata.json", '{"keras_version": "3.6.0"}')
+        zf.writestr("config.json", "{}")
+        if weights:
+            with open(weights, "rb") as f:
+                zf.writestr("model.weights.h5", f.read())
+        for name, data in entries:
+            zf.writestr(name, data)
+
+
+def zip_patch_sizes(path, dst, entry, size=None, comp=None, local=True, central=True):
+    """A copy of zip `path` whose headers of `entry` declare other sizes (lying sizes)."""
+    b = bytearray(open(path, "rb").read())
+    name = entry.encode()
+    i = 0
+    while True:
+        i = b.find(b"PK", i)
+        if i < 0:
+            break
+        sig = bytes(b[i:i + 4])
+        if sig == b"PK\x03\x04" and local:     # local header: sizes at 18 (comp), 22, name at 30
+            n = struct.unpack_from("<H", b, i + 26)[0]
+            if bytes(b[i + 30:i + 30 + n]) == name:
+                if comp is not None:
+                    struct.pack_into("<I", b, i + 18, comp)
+                if size is not None:
+                    struct.pack_into("<I", b, i + 22, size)
+        if sig == b"PK\x01\x02" and central:   # central entry: sizes at 20 (comp), 24, name at 46
+            n = struct.unpack_from("<H", b, i + 28)[0]
+            if bytes(b[i + 46:i + 46 + n]) == name:
+                if comp is not None:
+                    struct.pack_into("<I", b, i + 20, comp)
+                if size is not None:
+                    struct.pack_into("<I", b, i + 24, size)
+        i += 2
+    write_bytes(dst, bytes(b))
+
+
+def zip_overlapping(path, dst):
+    """A copy of zip `path` with a second central entry, model.weights.h5 renamed, pointing at the
+    same local header as config.json (overlapping entries, as in the overlap zip bombs)."""
+    b = bytearray(open(path, "rb").read())
+    eocd = b.rfind(b"PK\x05\x06")
+    cd_size, cd_off = struct.unpack_from("<II", b, eocd + 12)
+    cd = bytes(b[cd_off:cd_off + cd_size])
+    j = cd.find(b"config.json") - 46          # config.json's central entry
+    n, m, k = struct.unpack_from("<HHH", cd, j + 28)
+    extra = bytearray(cd[j:j + 46 + n + m + k])
+    struct.pack_into("<H", extra, 28, len(b"model.weights.h5"))
+    extra[46:46 + n] = b""
+    extra[46:46] = b"model.weights.h5"
+    new_cd = cd + bytes(extra)
+    tail = bytearray(b[eocd:])
+    count = struct.unpack_from("<H", tail, 10)[0] + 1
+    struct.pack_into("<HHII", tail, 8, count, count, len(new_cd), cd_off)
+    write_bytes(dst, bytes(b[:cd_off]) + new_cd + bytes(tail))
+
+
 class Fixtures:
     def __init__(self, fusenet, root):
         self.fusenet = fusenet
@@ -256,6 +343,7 @@ class Fixtures:
         p = self.p
         self.resnet = self._random_weights("resnet50", "resnet50.h5")
         self.vgg = self._random_weights("vgg16", "vgg16.h5")
+        self.format_weights()
 
         # --- inputs ---
         npy_save(p("x_small.npy"), caffe_like(SMALL))
@@ -394,6 +482,72 @@ class Fixtures:
                     name = weight_paths(f, layer)[0]
                     f[layer][name][...] = f[layer][name][()] * np.float32(1e30)
             os.replace(p("w_vgg_overflow.tmp"), p("w_vgg_overflow.h5"))
+
+    def format_weights(self):
+        """Keras 3 and .keras files of the VGG16 fixture, sound and broken (cases weights_k3_*, weights_zip_*)."""
+        import zipfile
+        p, v = self.p, self.vgg
+        stamp = p("formats.ok")
+        if os.path.exists(stamp):
+            return
+        legacy_to_keras3(v, p("k3_vgg.weights.h5"))
+        legacy_to_keras3(v, p("k3_vgg_nonames.weights.h5"), names=False)
+
+        def drop_var(f):
+            del f["layers/conv2d_1/vars/1"]
+
+        def add_var(f):
+            f["layers/conv2d_1/vars"].create_dataset("2", data=np.zeros(3, np.float32))
+
+        def alien_var(f):
+            f["layers/conv2d_1/vars"].create_dataset("bias", data=np.zeros(3, np.float32))
+
+        def lie(f):      # a Conv2D group claiming a MaxPooling2D's name
+            f["layers/conv2d_1/vars"].attrs["name"] = "block1_pool"
+
+        def twice(f):    # two groups naming one layer
+            f["layers/conv2d_2/vars"].attrs["name"] = "block1_conv2"
+
+        for label, fn in (("missing_var", drop_var), ("extra_var", add_var), ("alien_var", alien_var),
+                          ("lying_name", lie), ("name_twice", twice)):
+            legacy_to_keras3(v, p("k3_vgg_%s.weights.h5" % label), mutate=fn)
+
+        def fused(dst, name2="vgg16", names=True):
+            with h5py.File(dst, "w") as f:
+                lg = f.create_group("layers")
+                for key, sub in (("functional", "vgg16"), ("functional_1", name2)):
+                    g = lg.create_group(key)
+                    vv = g.create_group("vars")
+                    if names:
+                        vv.attrs["name"] = sub
+                    legacy_to_keras3(v, p("part.h5"), names=names)
+                    with h5py.File(p("part.h5"), "r") as src:
+                        src.copy("layers", g)
+            os.remove(p("part.h5"))
+
+        fused(p("k3_two_vgg.weights.h5"), "vgg_copy")
+        fused(p("k3_two_same_name.weights.h5"), "vgg16")
+        keras_zip(p("vgg.keras"), p("k3_vgg.weights.h5"))
+        shutil.copyfile(p("vgg.keras"), p("vgg_keras_named.h5"))    # content, not name, tells the format
+        keras_zip(p("zip_deflated.keras"), p("k3_vgg.weights.h5"), compression=zipfile.ZIP_DEFLATED)
+        keras_zip(p("zip_no_weights.keras"))
+        keras_zip(p("zip_traversal.keras"), entries=[("../model.weights.h5", b"x" * 64),
+                                                     ("/tmp/model.weights.h5", b"x" * 64)])
+        keras_zip(p("zip_two_weights.keras"), p("k3_vgg.weights.h5"), entries=[("model.weights.h5", b"x" * 64)])
+        keras_zip(p("zip_not_hdf5.keras"), entries=[("model.weights.h5", b"not HDF5 " * 100)])
+        # a deflate bomb: 64 MiB of zeros in about 64 KiB
+        with zipfile.ZipFile(p("zip_bomb.keras"), "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("model.weights.h5", bytes(64 << 20))
+        keras_zip(p("zip_small.keras"), entries=[("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(500))])
+        zip_patch_sizes(p("zip_small.keras"), p("zip_size_huge.keras"), "model.weights.h5",
+                        size=0xFFFFFFF0, comp=0xFFFFFFF0)
+        zip_patch_sizes(p("zip_small.keras"), p("zip_size_local_lies.keras"), "model.weights.h5",
+                        size=400, comp=400, central=False)
+        zip_patch_sizes(p("zip_small.keras"), p("zip_size_stored_differ.keras"), "model.weights.h5", size=600)
+        zip_overlapping(p("zip_no_weights.keras"), p("zip_overlap.keras"))
+        data = open(p("vgg.keras"), "rb").read()
+        write_bytes(p("zip_truncated.keras"), data[:len(data) // 2])
+        write_bytes(stamp, b"")
 
     def derive_weights(self):
         p = self.p
@@ -673,6 +827,44 @@ def make_cases(fx, work):
 
     def same_as(ref, rel):
         return lambda d: close_to(os.path.join(d, "out.npy"), ref, rel)
+
+    # ---- Keras 3 and .keras (saving_lib.py layouts) and sub-models (FILE#NAME) ----
+    def k3(label, **kw):
+        tap("weights_k3_%s" % label, weights=P("k3_vgg_%s.weights.h5" % label), **kw)
+    for label, path in (("named", P("k3_vgg.weights.h5")), ("nonames", P("k3_vgg_nonames.weights.h5")),
+                        ("zip", P("vgg.keras")), ("zip_named_h5", P("vgg_keras_named.h5")),
+                        ("zip_deflated", P("zip_deflated.keras"))):
+        tap("weights_format_%s_ok" % label, weights=path, layer="block5_conv3", ok=True, outputs=["out.npy"],
+            check=same_as(ref_vgg, 0))   # the same floats as the legacy file's
+    k3("missing_var", want=[P("k3_vgg_missing_var.weights.h5"), "block1_conv2", "1 weight, expected 2"])
+    k3("extra_var", want=[P("k3_vgg_extra_var.weights.h5"), "block1_conv2", "3 weights, expected 2"])
+    k3("alien_var", want=["layers/conv2d_1/vars", "'bias'", "expected variables 0..2"])
+    k3("lying_name", want=["layers/conv2d_1", "named 'block1_pool'", "MaxPooling2D"])
+    k3("name_twice", want=["both name layer 'block1_conv2'"])
+    tap("weights_submodel_missing", weights=P("k3_two_vgg.weights.h5") + "#resnet50",
+        want=["no sub-model 'resnet50'", "vgg16, vgg_copy"])
+    tap("weights_submodel_needed", weights=P("k3_two_vgg.weights.h5"),
+        want=["holds 2 sub-models (vgg16, vgg_copy)", "FILE#NAME"])
+    tap("weights_submodel_ok", weights=P("k3_two_vgg.weights.h5") + "#vgg_copy", ok=True, outputs=["out.npy"])
+    tap("weights_submodel_of_plain_file", weights=V + "#vgg16", want=[V, "no sub-model 'vgg16'", "no sub-models"])
+    tap("weights_submodel_empty_name", weights=V + "#", want=["--weights", "FILE#NAME"])
+    tap("weights_submodels_same_name", weights=P("k3_two_same_name.weights.h5") + "#vgg16",
+        want=["two sub-models are named 'vgg16'"])
+    fuse("weights_submodel_fuse_missing", vw=P("k3_two_vgg.weights.h5") + "#vgg19",
+         want=["no sub-model 'vgg19'", "vgg16, vgg_copy"])
+    for label, want in (
+            ("no_weights", ["zip archive without a model.weights.h5 entry"]),
+            ("traversal", ["zip archive without a model.weights.h5 entry"]),
+            ("two_weights", ["zip_two_weights.keras", "not a readable zip archive"]),   # libzip's own check
+            ("not_hdf5", ["zip_not_hdf5.keras:model.weights.h5", "not an HDF5 file"]),
+            ("bomb", ["model.weights.h5", "zip bomb"]),
+            ("size_huge", ["zip_size_huge.keras", "not a readable zip archive"]),
+            ("size_local_lies", ["zip_size_local_lies.keras"]),
+            ("size_stored_differ", ["zip_size_stored_differ.keras"]),
+            ("overlap", ["zip_overlap.keras"]),
+            ("truncated", ["zip_truncated.keras"]),
+    ):
+        tap("weights_zip_%s" % label, weights=P("zip_%s.keras" % label), want=want)
 
     tap("weights_float64_converted", weights=P("w_vgg_f64.h5"), layer="block5_conv3", ok=True,
         outputs=["out.npy"], check=same_as(ref_vgg, 1e-6))

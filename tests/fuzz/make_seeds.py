@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/{npy,image,h5}.
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/{npy,image,h5,keras3,zip}.
 
 The outputs are committed; rerun this only to change the seeds. Needs numpy,
 h5py and Pillow. Small valid files of every flavour the parsers accept, plus a
@@ -224,9 +224,60 @@ def h5_seeds():
     vgg_block1(out("h5", "vgg_block1_compact.h5"), bias_kw={"compact": True})
 
 
+def keras3_seeds():
+    """Programs of fuzz_keras3.c (see its header): VGG16 block1 and ResNet50 conv1 + conv1_bn in
+    Keras 3's layout, with and without name attributes, and the VGG one nested as a sub-model."""
+    def entry(key, name, vars_):      # key / name: dictionary indexes; vars_: shape codes
+        b = [key, 0] + ([1, name] if name is not None else [0]) + [len(vars_)]
+        for shape in vars_:
+            b += [0, shape]
+        return b
+    def vgg(named):
+        return [0, 2] + entry(0, 0 if named else None, []) + entry(2, 7 if named else None, [2, 0])
+    def resnet(named):
+        n = (lambda i: i if named else None)
+        return [0, 4] + entry(0, n(0), []) + entry(1, n(1), []) + entry(2, n(2), [1, 0]) + \
+            entry(3, n(3), [0, 0, 0, 0])
+    for name, prog in (("vgg_block1_named", vgg(True)), ("vgg_block1_unnamed", vgg(False)),
+                       ("resnet_conv1_named", resnet(True)), ("resnet_conv1_unnamed", resnet(False)),
+                       ("vgg_nested_named", [0, 1, 10, 32, 1, 10, 0] + vgg(True)),
+                       ("vgg_nested_unnamed", [0, 1, 10, 32, 0, 0] + vgg(False))):
+        with open(out("keras3", name), "wb") as f:
+            f.write(bytes(prog))
+
+
+def zip_seeds():
+    """.keras archives (saving_lib.py: metadata.json, config.json, model.weights.h5), stored and
+    deflated, with a small Keras 3 weights file; an empty archive; one without the weights entry."""
+    import zipfile
+    bio = io.BytesIO()
+    with h5py.File(bio, "w") as f:
+        v = f.create_group("layers/conv2d/vars")
+        v.attrs["name"] = "block1_conv1"
+        v.create_dataset("0", data=np.ones((3, 3, 3, 4), np.float32))
+        v.create_dataset("1", data=np.zeros(4, np.float32))
+    h5 = bio.getvalue()
+    for name, comp, entries in (("stored", zipfile.ZIP_STORED, [("model.weights.h5", h5)]),
+                                ("deflated", zipfile.ZIP_DEFLATED, [("model.weights.h5", h5)]),
+                                ("no_weights", zipfile.ZIP_STORED, []),
+                                ("two_entries", zipfile.ZIP_STORED, [("a/../model.weights.h5", b"x"),
+                                                                     ("model.weights.h5", h5[:600])])):
+        with zipfile.ZipFile(out("zip", name + ".keras"), "w", compression=comp) as zf:
+            zf.writestr(zipfile.ZipInfo("metadata.json", (2024, 1, 1, 0, 0, 0)), '{"keras_version": "3.6.0"}')
+            zf.writestr(zipfile.ZipInfo("config.json", (2024, 1, 1, 0, 0, 0)), "{}")
+            for n, data in entries:
+                zi = zipfile.ZipInfo(n, (2024, 1, 1, 0, 0, 0))
+                zi.compress_type = comp
+                zf.writestr(zi, data)
+    with open(out("zip", "empty.zip"), "wb") as f:
+        f.write(b"PK\x05\x06" + bytes(18))
+
+
 if __name__ == "__main__":
     npy_seeds()
     image_seeds()
     h5_seeds()
+    keras3_seeds()
+    zip_seeds()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f"corpus: {total} bytes")

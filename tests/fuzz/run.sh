@@ -9,18 +9,20 @@
 #
 # Targets: npy (raw .npy bytes), image (raw PNG/JPEG bytes), h5 (raw HDF5 bytes,
 # read by our own HDF5 parser), h5_keras (valid HDF5 files built by libhdf5
-# from the input, to fuzz our reading of the Keras layout), json (the done
+# from the input, to fuzz our reading of the Keras layout), keras3 (Keras 3
+# .weights.h5 files built the same way: the Keras 3 resolver, sub-models), zip
+# (raw .keras archive bytes: libzip and our size checks), json (the done
 # files of sharded runs, read by the CLI's JSON reader) and calib (calibration
 # files of int8 mode). Any finding fails.
 #
 # Usage: tests/fuzz/run.sh [seconds per target]     (default 60)
 # Environment: CC (default clang), FUSENET_FUZZ_BUILD (default build-fuzz),
-#              FUSENET_FUZZ_TARGETS (default "npy image h5_keras h5 json calib").
+#              FUSENET_FUZZ_TARGETS (default "npy image h5_keras h5 keras3 zip json calib").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-60}
 BUILD=${FUSENET_FUZZ_BUILD:-build-fuzz}
-TARGETS=${FUSENET_FUZZ_TARGETS:-npy image h5_keras h5 json calib}
+TARGETS=${FUSENET_FUZZ_TARGETS:-npy image h5_keras h5 keras3 zip json calib}
 JOBS=$(nproc)
 # A fixed seed keeps CI runs repeatable (set FUSENET_FUZZ_SEED=0 for a random one).
 COMMON="-max_total_time=$SECS -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -seed=${FUSENET_FUZZ_SEED:-1}"
