@@ -1,37 +1,48 @@
 #!/usr/bin/env python3
-"""fusenet against PyTorch's best configuration of the same model, in one run.
+"""fusenet against PyTorch (fp32 and int8) and ONNX Runtime on the same model, in one run.
 
-Both sides compute the same thing: Keras ResNet50 v1 up to a tap (default
+Every side computes the same thing: Keras ResNet50 v1 up to a tap (default
 conv4_block6_out) and Keras VGG16 up to a tap (default block5_conv3), from the
 same legacy Keras .h5 weight files; each map is resized (bilinear, half-pixel
 centres, only when its size differs) to the smaller H and W, and the two are
 concatenated on channels, ResNet first. Input NHWC float32, output NHWC float32.
 
-  ours:    `fusenet bench` (its last stdout line is a JSON object)
-  PyTorch: plain nn.Modules below, weights read with h5py by Keras layer name,
-           torch.jit.trace + torch.jit.freeze + torch.jit.optimize_for_inference,
-           torch.set_num_threads(T), torch.no_grad(). The NHWC -> NCHW permute of
-           the input and the NCHW -> NHWC permute of the output are inside the
-           traced model, so both sides take and return the same layout.
+  ours:          `fusenet bench --mode M` for each mode `fusenet info` offers (exact; fast on
+                 AVX-512; int8 with `--calibration`, made by `fusenet calibrate`); its last stdout
+                 line is a JSON object
+  torch jit_opt: plain nn.Modules below, weights read with h5py by Keras layer name,
+                 torch.jit.trace + torch.jit.freeze + torch.jit.optimize_for_inference,
+                 torch.set_num_threads(T), torch.no_grad(). The NHWC -> NCHW permute of
+                 the input and the NCHW -> NHWC permute of the output are inside the
+                 traced model, so both sides take and return the same layout.
+  torch FX int8: tests/ref/int8_ref.py (FX post-training static quantization, onednn engine,
+                 histogram observers, per-channel weights), traced and frozen
+  onnxruntime:   the torch jit_opt side's model exported with torch.onnx.export (opset 13, static
+                 shapes per batch), run by npm onnxruntime-node from node (ort_bench.js: every graph
+                 optimisation, intra-op threads = --threads, sequential); left out with a message
+                 when node or the package (--ort-dir) is missing
+Both int8 sides are calibrated on the same 16 synthetic pictures (tests/ref/int8_images.py).
 
-Before timing, both sides run one seeded random input (batch 1, at --size,
-224x224 by default) and the outputs are compared: max|ours - torch| / max|torch|,
-per channel slice (ResNet, VGG) and overall. Exact mode must agree to 1e-4
-or the run stops; fast mode (Winograd, ~1e-3) is checked against 1e-2.
+Before timing, every side runs one held-out synthetic picture (batch 1, at --size,
+224x224 by default) and the fp32 outputs are compared with torch jit_opt's:
+max|side - torch| / max|torch|, per channel slice (ResNet, VGG) and overall. Exact
+mode and ONNX Runtime must agree to 1e-4 or the run stops; fast mode (Winograd,
+~1e-3) is checked against 1e-2; the int8 sides' cosines are printed.
 
 Each measurement runs in its own child process (this script re-runs itself
-with --torch-child for PyTorch). The peak RSS reported for a child is the
-ru_maxrss that os.wait4() returns for that child alone (KiB on Linux), i.e.
-the process's own high-water mark; the number each child prints about itself
-is shown as well.
+with --torch-child for PyTorch; node for ONNX Runtime). The peak RSS reported for
+a child is the ru_maxrss that os.wait4() returns for that child alone (KiB on
+Linux), i.e. the whole process's own high-water mark; the number each child prints
+about itself is shown as well. The order of the sides rotates between --repeat runs.
 
 Usage:
   compare.py [--fusenet PATH] [--resnet-weights F --vgg-weights F]
              [--batch 1,8] [--size 224x224] [--threads 2] [--iters 20]
-             [--modes exact,fast] [--repeat 1] [--workdir DIR]
+             [--modes exact,fast,int8] [--peers torch,torch-int8,ort] [--ort-dir DIR]
+             [--int8-layers all|vgg|auto] [--repeat 1] [--workdir DIR]
              [--threads-scaling] [--scaling]
 
---threads-scaling and --scaling run only our side (no PyTorch, no check):
+--threads-scaling and --scaling run only our side (no peers, no check):
   --threads-scaling  ours at 1, 2, 4, ... up to --threads; prints the speedup
   --scaling          ours at batches 1,2,4 x sizes 160x160,224x224,320x320;
                      prints ms per image and ms per megapixel
@@ -283,6 +294,25 @@ def proc_status_mb(field):
     return float("nan")
 
 
+def torch_int8_model(a):
+    """PyTorch's own int8 (tests/ref/int8_ref.py: FX static quantization, onednn engine, histogram
+    observers, per-channel weights) of the same dual model, calibrated on the images in
+    a.int8_calibration, NHWC in and out."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "ref"))
+    import int8_ref
+
+    model = int8_ref.DualNet(a.resnet_weights, a.vgg_weights, a.size, a.resnet_layer, a.vgg_layer, nhwc=True)
+    return int8_ref.quantize(model, np.load(a.int8_calibration).astype(np.float32))
+
+
+def torch_int8_compile(model, example):
+    """trace + freeze (optimize_for_inference has no rewrites for quantized ops)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
+
+
 def torch_child(argv):
     ap = argparse.ArgumentParser(prog="compare.py --torch-child")
     ap.add_argument("--resnet-weights", required=True)
@@ -294,6 +324,8 @@ def torch_child(argv):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--int8-calibration", help="NHWC .npy: PyTorch FX int8 calibrated on these images")
+    ap.add_argument("--onnx-export", help="write the fp32 model as ONNX (batch --batch, --size) and stop")
     ap.add_argument("--check-input", help="run this NHWC .npy instead of timing")
     ap.add_argument("--check-output", help="where to write the check result")
     a = ap.parse_args(argv)
@@ -303,12 +335,28 @@ def torch_child(argv):
     import_rss = proc_status_mb("VmRSS")
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    model = build_torch_model(a.resnet_weights, a.vgg_weights, a.resnet_layer, a.vgg_layer, *a.size)
+    if a.int8_calibration:
+        model = torch_int8_model(a)
+        compile_fn = torch_int8_compile
+    else:
+        model = build_torch_model(a.resnet_weights, a.vgg_weights, a.resnet_layer, a.vgg_layer, *a.size)
+        compile_fn = torch_compile
     load_s = time.perf_counter() - t0
+
+    if a.onnx_export:
+        import warnings
+
+        x = torch.zeros((a.batch, a.size[0], a.size[1], 3))
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(model, x, a.onnx_export, input_names=["input"], output_names=["fused"],
+                              opset_version=13, do_constant_folding=True)
+        print(json.dumps({"onnx": a.onnx_export, "export_s": time.perf_counter() - t0}))
+        return 0
 
     if a.check_input:
         x = torch.from_numpy(np.load(a.check_input).astype(np.float32))
-        compiled = torch_compile(model, x)
+        compiled = compile_fn(model, x)
         with torch.no_grad():
             eager = model(x).numpy()
             for _ in range(2):  # the first runs of a scripted module go through the profiling executor
@@ -323,7 +371,7 @@ def torch_child(argv):
     g = torch.Generator().manual_seed(12345)
     x = torch.rand((a.batch, h, w, 3), generator=g) * 256.0 - 120.0
     t0 = time.perf_counter()
-    compiled = torch_compile(model, x)
+    compiled = compile_fn(model, x)
     compile_s = time.perf_counter() - t0
     times = []
     with torch.no_grad():
@@ -405,23 +453,95 @@ class Runner:
         return ["--resnet-weights", a.resnet_weights, "--vgg-weights", a.vgg_weights,
                 "--resnet-layer", a.resnet_layer, "--vgg-layer", a.vgg_layer]
 
-    def ours(self, batch, size, mode, threads, iters):
-        cmd = [self.a.fusenet, "bench"] + self.weights_args() + [
-            "--batch", str(batch), "--size", "%dx%d" % size, "--threads", str(threads),
-            "--iters", str(iters), "--mode", mode]
+    def mode_args(self, mode):
+        """fusenet's options for one of our modes (int8: the calibration made from a.calibration_npy)."""
+        args = ["--mode", mode]
+        if mode == "int8":
+            args += ["--calibration", self.a.calibration]
+            if self.a.int8_layers:
+                args += ["--int8-layers", self.a.int8_layers]
+        return args
+
+    def child(self, cmd, threads):
         r, rss, wall = run_child(cmd, threads, self.a.workdir)
         r["rss_mb"] = rss
         r["wall_s"] = wall
         return r
 
-    def torch(self, batch, size, threads, iters):
-        cmd = [sys.executable, os.path.abspath(__file__), "--torch-child"] + self.weights_args() + [
+    def ours(self, batch, size, mode, threads, iters):
+        return self.child([self.a.fusenet, "bench"] + self.weights_args() + [
             "--batch", str(batch), "--size", "%dx%d" % size, "--threads", str(threads),
-            "--iters", str(iters), "--warmup", str(self.a.warmup)]
-        r, rss, wall = run_child(cmd, threads, self.a.workdir)
-        r["rss_mb"] = rss
-        r["wall_s"] = wall
-        return r
+            "--iters", str(iters)] + self.mode_args(mode), threads)
+
+    def torch_cmd(self, batch, size, threads, int8):
+        cmd = [sys.executable, os.path.abspath(__file__), "--torch-child"] + self.weights_args() + [
+            "--batch", str(batch), "--size", "%dx%d" % size, "--threads", str(threads)]
+        return cmd + (["--int8-calibration", self.a.calibration_npy] if int8 else [])
+
+    def torch(self, batch, size, threads, iters, int8=False):
+        return self.child(self.torch_cmd(batch, size, threads, int8) + [
+            "--iters", str(iters), "--warmup", str(self.a.warmup)], threads)
+
+    def ort_cmd(self, batch, size, threads):
+        return ["node", os.path.join(HERE, "ort_bench.js"), "--ort-dir", self.a.ort_dir,
+                "--model", self.onnx_model(batch, size), "--batch", str(batch), "--size", "%dx%d" % size,
+                "--threads", str(threads)]
+
+    def onnx_model(self, batch, size):
+        """The fp32 torch model exported with torch.onnx.export at this batch and size (static shapes,
+        ONNX Runtime's fastest case), once per run."""
+        path = os.path.join(self.a.workdir, "dual_b%d_%dx%d.onnx" % (batch, size[0], size[1]))
+        if not os.path.exists(path):
+            run_child(self.torch_cmd(batch, size, self.a.threads, False) + ["--onnx-export", path],
+                      self.a.threads, self.a.workdir)
+        return path
+
+    def ort(self, batch, size, threads, iters):
+        return self.child(self.ort_cmd(batch, size, threads) + [
+            "--iters", str(iters), "--warmup", str(self.a.warmup)], threads)
+
+    def side(self, side, batch):
+        """One measurement of a side (see sides()) at this batch."""
+        a = self.a
+        kind, mode = side
+        if kind == "ours":
+            return self.ours(batch, a.size, mode, a.threads, a.iters)
+        if kind == "ort":
+            return self.ort(batch, a.size, a.threads, a.iters)
+        return self.torch(batch, a.size, a.threads, a.iters, int8=(mode == "int8"))
+
+
+SIDE_NAMES = {("torch", "fp32"): "torch jit_opt", ("torch", "int8"): "torch FX int8", ("ort", "fp32"): "onnxruntime"}
+
+
+def side_name(side):
+    return SIDE_NAMES.get(side) or "ours %s" % side[1]
+
+
+def is_fp32_peer(side):
+    return side[0] != "ours" and side[1] == "fp32"
+
+
+def ort_status(a):
+    """None when the ONNX Runtime side can run, else why not (printed; that side is left out)."""
+    if shutil.which("node") is None:
+        return "node not found"
+    if not os.path.isdir(os.path.join(a.ort_dir, "node_modules", "onnxruntime-node")):
+        return ("onnxruntime-node not installed in %s (npm install --ignore-scripts --prefix %s onnxruntime-node)"
+                % (a.ort_dir, a.ort_dir))
+    return None
+
+
+def sides(a):
+    """(kind, mode) of every side of the run: ours per mode, then the peers asked for."""
+    out = [("ours", m) for m in a.modes]
+    if "torch" in a.peers:
+        out.append(("torch", "fp32"))
+    if "torch-int8" in a.peers:
+        out.append(("torch", "int8"))
+    if "ort" in a.peers:
+        out.append(("ort", "fp32"))
+    return out
 
 
 def make_weights(a):
@@ -442,57 +562,114 @@ def rel_err(ours, ref):
     return float(np.abs(ours - ref).max() / max(float(np.abs(ref).max()), 1e-30))
 
 
-def offered_modes(fusenet):
-    """The modes `fusenet info` lists for this CPU (fast only where oneDNN has Winograd)."""
+def info_field(fusenet, field):
+    """A line `FIELD: value` of `fusenet info`."""
     out = subprocess.run([fusenet, "info"], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
-        if line.startswith("modes:"):
-            return line.split(":", 1)[1].split()
-    raise SystemExit("compare.py: `fusenet info` printed no modes line")
+        if line.startswith(field + ":"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit("`fusenet info` printed no %s line" % field)
 
 
-def accuracy_check(a, modes):
-    """Batch 1 at --size (224x224 by default), one seeded random input: ours (per mode) against the
-    torch model we time (same trace + freeze + optimize_for_inference pipeline)."""
+def offered_modes(fusenet):
+    """The modes `fusenet info` lists for this CPU (fast only where oneDNN has Winograd; int8 once it exists)."""
+    return info_field(fusenet, "modes").split()
+
+
+def make_calibration(a):
+    """The 16 calibration images (tests/ref/int8_ref.py's synthetic pictures, seed 101, at --size, caffe
+    preprocessed) for both int8 sides; ours calibrated from them with `fusenet calibrate`."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "ref"))
+    from int8_images import caffe, synthetic_images
+
+    a.calibration_npy = os.path.join(a.workdir, "calibration.npy")
+    np.save(a.calibration_npy, caffe(synthetic_images(101, a.calibration_count, *a.size)))
+    a.calibration = os.path.join(a.workdir, "calibration.txt")
+    if "int8" in a.modes:
+        r = subprocess.run([a.fusenet, "calibrate"] + Runner(a).weights_args() + [
+            "--input", a.calibration_npy, "--output", a.calibration, "--threads", str(a.threads)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise ChildError("fusenet calibrate failed (exit %d): %s" % (r.returncode, r.stderr.strip()[-500:]))
+    print("calibration: %d synthetic images (seed 101) at %dx%d for both int8 sides"
+          % (a.calibration_count, a.size[0], a.size[1]))
+
+
+def cosine(x, y):
+    x, y = x.reshape(-1).astype(np.float64), y.reshape(-1).astype(np.float64)
+    return float(x @ y / max(np.linalg.norm(x) * np.linalg.norm(y), 1e-300))
+
+
+def accuracy_check(a, side_list):
+    """Batch 1 at --size (224x224 by default), one held-out synthetic picture (tests/ref/int8_ref.py,
+    seed 202): every fp32 side against the torch model we time (same trace + freeze +
+    optimize_for_inference pipeline), max|diff| / max|ref| per channel slice; the int8 sides'
+    cosine to it (printed, not a gate: the fidelity test is tests/ref/int8_fidelity.py)."""
+    from int8_images import caffe, synthetic_image
+
     h, w = a.size
-    x = (np.random.default_rng(7).random((1, h, w, 3), dtype=np.float32) * 276.0 - 124.0).astype(np.float32)
+    x = caffe(synthetic_image(202, 0, h, w)[None])
     xin = os.path.join(a.workdir, "check_in.npy")
-    tout = os.path.join(a.workdir, "check_torch.npy")
     np.save(xin, x)
-    cmd = [sys.executable, os.path.abspath(__file__), "--torch-child",
-           "--resnet-weights", a.resnet_weights, "--vgg-weights", a.vgg_weights,
-           "--resnet-layer", a.resnet_layer, "--vgg-layer", a.vgg_layer,
-           "--size", "%dx%d" % a.size, "--threads", str(a.threads), "--check-input", xin, "--check-output", tout]
-    info, _, _ = run_child(cmd, a.threads, a.workdir)
-    ref = np.load(tout)
+    run = Runner(a)
+
+    def torch_out(int8):
+        out = os.path.join(a.workdir, "check_torch%s.npy" % ("_int8" if int8 else ""))
+        info = run.child(run.torch_cmd(1, a.size, a.threads, int8) + ["--check-input", xin, "--check-output", out],
+                         a.threads)
+        return np.load(out), info
+
+    ref, info = torch_out(False)
     c_res = resnet_channels(a.resnet_layer)
     ok = True
-    print("accuracy check (batch 1, %dx%d, max|ours - torch| / max|torch|; torch optimized vs eager: %.2e):"
-          % (h, w, info["optimized_vs_eager"]))
-    for mode in modes:
-        yout = os.path.join(a.workdir, "check_ours_%s.npy" % mode)
-        r = subprocess.run([a.fusenet, "fuse"] + Runner(a).weights_args() + [
-            "--input", xin, "--output", yout, "--mode", mode, "--threads", str(a.threads)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
-        if r.returncode != 0:
-            why = "signal %d" % -r.returncode if r.returncode < 0 else "exit %d" % r.returncode
-            print("  %-5s  fusenet fuse failed (%s) %s" % (mode, why, r.stderr.strip()[-500:]))
+    print("accuracy check (batch 1, %dx%d, one synthetic picture; fp32: max|side - torch| / max|torch|, int8: "
+          "cosine to torch fp32; torch optimized vs eager: %.2e):" % (h, w, info["optimized_vs_eager"]))
+    for side in side_list:
+        kind, mode = side
+        if side == ("torch", "fp32"):
+            continue
+        name = side_name(side)
+        if kind == "torch":
+            out, _ = torch_out(True)
+        elif kind == "ort":
+            raw_in, raw_out = os.path.join(a.workdir, "check_in.f32"), os.path.join(a.workdir, "check_ort.f32")
+            x.tofile(raw_in)
+            try:
+                run.child(run.ort_cmd(1, a.size, a.threads) + ["--check-input", raw_in, "--check-output", raw_out],
+                          a.threads)
+            except ChildError as e:
+                print("  %-14s failed: %s" % (name, str(e).strip()[-500:]))
+                ok = False
+                continue
+            out = np.fromfile(raw_out, dtype=np.float32).reshape(ref.shape)
+        else:
+            yout = os.path.join(a.workdir, "check_ours_%s.npy" % mode)
+            r = subprocess.run([a.fusenet, "fuse"] + run.weights_args() + [
+                "--input", xin, "--output", yout, "--threads", str(a.threads)] + run.mode_args(mode),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
+            if r.returncode != 0:
+                why = "signal %d" % -r.returncode if r.returncode < 0 else "exit %d" % r.returncode
+                print("  %-14s fusenet fuse failed (%s) %s" % (name, why, r.stderr.strip()[-500:]))
+                ok = False
+                continue
+            out = np.load(yout)
+        if out.shape != ref.shape:
+            print("  %-14s shape mismatch: %s, torch %s" % (name, out.shape, ref.shape))
             ok = False
             continue
-        ours = np.load(yout)
-        if ours.shape != ref.shape:
-            print("  %-5s  shape mismatch: ours %s, torch %s" % (mode, ours.shape, ref.shape))
-            ok = False
+        if mode == "int8":
+            print("  %-14s cosine %.5f  resnet %.5f  vgg %.5f" % (name, cosine(out, ref),
+                  cosine(out[..., :c_res], ref[..., :c_res]), cosine(out[..., c_res:], ref[..., c_res:])))
             continue
-        tol = EXACT_TOL if mode == "exact" else FAST_TOL
-        e_all = rel_err(ours, ref)
-        e_r = rel_err(ours[..., :c_res], ref[..., :c_res])
-        e_v = rel_err(ours[..., c_res:], ref[..., c_res:])
+        tol = FAST_TOL if mode == "fast" else EXACT_TOL
+        e_all = rel_err(out, ref)
+        e_r = rel_err(out[..., :c_res], ref[..., :c_res])
+        e_v = rel_err(out[..., c_res:], ref[..., c_res:])
         good = max(e_r, e_v, e_all) <= tol
-        ok = ok and (good or mode != "exact")
-        print("  %-5s  output %s  resnet %.2e  vgg %.2e  all %.2e  (bound %.0e) %s"
-              % (mode, "x".join(map(str, ours.shape)), e_r, e_v, e_all, tol, "ok" if good else "MISMATCH"))
+        ok = ok and (good or mode == "fast")
+        print("  %-14s output %s  resnet %.2e  vgg %.2e  all %.2e  (bound %.0e) %s"
+              % (name, "x".join(map(str, out.shape)), e_r, e_v, e_all, tol, "ok" if good else "MISMATCH"))
     return ok
 
 
@@ -507,75 +684,76 @@ def med(values):
     return statistics.median(values)
 
 
-def compare(a):
+def compare(a, side_list):
     run = Runner(a)
-    print("threads %d, size %dx%d, iters %d (torch warm-up %d, ours 3), repeat %d, taps %s + %s"
+    print("threads %d, size %dx%d, iters %d (warm-up: peers %d, ours 3), repeat %d, taps %s + %s"
           % (a.threads, a.size[0], a.size[1], a.iters, a.warmup, a.repeat, a.resnet_layer, a.vgg_layer))
-    rows = []
-    torch_version = None
+    print("sides, alternated: " + ", ".join(side_name(s) for s in side_list))
+    rows, versions = [], {}
     for batch in a.batch:
-        ours = {m: [] for m in a.modes}
-        torch_runs = []
+        for side in side_list:
+            if side[0] == "ort":
+                run.onnx_model(batch, a.size)   # exported before any timing
+        results = {s: [] for s in side_list}
         for rep in range(a.repeat):
-            # Alternate the order between repeats: ours first on even repeats, torch first on odd ones.
-            steps = [("ours", m) for m in a.modes] + [("torch", None)]
-            if rep % 2:
-                steps = steps[-1:] + steps[:-1]
-            for side, mode in steps:
-                if side == "ours":
-                    r = run.ours(batch, a.size, mode, a.threads, a.iters)
-                    ours[mode].append(r)
-                    print("  batch %d %-5s ours : %8.2f ms/batch median, %8.2f min, %6.1f MB, build %.2f s"
-                          % (batch, mode, r["ms_per_batch_median"], r["ms_per_batch_min"], r["rss_mb"], r["build_s"]),
-                          flush=True)
-                else:
-                    r = run.torch(batch, a.size, a.threads, a.iters)
-                    torch_runs.append(r)
-                    torch_version = r["torch"]
-                    print("  batch %d       torch: %8.2f ms/batch median, %8.2f min, %6.1f MB, load %.2f s + compile %.2f s"
-                          % (batch, r["ms_per_batch_median"], r["ms_per_batch_min"], r["rss_mb"], r["load_s"],
-                             r["compile_s"]), flush=True)
-        t_ms = med([r["ms_per_batch_median"] for r in torch_runs])
-        t_min = min(r["ms_per_batch_min"] for r in torch_runs)
-        t_rss = med([r["rss_mb"] for r in torch_runs])
-        t_self = med([r["peak_rss_mb"] for r in torch_runs])
-        t_load = med([r["load_s"] + r["compile_s"] for r in torch_runs])
-        t_import = med([r["import_rss_mb"] for r in torch_runs])
-        for mode in a.modes:
-            o = ours[mode]
-            o_ms = med([r["ms_per_batch_median"] for r in o])
+            # Rotate the order between repeats, so that every side leads once in len(sides) repeats.
+            k = rep % len(side_list)
+            for side in side_list[k:] + side_list[:k]:
+                r = run.side(side, batch)
+                results[side].append(r)
+                versions.update({k2: r[k2] for k2 in ("torch", "ort") if k2 in r})
+                setup = r.get("build_s", r.get("load_s", 0.0) + r.get("compile_s", 0.0))
+                print("  batch %d %-14s: %8.2f ms/batch median, %8.2f min, %6.1f MB, build/load %.2f s"
+                      % (batch, side_name(side), r["ms_per_batch_median"], r["ms_per_batch_min"], r["rss_mb"], setup),
+                      flush=True)
+        for side in side_list:
+            rs = results[side]
+            ms = med([r["ms_per_batch_median"] for r in rs])
             rows.append(dict(
-                batch=batch, mode=mode,
-                o_ips=batch * 1e3 / o_ms, t_ips=batch * 1e3 / t_ms,
-                o_ms=o_ms, o_min=min(r["ms_per_batch_min"] for r in o), t_ms=t_ms, t_min=t_min,
-                o_rss=med([r["rss_mb"] for r in o]), o_self=med([r["peak_rss_mb"] for r in o]),
-                t_rss=t_rss, t_self=t_self, t_import=t_import,
-                o_build=med([r["build_s"] for r in o]), t_load=t_load,
-                gflops=med([r["gflops"] for r in o])))
+                batch=batch, side=side, ips=batch * 1e3 / ms, ms=ms, min=min(r["ms_per_batch_min"] for r in rs),
+                rss=med([r["rss_mb"] for r in rs]), self_rss=med([r["peak_rss_mb"] for r in rs]),
+                setup=med([r.get("build_s", r.get("load_s", 0.0) + r.get("compile_s", 0.0)) for r in rs]),
+                gflops=med([r.get("gflops", float("nan")) for r in rs]),
+                import_rss=med([r.get("import_rss_mb", float("nan")) for r in rs])))
+
+    def at(batch, side):
+        return next((r for r in rows if r["batch"] == batch and r["side"] == side), None)
 
     print()
-    hdr = ("batch", "mode", "ours img/s", "torch img/s", "speed x", "ours MB", "torch MB", "RSS x",
-           "ours build s", "torch load s")
-    fmt = "%5s  %-5s  %10s  %11s  %7s  %7s  %8s  %5s  %12s  %12s"
+    print("x best fp32 peer = img/s / the faster of torch jit_opt and onnxruntime at that batch;"
+          " x torch RSS = peak RSS / PyTorch's of the same precision (int8: torch FX int8, else torch jit_opt)")
+    hdr = ("batch", "side", "img/s", "x best fp32 peer", "x torch int8", "peak RSS MB", "x torch RSS", "build/load s")
+    fmt = "%5s  %-14s  %8s  %16s  %12s  %11s  %11s  %12s"
     print(fmt % hdr)
     for r in rows:
-        print(fmt % (r["batch"], r["mode"], "%.2f" % r["o_ips"], "%.2f" % r["t_ips"],
-                     "%.2f" % (r["o_ips"] / r["t_ips"]), "%.0f" % r["o_rss"], "%.0f" % r["t_rss"],
-                     "%.2f" % (r["o_rss"] / r["t_rss"]), "%.2f" % r["o_build"], "%.2f" % r["t_load"]))
+        peers = [p for p in rows if p["batch"] == r["batch"] and is_fp32_peer(p["side"])]
+        best = max(peers, key=lambda p: p["ips"]) if peers else None
+        t8 = at(r["batch"], ("torch", "int8"))
+        same = at(r["batch"], ("torch", "int8" if r["side"][1] == "int8" else "fp32"))
+        r["x_peer"] = r["ips"] / best["ips"] if best else float("nan")
+        r["x_t8"] = r["ips"] / t8["ips"] if t8 else float("nan")
+        r["x_rss"] = r["rss"] / same["rss"] if same else float("nan")
+        print(fmt % (r["batch"], side_name(r["side"]), "%.2f" % r["ips"], "%.3f" % r["x_peer"], "%.3f" % r["x_t8"],
+                     "%.0f" % r["rss"], "%.2f" % r["x_rss"], "%.2f" % r["setup"]))
     print()
     print("details (ms per batch: median / min; peak RSS MB: measured by wait4 / printed by the process itself;"
           " ours GFLOP/s; torch RSS right after `import torch`):")
     for r in rows:
-        print("  batch %d %-5s ours %.1f / %.1f ms, %.0f / %.0f MB, %.1f GFLOP/s;  torch %.1f / %.1f ms, %.0f / %.0f MB,"
-              " %.0f MB after import"
-              % (r["batch"], r["mode"], r["o_ms"], r["o_min"], r["o_rss"], r["o_self"], r["gflops"],
-                 r["t_ms"], r["t_min"], r["t_rss"], r["t_self"], r["t_import"]))
-    speed = [r["o_ips"] / r["t_ips"] for r in rows]
-    mem = [r["o_rss"] / r["t_rss"] for r in rows]
+        extra = ""
+        if r["side"][0] == "ours":
+            extra = ", %.1f GFLOP/s" % r["gflops"]
+        elif r["side"][0] == "torch":
+            extra = ", %.0f MB after import" % r["import_rss"]
+        print("  batch %d %-14s %.1f / %.1f ms, %.0f / %.0f MB%s"
+              % (r["batch"], side_name(r["side"]), r["ms"], r["min"], r["rss"], r["self_rss"], extra))
     print()
-    print("summary: ours/torch %s speed %.2fx .. %.2fx, peak RSS %.2fx .. %.2fx (%d threads, torch %s; "
-          "load average %s at the end; ratios are comparable only within this run)"
-          % ("/".join(a.modes), min(speed), max(speed), min(mem), max(mem), a.threads, torch_version, loadavg()))
+    for mode in a.modes:
+        mine = [r for r in rows if r["side"] == ("ours", mode)]
+        print("summary: ours %s: %s x best fp32 peer, %s x torch int8, peak RSS %s x PyTorch's (batch %s)"
+              % (mode, " / ".join("%.2f" % r["x_peer"] for r in mine), " / ".join("%.2f" % r["x_t8"] for r in mine),
+                 " / ".join("%.2f" % r["x_rss"] for r in mine), " / ".join(str(r["batch"]) for r in mine)))
+    print("(%d threads, %s; load average %s at the end; ratios are comparable only within this run)"
+          % (a.threads, ", ".join("%s %s" % kv for kv in sorted(versions.items())), loadavg()))
 
 
 def threads_scaling(a):
@@ -629,7 +807,13 @@ def main(argv):
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3, help="torch warm-up runs (fusenet bench does 3)")
     ap.add_argument("--modes", default="auto",
-                    help="comma-separated exact,fast; default auto: the modes `fusenet info` says this CPU offers")
+                    help="comma-separated exact,fast,int8; default auto: the modes `fusenet info` says this CPU offers")
+    ap.add_argument("--peers", default="torch,torch-int8,ort",
+                    help="comma-separated torch (jit_opt fp32), torch-int8 (FX int8), ort (ONNX Runtime); default all")
+    ap.add_argument("--ort-dir", default=os.path.join(REPO, "build", "ort"),
+                    help="where `npm install --ignore-scripts onnxruntime-node` was run (default build/ort)")
+    ap.add_argument("--int8-layers", help="our int8 mode's --int8-layers (default: fusenet's)")
+    ap.add_argument("--calibration-count", type=int, default=16, help="calibration images for both int8 sides")
     ap.add_argument("--repeat", type=int, default=1, help="alternated runs per side; the median is reported")
     ap.add_argument("--workdir", help="default: a temporary directory, removed at the end")
     ap.add_argument("--threads-scaling", action="store_true", help="ours only: 1, 2, ... --threads threads")
@@ -645,10 +829,18 @@ def main(argv):
     else:
         a.modes = [m for m in a.modes.split(",") if m]
     for m in a.modes:
-        if m not in ("exact", "fast"):
-            ap.error("--modes: '%s' is not exact or fast" % m)
-    if a.threads < 1 or a.iters < 1 or a.repeat < 1 or a.warmup < 0:
-        ap.error("--threads, --iters and --repeat must be >= 1, --warmup >= 0")
+        if m not in ("exact", "fast", "int8"):
+            ap.error("--modes: '%s' is not exact, fast or int8" % m)
+    a.peers = [p for p in a.peers.split(",") if p]
+    for p in a.peers:
+        if p not in ("torch", "torch-int8", "ort"):
+            ap.error("--peers: '%s' is not torch, torch-int8 or ort" % p)
+    a.ort_dir = os.path.abspath(a.ort_dir)
+    if "ort" in a.peers and ort_status(a):
+        print("onnxruntime: left out: %s" % ort_status(a))
+        a.peers.remove("ort")
+    if a.threads < 1 or a.iters < 1 or a.repeat < 1 or a.warmup < 0 or a.calibration_count < 1:
+        ap.error("--threads, --iters, --repeat and --calibration-count must be >= 1, --warmup >= 0")
     resnet_tap_position(a.resnet_layer)
     vgg_tap_position(a.vgg_layer)
 
@@ -658,17 +850,20 @@ def main(argv):
     try:
         make_weights(a)
         version = subprocess.run([a.fusenet, "version"], capture_output=True, text=True).stdout.strip()
-        print("%s; %s, %d CPUs; load average %s" % (version, cpu_name(), os.cpu_count() or 0, loadavg()))
+        print("%s; %s (%s), %d CPUs; load average %s"
+              % (version, cpu_name(), info_field(a.fusenet, "isa"), os.cpu_count() or 0, loadavg()))
+        make_calibration(a)
         if a.threads_scaling or a.scaling:
             if a.threads_scaling:
                 threads_scaling(a)
             if a.scaling:
                 scaling(a)
             return 0
-        if not accuracy_check(a, a.modes):
-            print("compare.py: the outputs do not agree (exact mode: %.0e) or fusenet failed; not timing" % EXACT_TOL)
+        side_list = sides(a)
+        if not accuracy_check(a, side_list):
+            print("compare.py: the fp32 outputs do not agree (%.0e) or a side failed; not timing" % EXACT_TOL)
             return 1
-        compare(a)
+        compare(a, side_list)
         return 0
     except ChildError as e:
         print("compare.py: %s" % e, file=sys.stderr)

@@ -44,6 +44,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "bench"))
+
+from compare import offered_modes  # noqa: E402  (numpy only at import)
 
 SKIP = 77
 EMBED_BOUND = 0.998
@@ -51,14 +54,6 @@ EXACT_TOL = 1e-4
 TOP_K = 10
 PHOTOS = ("photo_61x47.jpg", "rgb_211x157.png")
 SEED_CAL, SEED_HELD, SEED_NEIGHBOURS = 101, 202, 303
-
-
-def offered_modes(fusenet):
-    out = subprocess.run([fusenet, "info"], capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
-        if line.startswith("modes:"):
-            return line.split(":", 1)[1].split()
-    raise SystemExit("int8_fidelity: `fusenet info` printed no modes line")
 
 
 def run(cmd, what):
@@ -113,6 +108,7 @@ def main(argv):
         return SKIP
 
     import torch
+    import int8_images as I
     import int8_ref as Q
     import torch_ref as R
 
@@ -132,19 +128,19 @@ def main(argv):
         run([fusenet, "make-weights", "--model", model, "--seed", "1", "--output", path], "make-weights " + model)
     wargs = ["--resnet-weights", rw, "--vgg-weights", vw]
 
-    cal_u8 = Q.synthetic_images(SEED_CAL, 16, h, w)
-    held_u8 = np.concatenate([Q.synthetic_images(SEED_HELD, 8, h, w),
-                              np.stack([Q.load_photo(os.path.join(REPO, "tests", "data", f), h, w) for f in PHOTOS])])
+    cal_u8 = I.synthetic_images(SEED_CAL, 16, h, w)
+    held_u8 = np.concatenate([I.synthetic_images(SEED_HELD, 8, h, w),
+                              np.stack([I.load_photo(os.path.join(REPO, "tests", "data", f), h, w) for f in PHOTOS])])
     held_names = ["synthetic %d" % i for i in range(8)] + list(PHOTOS)
-    nb_u8 = Q.synthetic_images(SEED_NEIGHBOURS, a.neighbours, h, w)
+    nb_u8 = I.synthetic_images(SEED_NEIGHBOURS, a.neighbours, h, w)
     cal_set = {img.tobytes() for img in cal_u8}
     if any(img.tobytes() in cal_set for img in np.concatenate([held_u8, nb_u8])):
         raise SystemExit("int8_fidelity: a held-out image is also a calibration image")
-    cal, held = Q.caffe(cal_u8), Q.caffe(held_u8)
+    cal, held = I.caffe(cal_u8), I.caffe(held_u8)
     np.save(p("cal.npy"), cal)
     np.save(p("held.npy"), held)
     nb_dir = p("neighbours")
-    Q.write_pngs(nb_u8, nb_dir)
+    I.write_pngs(nb_u8, nb_dir)
 
     # ---- ours ----
     cand = ["--mode", a.mode]
@@ -181,7 +177,7 @@ def main(argv):
     print("  %-34s %6.1f s" % ("torch FX int8 calibration", time.perf_counter() - t0), flush=True)
     t0 = time.perf_counter()
     ref8 = Q.run_model(qmodel, held)
-    nb_ref8 = pooled(Q.run_model(qmodel, Q.caffe(nb_u8)))
+    nb_ref8 = pooled(Q.run_model(qmodel, I.caffe(nb_u8)))
     print("  %-34s %6.1f s" % ("torch int8 (held-out, neighbours)", time.perf_counter() - t0), flush=True)
     c_res = model.channels[0]
 
