@@ -62,9 +62,18 @@ static int describe_run(const opts *o, char *const *paths, size_t n, size_t dim,
     else sb_printf(b, "\"size\": \"%s\", ", o->size.policy == FUSENET_SIZE_MAX ? "max" : "min");
     sb_printf(b, "\"input_size\": \"%dx%d\", \"load_interp\": \"%s\",\n    ", o->input_size.h, o->input_size.w,
               choice_name("--load-interp", (int)o->load_interp));
-    sb_printf(b, "\"weights\": [{\"bytes\": %llu, \"crc32\": %lu}, {\"bytes\": %llu, \"crc32\": %lu}]}",
-              (unsigned long long)bytes[0], (unsigned long)crc[0], (unsigned long long)bytes[1],
-              (unsigned long)crc[1]);
+    const char *subs[2] = {o->resnet_sub, o->vgg_sub}; /* FILE#NAME: one file holds both */
+    sb_printf(b, "\"weights\": [");
+    for (int i = 0; i < 2; i++) {
+        sb_printf(b, "%s{\"bytes\": %llu, \"crc32\": %lu", i ? ", " : "", (unsigned long long)bytes[i],
+                  (unsigned long)crc[i]);
+        if (subs[i]) {
+            sb_printf(b, ", \"submodel\": ");
+            sb_json_string(b, subs[i]);
+        }
+        sb_printf(b, "}");
+    }
+    sb_printf(b, "]}");
     return 0;
 }
 
