@@ -290,13 +290,14 @@ static void test_keras3_plain(void **state) {
         const char *path = tp(named ? "k3_named.weights.h5" : "k3_unnamed.weights.h5");
         hid_t f = fx_create(path);
         hid_t v = fx_group(f, "vars");
+        if (named) fx_vlen_attr(v, "name", "tiny"); /* the model's own name */
         H5Gclose(v);
         k3_small(f, named, NULL);
         hid_t o = fx_group(f, "optimizer"); /* other saveables: not layers */
         k3_layer(o, "adam", NULL, 1, 0, NULL);
         H5Gclose(o);
         H5Fclose(f);
-        fn_h5 *h = open_bound(path, NULL, FUSENET_OK, NULL);
+        fn_h5 *h = open_bound(path, named ? "tiny" : NULL, FUSENET_OK, NULL); /* named: also by its name */
         assert_int_equal(fusenet__h5_submodel_count(h), 0);
         check_small(h);
         size_t n = 9;

@@ -162,6 +162,7 @@ struct fn_h5 {
     h5model *m;         /* m[0]: the top level, then sub-models */
     size_t nm, mcap;
     size_t sel;         /* the model read: fusenet__h5_select */
+    char top_name[FN_H5_MAX_NAME_LEN + 1]; /* Keras 3: the model's own name (root vars), or "" */
 };
 
 static void model_free(h5model *m) {
@@ -602,6 +603,12 @@ static FN_CHECKED fusenet_status build_tables(fn_h5 *f, fusenet_error *err) {
         return fusenet__error(err, FUSENET_ERR_FORMAT,
                               "%s: not a Keras weights file (no layer_names attribute), nor a Keras 3 one (no layers group)", path);
     f->format = "Keras 3";
+    fn_hdf_obj vars;
+    int has_vars = 0, has_name = 0;
+    st = subgroup(f, root, "vars", "root group", &vars, &has_vars, err);
+    if (st == FUSENET_OK && has_vars) st = vars_name(f, vars, "", f->top_name, sizeof f->top_name, &has_name, err);
+    if (st != FUSENET_OK) return st;
+    if (!has_name) f->top_name[0] = '\0';
     size_t top;
     st = keras3_model(f, root, "", NULL, 0, &top, err);
     for (size_t i = 1; st == FUSENET_OK && i < f->nm; i++) /* two shapes alike: their group names instead */
@@ -671,6 +678,10 @@ fusenet_status fusenet__h5_select(fn_h5 *f, const char *submodel, fusenet_error 
     const char *path = fusenet__h5_path(f);
     char subs[512];
     list_submodels(f, subs, sizeof subs);
+    if (submodel && f->top_name[0] && strcmp(submodel, f->top_name) == 0) { /* the model itself, by name */
+        f->sel = 0;
+        return fusenet__ok(err);
+    }
     if (submodel) {
         for (size_t i = 1; i < f->nm; i++)
             if (strcmp(f->m[i].name, submodel) == 0) {

@@ -61,7 +61,8 @@ const char *fusenet__h5_submodel_name(const fn_h5 *f, size_t i);
 /* Chooses the model the calls below read: the sub-model `submodel`, or with
  * NULL the top level, unless the top level has no weights of its own and
  * holds sub-models: then its only sub-model (ARCH, listing them, if there are
- * several). ARCH for an unknown name, listing the file's sub-models. An open
+ * several). A Keras 3 file's own model name (its root vars' name attribute)
+ * also names the top level. ARCH for an unknown name, listing the file's sub-models. An open
  * file reads the top level until then. */
 FN_CHECKED fusenet_status fusenet__h5_select(fn_h5 *f, const char *submodel, fusenet_error *err);
 const char *fusenet__h5_selected(const fn_h5 *f); /* NULL: the top level */
