@@ -130,9 +130,11 @@ typedef enum fusenet_mode {
 /** Which convolutions a FUSENET_MODE_INT8 net runs in int8 (the input
  *  convolutions, ResNet's conv1_conv and VGG's block1_conv1, always stay fp32). */
 typedef enum fusenet_int8_layers {
-    FUSENET_INT8_AUTO = 0, /* default: every convolution except those the calibration measured as
-                              too sensitive (fusenet_calibration_create: the layers whose int8
-                              output loses most against fp32 stay fp32; the file lists them) */
+    FUSENET_INT8_AUTO = 0, /* default: as ALL, except that a layer value the calibration measured
+                              as too lossy in 8 bits (relative squared error over 1e-3, i.e. an
+                              SQNR under 30 dB, on the calibration images; the file flags it)
+                              stays float32: its producer writes float32 and the convolutions
+                              reading it run fp32 */
     FUSENET_INT8_ALL = 1,  /* every convolution but the input ones */
     FUSENET_INT8_VGG = 2   /* VGG models' convolutions only; ResNet models run fp32 */
 } fusenet_int8_layers;

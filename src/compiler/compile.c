@@ -432,6 +432,7 @@ static int auto_fp32(ctx *c, int i) {
  * branch 0.02-0.04 of cosine), not where AUTO keeps its source float32. */
 static int conv_int8(ctx *c, const fn_chain *ch) {
     if (!c->int8 || c->plan->nodes[ch->src].role == FN_ROLE_INPUT) return 0;
+    if (c->g->nodes[ch->head].filters > FN_QUANT_MAX_FILTERS) return 0;
     return !auto_fp32(c, ch->src);
 }
 

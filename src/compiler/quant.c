@@ -46,36 +46,57 @@ int fusenet__int8_offered(void) {
     return offered;
 }
 
-/* 8 bytes at a time, a multiply-xorshift mix (about 1 ns per word). */
+/* Four independent lanes of 8 bytes (a multiply-xorshift mix each, about 0.3 ns
+ * per word), folded together with the tail and the length at the end. */
+static inline uint64_t mix(uint64_t h, uint64_t w) {
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 29);
+}
+
 uint64_t fusenet__hash_bytes(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
+    uint64_t lane[4] = {h, h ^ 0x9e3779b97f4a7c15ull, h ^ 0xc4ceb9fe1a85ec53ull, h ^ 0x632be59bd9b4e019ull};
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
-    }
-    for (; i < n; i++) {
-        h = (h ^ b[i]) * 0xc4ceb9fe1a85ec53ull;
-        h ^= h >> 29;
-    }
-    h ^= (uint64_t)n;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) {
+            uint64_t w;
+            memcpy(&w, b + i + 8 * (size_t)k, 8);
+            lane[k] = mix(lane[k], w);
+        }
+    for (; i < n; i++) lane[0] = mix(lane[0], b[i]);
+    h = mix(mix(mix(lane[0], lane[1]), lane[2]), lane[3]);
+    h = mix(h, (uint64_t)n);
     h *= 0x9e3779b97f4a7c15ull;
     return h ^ (h >> 32);
 }
 
+/* Round to nearest even for |v| < 2^22: adding and subtracting 1.5 * 2^23 leaves no
+ * fraction bits (the default rounding mode rounds the sum); a plain expression the
+ * compiler vectorises, where nearbyintf is a libm call per weight. */
+static inline float round_even(float v) {
+    const float magic = 12582912.0f; /* IEEE arithmetic: (v + m) - m is not v (no -ffast-math here) */
+    return (v + magic) - magic;
+}
+
 void fusenet__quantize_weights(const float *w, size_t kernel_elems, int filters, int levels, int8_t *q, float *scale) {
-    for (int o = 0; o < filters; o++) scale[o] = 0.0f;
-    for (size_t k = 0; k < kernel_elems; k++) {
-        float a = fabsf(w[k]);
-        if (a > scale[k % (size_t)filters]) scale[k % (size_t)filters] = a;
+    size_t f = (size_t)filters;
+    for (size_t o = 0; o < f; o++) scale[o] = 0.0f;
+    for (size_t base = 0; base < kernel_elems; base += f) /* Keras order: the output channel varies fastest */
+        for (size_t o = 0; o < f; o++) {
+            float a = fabsf(w[base + o]);
+            scale[o] = a > scale[o] ? a : scale[o];
+        }
+    float inv[FN_QUANT_MAX_FILTERS];
+    for (size_t o = 0; o < f; o++) {
+        scale[o] = scale[o] > 0.0f ? scale[o] / (float)levels : 1.0f;
+        inv[o] = 1.0f / scale[o];
     }
-    for (int o = 0; o < filters; o++) scale[o] = scale[o] > 0.0f ? scale[o] / (float)levels : 1.0f;
-    for (size_t k = 0; k < kernel_elems; k++) {
-        float v = nearbyintf(w[k] / scale[k % (size_t)filters]);
-        q[k] = (int8_t)(v > (float)levels ? levels : v < (float)-levels ? -levels : v);
-    }
+    float hi = (float)levels;
+    for (size_t base = 0; base < kernel_elems; base += f)
+        for (size_t o = 0; o < f; o++) {
+            float v = round_even(w[base + o] * inv[o]);
+            q[base + o] = (int8_t)(v > hi ? hi : v < -hi ? -hi : v);
+        }
 }
 
 /* Expected squared error of quantizing |x| with threshold t (levels steps):

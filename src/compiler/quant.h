@@ -74,8 +74,10 @@ int fusenet__int8_offered(void);
 uint64_t fusenet__hash_bytes(uint64_t h, const void *p, size_t n);
 
 /* s8 weights per output channel: w in Keras order (.., out) with `filters`
- * output channels, kernel_elems elements; q gets round(w / scale[o]) in
- * [-levels, levels], scale[o] = max|w[.., o]| / levels (1 for an all-zero channel). */
+ * (at most FN_QUANT_MAX_FILTERS) output channels, kernel_elems elements; q gets
+ * round(w * (1 / scale[o])) (nearest, ties to even) in [-levels, levels],
+ * scale[o] = max|w[.., o]| / levels (1 for an all-zero channel). */
+#define FN_QUANT_MAX_FILTERS 8192
 void fusenet__quantize_weights(const float *w, size_t kernel_elems, int filters, int levels, int8_t *q, float *scale);
 
 /* The threshold-derived scale of a calibration layer under the calibration's method, for
