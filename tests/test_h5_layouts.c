@@ -433,6 +433,15 @@ static void test_keras3_nested(void **state) {
         check_small(h);
         fusenet__h5_close(h);
         h = NULL;
+        if (!named) { /* the VGG-shaped tree read as a network with BatchNormalization */
+            expect_ok(fusenet__h5_open(path, &h, &err), &err);
+            expect_ok(fusenet__h5_select(h, "vgg16", &err), &err);
+            expect_error(fusenet__h5_bind(h, 4, small_names, small_classes, &err), FUSENET_ERR_ARCH, &err, path);
+            expect_in(&err, "sub-model 'vgg16' (Keras 3, no layer names) has 2 Conv2D and 0 BatchNormalization "
+                            "layers: a VGG, not the network read (1 BatchNormalization layers)");
+            fusenet__h5_close(h);
+            h = NULL;
+        }
         expect_ok(fusenet__h5_open(path, &h, &err), &err);
         expect_ok(fusenet__h5_select(h, "vgg16", &err), &err);
         const char *names[] = {"in", "c1", "c2", "p"};

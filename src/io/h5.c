@@ -718,6 +718,22 @@ fusenet_status fusenet__h5_bind(fn_h5 *f, size_t n, const char *const *names, co
     h5model *m = &f->m[f->sel];
     const char *path = fusenet__h5_path(f);
     if (!m->n || !m->v[0].key) return fusenet__ok(err); /* legacy: named by the file */
+    if (m->unnamed) { /* replaying counters over another family's tree would bind nonsense: say what it is */
+        size_t graph_bn = 0, file_bn = 0, file_convs = 0;
+        for (size_t i = 0; i < n; i++) graph_bn += strcmp(classes[i], "BatchNormalization") == 0;
+        for (size_t j = 0; j < m->n; j++) {
+            long c;
+            size_t len = key_class(m->v[j].key, &c);
+            file_bn += len == 19 && strncmp(m->v[j].key, "batch_normalization", 19) == 0;
+            file_convs += len == 6 && strncmp(m->v[j].key, "conv2d", 6) == 0;
+        }
+        if (file_convs && (graph_bn > 0) != (file_bn > 0))
+            return fusenet__error(err, FUSENET_ERR_ARCH,
+                                  "%s: the %s%s%s (Keras 3, no layer names) has %zu Conv2D and %zu BatchNormalization "
+                                  "layers: %s, not the network read (%zu BatchNormalization layers)",
+                                  path, m->name ? "sub-model '" : "model", m->name ? m->name : "", m->name ? "'" : "",
+                                  file_convs, file_bn, file_bn ? "a ResNet" : "a VGG", graph_bn);
+    }
     /* Replay _save_container_state's counters over the model's layers. */
     struct {
         char cls[64];

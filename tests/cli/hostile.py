@@ -841,6 +841,8 @@ def make_cases(fx, work):
     k3("alien_var", want=["layers/conv2d_1/vars", "'bias'", "expected variables 0..2"])
     k3("lying_name", want=["layers/conv2d_1", "named 'block1_pool'", "MaxPooling2D"])
     k3("name_twice", want=["both name layer 'block1_conv2'"])
+    tap("weights_k3_nonames_other_network", model="resnet50", weights=P("k3_vgg_nonames.weights.h5"),
+        layer="conv1_conv", want=[P("k3_vgg_nonames.weights.h5"), "13 Conv2D and 0 BatchNormalization", "a VGG"])
     tap("weights_submodel_missing", weights=P("k3_two_vgg.weights.h5") + "#resnet50",
         want=["no sub-model 'resnet50'", "vgg16, vgg_copy"])
     tap("weights_submodel_needed", weights=P("k3_two_vgg.weights.h5"),
