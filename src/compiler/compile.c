@@ -32,6 +32,10 @@ typedef struct node_state {
     int value; /* -1: not materialised (folded into another step, not yet emitted, or summed into) */
     dnnl_memory_desc_t md;
     float scale; /* u8 / s8 values: x = q * scale (quant.h); float32 values: 1 */
+    /* the last reorder of it value_as_q made (-1: none), reused by the next consumer wanting the same */
+    int alt_value;
+    dnnl_memory_desc_t alt_md;
+    float alt_scale;
 } node_state;
 
 typedef struct ctx {
@@ -206,6 +210,7 @@ static int value_as_q(ctx *c, int i, const dnnl_memory_desc_t *want, float want_
     const node_state *n = &c->ns[i];
     float from = is_int8(&n->md) ? n->scale : 1.0f, to = is_int8(want) ? want_scale : 1.0f;
     if (dnnl_memory_desc_equal(&n->md, want) && from == to) return n->value;
+    if (n->alt_value >= 0 && dnnl_memory_desc_equal(&n->alt_md, want) && n->alt_scale == to) return n->alt_value;
     dnnl_primitive_desc_t pd = NULL;
     if (from == to)
         c->status = fusenet__op_reorder(c->net->eng, &n->md, want, c->g->nodes[i].name, &pd, c->err);
@@ -216,6 +221,11 @@ static int value_as_q(ctx *c, int i, const dnnl_memory_desc_t *want, float want_
     step_arg(s, DNNL_ARG_FROM, n->value, &n->md);
     step_arg(s, DNNL_ARG_TO, v, want);
     finish_step(c, s, pd);
+    if (ok(c)) {
+        c->ns[i].alt_value = v;
+        c->ns[i].alt_md = *want;
+        c->ns[i].alt_scale = to;
+    }
     return v;
 }
 
@@ -389,6 +399,7 @@ static void emit_taps(ctx *c, int i) {
 static void set_node_q(ctx *c, int i, int value, const dnnl_memory_desc_t *md, float scale) {
     if (!ok(c)) return;
     c->ns[i].value = value;
+    c->ns[i].alt_value = -1;
     c->ns[i].md = *md;
     c->ns[i].scale = is_int8(md) ? scale : 1.0f;
     emit_taps(c, i);
@@ -588,7 +599,8 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
     fusenet__free(oscales);
     release_weights(c, ch->head);
     release_weights(c, ch->bn);
-    if (ch->shortcut >= 0 && ok(c)) c->ns[ch->shortcut].value = -1; /* its buffer now holds the sum */
+    if (ch->shortcut >= 0 && ok(c)) /* its buffer (or its converted copy) now holds the sum */
+        c->ns[ch->shortcut].value = c->ns[ch->shortcut].alt_value = -1;
     set_node_q(c, ch->end, dst_value, &dst_md, s_dst);
 }
 
@@ -1142,7 +1154,7 @@ static void build_trunk(ctx *c, const fusenet_net_params *p, const trunk *t, int
     c->ns = fusenet__calloc((size_t)m->g.n, sizeof *c->ns);
     if (!c->ns) fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
     for (int i = 0; i < m->g.n && ok(c); i++) {
-        c->ns[i].value = -1;
+        c->ns[i].value = c->ns[i].alt_value = -1;
         if (t->plan.nodes[i].role != FN_ROLE_DEAD && fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i])
             fail(c, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
                  fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[c->tap_node[0]].name);

@@ -22,7 +22,7 @@ int fusenet__int8_weight_levels(void) {
 
 /* Asks oneDNN for a u8 x s8 convolution of a shape int8 mode uses (ResNet50's
  * conv2 3x3: 64 -> 64 channels at 56 x 56). */
-int fusenet__int8_offered(void) {
+static int int8_probe(void) {
     dnnl_engine_t eng;
     if (dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success) return 0;
     dnnl_memory_desc_t src, w, b, dst;
@@ -44,6 +44,17 @@ int fusenet__int8_offered(void) {
     if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_engine_destroy(eng);
     return offered;
+}
+
+/* The CPU does not change while the process runs: asked once (every build asks). */
+int fusenet__int8_offered(void) {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (v < 0) {
+        v = int8_probe();
+        __atomic_store_n(&cached, v, __ATOMIC_RELEASE);
+    }
+    return v;
 }
 
 /* Four independent lanes of 8 bytes (a multiply-xorshift mix each, about 0.3 ns
