@@ -16,7 +16,8 @@ concatenated on channels, ResNet first. Input NHWC float32, output NHWC float32.
                  the input and the NCHW -> NHWC permute of the output are inside the
                  traced model, so both sides take and return the same layout.
   torch FX int8: tests/ref/int8_ref.py (FX post-training static quantization, onednn engine,
-                 histogram observers, per-channel weights), traced and frozen
+                 histogram observers, per-channel weights), traced, frozen and saved by one child
+                 (calibration), loaded and timed by another
   onnxruntime:   the torch jit_opt side's model exported with torch.onnx.export (opset 13, static
                  shapes per batch), run by npm onnxruntime-node from node (ort_bench.js: every graph
                  optimisation, intra-op threads = --threads, sequential); left out with a message
@@ -325,6 +326,8 @@ def torch_child(argv):
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--int8-calibration", help="NHWC .npy: PyTorch FX int8 calibrated on these images")
+    ap.add_argument("--int8-save", help="with --int8-calibration: trace, freeze and torch.jit.save the int8 model, stop")
+    ap.add_argument("--int8-load", help="time (or check) an int8 model --int8-save wrote")
     ap.add_argument("--onnx-export", help="write the fp32 model as ONNX (batch --batch, --size) and stop")
     ap.add_argument("--check-input", help="run this NHWC .npy instead of timing")
     ap.add_argument("--check-output", help="where to write the check result")
@@ -335,13 +338,23 @@ def torch_child(argv):
     import_rss = proc_status_mb("VmRSS")
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    if a.int8_calibration:
+    if a.int8_load:
+        model = torch.jit.load(a.int8_load)
+        compile_fn = lambda m, _x: m  # noqa: E731  (traced and frozen by --int8-save)
+    elif a.int8_calibration:
         model = torch_int8_model(a)
         compile_fn = torch_int8_compile
     else:
         model = build_torch_model(a.resnet_weights, a.vgg_weights, a.resnet_layer, a.vgg_layer, *a.size)
         compile_fn = torch_compile
     load_s = time.perf_counter() - t0
+
+    if a.int8_save:
+        x = torch.zeros((a.batch, a.size[0], a.size[1], 3))
+        t1 = time.perf_counter()
+        torch.jit.save(compile_fn(model, x), a.int8_save)
+        print(json.dumps({"calibrate_s": load_s, "compile_s": time.perf_counter() - t1}))
+        return 0
 
     if a.onnx_export:
         import warnings
@@ -476,7 +489,20 @@ class Runner:
     def torch_cmd(self, batch, size, threads, int8):
         cmd = [sys.executable, os.path.abspath(__file__), "--torch-child"] + self.weights_args() + [
             "--batch", str(batch), "--size", "%dx%d" % size, "--threads", str(threads)]
-        return cmd + (["--int8-calibration", self.a.calibration_npy] if int8 else [])
+        return cmd + (["--int8-load", self.torch_int8_model(batch, size)] if int8 else [])
+
+    def torch_int8_model(self, batch, size):
+        """PyTorch's FX int8 model, calibrated, traced at this batch and size, frozen and saved once per
+        run by its own child: the timed child loads it, as ours loads a calibration file, so neither
+        side's time or peak RSS includes calibrating."""
+        path = os.path.join(self.a.workdir, "torch_int8_b%d_%dx%d.pt" % (batch, size[0], size[1]))
+        if not os.path.exists(path):
+            cmd = [sys.executable, os.path.abspath(__file__), "--torch-child"] + self.weights_args() + [
+                "--batch", str(batch), "--size", "%dx%d" % size, "--threads", str(self.a.threads),
+                "--int8-calibration", self.a.calibration_npy, "--int8-save", path]
+            r, _, _ = run_child(cmd, self.a.threads, self.a.workdir)
+            self.a.torch_int8_setup["batch %d" % batch] = r["calibrate_s"] + r["compile_s"]
+        return path
 
     def torch(self, batch, size, threads, iters, int8=False):
         return self.child(self.torch_cmd(batch, size, threads, int8) + [
@@ -694,6 +720,8 @@ def compare(a, side_list):
         for side in side_list:
             if side[0] == "ort":
                 run.onnx_model(batch, a.size)   # exported before any timing
+            if side == ("torch", "int8"):
+                run.torch_int8_model(batch, a.size)   # calibrated and saved before any timing
         results = {s: [] for s in side_list}
         for rep in range(a.repeat):
             # Rotate the order between repeats, so that every side leads once in len(sides) repeats.
@@ -752,6 +780,9 @@ def compare(a, side_list):
         print("summary: ours %s: %s x best fp32 peer, %s x torch int8, peak RSS %s x PyTorch's (batch %s)"
               % (mode, " / ".join("%.2f" % r["x_peer"] for r in mine), " / ".join("%.2f" % r["x_t8"] for r in mine),
                  " / ".join("%.2f" % r["x_rss"] for r in mine), " / ".join(str(r["batch"]) for r in mine)))
+    if a.torch_int8_setup:
+        print("torch FX int8: calibration + trace + freeze + save, not in its build/load s: %s"
+              % ", ".join("%s %.1f s" % kv for kv in a.torch_int8_setup.items()))
     print("(%d threads, %s; load average %s at the end; ratios are comparable only within this run)"
           % (a.threads, ", ".join("%s %s" % kv for kv in sorted(versions.items())), loadavg()))
 
@@ -836,6 +867,7 @@ def main(argv):
         if p not in ("torch", "torch-int8", "ort"):
             ap.error("--peers: '%s' is not torch, torch-int8 or ort" % p)
     a.ort_dir = os.path.abspath(a.ort_dir)
+    a.torch_int8_setup = {}
     if "ort" in a.peers and ort_status(a):
         print("onnxruntime: left out: %s" % ort_status(a))
         a.peers.remove("ort")
