@@ -64,10 +64,10 @@ static void test_liveness(void **state) {
     /* values: 0 input, 1..3 arena, 4 owned (weights), 5 arena named by no step */
     fn_value v[6] = {value(FN_VALUE_INPUT, 0),    value(FN_VALUE_ARENA, 1024), value(FN_VALUE_ARENA, 512),
                      value(FN_VALUE_ARENA, 1024), value(FN_VALUE_OWNED, 4096), value(FN_VALUE_ARENA, 64)};
-    fn_arg a0[3] = {{0, 0, {0}}, {0, 4, {0}}, {0, 1, {0}}}; /* step 0: input, weights -> 1 */
-    fn_arg a1[2] = {{0, 1, {0}}, {0, 2, {0}}};              /* step 1: 1 -> 2 */
-    fn_arg a2[3] = {{0, 1, {0}}, {0, 2, {0}}, {0, 3, {0}}}; /* step 2: 1 + 2 -> 3 */
-    fn_arg a3[2] = {{0, 4, {0}}, {0, 3, {0}}};              /* step 3: weights, 3 in place */
+    fn_arg a0[3] = {{0, 0, {0}, 0}, {0, 4, {0}, 0}, {0, 1, {0}, 0}}; /* step 0: input, weights -> 1 */
+    fn_arg a1[2] = {{0, 1, {0}, 0}, {0, 2, {0}, 0}};              /* step 1: 1 -> 2 */
+    fn_arg a2[3] = {{0, 1, {0}, 0}, {0, 2, {0}, 0}, {0, 3, {0}, 0}}; /* step 2: 1 + 2 -> 3 */
+    fn_arg a3[2] = {{0, 4, {0}, 0}, {0, 3, {0}, 0}};              /* step 3: weights, 3 in place */
     fn_step steps[4];
     memset(steps, 0, sizeof steps);
     fn_arg *args[4] = {a0, a1, a2, a3};
@@ -165,12 +165,61 @@ static void test_estimate(void **state) {
     fusenet__graph_free(&g);
 }
 
+/* Micro-batching's cut, by hand, at a 128 x 128 input, for a batch of 2m
+ * with micro-batches of m = FN_MICRO_MAX_IMAGES images: conv A and conv B (8
+ * channels, 128 x 128), a 2x2 max pool P (64 x 64 x 8 = 4096 pixels, at least
+ * FN_MICRO_MIN_PIXELS), conv C (64 x 64 x 4), tapped (so never in the prefix).
+ * Bytes per image: A = B = 524288, P = 131072, C = 65536. Without a cut the
+ * peak is 2m (A + B) = 2m x 1048576 while B runs; cutting after P runs A, B, P
+ * per micro-batch (P's output on the whole batch) and the peak is m (A + B) =
+ * m x 1048576 (then m B + 2m P = m x 786432, then 2m (P + C) = m x 393216);
+ * cutting after A or B peaks higher (B's 2m x 524288 alive with A's or P's).
+ * A batch of m (one micro-batch), or a tap on A, leaves no cut. */
+static void test_micro_cut(void **state) {
+    (void)state;
+    const int m = FN_MICRO_MAX_IMAGES;
+    assert_int_equal(fusenet__memplan_micro_images(2 * m), m);
+    assert_int_equal(fusenet__memplan_micro_images(1), 1);
+    for (int batch = 1; batch <= 64; batch++) { /* the largest divisor up to m */
+        int got = fusenet__memplan_micro_images(batch), want = 1;
+        for (int d = 1; d <= m && d <= batch; d++)
+            if (batch % d == 0) want = d;
+        assert_int_equal(got, want);
+    }
+    for (int tap_a = 0; tap_a <= 1; tap_a++) {
+        fn_graph g = {0};
+        int x = fusenet__input(&g, "input");
+        int a = fusenet__conv2d(&g, x, 8, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "a");
+        int b = fusenet__conv2d(&g, a, 8, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "b");
+        int pool = fusenet__max_pool(&g, b, 2, 2, "p");
+        int conv_c = fusenet__conv2d(&g, pool, 4, 3, 1, FN_PAD_SAME, FN_ACT_RELU, "c");
+        assert_int_equal(fusenet__graph_finish(&g, NULL), FUSENET_OK);
+        int taps[2] = {conv_c, a};
+        fn_plan p;
+        assert_int_equal(fusenet__plan(&g, 128, 128, taps, 1 + tap_a, &p, NULL), FUSENET_OK);
+        double peak = 0;
+        int cut = fusenet__memplan_micro_cut(&g, &p, 2 * m, &peak);
+        if (tap_a) {
+            assert_int_equal(cut, -1);
+            assert_true(peak == 2.0 * m * 1048576.0);
+        } else {
+            assert_true(cut >= 0 && cut < p.n_chains);
+            assert_int_equal(p.chains[cut].end, pool);
+            assert_true(peak == (double)m * 1048576.0);
+        }
+        assert_int_equal(fusenet__memplan_micro_cut(&g, &p, m, NULL), -1);
+        fusenet__plan_free(&p);
+        fusenet__graph_free(&g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_liveness),
         cmocka_unit_test(test_reuse),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_estimate),
+        cmocka_unit_test(test_micro_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,14 +66,20 @@ static double model_flops(const fusenet_net *net, int32_t m) {
 
 /* The default dual product at 224 x 224: ResNet50 to conv4_block6_out is
  * 3,123,757,056 MACs, VGG16 to block5_conv3 15,346,630,656 (the spec's hand
- * count, which matches torchvision's published totals); twice that at batch 2;
- * the fuse head computes none. */
+ * count, which matches torchvision's published totals); 2 and 8 times that at batch 2 and 8;
+ * the fuse head computes none. At batch 8, micro-batching (memplan.h) runs
+ * VGG16's first blocks on micro-batches: each image beyond the first costs
+ * less than 1.5 block1_conv1 outputs (224 x 224 x 64 floats) of memory
+ * (without micro-batching: two of them, plus the rest of the net). */
 static void test_dual_flops_224(void **state) {
     (void)state;
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = RESNET_PATH;
     p.vgg_weights = VGG_PATH;
-    for (int32_t batch = 1; batch <= 2; batch++) {
+    static const int32_t batches[3] = {1, 2, 8};
+    size_t bytes[9] = {0};
+    for (int k = 0; k < 3; k++) {
+        int32_t batch = batches[k];
         p.net.batch = batch;
         fusenet_net *net;
         fusenet_error err;
@@ -81,8 +87,10 @@ static void test_dual_flops_224(void **state) {
         assert_true(model_flops(net, 0) == 2.0 * batch * 3123757056.0);
         assert_true(model_flops(net, 1) == 2.0 * batch * 15346630656.0);
         assert_true(model_flops(net, -1) == 0.0);
+        bytes[batch] = fusenet_net_memory_bytes(net);
         fusenet_net_free(net);
     }
+    assert_true(bytes[8] > bytes[1] && (double)(bytes[8] - bytes[1]) < 7 * 1.5 * 224 * 224 * 64 * 4);
 }
 
 static int group_setup(void **state) {

@@ -763,8 +763,61 @@ static void compile_dense(ctx *c, int i) {
 
 /* ---- one model's trunk, in plan order ---- */
 
+/* Micro-batching (memplan.h): the steps from first_step on were emitted for
+ * a micro-batch (c->batch images) and produce node end. They are repeated for
+ * micro-batches 1..batch/c->batch-1 (sharing their primitives), reading
+ * micro-batch k's slice of the input and writing its slice of end's value,
+ * which becomes a batch-sized value in the same layout (oneDNN's layouts keep
+ * the image index outermost). */
+static void repeat_micro_batches(ctx *c, int first_step, int end, int batch) {
+    node_state *e = &c->ns[end];
+    if (!ok(c)) return;
+    dnnl_memory_desc_t full = e->md;
+    size_t part = dnnl_memory_desc_get_size(&e->md);
+    full.dims[0] = full.padded_dims[0] = batch;
+    dnnl_dim_t image = full.format_desc.blocking.strides[0] * (dnnl_dim_t)dnnl_data_type_size(full.data_type);
+    if (full.format_kind != dnnl_blocked || image * c->batch != (dnnl_dim_t)part ||
+        dnnl_memory_desc_get_size(&full) != part / (size_t)c->batch * (size_t)batch) {
+        fail(c, FUSENET_ERR_BACKEND, "layer %s: its layout does not keep images outermost: cannot micro-batch",
+             c->g->nodes[end].name);
+        return;
+    }
+    int reps = batch / c->batch;
+    int v_full = add_value(c, FN_VALUE_ARENA, part * (size_t)reps), v_part = e->value;
+    size_t in_part = 4 * (size_t)c->batch * (size_t)c->net->in_h * (size_t)c->net->in_w * 3;
+    int last_step = c->net->n_steps;
+    for (int s = first_step; s < last_step && ok(c); s++)
+        for (int a = 0; a < c->net->steps[s].nargs; a++)
+            if (c->net->steps[s].args[a].value == v_part) c->net->steps[s].args[a].value = v_full;
+    for (int k = 1; k < reps && ok(c); k++)
+        for (int s = first_step; s < last_step && ok(c); s++) {
+            const fn_step *src = &c->net->steps[s];
+            fn_step *d = add_step(c, src->kind, src->node, src->nargs - 1); /* add_step adds room for the scratchpad */
+            if (!d) break;
+            src = &c->net->steps[s]; /* add_step may have moved the steps */
+            fn_arg *args = d->args;
+            dnnl_exec_arg_t *exec = d->exec;
+            int cap = d->cap_args;
+            *d = *src;
+            d->args = args;
+            d->exec = exec;
+            d->cap_args = cap;
+            d->prim_shared = 1;
+            for (int a = 0; a < src->nargs; a++) {
+                d->args[a] = src->args[a];
+                if (d->args[a].value == v_full) d->args[a].offset += (size_t)k * part;
+                if (d->args[a].value == c->input_value) d->args[a].offset += (size_t)k * in_part;
+            }
+        }
+    e->value = v_full;
+    e->md = full;
+}
+
 static void compile_model(ctx *c) {
     const fn_graph *g = c->g;
+    int batch = c->batch, cut = fusenet__memplan_micro_cut(g, c->plan, batch, NULL);
+    int first_step = c->net->n_steps;
+    if (cut >= 0) c->batch = fusenet__memplan_micro_images(batch);
     for (int i = 0; i < g->n && ok(c); i++) {
         const fn_plan_node *pn = &c->plan->nodes[i];
         const fn_chain *ch = pn->chain >= 0 ? &c->plan->chains[pn->chain] : NULL;
@@ -787,6 +840,10 @@ static void compile_model(ctx *c) {
             case FN_OP_DENSE: compile_dense(c, i); break;
             case FN_OP_INPUT:
             case FN_OP_FLATTEN: fail(c, FUSENET_ERR_BACKEND, "layer %s: planned as a step", g->nodes[i].name); break;
+            }
+            if (cut >= 0 && pn->chain == cut) {
+                repeat_micro_batches(c, first_step, ch->end, batch);
+                c->batch = batch;
             }
         }
     }
@@ -941,8 +998,8 @@ static void bind(ctx *c) {
         fn_step *step = &net->steps[s];
         for (int a = 0; a < step->nargs && ok(c); a++) {
             const fn_value *v = &net->values[step->args[a].value];
-            void *handle = v->kind == FN_VALUE_ARENA   ? (char *)net->arena + v->offset
-                           : v->kind == FN_VALUE_OWNED ? v->own
+            void *handle = v->kind == FN_VALUE_ARENA   ? (char *)net->arena + v->offset + step->args[a].offset
+                           : v->kind == FN_VALUE_OWNED ? (char *)v->own + step->args[a].offset
                                                        : DNNL_MEMORY_NONE;
             dnnl_memory_t mem = NULL;
             check_dnnl(c, dnnl_memory_create(&mem, &step->args[a].md, net->eng, handle), step->layer,
@@ -1277,7 +1334,7 @@ static fusenet_status net_build(const fusenet_net_params *params, fusenet_model 
 void fusenet_net_free(fusenet_net *net) {
     if (!net) return;
     for (int s = 0; s < net->n_steps; s++) {
-        dnnl_primitive_destroy(net->steps[s].prim);
+        if (!net->steps[s].prim_shared) dnnl_primitive_destroy(net->steps[s].prim);
         fusenet__free(net->steps[s].args);
         fusenet__free(net->steps[s].exec);
     }

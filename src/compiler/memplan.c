@@ -67,6 +67,60 @@ static int last_read(const fn_graph *g, const fn_plan *p, int x) {
     return last;
 }
 
+/* Bytes of chain c's output for one image. */
+static double chain_bytes(const fn_plan *p, int c) {
+    const fn_shape *s = &p->shapes[p->chains[c].end];
+    return 4.0 * (s->flat ? 1.0 : (double)s->h * (double)s->w) * (double)s->c;
+}
+
+int fusenet__memplan_micro_images(int batch) {
+    int m = batch < FN_MICRO_MAX_IMAGES ? batch : FN_MICRO_MAX_IMAGES;
+    while (batch % m) m--;
+    return m;
+}
+
+/* The most bytes alive at once when chains before `cut` run micro micro-batches
+ * (cut -1: none) and the rest, the cut's output included, on the batch. */
+static double peak_bytes(const fn_graph *g, const fn_plan *p, const int *last, int batch, int micro, int cut) {
+    double peak = 0.0;
+    for (int at = 0; at < g->n; at++) {
+        double alive = 0.0;
+        for (int c = 0; c < p->n_chains; c++)
+            if (p->chains[c].head <= at && last[c] >= at) alive += chain_bytes(p, c) * (c < cut ? micro : batch);
+        if (alive > peak) peak = alive;
+    }
+    return peak;
+}
+
+int fusenet__memplan_micro_cut(const fn_graph *g, const fn_plan *p, int batch, double *peak) {
+    int *last = fusenet__malloc((size_t)(p->n_chains ? p->n_chains : 1) * sizeof *last);
+    if (!last) return -1; /* no micro-batching: the build goes on as without it */
+    for (int c = 0; c < p->n_chains; c++) last[c] = last_read(g, p, p->chains[c].end);
+    int micro = fusenet__memplan_micro_images(batch);
+    double best = peak_bytes(g, p, last, batch, micro, -1);
+    int cut = -1, input_read_last = -1;
+    for (int i = 0; i < g->n; i++)
+        if (p->nodes[i].role == FN_ROLE_INPUT) input_read_last = last_read(g, p, i);
+    for (int k = 0; k < p->n_chains && micro < batch; k++) {
+        const fn_chain *ch = &p->chains[k];
+        const fn_shape *s = &p->shapes[ch->end];
+        if (s->flat || (double)s->h * s->w < FN_MICRO_MIN_PIXELS) break;
+        int blocked = 0; /* a tap or a view up to the cut, or a value other than its output read after it */
+        for (int i = 0; i <= ch->end; i++) blocked |= p->nodes[i].tapped || p->nodes[i].role == FN_ROLE_VIEW;
+        for (int c = 0; c < k; c++) blocked |= last[c] > ch->head;
+        blocked |= input_read_last > ch->head;
+        if (blocked) continue;
+        double b = peak_bytes(g, p, last, batch, micro, k);
+        if (b < best) {
+            best = b;
+            cut = k;
+        }
+    }
+    fusenet__free(last);
+    if (peak) *peak = best;
+    return cut;
+}
+
 void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, fn_mem_estimate *e) {
     e->activations = e->weights = 0.0;
     for (int i = 0; i < g->n; i++)

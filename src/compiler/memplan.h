@@ -35,4 +35,22 @@ typedef struct fn_mem_estimate {
 
 void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, fn_mem_estimate *e);
 
+/* Micro-batching: the trunk's first chains up to a cut run on micro-batches
+ * of fusenet__memplan_micro_images(batch) images (their steps repeated once per
+ * micro-batch, on slices of the input and of the cut's output), the rest on
+ * the whole batch. A cut is a chain whose output is
+ * the only value of chains 0..cut read after it; every chain up to it computes
+ * at least FN_MICRO_MIN_PIXELS output pixels per image (where one image keeps
+ * every thread busy, measured: README) and nothing up to it is tapped or a
+ * view. Returns the cut minimising the most activation bytes alive at once,
+ * or -1 when the micro-batch is the batch or no cut lowers it. *peak (if not
+ * NULL): that estimate for the returned cut (or without one). */
+#define FN_MICRO_MIN_PIXELS (56 * 56)
+#ifndef FN_MICRO_MAX_IMAGES
+#define FN_MICRO_MAX_IMAGES 4
+#endif
+int fusenet__memplan_micro_cut(const fn_graph *g, const fn_plan *p, int batch, double *peak);
+/* Images per micro-batch: the largest divisor of batch up to FN_MICRO_MAX_IMAGES. */
+int fusenet__memplan_micro_images(int batch);
+
 #endif

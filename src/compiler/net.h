@@ -36,6 +36,7 @@ typedef struct fn_arg {
     int kind;  /* DNNL_ARG_* */
     int value; /* index into net->values */
     dnnl_memory_desc_t md;
+    size_t offset; /* bytes into the value (an image's slice, micro-batching) */
 } fn_arg;
 
 /* What a step is, for tests and profiles. */
@@ -64,6 +65,7 @@ typedef struct fn_step {
     double time_ms;          /* accumulated when profiling */
     /* Execution. */
     dnnl_primitive_t prim; /* NULL: plain-C TensorFlow resize (below) */
+    int prim_shared;       /* 1: prim belongs to an earlier step (micro-batching repeats steps) */
     int nargs, cap_args;   /* args and exec hold cap_args entries, sized when the step is added */
     fn_arg *args;
     dnnl_exec_arg_t *exec; /* bound memory objects */

@@ -45,7 +45,8 @@ static fusenet_status observe(fusenet_net *net, const fn_step *step, fusenet_err
     for (int a = 0; a < step->nargs; a++) {
         const fn_arg *arg = &step->args[a];
         if ((arg->kind != DNNL_ARG_DST && arg->kind != DNNL_ARG_TO) || arg->md.data_type != dnnl_f32) continue;
-        return fusenet__calib_observe(net->calib, step->model, step->layer, value_ptr(net, arg->value),
+        return fusenet__calib_observe(net->calib, step->model, step->layer,
+                                      (const float *)((char *)value_ptr(net, arg->value) + arg->offset),
                                       dnnl_memory_desc_get_size(&arg->md) / sizeof(float), err);
     }
     return FUSENET_OK;
@@ -65,7 +66,7 @@ static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, i
     for (int s = 0; s < net->n_steps; s++)
         for (int a = 0; a < net->steps[s].nargs; a++, k++)
             if (net->values[net->steps[s].args[a].value].kind == FN_VALUE_INPUT)
-                dnnl_memory_set_data_handle(net->mems[k], input->data);
+                dnnl_memory_set_data_handle(net->mems[k], (char *)input->data + net->steps[s].args[a].offset);
     for (int s = 0; s < net->n_steps; s++) {
         fn_step *step = &net->steps[s];
         double t0 = profile ? now_ms() : 0.0;
