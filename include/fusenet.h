@@ -273,7 +273,7 @@ FUSENET_API fusenet_status fusenet_model_find_layer(const fusenet_model *model, 
                                                     size_t *index, fusenet_error *err);
 
 /* ---- net: pruned, compiled, planned; runs many times -------------------- *
- * Thread-safety: fusenet_net_build and fusenet_build_dual are safe to call from
+ * Thread-safety: fusenet_net_build, fusenet_build_dual and fusenet_build_files are safe to call from
  * many threads at once. One net is used by one thread at a time (run, outputs,
  * free); different nets run concurrently and give bit-identical results. */
 
@@ -357,6 +357,28 @@ FUSENET_API fusenet_dual_params fusenet_dual_default_params(void);
  *  Same statuses as fusenet_model_load and fusenet_net_build. */
 FUSENET_API fusenet_status fusenet_build_dual(const fusenet_dual_params *params, fusenet_net **out,
                                               fusenet_error *err);
+
+/** One tap read from a weights file, for fusenet_build_files. */
+typedef struct fusenet_file_tap {
+    const char *weights;        /* path of the weights file */
+    fusenet_model_params model; /* how it is read (arch, include_top, pooling, allow_nonfinite);
+                                   needed_layers must stay NULL and n_needed 0: the taps' layers are read */
+    const char *layer;          /* the Keras layer tapped */
+} fusenet_file_tap;
+
+/** fusenet_build_dual for any taps (1..16, from any architectures): loads
+ *  each file once per way of reading it (taps with the same weights path and
+ *  the same model params share one model, which reads only the weights of
+ *  their layers), hands the models over to the build as fusenet_build_dual
+ *  does, and returns the net of `net` (batch, size, fuse, resize, mode,
+ *  threads; net NULL: the defaults) with these taps in order. net->taps must
+ *  be NULL and net->n_taps 0 (INVALID_ARG). The mode is checked before any
+ *  file is read. Same statuses as fusenet_model_load and fusenet_net_build;
+ *  fusenet_build_dual gives the same net as the two taps
+ *  {resnet_weights, ResNet50, resnet_layer}, {vgg_weights, VGG16, vgg_layer}. */
+FUSENET_API fusenet_status fusenet_build_files(const fusenet_file_tap *taps, size_t n_taps,
+                                               const fusenet_net_params *net, fusenet_net **out,
+                                               fusenet_error *err);
 
 /** Runs the net on `input` (batch x in_h x in_w x 3, NHWC float32, already
  *  preprocessed; read during the call only). Outputs are then readable with

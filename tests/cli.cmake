@@ -2,6 +2,8 @@
 #   cli_hostile   the catalogue of bad inputs against every fusenet subcommand
 #                 (hostile.py: one line on stderr naming the culprit, non-zero
 #                 status, no crash, no output file left behind)
+#   cli_taps      --tap MODEL:WEIGHTS:LAYER (taps.py): the short form's output bit for
+#                 bit, three and four taps against numpy resize + concat of single taps
 #   cli_valgrind  memcheck on the tool's main paths and on failing runs of the
 #                 catalogue (valgrind.sh; not in sanitizer builds)
 # Both need a Python with numpy, h5py and PIL (Debian: python3-numpy,
@@ -33,6 +35,10 @@ if(_fn_cli_ok)
   endif()
   add_test(NAME cli_hostile COMMAND ${FUSENET_CLI_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cli/hostile.py ${_fn_cli_args})
   set_tests_properties(cli_hostile PROPERTIES LABELS cli TIMEOUT 600)
+  # --tap MODEL:WEIGHTS:LAYER: bit for bit the short form; several taps against numpy resize + concat
+  add_test(NAME cli_taps COMMAND ${FUSENET_CLI_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cli/taps.py
+    --fusenet $<TARGET_FILE:fusenet_cli> --workdir ${CMAKE_CURRENT_BINARY_DIR}/cli_taps)
+  set_tests_properties(cli_taps PROPERTIES LABELS cli TIMEOUT 900)
   if(FUSENET_SANITIZE)
     set_tests_properties(cli_hostile PROPERTIES ENVIRONMENT
       "ASAN_OPTIONS=detect_leaks=1:exitcode=86;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86")
@@ -64,6 +70,19 @@ if(TARGET fusenet_cli)
     set_tests_properties(cli_help_${_fn_cmd} PROPERTIES LABELS cli
       PASS_REGULAR_EXPRESSION "usage: fusenet ${_fn_cmd} .*\n  ${_fn_own}"
       FAIL_REGULAR_EXPRESSION "\n  ${_fn_foreign} ")
+  endforeach()
+  # --tap MODEL:WEIGHTS:LAYER: an option of the commands with a fused net only
+  foreach(_fn_cmd fuse bench embed similar)
+    add_test(NAME cli_help_tap_${_fn_cmd} COMMAND fusenet_cli ${_fn_cmd} --help)
+    set_tests_properties(cli_help_tap_${_fn_cmd} PROPERTIES LABELS cli
+      PASS_REGULAR_EXPRESSION "usage: fusenet ${_fn_cmd} .*\n  --tap MODEL:WEIGHTS:LAYER +a tap of the fused net"
+      FAIL_REGULAR_EXPRESSION "\n  --weights ")
+  endforeach()
+  foreach(_fn_cmd tap viz layers)
+    add_test(NAME cli_help_no_tap_${_fn_cmd} COMMAND fusenet_cli ${_fn_cmd} --help)
+    set_tests_properties(cli_help_no_tap_${_fn_cmd} PROPERTIES LABELS cli
+      PASS_REGULAR_EXPRESSION "usage: fusenet ${_fn_cmd} "
+      FAIL_REGULAR_EXPRESSION "\n  --tap ")
   endforeach()
   add_test(NAME cli_help COMMAND fusenet_cli --help)
   set_tests_properties(cli_help PROPERTIES LABELS cli

@@ -23,6 +23,17 @@ typedef struct cli_size { /* --size min|max|HxW */
     int h, w;
 } cli_size;
 
+#define MAX_TAPS 16 /* taps of one net: fusenet_net_build's limit */
+
+/* One tap of a fused net: --tap MODEL:WEIGHTS:LAYER, or one of the short form's two. */
+typedef struct cli_tap {
+    fusenet_arch arch;
+    const char *weights, *layer;
+    const char *option; /* "--tap", "--resnet-weights" or "--vgg-weights": where the weights path came from */
+    const char *submodel; /* WEIGHTS#NAME: the Keras sub-model NAME (weights_ref), or NULL */
+    const char *spec;   /* "--tap resnet50:W.h5:conv4_block6_out" for messages; NULL for the short form */
+} cli_tap;
+
 /* Every option value, parsed once (options.c) into its type. A command reads
  * only the fields of the options its row in the option table allows. */
 typedef struct opts {
@@ -51,6 +62,9 @@ typedef struct opts {
     /* --weights, --resnet-weights, --vgg-weights FILE#NAME: the Keras sub-model NAME (or NULL) */
     const char *weights_sub, *resnet_sub, *vgg_sub;
     char wpath[3][4096];                   /* their FILE parts */
+    cli_tap taps[MAX_TAPS];                /* the fused taps (fused_taps): --tap, or the short form's two */
+    int n_taps, tap_option;                /* tap_option: the taps came from --tap */
+    char *tap_bufs[MAX_TAPS];              /* the --tap values, split in place (freed by free_opts) */
 } opts;
 
 /* ---- the commands (main.c) ---- */
@@ -122,8 +136,15 @@ int weights_ref(const char *arg, const char *option, char *path, size_t size, co
 int split_weights(opts *o);
 int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size);
 int find_dual_weights(opts *o);
-fusenet_dual_params dual_params(const opts *o, int batch, int h, int w);
-fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err);
+fusenet_dual_params dual_params(const opts *o, int batch, int h, int w); /* the short form's taps, for calibrate */
+/* The taps of a fused net (fuse, embed, similar, bench) into o->taps: the --tap
+ * values, or the short form --resnet-weights/--vgg-weights/--resnet-layer/--vgg-layer
+ * (ResNet50 then VGG16, weights found as find_weights does); both forms at once
+ * is an error naming both. Every layer is checked before any file is read. */
+int fused_taps(opts *o);
+/* The fused net of o->taps (fusenet_build_files: each MODEL:WEIGHTS read once,
+ * only the weights its taps need). Returns 0, or 1 after the error line. */
+int build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net);
 fusenet_image_params image_params(const opts *o); /* --input-size, --load-interp; caffe preprocessing */
 int grow(void **p, size_t *cap, size_t need, size_t elem);
 double seconds_now(void);

@@ -195,16 +195,15 @@ int cmd_embed(opts *o) {
             return 1;
     }
     fusenet_image_params ip = image_params(o);
-    if (find_dual_weights(o)) return 1;
+    if (fused_taps(o)) return 1;
     int b = o->batch;
     if (check_bytes((double)b * ip.height * ip.width * 3 * sizeof(float), (double)MAX_INPUT_BYTES,
                     "--batch %d at --input-size %dx%d: one batch of images", b, ip.height, ip.width))
         return 1;
     const char *outputs[2][2] = {{"--output", o->output}, {"--names", o->names}};
     for (int k = 0; k < 2; k++)
-        if (check_not_input(outputs[k][0], outputs[k][1], "--resnet-weights", o->resnet_weights) ||
-            check_not_input(outputs[k][0], outputs[k][1], "--vgg-weights", o->vgg_weights))
-            return 1;
+        for (int i = 0; i < o->n_taps; i++)
+            if (check_not_input(outputs[k][0], outputs[k][1], o->taps[i].option, o->taps[i].weights)) return 1;
     report rep = {o->strict, 0};
     file_list files;
     int bad = collect(o, &rep, &files);
@@ -222,9 +221,9 @@ int cmd_embed(opts *o) {
     if ((size_t)b > files.n) b = (int)files.n;
     fusenet_error err;
     fusenet_net *net = NULL;
-    if (build_fuse(o, b, ip.height, ip.width, &net, &err)) {
+    if (build_fuse(o, b, ip.height, ip.width, &net)) {
         free_files(&files);
-        return fail(&err);
+        return 1;
     }
     size_t dim = fusenet_embed_dim(net), per = (size_t)ip.height * ip.width * 3;
     if (check_bytes((double)files.n * dim * sizeof(float), (double)MAX_OUTPUT_BYTES,
@@ -378,7 +377,7 @@ static int cmp_ranked(const void *a, const void *b) {
 
 int cmd_similar(opts *o) {
     fusenet_image_params ip = image_params(o);
-    if (find_dual_weights(o)) return 1;
+    if (fused_taps(o)) return 1;
     fusenet_error err;
     fn_npy emb;
     if (fusenet__npy_read(o->embeddings, MAX_INPUT_BYTES, &emb, &err)) return fail(&err);
@@ -398,11 +397,11 @@ int cmd_similar(opts *o) {
             rc = die("%s: row %zu (%s) has a non-finite value (%s at column %zu); embeddings must be finite",
                      o->embeddings, i, names[i], value_name(emb.data[i * (size_t)emb.dims[1] + at]), at);
     fusenet_net *net = NULL;
-    if (!rc && build_fuse(o, 1, ip.height, ip.width, &net, &err)) rc = fail(&err);
+    if (!rc && build_fuse(o, 1, ip.height, ip.width, &net)) rc = 1;
     size_t dim = rc ? 0 : fusenet_embed_dim(net), n = rc ? 0 : (size_t)emb.dims[0];
     if (!rc && (int64_t)dim != emb.dims[1])
-        rc = die("%s has %lld values per row but these taps give %zu; use the --resnet-layer/--vgg-layer of the "
-                 "'fusenet embed' run",
+        rc = die("%s has %lld values per row but these taps give %zu; use the taps (--tap or "
+                 "--resnet-layer/--vgg-layer) of the 'fusenet embed' run",
                  o->embeddings, (long long)emb.dims[1], dim);
     float *q = NULL;
     ranked *order = NULL;

@@ -95,24 +95,25 @@ static int check_tap_size(const opts *o, int top, int n, int h, int w) {
 
 static int check_fused_size(const opts *o, int top, int n, int h, int w) {
     (void)top;
-    fusenet_layer_info a, b;
+    int max = o->size.policy == FUSENET_SIZE_MAX, oh = 0, ow = 0, c = 0;
     char in[300];
-    if (!layer_shape(FUSENET_ARCH_RESNET50, 0, o->resnet_layer ? o->resnet_layer : "conv4_block6_out", h, w, &a) ||
-        !layer_shape(FUSENET_ARCH_VGG16, 0, o->vgg_layer ? o->vgg_layer : "block5_conv3", h, w, &b))
-        return 0;
-    int max = o->size.policy == FUSENET_SIZE_MAX;
-    int oh = max ? (a.h > b.h ? a.h : b.h) : (a.h < b.h ? a.h : b.h);
-    int ow = max ? (a.w > b.w ? a.w : b.w) : (a.w < b.w ? a.w : b.w);
+    for (int i = 0; i < o->n_taps; i++) {
+        fusenet_layer_info t;
+        if (!layer_shape(o->taps[i].arch, 0, o->taps[i].layer, h, w, &t)) return 0; /* the build names what is wrong */
+        if (i == 0 || (max ? t.h > oh : t.h < oh)) oh = t.h;
+        if (i == 0 || (max ? t.w > ow : t.w < ow)) ow = t.w;
+        c += t.c;
+    }
     if (o->size.policy == FUSENET_SIZE_EXPLICIT) {
         oh = o->size.h;
         ow = o->size.w;
     }
-    double bytes = (double)n * oh * ow * (a.c + b.c) * sizeof(float);
+    double bytes = (double)n * oh * ow * c * sizeof(float);
     if (o->size.policy == FUSENET_SIZE_EXPLICIT)
         return check_bytes(bytes, (double)MAX_OUTPUT_BYTES, "--size %dx%d: the fused output of %d images (%dx%dx%d)",
-                           oh, ow, n, oh, ow, a.c + b.c);
+                           oh, ow, n, oh, ow, c);
     return check_bytes(bytes, (double)MAX_OUTPUT_BYTES, "the fused output of %d images (%dx%dx%d) of %s", n, oh, ow,
-                       a.c + b.c, input_option(o, h, w, in, sizeof in));
+                       c, input_option(o, h, w, in, sizeof in));
 }
 
 /* ---- inputs ---- */
@@ -189,25 +190,24 @@ static void print_stats(const char *what, const fusenet_tensor *t, const float *
 
 /* Runs nets of batch b over the N inputs in chunks, copying one output per
  * chunk into out (allocated here). which < 0: fused map; else tap index.
- * model: the tap's model (NULL for the fused net). */
-typedef fusenet_status (*build_fn)(const opts *o, fusenet_model *model, int batch, int h, int w, fusenet_net **net,
-                                   fusenet_error *err);
+ * models: what build builds from (the tap's model); build returns 0, or 1 after the error line. */
+typedef int (*build_fn)(const opts *o, const void *models, int batch, int h, int w, fusenet_net **net);
 
-static int run_chunks(const opts *o, build_fn build, fusenet_model *model, const fn_npy *x, int which, float **out,
+static int run_chunks(const opts *o, build_fn build, const void *models, const fn_npy *x, int which, float **out,
                       fusenet_tensor *shape) {
     int n = (int)x->dims[0], h = (int)x->dims[1], w = (int)x->dims[2];
     int b = o->batch < n ? o->batch : n;
     fusenet_error err;
     fusenet_net *net = NULL, *tail = NULL;
     *out = NULL;
-    if (build(o, model, b, h, w, &net, &err)) return fail(&err);
+    if (build(o, models, b, h, w, &net)) return 1;
     int rc = 0;
     size_t per_out = 0;
     for (int start = 0; start < n && rc == 0; start += b) {
         int cnt = n - start < b ? n - start : b;
         fusenet_net *use = net;
         if (cnt != b) {
-            if (build(o, model, cnt, h, w, &tail, &err)) { rc = fail(&err); break; }
+            if (build(o, models, cnt, h, w, &tail)) { rc = 1; break; }
             use = tail;
         }
         fusenet_tensor in = {x->data + (size_t)start * h * w * 3, cnt, h, w, 3}, res;
@@ -256,8 +256,7 @@ static int write_output(const opts *o, const fusenet_tensor *t, const float *dat
 
 /* ---- tap ---- */
 
-static fusenet_status build_tap(const opts *o, fusenet_model *model, int batch, int h, int w, fusenet_net **net,
-                                fusenet_error *err) {
+static int build_tap(const opts *o, const void *model, int batch, int h, int w, fusenet_net **net) {
     fusenet_tap tap = {model, o->layer};
     fusenet_net_params p = fusenet_net_default_params();
     p.taps = &tap;
@@ -270,7 +269,8 @@ static fusenet_status build_tap(const opts *o, fusenet_model *model, int batch, 
     p.mode = o->mode;
     p.calibration = o->cal;
     p.int8_layers = o->int8_layers;
-    return fusenet_net_build(&p, net, err);
+    fusenet_error err;
+    return fusenet_net_build(&p, net, &err) ? fail(&err) : 0;
 }
 
 int cmd_tap(opts *o) {
@@ -323,15 +323,16 @@ int cmd_tap(opts *o) {
     return rc;
 }
 
-static fusenet_status build_fused(const opts *o, fusenet_model *model, int batch, int h, int w, fusenet_net **net,
-                                  fusenet_error *err) {
-    (void)model;
-    return build_fuse(o, batch, h, w, net, err);
+static int build_fused(const opts *o, const void *models, int batch, int h, int w, fusenet_net **net) {
+    (void)models;
+    return build_fuse(o, batch, h, w, net);
 }
 
 int cmd_fuse(opts *o) {
-    if (check_output("--output", o->output) || find_dual_weights(o)) return 1;
-    if (output_not_an_input(o, "--resnet-weights", o->resnet_weights, "--vgg-weights", o->vgg_weights)) return 1;
+    if (check_output("--output", o->output) || fused_taps(o)) return 1;
+    for (int i = 0; i < o->n_taps; i++)
+        if (check_not_input("--output", o->output, o->taps[i].option, o->taps[i].weights)) return 1;
+    if (output_not_an_input(o, NULL, NULL, NULL, NULL)) return 1;
     fn_npy x;
     if (load_input(o, &x, check_fused_size, 0)) return 1;
     float *out;
@@ -400,13 +401,12 @@ static void print_profile(fusenet_step_info *steps, size_t n, int iters, const f
 }
 
 int cmd_bench(opts *o) {
-    if (find_dual_weights(o)) return 1;
+    if (fused_taps(o)) return 1;
     int h = o->input_size.h, w = o->input_size.w, batch = o->batch;
-    fusenet_dual_params p = dual_params(o, batch, h, w);
     fusenet_error err;
     fusenet_net *net;
-    double t0 = seconds_now();
-    if (fusenet_build_dual(&p, &net, &err)) return fail(&err);
+    double t0 = seconds_now(); /* the build: reading the weights and compiling */
+    if (build_fuse(o, batch, h, w, &net)) return 1;
     double build_s = seconds_now() - t0;
     size_t n = (size_t)batch * h * w * 3;
     float *x = malloc(n * sizeof *x);

@@ -46,30 +46,28 @@ int shard_start(const opts *o, shard_job *job, size_t n_files, size_t dim) {
 
 /* The settings that make rows comparable: two shards merge only if these are equal. */
 static int describe_run(const opts *o, char *const *paths, size_t n, size_t dim, sbuf *b) {
-    const char *files[2] = {o->resnet_weights, o->vgg_weights};
-    uint64_t bytes[2];
-    uint32_t crc[2];
+    uint64_t bytes[MAX_TAPS];
+    uint32_t crc[MAX_TAPS];
     fusenet_error err;
-    for (int i = 0; i < 2; i++)
-        if (shard_file_crc(files[i], &bytes[i], &crc[i], &err)) return fail(&err);
+    for (int i = 0; i < o->n_taps; i++)
+        if (shard_file_crc(o->taps[i].weights, &bytes[i], &crc[i], &err)) return fail(&err);
     sb_printf(b, "\"run\": {\"candidates\": %zu, \"inputs_crc32\": %lu, \"dim\": %zu, \"taps\": [", n,
               (unsigned long)shard_list_crc(paths, n), dim);
-    sb_printf(b, "\"resnet50/%s\", ", o->resnet_layer ? o->resnet_layer : "conv4_block6_out");
-    sb_printf(b, "\"vgg16/%s\"],\n    ", o->vgg_layer ? o->vgg_layer : "block5_conv3");
-    sb_printf(b, "\"pool\": \"%s\", \"mode\": \"%s\", \"resize\": \"%s\", ", choice_name("--pool", (int)o->pool),
+    for (int i = 0; i < o->n_taps; i++)
+        sb_printf(b, "%s\"%s/%s\"", i ? ", " : "", choice_name("--model", (int)o->taps[i].arch), o->taps[i].layer);
+    sb_printf(b, "],\n    \"pool\": \"%s\", \"mode\": \"%s\", \"resize\": \"%s\", ", choice_name("--pool", (int)o->pool),
               choice_name("--mode", (int)o->mode), choice_name("--resize", (int)o->resize));
     if (o->size.policy == FUSENET_SIZE_EXPLICIT) sb_printf(b, "\"size\": \"%dx%d\", ", o->size.h, o->size.w);
     else sb_printf(b, "\"size\": \"%s\", ", o->size.policy == FUSENET_SIZE_MAX ? "max" : "min");
     sb_printf(b, "\"input_size\": \"%dx%d\", \"load_interp\": \"%s\",\n    ", o->input_size.h, o->input_size.w,
               choice_name("--load-interp", (int)o->load_interp));
-    const char *subs[2] = {o->resnet_sub, o->vgg_sub}; /* FILE#NAME: one file holds both */
     sb_printf(b, "\"weights\": [");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < o->n_taps; i++) { /* FILE#NAME: one file may hold several sub-models */
         sb_printf(b, "%s{\"bytes\": %llu, \"crc32\": %lu", i ? ", " : "", (unsigned long long)bytes[i],
                   (unsigned long)crc[i]);
-        if (subs[i]) {
+        if (o->taps[i].submodel) {
             sb_printf(b, ", \"submodel\": ");
-            sb_json_string(b, subs[i]);
+            sb_json_string(b, o->taps[i].submodel);
         }
         sb_printf(b, "}");
     }
@@ -92,9 +90,10 @@ int shard_end(const opts *o, shard_job *job, char *const *paths, size_t n_files,
         char host[256] = "";
         gethostname(host, sizeof host - 1);
         sb_printf(&tail, ",\n  \"weights_files\": [");
-        sb_json_string(&tail, o->resnet_weights);
-        sb_printf(&tail, ", ");
-        sb_json_string(&tail, o->vgg_weights);
+        for (int i = 0; i < o->n_taps; i++) {
+            if (i) sb_printf(&tail, ", ");
+            sb_json_string(&tail, o->taps[i].weights);
+        }
         sb_printf(&tail, "],\n  \"threads\": %d, \"seconds\": %.3f, \"images_per_s\": %.3f, \"host\": ", o->threads,
                   s, s > 0 ? (double)rows / s : 0.0);
         sb_json_string(&tail, host);

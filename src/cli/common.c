@@ -110,6 +110,7 @@ int find_dual_weights(opts *o) {
 
 /* ---- the dual net and images, as the options ask ---- */
 
+/* calibrate's net: the short form's paths go to fusenet_build_dual as given (it takes no model params). */
 fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = o->resnet_weights;
@@ -128,13 +129,74 @@ fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
     return p;
 }
 
-fusenet_status build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net, fusenet_error *err) {
-    fusenet_dual_params p = dual_params(o, batch, h, w);
-    p.net.resize = o->resize;
-    p.net.size = o->size.policy;
-    p.net.out_h = o->size.h;
-    p.net.out_w = o->size.w;
-    return fusenet_build_dual(&p, net, err);
+/* ---- the fused taps: --tap MODEL:WEIGHTS:LAYER, or the short form ---- */
+
+/* A layer the tap's model does not have, refused before any file is read. */
+static int check_tap_layer(const cli_tap *t) {
+    fusenet_model_params p = fusenet_model_default_params();
+    p.arch = t->arch;
+    fusenet_model *m;
+    fusenet_error err;
+    size_t index;
+    if (fusenet_model_create(&p, &m, &err)) return fail(&err);
+    fusenet_status st = fusenet_model_find_layer(m, t->layer, &index, &err);
+    fusenet_model_free(m);
+    if (st && t->spec) return die("%s: %s", t->spec, err.message);
+    return st ? fail(&err) : 0;
+}
+
+int fused_taps(opts *o) {
+    if (o->tap_option) {
+        const char *short_form = o->resnet_weights ? "--resnet-weights" : o->vgg_weights ? "--vgg-weights"
+                               : o->resnet_layer   ? "--resnet-layer"
+                               : o->vgg_layer      ? "--vgg-layer"
+                                                   : NULL;
+        if (short_form)
+            return die("--tap and %s given: give the taps either as --tap MODEL:WEIGHTS:LAYER or as "
+                       "--resnet-weights/--vgg-weights/--resnet-layer/--vgg-layer, not both",
+                       short_form);
+    } else {
+        if (find_dual_weights(o)) return 1;
+        o->taps[0] = (cli_tap){FUSENET_ARCH_RESNET50, o->resnet_weights,
+                               o->resnet_layer ? o->resnet_layer : "conv4_block6_out", "--resnet-weights",
+                               o->resnet_sub, NULL};
+        o->taps[1] = (cli_tap){FUSENET_ARCH_VGG16, o->vgg_weights, o->vgg_layer ? o->vgg_layer : "block5_conv3",
+                               "--vgg-weights", o->vgg_sub, NULL};
+        o->n_taps = 2;
+    }
+    for (int i = 0; i < o->n_taps; i++)
+        if (check_tap_layer(&o->taps[i])) return 1;
+    return 0;
+}
+
+int build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net) {
+    fusenet_file_tap taps[MAX_TAPS];
+    for (int i = 0; i < o->n_taps; i++) {
+        taps[i].model = fusenet_model_default_params();
+        taps[i].model.arch = o->taps[i].arch;
+        taps[i].model.submodel = o->taps[i].submodel;
+        taps[i].weights = o->taps[i].weights;
+        taps[i].layer = o->taps[i].layer;
+    }
+    fusenet_net_params p = fusenet_net_default_params();
+    p.batch = batch;
+    p.in_h = h;
+    p.in_w = w;
+    p.fuse = 1;
+    p.resize = o->resize;
+    p.size = o->size.policy;
+    p.out_h = o->size.h;
+    p.out_w = o->size.w;
+    p.mode = o->mode;
+    p.calibration = o->cal;
+    p.int8_layers = o->int8_layers;
+    p.threads = o->threads;
+    fusenet_error err;
+    if (fusenet_build_files(taps, (size_t)o->n_taps, &p, net, &err) == FUSENET_OK) return 0;
+    for (int i = 0; i < o->n_taps; i++) /* a file's error names the file first: name its --tap too */
+        if (o->taps[i].spec && !strncmp(err.message, taps[i].weights, strlen(taps[i].weights)))
+            return die("%s: %s", o->taps[i].spec, err.message);
+    return fail(&err);
 }
 
 fusenet_image_params image_params(const opts *o) {

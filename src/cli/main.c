@@ -16,7 +16,8 @@ static const cli_command commands[] = {
      "list a network's layers: name, type and output shape (--summary: with parameter counts)", NULL},
     {"tap", CMD_TAP, cmd_tap, 8, NULL, "run one network on a batch and write one layer's output", WEIGHTS_NOTE},
     {"fuse", CMD_FUSE, cmd_fuse, 8, NULL,
-     "run ResNet50 and VGG16, resize their taps to one size and write them concatenated (ResNet first)",
+     "run the tapped networks (ResNet50 and VGG16, or the --tap list), resize their taps to one size and write "
+     "them concatenated in tap order",
      WEIGHTS_NOTE},
     {"bench", CMD_BENCH, cmd_bench, 1, NULL,
      "time the fused net on random input; one JSON line (images/s, ms per batch, GFLOP/s, peak RSS)",

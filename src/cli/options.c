@@ -17,6 +17,7 @@ typedef enum opt_kind {
     OPT_SIZE,   /* cli_size: min, max or HxW */
     OPT_UNIT,   /* double in 0..1 */
     OPT_IMAGES, /* the file names that follow, up to the next option */
+    OPT_TAP,    /* MODEL:WEIGHTS:LAYER, repeatable: appended to opts.taps */
 } opt_kind;
 
 typedef struct choice {
@@ -74,6 +75,9 @@ static const option table[] = {
     {"--layer", NULL, CMD_TAP, CMD_TAP, OPT_STR, F(layer), "NAME", 0, 0, NULL, "the Keras layer to tap"},
     {"--layer", NULL, CMD_VIZ, 0, OPT_STR, F(layer), "NAME", 0, 0, NULL,
      "the Keras layer to show (default conv4_block6_out, block5_conv3)"},
+    {"--tap", NULL, TWO_NETS, 0, OPT_TAP, F(taps), "MODEL:WEIGHTS:LAYER", 0, 0, models,
+     "a tap of the fused net (repeatable, up to 16, in order; WEIGHTS is FILE[#NAME]; one MODEL:WEIGHTS is "
+     "loaded once); instead of the four options below"},
     {"--resnet-weights", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_STR, F(resnet_weights), "FILE[#NAME]", 0, 0, NULL,
      "ResNet50 weights (default: found under the official file name)"},
     {"--vgg-weights", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_STR, F(vgg_weights), "FILE[#NAME]", 0, 0, NULL,
@@ -233,10 +237,40 @@ static int store(const option *t, const char *a, const char *v, opts *o) {
     }
 }
 
+/* --tap MODEL:WEIGHTS:LAYER: MODEL up to the first ':', LAYER after the last, WEIGHTS (which may hold ':') between. */
+static int add_tap(const option *t, const char *a, const char *v, opts *o) {
+    if (o->n_taps == MAX_TAPS) return die("%s %s: at most %d taps in one net", a, v, MAX_TAPS);
+    const char *first = strchr(v, ':'), *last = strrchr(v, ':');
+    if (!first || first == last) return die("%s '%s': expected MODEL:WEIGHTS:LAYER", a, v);
+    size_t len = strlen(v);
+    char *buf = malloc(3 * len + sizeof "--tap   "); /* the fields, the spec, WEIGHTS without #NAME */
+    if (!buf) return die("out of memory");
+    o->tap_bufs[o->n_taps] = buf;
+    memcpy(buf, v, len + 1);
+    buf[first - v] = buf[last - v] = '\0';
+    const char *fields[3] = {buf, buf + (first - v) + 1, buf + (last - v) + 1};
+    static const char *const what[3] = {"MODEL", "WEIGHTS", "LAYER"};
+    for (int k = 0; k < 3; k++)
+        if (!fields[k][0]) return die("%s '%s': %s is empty (MODEL:WEIGHTS:LAYER)", a, v, what[k]);
+    cli_tap *tap = &o->taps[o->n_taps++];
+    const choice *c = t->choices;
+    while (c->name && strcmp(c->name, fields[0])) c++;
+    if (!c->name)
+        return die("%s '%s': MODEL '%s' is not resnet50, vgg16, resnet101, resnet152 or vgg19", a, v, fields[0]);
+    char *spec = buf + len + 1, *path = spec + len + sizeof "--tap "; /* "--tap VALUE" for messages */
+    snprintf(spec, len + sizeof "--tap ", "%s %s", a, v);
+    *tap = (cli_tap){(fusenet_arch)c->value, path, fields[2], a, NULL, spec};
+    if (weights_ref(fields[1], spec, path, len + 1, &tap->submodel)) return 1; /* WEIGHTS or WEIGHTS#NAME */
+    o->tap_option = 1;
+    return 0;
+}
+
 void free_opts(opts *o) {
     free(o->images);
     free(o->pos);
     o->images = o->pos = NULL;
+    for (int i = 0; i < MAX_TAPS; i++) free(o->tap_bufs[i]);
+    memset(o->tap_bufs, 0, sizeof o->tap_bufs);
 }
 
 int parse(const cli_command *cmd, int argc, char **argv, opts *o) {
@@ -299,7 +333,7 @@ int parse(const cli_command *cmd, int argc, char **argv, opts *o) {
         if (i + 1 >= argc) return die("option %s needs a value", a);
         const char *v = argv[++i];
         if (!v[0]) return die("option %s '': the value is empty", a);
-        if (store(t, a, v, o)) return 1;
+        if (t->kind == OPT_TAP ? add_tap(t, a, v, o) : store(t, a, v, o)) return 1;
     }
     for (size_t k = 0; k < N_TABLE; k++)
         if ((table[k].required & cmd->bit) && !seen[k])

@@ -815,6 +815,69 @@ def make_cases(fx, work):
     tap("weights_notop_file_top_layer", model="vgg16", layer="fc1",
         want=[V, "fc1", "notop"])
 
+    # ---- the general taps: --tap MODEL:WEIGHTS:LAYER (fuse, embed, similar, bench) ----
+    def taps(name, specs, cmd="fuse", extra=(), **kw):
+        argv = [cmd] + [a for t in specs for a in ("--tap", t)]
+        if cmd == "fuse":
+            argv += ["--input", X, "--output", O]
+        elif cmd == "embed":
+            argv += ["--input-size", "32x32", "--output", "@OUT/emb.npy", P("emb_good")]
+        elif cmd == "similar":
+            argv += ["--input-size", "32x32", "--embeddings", P("emb.npy"), "--names", P("names.txt"),
+                     "--query", P("good.png")]
+        else:
+            argv += ["--size", "32x32", "--iters", "1"]
+        c.append(Case(name, argv + list(extra), **kw))
+
+    RT, VT = "resnet50:%s:conv4_block6_out" % R, "vgg16:%s:block5_conv3" % V
+    for label, spec, want in (
+            ("model_unknown", "resnet5:%s:conv1_conv" % R, ["--tap", "'resnet5'", "resnet50, vgg16"]),
+            ("model_case_differs", "ResNet50:%s:conv1_conv" % R, ["--tap", "'ResNet50'", "not resnet50"]),
+            ("model_empty", ":%s:conv1_conv" % R, ["--tap", "MODEL is empty"]),
+            ("weights_empty", "resnet50::conv1_conv", ["--tap", "WEIGHTS is empty"]),
+            ("layer_empty", "resnet50:%s:" % R, ["--tap", "LAYER is empty"]),
+            ("no_colon", "resnet50", ["--tap 'resnet50'", "expected MODEL:WEIGHTS:LAYER"]),
+            ("one_colon", "resnet50:conv1_conv", ["--tap", "expected MODEL:WEIGHTS:LAYER"]),
+            ("layer_missing", "resnet50:%s:conv4_block7_out" % R,
+             ["--tap resnet50:%s:conv4_block7_out" % R, "no layer named 'conv4_block7_out'", "did you mean"]),
+            ("layer_of_other_model", "vgg16:%s:conv1_conv" % V, ["--tap vgg16:", "vgg16 has no layer named"]),
+            ("weights_missing", "resnet50:%s:conv1_conv" % P("no_such_file.h5"),
+             ["--tap resnet50:", P("no_such_file.h5"), "No such file"]),
+            ("weights_other_network", "resnet50:%s:conv1_conv" % V, ["--tap resnet50:", V, "VGG16", "not ResNet50"]),
+            ("weights_old_naming_as_vgg19", "vgg19:%s:block1_conv1" % P("w_old_naming.h5"),
+             ["--tap vgg19:", "old Keras ResNet50", "not VGG19"]),
+    ):
+        taps("tap_%s" % label, [spec, VT] if label != "model_empty" else [VT, spec], want=want)
+    taps("tap_17_taps", [RT] * 8 + [VT] * 9, want=["--tap", "at most 16"])
+    taps("tap_16_taps_ok", [RT] * 8 + [VT] * 8, ok=True, outputs=["out.npy"],
+         check=lambda d: None if read_npy(os.path.join(d, "out.npy")).shape[3] == 8 * 1024 + 8 * 512
+         else "not 16 taps of 1024 and 512 channels")
+    for opt in ("--resnet-weights", "--vgg-weights", "--resnet-layer", "--vgg-layer"):
+        val = {"--resnet-weights": R, "--vgg-weights": V}.get(opt, "conv1_conv")
+        taps("tap_and_short_form%s" % opt.replace("-", "_"), [RT, VT], extra=[opt, val],
+             want=["--tap", opt, "not both"])
+    taps("tap_output_is_tap_weights", [RT, VT], extra=["--output", R], want=["--output", R, "--tap", "same file"])
+    taps("tap_embed_layer_missing", ["resnet50:%s:conv4_block9_out" % R, VT], cmd="embed",
+         want=["--tap resnet50:", "conv4_block9_out"])
+    taps("tap_embed_output_is_tap_weights", [RT, VT], cmd="embed", extra=["--output", V],
+         want=["--output", V, "--tap", "same file"])
+    taps("tap_embed_and_short_form", [RT], cmd="embed", extra=["--vgg-layer", "block5_conv3"],
+         want=["--tap", "--vgg-layer", "not both"])
+    taps("tap_similar_bad_model", ["vgg15:%s:block5_conv3" % V], cmd="similar", want=["--tap", "'vgg15'"])
+    taps("tap_bench_17_taps", [VT] * 17, cmd="bench", want=["--tap", "at most 16"])
+    taps("tap_bench_weights_missing", [RT, "vgg16:%s:block5_conv3" % P("no_such_file.h5")], cmd="bench",
+         want=["--tap vgg16:", P("no_such_file.h5")])
+    tap("tap_not_an_option_of_tap", layer="block1_conv1", extra=["--tap", VT], want=["--tap", "not an option"])
+    # WEIGHTS#NAME: a sub-model, as --weights FILE#NAME (weights_ref); two sub-models of one file
+    K2 = P("k3_two_vgg.weights.h5")
+    taps("tap_submodels_of_one_file_ok", ["vgg16:%s#vgg_copy:block5_conv3" % K2, "vgg16:%s#vgg16:block4_pool" % K2],
+         ok=True, outputs=["out.npy"],
+         check=lambda d: None if read_npy(os.path.join(d, "out.npy")).shape[3] == 1024 else "not 512 + 512 channels")
+    taps("tap_submodel_missing", ["vgg16:%s#resnet50:block5_conv3" % K2],
+         want=["--tap vgg16:", "no sub-model 'resnet50'", "vgg16, vgg_copy"])
+    taps("tap_submodel_needed", ["vgg16:%s:block5_conv3" % K2], want=["--tap vgg16:", "holds 2 sub-models"])
+    taps("tap_submodel_empty_name", ["vgg16:%s#:block5_conv3" % V], want=["--tap vgg16:", "FILE#NAME"])
+
     # ---- weights: dtypes and values ----
     tap("weights_int32_refused", weights=P("w_vgg_int32.h5"), layer="block1_conv1",
         want=[P("w_vgg_int32.h5"), "block1_conv1", "kernel", ("int", "integer"), "float"])

@@ -119,6 +119,11 @@ run fuse_input_default_taps 0 fuse --resnet-weights "$R" --vgg-weights "$V" --in
 run fuse_images_early_taps 0 fuse --resnet-weights "$R" --vgg-weights "$V" --resnet-layer conv1_relu \
     --vgg-layer block1_conv1 --images "$WORK/images/rgb_37x23.png" "$WORK/images/photo_61x47.jpg" \
     --input-size 32x32 --load-interp bilinear --resize nearest --size max --output fuse_img.npy
+# --tap: three early taps from two files, one of them shared
+run fuse_tap_three_early 0 fuse --tap "resnet50:$R:conv1_relu" --tap "vgg16:$V:block1_conv1" \
+    --tap "resnet50:$R:pool1_pool" --input "$X" --output fuse_tap.npy --batch 1
+run fail_tap_17 fail fuse $(for i in $(seq 17); do printf -- '--tap vgg16:%s:block1_conv1 ' "$V"; done) \
+    --input "$X" --output fuse_tap17.npy
 run bench_early_taps 0 bench --resnet-weights "$R" --vgg-weights "$V" --resnet-layer conv1_relu \
     --vgg-layer block1_conv1 --size 32x32 --iters 1 --profile
 # embed, similar and viz: when this build has them
@@ -143,7 +148,7 @@ run fail_output_missing_directory fail tap --model vgg16 --weights "$V" --layer 
     --output no/such/dir/t.npy
 
 # ---- failing runs from the catalogue, each under memcheck ----
-CASES='^(weights_(truncated_half|truncated_8|layer_missing|extra_layer|kernel_wrong_shape|int32_refused|nan|nan_batchnorm|old_resnet_naming|other_network_fuse_swapped|float16_one_layer_resnet|hdf5_not_keras_tap|forged_heap_length_tap)|npy_(truncated_data|header_length_past_eof|big_endian|batch0|height_31|header_not_dict)|image_(png_truncated|jpeg_truncated|png_bad_crc|gif|png_garbage_idat|second_of_three_bad)|layer_unknown_suggests|option_(fuse_size_0x5|unknown_command)|output_(is_a_directory|kept_bad_weights|kept_bad_image))$'
+CASES='^(weights_(truncated_half|truncated_8|layer_missing|extra_layer|kernel_wrong_shape|int32_refused|nan|nan_batchnorm|old_resnet_naming|old_resnet_naming_mixed|other_network_fuse_swapped|float16_one_layer_resnet|hdf5_not_keras_tap|forged_heap_length_tap)|npy_(truncated_data|header_length_past_eof|big_endian|batch0|height_31|header_not_dict)|image_(png_truncated|jpeg_truncated|png_bad_crc|gif|png_garbage_idat|second_of_three_bad)|layer_unknown_suggests|tap_(layer_missing|weights_missing|and_short_form__vgg_layer|model_empty)|option_(fuse_size_0x5|unknown_command)|output_(is_a_directory|kept_bad_weights|kept_bad_image))$'
 t0=$(date +%s)
 "$PY" "$HERE/hostile.py" --fusenet "$FUSENET" --workdir "$WORK/hostile" --only "$CASES" \
     --wrapper "${VG[*]} --log-file=$LOGS/hostile.%p.log" --checker-status 99 >"$LOGS/hostile.out" 2>&1
