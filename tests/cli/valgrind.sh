@@ -126,6 +126,13 @@ run fail_tap_17 fail fuse $(for i in $(seq 17); do printf -- '--tap vgg16:%s:blo
     --input "$X" --output fuse_tap17.npy
 run bench_early_taps 0 bench --resnet-weights "$R" --vgg-weights "$V" --resnet-layer conv1_relu \
     --vgg-layer block1_conv1 --size 32x32 --iters 1 --profile
+# int8 where offered: calibrate, then an int8 fused net (int8 convs, max pool, a residual sum)
+if "$FUSENET" info | grep -q "^modes:.* int8"; then
+    run calibrate_early_taps 0 calibrate --resnet-weights "$R" --vgg-weights "$V" --resnet-layer conv2_block1_out \
+        --vgg-layer block2_conv2 --input "$X" --output cal.txt
+    run fuse_int8_early_taps 0 fuse --resnet-weights "$R" --vgg-weights "$V" --resnet-layer conv2_block1_out \
+        --vgg-layer block2_conv2 --input "$X" --output fuse8.npy --mode int8 --calibration cal.txt
+fi
 # embed, similar and viz: when this build has them
 if ! "$FUSENET" embed 2>&1 | grep -q "unknown command"; then
     run embed_early_taps 0 embed --resnet-weights "$R" --vgg-weights "$V" --resnet-layer conv1_relu \
