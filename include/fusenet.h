@@ -191,8 +191,10 @@ typedef struct fusenet_fma_peak {
 
 /** Times a loop of independent fused multiply-adds on `threads` threads at once (0: the
  *  default, fusenet_system_info.default_threads), a few rounds of about 20 ms each, and
- *  fills *out with the best round. A loaded machine measures less. Statuses: INVALID_ARG
- *  (out NULL, threads outside 0..1024). */
+ *  fills *out with the best round. Each thread is timed by its own CPU time (time on a
+ *  core, not waiting for one), so other processes' load lowers it little; on an idle
+ *  machine it is the wall-clock rate. Statuses: INVALID_ARG (out NULL, threads outside
+ *  0..1024). */
 FUSENET_API fusenet_status fusenet_measure_fma_peak(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
 
 /* ---- model: layer graph + raw weights; immutable, shareable -------------- *

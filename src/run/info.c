@@ -2,6 +2,7 @@
  * dispatches, thread counts, convolution modes and the measured FMA peak. */
 #include <omp.h>
 #include <string.h>
+#include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FN_X86 1
@@ -164,20 +165,34 @@ static int cpu_has(int lanes) {
     return lanes == 0;
 }
 
-/* Seconds for `threads` threads each running iters iterations at once; *team: the threads OpenMP gave. */
+static double thread_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* `threads` threads each run iters iterations at once; returns the most CPU
+ * time one of them took (time on a core, not time waiting for one: what the
+ * cores do, whatever else the machine runs; on an idle machine the wall time).
+ * *team: the threads OpenMP gave. */
 static double fma_round(fma_kernel run, long iters, int threads, int *team) {
     volatile float sink = 0.0f;
-    double t0 = omp_get_wtime();
+    double slowest = 0.0;
 #pragma omp parallel num_threads(threads)
     {
+        double t0 = thread_seconds();
         float r = run(iters);
+        double t = thread_seconds() - t0;
 #pragma omp critical
-        sink += r;
+        {
+            sink += r;
+            if (t > slowest) slowest = t;
+        }
 #pragma omp single
         *team = omp_get_num_threads();
     }
     (void)sink;
-    return omp_get_wtime() - t0;
+    return slowest;
 }
 
 fusenet_status fusenet_measure_fma_peak(int32_t threads, fusenet_fma_peak *out, fusenet_error *err) {
