@@ -504,8 +504,20 @@ FUSENET_API int64_t fusenet_calibration_images(const fusenet_calibration *cal);
 FUSENET_API fusenet_status fusenet_calibration_set_method(fusenet_calibration *cal, fusenet_calib_method method,
                                                           fusenet_error *err);
 
-/** Writes the calibration to path (text; replaced whole, never half
- *  written). Needs at least one image added. Statuses: INVALID_ARG, IO. */
+/** Formats the calibration as the text of a calibration file into buf
+ *  (size bytes, NUL-terminated), snprintf-style: *len gets the text's length
+ *  without the NUL; call with buf NULL and size 0 to learn it. Needs at
+ *  least one image added. Statuses: INVALID_ARG (NULL, no images, buf too
+ *  small: *len still says how much is needed). */
+FUSENET_API fusenet_status fusenet_calibration_write(const fusenet_calibration *cal, char *buf, size_t size,
+                                                     size_t *len, fusenet_error *err);
+
+/** Writes the calibration to path: a new file or a regular file, replaced
+ *  whole (a temporary beside it, renamed), never half written. Anything
+ *  else at path (a device, FIFO, directory, symbolic link) is refused with
+ *  INVALID_ARG and left alone: write such outputs with
+ *  fusenet_calibration_write. Needs at least one image added. Statuses:
+ *  INVALID_ARG, NOMEM, IO. */
 FUSENET_API fusenet_status fusenet_calibration_save(const fusenet_calibration *cal, const char *path,
                                                     fusenet_error *err);
 

@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -417,6 +418,37 @@ static void test_calibration_round_trip(void **state) {
     fusenet_error e;
     expect_ok(fusenet_calibration_save(cal, path, &e), &e);
     expect_ok(fusenet_calibration_load(path, &back, &e), &e);
+    /* fusenet_calibration_write: snprintf-style, the same bytes the file holds */
+    size_t len = 0, got = 0;
+    expect_ok(fusenet_calibration_write(cal, NULL, 0, &len, &e), &e);
+    char *text = malloc(len + 1), *file = malloc(len + 2);
+    assert_non_null(text);
+    assert_non_null(file);
+    expect_error(fusenet_calibration_write(cal, text, len, &got, &e), FUSENET_ERR_INVALID_ARG, &e, "needs");
+    assert_int_equal(got, len);
+    expect_ok(fusenet_calibration_write(cal, text, len + 1, &got, &e), &e);
+    assert_int_equal(got, len);
+    assert_int_equal(strlen(text), len);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(file, 1, len + 2, f), len);
+    fclose(f);
+    assert_memory_equal(text, file, len);
+    free(text);
+    free(file);
+    /* save replaces regular files only: a FIFO and a symbolic link are left as they are */
+    char fifo[300], lnk[300];
+    snprintf(fifo, sizeof fifo, "%s/fifo", g_dir);
+    snprintf(lnk, sizeof lnk, "%s/link", g_dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink(path, lnk), 0);
+    expect_error(fusenet_calibration_save(cal, fifo, &e), FUSENET_ERR_INVALID_ARG, &e, "not a regular file");
+    expect_error(fusenet_calibration_save(cal, lnk, &e), FUSENET_ERR_INVALID_ARG, &e, "not a regular file");
+    struct stat sb;
+    assert_int_equal(lstat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    assert_int_equal(lstat(lnk, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
     assert_int_equal(fusenet_calibration_images(back), BATCH);
     assert_int_equal(back->method, FUSENET_CALIB_PERCENTILE);
     assert_int_equal(back->n_models, 1);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "file.h"
 
 static void show_progress(size_t done, size_t total, double elapsed) {
     fprintf(stderr, "\r\033[Kcalibrating: %zu/%zu images  %.1f images/s", done, total,
@@ -16,6 +17,21 @@ static void show_progress(size_t done, size_t total, double elapsed) {
 static void free_paths(char **paths, size_t n) {
     for (size_t i = 0; i < n && paths; i++) free(paths[i]);
     free(paths);
+}
+
+/* Through the CLI's output writer, like every other output: a device or
+ * FIFO is written in place, a link's target replaced, a file's mode kept. */
+static int write_calibration(const fusenet_calibration *cal, const char *path) {
+    fusenet_error err;
+    size_t len = 0;
+    if (fusenet_calibration_write(cal, NULL, 0, &len, &err)) return fail(&err);
+    char *text = malloc(len + 1);
+    if (!text) return die("out of memory writing %s", path);
+    int rc = 0;
+    if (fusenet_calibration_write(cal, text, len + 1, &len, &err) || fusenet__write_file(path, text, len, &err))
+        rc = fail(&err);
+    free(text);
+    return rc;
 }
 
 int cmd_calibrate(opts *o) {
@@ -81,7 +97,7 @@ int cmd_calibrate(opts *o) {
         }
     }
     if (tty) fputs("\r\033[K", stderr);
-    if (!rc && fusenet_calibration_save(cal, o->output, &err)) rc = fail(&err);
+    if (!rc) rc = write_calibration(cal, o->output);
     if (!rc)
         fprintf(stderr, "calibrated on %zu images in %.1f s: %s\n", n, seconds_now() - t0, o->output);
     fusenet_calibration_free(cal);

@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -215,36 +217,90 @@ void fusenet_calibration_free(fusenet_calibration *cal) {
 
 /* ---- the file ---- */
 
+/* snprintf that appends at t->len; t->len counts every byte asked for, so a
+ * first pass with size 0 measures the text. */
+typedef struct text_out {
+    char *buf;
+    size_t size, len;
+} text_out;
+
+static void put(text_out *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = t->len < t->size ? t->size - t->len : 0;
+    int n = vsnprintf(room ? t->buf + t->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) t->len += (size_t)n;
+}
+
+fusenet_status fusenet_calibration_write(const fusenet_calibration *cal, char *buf, size_t size, size_t *len,
+                                         fusenet_error *err) {
+    if (!cal || !len || (size && !buf))
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_calibration_write: %s is NULL",
+                              !cal ? "cal" : !len ? "len" : "buf");
+    if (cal->images <= 0 || cal->n_layers == 0)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
+                              "fusenet_calibration_write: no images added yet (fusenet_calibration_add)");
+    fusenet__calib_ready(cal);
+    text_out t = {buf, size, 0};
+    put(&t, "%s\n", FN_CALIB_MAGIC);
+    put(&t, "# made by libfusenet %s; format: README.md, \"Calibration files\"\n", fusenet_version());
+    put(&t, "method %s\nimages %lld\nweight_levels %d\n", method_names[cal->method - 1], (long long)cal->images,
+        fusenet__int8_weight_levels());
+    for (int m = 0; m < cal->n_models; m++) {
+        const fn_calib_model *cm = &cal->models[m];
+        put(&t, "model %d %s %016llx %d", m, cm->arch, (unsigned long long)cm->hash, cm->n_taps);
+        for (int k = 0; k < cm->n_taps; k++) put(&t, " %s", cm->taps[k]);
+        put(&t, "\n");
+    }
+    put(&t, "# layer MODEL NAME MIN MAX MINMAX PERCENTILE MSE KEEP_FP32 SENSITIVITY\n");
+    for (int i = 0; i < cal->n_layers; i++) {
+        const fn_calib_layer *l = &cal->layers[i];
+        put(&t, "layer %d %s %.17g %.17g %.17g %.17g %.17g %d %.6g\n", l->model, l->name, l->min, l->max, l->thr[0],
+            l->thr[1], l->thr[2], l->keep_fp32, l->sensitivity);
+    }
+    put(&t, "end\n");
+    *len = t.len;
+    if (size && t.len >= size)
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
+                              "fusenet_calibration_write: the text needs %zu bytes, buf holds %zu", t.len + 1, size);
+    return fusenet__ok(err);
+}
+
+/* Writes the text to a temporary beside the file and renames it over the
+ * file. Only regular files (or new paths) are replaced: a device, FIFO,
+ * directory or symbolic link is refused, so a save never turns /dev/null or
+ * a link into a calibration file. */
 fusenet_status fusenet_calibration_save(const fusenet_calibration *cal, const char *path, fusenet_error *err) {
     if (!cal || !path)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_calibration_save: %s is NULL", cal ? "path" : "cal");
-    if (cal->images <= 0 || cal->n_layers == 0)
+    size_t len = 0;
+    fusenet_status st = fusenet_calibration_write(cal, NULL, 0, &len, err);
+    if (st) return st;
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG,
-                              "fusenet_calibration_save: no images added yet (fusenet_calibration_add)");
-    fusenet__calib_ready(cal);
+                              "%s is not a regular file: fusenet_calibration_save replaces only regular files "
+                              "(write others with fusenet_calibration_write)",
+                              path);
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "calibration path too long: %.200s", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return fusenet__error(err, FUSENET_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    fprintf(f, "%s\n", FN_CALIB_MAGIC);
-    fprintf(f, "# made by libfusenet %s; format: README.md, \"Calibration files\"\n", fusenet_version());
-    fprintf(f, "method %s\nimages %lld\nweight_levels %d\n", method_names[cal->method - 1], (long long)cal->images,
-            fusenet__int8_weight_levels());
-    for (int m = 0; m < cal->n_models; m++) {
-        const fn_calib_model *cm = &cal->models[m];
-        fprintf(f, "model %d %s %016llx %d", m, cm->arch, (unsigned long long)cm->hash, cm->n_taps);
-        for (int t = 0; t < cm->n_taps; t++) fprintf(f, " %s", cm->taps[t]);
-        fputc('\n', f);
+    char *text = fusenet__malloc(len + 1);
+    if (!text) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory writing %s", path);
+    st = fusenet_calibration_write(cal, text, len + 1, &len, err);
+    if (st) {
+        fusenet__free(text);
+        return st;
     }
-    fprintf(f, "# layer MODEL NAME MIN MAX MINMAX PERCENTILE MSE KEEP_FP32 SENSITIVITY\n");
-    for (int i = 0; i < cal->n_layers; i++) {
-        const fn_calib_layer *l = &cal->layers[i];
-        fprintf(f, "layer %d %s %.17g %.17g %.17g %.17g %.17g %d %.6g\n", l->model, l->name, l->min, l->max, l->thr[0],
-                l->thr[1], l->thr[2], l->keep_fp32, l->sensitivity);
+    FILE *f = fopen(tmp, "wx");
+    if (!f) {
+        int e = errno;
+        fusenet__free(text);
+        return fusenet__error(err, FUSENET_ERR_IO, "cannot write %s: %s", tmp, strerror(e));
     }
-    fprintf(f, "end\n");
-    int bad = ferror(f);
+    int bad = fwrite(text, 1, len, f) != len;
+    fusenet__free(text);
     if (fclose(f) != 0) bad = 1;
     if (bad || rename(tmp, path) != 0) {
         int e = errno;

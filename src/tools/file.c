@@ -389,3 +389,11 @@ fusenet_status fusenet__read_file(const char *path, size_t max_bytes, char **buf
     *len = size;
     return fusenet__ok(err);
 }
+
+fusenet_status fusenet__write_file(const char *path, const void *data, size_t n, fusenet_error *err) {
+    char *tmp = NULL;
+    int fd = fusenet__temp_open(path, &tmp, err);
+    if (fd < 0) return err ? err->status : FUSENET_ERR_IO;
+    int ok = fusenet__write_full(fd, data, n);
+    return fusenet__temp_close(fd, tmp, path, ok, ok ? 0 : errno, err);
+}

@@ -43,6 +43,10 @@ ssize_t fusenet__read_full(int fd, void *buf, size_t n);
  * errno of a failed write, when ok is 0). Frees tmp. */
 fusenet_status fusenet__temp_close(int fd, char *tmp, const char *path, int ok, int err_no, fusenet_error *err);
 
+/* Writes the n bytes of data to path as above (temp_open, write_full,
+ * temp_close). */
+fusenet_status fusenet__write_file(const char *path, const void *data, size_t n, fusenet_error *err);
+
 /* Removes every temporary currently open: only unlink(2), so a SIGINT or
  * SIGTERM handler may call it (then _exit). */
 void fusenet__temp_remove_all(void);

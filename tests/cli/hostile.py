@@ -1213,7 +1213,7 @@ def make_cases(fx, work):
                   want=["'vgg17'"]))
     # ---- outputs never destroy what they replace (devices, links, modes) ----
     magic = {"npy": b"\x93NUMPY", "png": b"\x89PNG", "h5": b"\x89HDF",
-             "txt": (P("emb_good") + "/a.png\n").encode()}
+             "txt": (P("emb_good") + "/a.png\n").encode(), "cal": b"fusenet-calibration "}
     writers = (
         ("tap", "npy", lambda out: ["tap", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1",
                                     "--input", X32, "--output", out]),
@@ -1226,12 +1226,26 @@ def make_cases(fx, work):
         ("viz", "png", lambda out: ["viz", "--model", "vgg16", "--weights", V, "--layer", "block1_conv1",
                                     "--image", P("good.png"), "--input-size", "32x32", "--output", out]),
         ("make_weights", "h5", lambda out: ["make-weights", "--model", "vgg16", "--output", out]),
+        ("calibrate", "cal", lambda out: ["calibrate", "--resnet-weights", R, "--vgg-weights", V, "--input", X32,
+                                          "--output", out]),
     )
+
+    # The device cases write to devices of their own: as root, a writer that
+    # wrongly replaced its output would otherwise turn this machine's /dev/null
+    # or /dev/full into a regular file. Root makes the same character devices
+    # (same major/minor) in the case's directory; anyone else cannot replace
+    # files in /dev, so the real ones are safe to use.
+    def device(name):
+        if os.geteuid() != 0:
+            return "/dev/" + name, None
+        rdev = os.stat("/dev/" + name).st_rdev
+        return "@OUT/" + name, lambda d: os.mknod(os.path.join(d, name), 0o666 | stat.S_IFCHR, rdev)
 
     def still_device(path, rdev):
         def check(d):
-            st = os.stat(path)
-            return None if stat.S_ISCHR(st.st_mode) and st.st_rdev == rdev else "%s is no longer the device" % path
+            full = path.replace("@OUT", d)
+            st = os.lstat(full)
+            return None if stat.S_ISCHR(st.st_mode) and st.st_rdev == rdev else "%s is no longer the device" % full
         return check
 
     def starts(kind):
@@ -1258,21 +1272,29 @@ def make_cases(fx, work):
         return lambda d: os.symlink(target, os.path.join(d, rel))
 
     null_rdev, full_rdev = os.stat("/dev/null").st_rdev, os.stat("/dev/full").st_rdev
+    (null, make_null), (full, make_full) = device("null"), device("full")
+    # /dev/stdout is a link to /proc/self/fd/1: root gets a link of its own
+    out_link, make_out_link = "/dev/stdout", None
+    if os.geteuid() == 0:
+        out_link, make_out_link = "@OUT/stdout", link("stdout", "/proc/self/fd/1")
     for w, kind, argv in writers:
         extra_out = ["emb.npy"] if w == "embed_names" else []
-        c.append(Case("output_dev_null_%s" % w, argv("/dev/null"), ok=True, outputs=extra_out,
-                      check=still_device("/dev/null", null_rdev)))
-        c.append(Case("output_dev_full_%s" % w, argv("/dev/full"), want=["/dev/full", "No space left on device"],
-                      check=still_device("/dev/full", full_rdev)))
-        c.append(Case("output_dev_stdout_%s" % w, argv("/dev/stdout"), ok=True, outputs=extra_out,
-                      stdout_check=starts(kind)))
+        # calibrate reports what it did on stderr; the others print nothing
+        report = {} if w != "calibrate" else {"warnings_ok": True, "stderr_check": lambda err: None if err.startswith(
+            "calibrated on 1 images") else "report is %r" % err}
+        c.append(Case("output_dev_null_%s" % w, argv(null), ok=True, outputs=extra_out, setup=make_null,
+                      check=still_device(null, null_rdev), **report))
+        c.append(Case("output_dev_full_%s" % w, argv(full), want=[full, "No space left on device"],
+                      setup=make_full, check=still_device(full, full_rdev)))
+        c.append(Case("output_dev_stdout_%s" % w, argv(out_link), ok=True, outputs=extra_out,
+                      setup=make_out_link, stdout_check=starts(kind), **report))
         old = b"old contents\n"
         c.append(Case("output_symlink_%s" % w, argv("@OUT/link.%s" % kind), ok=True, outputs=extra_out,
                       pre={"real/target.%s" % kind: old}, setup=link("link.%s" % kind, "real/target.%s" % kind),
-                      check=file_starts("real/target.%s" % kind, kind, link="link.%s" % kind)))
+                      check=file_starts("real/target.%s" % kind, kind, link="link.%s" % kind), **report))
         c.append(Case("output_mode_0600_kept_%s" % w, argv("@OUT/secret.%s" % kind), ok=True, outputs=extra_out,
                       pre={"secret.%s" % kind: old}, setup=chmod("secret.%s" % kind, 0o600),
-                      check=file_starts("secret.%s" % kind, kind, mode=0o600)))
+                      check=file_starts("secret.%s" % kind, kind, mode=0o600), **report))
     long_name = "n" * 251 + ".npy"  # 255 bytes: NAME_MAX; the temporary name must not be longer
     tap("output_name_255_bytes", layer="block1_conv1", inp=X32, out="@OUT/" + long_name, ok=True,
         outputs=[long_name], check=file_starts(long_name, "npy"))
