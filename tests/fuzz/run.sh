@@ -15,7 +15,7 @@
 # files of sharded runs, read by the CLI's JSON reader) and calib (calibration
 # files of int8 mode). Any finding fails.
 #
-# Usage: tests/fuzz/run.sh [seconds per target]     (default 60)
+# Usage: tests/fuzz/run.sh [seconds per target]     (default 60; nproc targets run at once)
 # Environment: CC (default clang), FUSENET_FUZZ_BUILD (default build-fuzz),
 #              FUSENET_FUZZ_TARGETS (default "npy image h5_keras h5 keras3 zip json calib").
 set -euo pipefail
@@ -33,22 +33,43 @@ for t in $TARGETS; do
   cmake --build "$BUILD" -j"$JOBS" --target "fuzz_$t" >/dev/null
 done
 
-status=0
-for t in $TARGETS; do
-  run="$BUILD/fuzz-run/$t"
+# One target: fuzzes it and writes its report to $run.report and, if it found nothing, $run/ok.
+fuzz_one() {
+  local t=$1 run="$BUILD/fuzz-run/$1" bin="$BUILD/tests/fuzz_$1"
   rm -rf "$run"
   mkdir -p "$run/corpus" "$run/artifacts"
   if [ -d "tests/fuzz/corpus/$t" ]; then cp "tests/fuzz/corpus/$t"/* "$run/corpus/"; fi
-  echo "fuzz_$t: ${SECS}s from $(ls "$run/corpus" | wc -l) seeds"
-  bin="$BUILD/tests/fuzz_$t"
-  if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     "$bin" $COMMON -artifact_prefix="$run/artifacts/" "$run/corpus" >"$run/log" 2>&1; then
-    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+[[:space:]]+DONE' "$run/log" | sed 's/^/  /'
-  else
-    status=1
-    echo "  FAILED; log: $run/log; input(s):"
-    ls "$run/artifacts" | sed "s|^|    $run/artifacts/|"
-    grep -E 'ERROR|SUMMARY|contract violated' "$run/log" | head -5 | sed 's/^/  /'
-  fi
+  {
+    echo "fuzz_$t: ${SECS}s from $(ls "$run/corpus" | wc -l) seeds"
+    if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+       "$bin" $COMMON -artifact_prefix="$run/artifacts/" "$run/corpus" >"$run/log" 2>&1; then
+      touch "$run/ok"
+      grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+[[:space:]]+DONE' "$run/log" | sed 's/^/  /' || true
+    else
+      echo "  FAILED; log: $run/log; input(s):"
+      ls "$run/artifacts" | sed "s|^|    $run/artifacts/|"
+      grep -E 'ERROR|SUMMARY|contract violated' "$run/log" | head -5 | sed 's/^/  /' || true
+    fi
+  } >"$run.report"
+}
+
+# As many targets at once as there are cores (each fuzzer is one process on
+# one core), reports printed in target order.
+set -- $TARGETS
+while [ $# -gt 0 ]; do
+  batch=()
+  for _ in $(seq "$JOBS"); do
+    [ $# -gt 0 ] || break
+    batch+=("$1")
+    fuzz_one "$1" &
+    shift
+  done
+  wait
+  for t in "${batch[@]}"; do cat "$BUILD/fuzz-run/$t.report"; done
+done
+
+status=0
+for t in $TARGETS; do
+  [ -e "$BUILD/fuzz-run/$t/ok" ] || status=1
 done
 exit $status
