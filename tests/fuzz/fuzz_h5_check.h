@@ -25,6 +25,8 @@
 #include "fuzz_common.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -33,6 +35,23 @@
 
 #define H5F_MAX_LAYERS 32
 #define H5F_MAX_WEIGHTS 8
+
+/* The fuzz input as a byte stream, for targets that build a file from it
+ * (0 once it is used up). */
+typedef struct h5f_reader {
+    const uint8_t *p;
+    size_t n, at;
+} h5f_reader;
+
+static inline unsigned h5f_u8(h5f_reader *r) { return r->at < r->n ? r->p[r->at++] : 0u; }
+
+/* snprintf through a va_list: truncation of hostile names is intended. */
+static inline void h5f_fmt(char *out, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+}
 
 static int h5f_fd = -1;
 static char h5f_path[512];

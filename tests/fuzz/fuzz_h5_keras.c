@@ -19,23 +19,6 @@
  * Inputs are not seeded from files: libFuzzer starts from the empty input. */
 #include "fuzz_h5_check.h"
 
-#include <stdarg.h>
-
-typedef struct hk_reader {
-    const uint8_t *p;
-    size_t n, at;
-} hk_reader;
-
-static unsigned hk_u8(hk_reader *r) { return r->at < r->n ? r->p[r->at++] : 0u; }
-
-/* snprintf through a va_list: truncation of hostile names is intended. */
-static void hk_fmt(char *out, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, size, fmt, ap);
-    va_end(ap);
-}
-
 static const char *const hk_layer_names[] = {
     "input_1",      "conv1_pad",    "conv1_conv",  "conv1_bn",  "conv1_relu", "block1_conv1",
     "block1_conv2", "block1_pool",  "fc1",         "predictions", "probs",    "res2a_branch2a",
@@ -46,33 +29,33 @@ static const char *const hk_layer_names[] = {
 static const char *const hk_roles[] = {"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"};
 
 /* A name: dictionary entry or up to 15 raw bytes (no NUL). */
-static void hk_raw_name(hk_reader *r, char *out, size_t size) {
-    size_t len = hk_u8(r) % 16;
+static void hk_raw_name(h5f_reader *r, char *out, size_t size) {
+    size_t len = h5f_u8(r) % 16;
     if (len >= size) len = size - 1;
     for (size_t i = 0; i < len; i++) {
-        unsigned c = hk_u8(r);
+        unsigned c = h5f_u8(r);
         out[i] = (char)(c ? c : 'x');
     }
     out[len] = '\0';
 }
 
-static void hk_layer_name(hk_reader *r, char *out, size_t size) {
-    unsigned c = hk_u8(r);
+static void hk_layer_name(h5f_reader *r, char *out, size_t size) {
+    unsigned c = h5f_u8(r);
     if (c < 224)
-        hk_fmt(out, size, "%s", hk_layer_names[c % HK_NLAYER_NAMES]);
+        h5f_fmt(out, size, "%s", hk_layer_names[c % HK_NLAYER_NAMES]);
     else
         hk_raw_name(r, out, size);
 }
 
-static void hk_weight_name(hk_reader *r, const char *layer, size_t k, char *out, size_t size) {
-    unsigned c = hk_u8(r);
+static void hk_weight_name(h5f_reader *r, const char *layer, size_t k, char *out, size_t size) {
+    unsigned c = h5f_u8(r);
     const char *role = hk_roles[(k + (c >> 3)) % 6];
     switch (c % 6) {
     case 0:
-    case 1: hk_fmt(out, size, "%s/%s:0", layer, role); break;               /* Keras 2, nested */
-    case 2: hk_fmt(out, size, "%s_%s_1:0", layer, k == 0 ? "W" : "b"); break; /* Keras 1, flat */
-    case 3: hk_fmt(out, size, "%s:0", role); break;
-    case 4: hk_fmt(out, size, "../%s/%s:0", layer, role); break;
+    case 1: h5f_fmt(out, size, "%s/%s:0", layer, role); break;               /* Keras 2, nested */
+    case 2: h5f_fmt(out, size, "%s_%s_1:0", layer, k == 0 ? "W" : "b"); break; /* Keras 1, flat */
+    case 3: h5f_fmt(out, size, "%s:0", role); break;
+    case 4: h5f_fmt(out, size, "../%s/%s:0", layer, role); break;
     default: hk_raw_name(r, out, size); break;
     }
 }
@@ -115,8 +98,8 @@ static void hk_string_attr(hid_t obj, const char *name, char names[][64], size_t
     H5Tclose(type);
 }
 
-static void hk_weight_names(hk_reader *r, hid_t g, char names[][64], size_t n) {
-    unsigned kind = hk_u8(r) % 8;
+static void hk_weight_names(h5f_reader *r, hid_t g, char names[][64], size_t n) {
+    unsigned kind = h5f_u8(r) % 8;
     if (kind == 0) return; /* no attribute */
     if (kind == 1 || kind == 2 || kind == 3) {
         hsize_t zero = 0, three = 3;
@@ -155,8 +138,8 @@ static int hk_real_shape(const char *layer, size_t k, hsize_t *dims) {
     return 1;
 }
 
-static void hk_dataset(hk_reader *r, hid_t g, const char *layer, size_t k, const char *wname) {
-    unsigned how = hk_u8(r);
+static void hk_dataset(h5f_reader *r, hid_t g, const char *layer, size_t k, const char *wname) {
+    unsigned how = h5f_u8(r);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     if (how % 8 == 7) { /* missing */
@@ -170,16 +153,16 @@ static void hk_dataset(hk_reader *r, hid_t g, const char *layer, size_t k, const
     }
     hsize_t dims[5] = {1, 1, 1, 1, 1};
     int rank;
-    unsigned shape = hk_u8(r);
+    unsigned shape = h5f_u8(r);
     if (shape < 160) {
         rank = hk_real_shape(layer, k, dims);
     } else {
         rank = (int)(shape % 6);
-        for (int d = 0; d < rank; d++) dims[d] = hk_u8(r) % 9;
+        for (int d = 0; d < rank; d++) dims[d] = h5f_u8(r) % 9;
     }
     hsize_t elems = 1;
     for (int d = 0; d < rank; d++) elems *= dims[d];
-    unsigned t = hk_u8(r) % 8;
+    unsigned t = h5f_u8(r) % 8;
     hid_t ftype;
     switch (t) {
     case 0: ftype = H5Tcopy(H5T_IEEE_F32LE); break;
@@ -205,12 +188,12 @@ static void hk_dataset(hk_reader *r, hid_t g, const char *layer, size_t k, const
         /* values: the real ones are small; the input may supply raw floats */
         float *v = malloc((size_t)elems * sizeof *v + sizeof *v);
         FUZZ_CHECK(v != NULL);
-        unsigned mode = hk_u8(r);
+        unsigned mode = h5f_u8(r);
         for (hsize_t i = 0; i < elems; i++) v[i] = 0.01f * (float)((i * 7 + k) % 13) - 0.05f;
         if (mode & 1) {
             for (hsize_t i = 0; i < elems && i < 4; i++) {
-                uint32_t bits = (uint32_t)hk_u8(r) << 24 | (uint32_t)hk_u8(r) << 16 | (uint32_t)hk_u8(r) << 8 |
-                                (uint32_t)hk_u8(r);
+                uint32_t bits = (uint32_t)h5f_u8(r) << 24 | (uint32_t)h5f_u8(r) << 16 | (uint32_t)h5f_u8(r) << 8 |
+                                (uint32_t)h5f_u8(r);
                 memcpy(&v[(i * 97) % elems], &bits, 4);
             }
         }
@@ -232,26 +215,26 @@ static void hk_dataset(hk_reader *r, hid_t g, const char *layer, size_t k, const
     H5Pclose(lcpl);
 }
 
-static void hk_build(hk_reader *r) {
-    unsigned flags = hk_u8(r);
+static void hk_build(h5f_reader *r) {
+    unsigned flags = h5f_u8(r);
     hid_t file = H5Fcreate(h5f_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     FUZZ_CHECK(file >= 0);
     hid_t root = (flags & 1) ? H5Gcreate2(file, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
                              : H5Gopen2(file, "/", H5P_DEFAULT);
     FUZZ_CHECK(root >= 0);
-    size_t nlayers = hk_u8(r) % 7;
+    size_t nlayers = h5f_u8(r) % 7;
     char listed[16][64];
     size_t nlisted = 0;
     for (size_t l = 0; l < nlayers; l++) {
         char name[64];
         hk_layer_name(r, name, sizeof name);
-        unsigned lf = hk_u8(r);
-        if (!(lf & 1) && nlisted < 16) hk_fmt(listed[nlisted++], 64, "%s", name);
+        unsigned lf = h5f_u8(r);
+        if (!(lf & 1) && nlisted < 16) h5f_fmt(listed[nlisted++], 64, "%s", name);
         if (lf & 2) continue; /* listed but no group */
         hid_t g = H5Gcreate2(root, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) g = H5Gopen2(root, name, H5P_DEFAULT); /* a duplicate, or a path */
         if (g < 0) continue;
-        size_t nw = hk_u8(r) % 6;
+        size_t nw = h5f_u8(r) % 6;
         char wnames[16][64];
         for (size_t k = 0; k < nw; k++) {
             hk_weight_name(r, name, k, wnames[k], sizeof wnames[k]);
@@ -263,7 +246,7 @@ static void hk_build(hk_reader *r) {
     if (flags & 2) { /* chunked: layer_names0, layer_names1, ... */
         for (size_t i = 0; i < nlisted; i += 2) {
             char an[32];
-            hk_fmt(an, sizeof an, "layer_names%zu", i / 2);
+            h5f_fmt(an, sizeof an, "layer_names%zu", i / 2);
             hk_string_attr(root, an, &listed[i], nlisted - i < 2 ? nlisted - i : 2, (flags & 4) != 0, 0);
         }
     } else if (!(flags & 8)) {
@@ -282,7 +265,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size) {
         quiet = 1;
     }
     h5f_open_scratch();
-    hk_reader r = {data, size, 0};
+    h5f_reader r = {data, size, 0};
     hk_build(&r);
     FUZZ_CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
     h5f_check_file(size > 0 && (data[0] & 128));

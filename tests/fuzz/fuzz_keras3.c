@@ -21,22 +21,6 @@
  * tests/fuzz/corpus/keras3 (make_seeds.py). */
 #include "fuzz_h5_check.h"
 
-#include <stdarg.h>
-
-typedef struct k3_reader {
-    const uint8_t *p;
-    size_t n, at;
-} k3_reader;
-
-static unsigned k3_u8(k3_reader *r) { return r->at < r->n ? r->p[r->at++] : 0u; }
-
-static void k3_fmt(char *out, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, size, fmt, ap);
-    va_end(ap);
-}
-
 static const char *const k3_keys[] = {
     "input_layer", "zero_padding2d", "conv2d",   "batch_normalization", "activation", "zero_padding2d_1",
     "max_pooling2d", "conv2d_1",     "conv2d_2", "batch_normalization_1", "functional", "functional_1",
@@ -48,19 +32,19 @@ static const char *const k3_names[] = {
 };
 #define K3_N(a) (sizeof a / sizeof a[0])
 
-static void k3_raw(k3_reader *r, char *out, size_t size) {
-    size_t len = k3_u8(r) % 12;
+static void k3_raw(h5f_reader *r, char *out, size_t size) {
+    size_t len = h5f_u8(r) % 12;
     if (len >= size) len = size - 1;
     for (size_t i = 0; i < len; i++) {
-        unsigned c = k3_u8(r);
+        unsigned c = h5f_u8(r);
         out[i] = (char)(c ? c : 'x');
     }
     out[len] = '\0';
 }
 
-static void k3_pick(k3_reader *r, const char *const *dict, size_t n, char *out, size_t size) {
-    unsigned c = k3_u8(r);
-    if (c < 232) k3_fmt(out, size, "%s", dict[c % n]);
+static void k3_pick(h5f_reader *r, const char *const *dict, size_t n, char *out, size_t size) {
+    unsigned c = h5f_u8(r);
+    if (c < 232) h5f_fmt(out, size, "%s", dict[c % n]);
     else k3_raw(r, out, size);
 }
 
@@ -78,8 +62,8 @@ static void k3_str_attr(hid_t obj, const char *name, const char *const *v, size_
     H5Tclose(type);
 }
 
-static void k3_name_attr(k3_reader *r, hid_t vars) {
-    unsigned how = k3_u8(r) % 6;
+static void k3_name_attr(h5f_reader *r, hid_t vars) {
+    unsigned how = h5f_u8(r) % 6;
     char a[32], b[32];
     const char *v[2] = {a, b};
     if (how == 0) return;
@@ -102,23 +86,23 @@ static void k3_name_attr(k3_reader *r, hid_t vars) {
 }
 
 /* Variable k: its name and a dataset of a real shape or small random dims. */
-static void k3_var(k3_reader *r, hid_t vars, size_t k) {
-    unsigned how = k3_u8(r);
+static void k3_var(h5f_reader *r, hid_t vars, size_t k) {
+    unsigned how = h5f_u8(r);
     char name[32];
     if (how % 8 == 7) k3_raw(r, name, sizeof name);
-    else if (how % 8 == 6) k3_fmt(name, sizeof name, "%zu", k + 1); /* a gap */
-    else if (how % 8 == 5) k3_fmt(name, sizeof name, "0%zu", k);
-    else k3_fmt(name, sizeof name, "%zu", k);
+    else if (how % 8 == 6) h5f_fmt(name, sizeof name, "%zu", k + 1); /* a gap */
+    else if (how % 8 == 5) h5f_fmt(name, sizeof name, "0%zu", k);
+    else h5f_fmt(name, sizeof name, "%zu", k);
     hsize_t dims[4] = {64, 1, 1, 1};
     int rank = 1;
-    unsigned shape = k3_u8(r) % 4;
+    unsigned shape = h5f_u8(r) % 4;
     if (shape == 1) { /* conv1_conv's kernel */
         dims[0] = dims[1] = 7, dims[2] = 3, dims[3] = 64, rank = 4;
     } else if (shape == 2) { /* block1_conv1's kernel */
         dims[0] = dims[1] = 3, dims[2] = 3, dims[3] = 64, rank = 4;
     } else if (shape == 3) {
-        rank = (int)(k3_u8(r) % 4);
-        for (int d = 0; d < rank; d++) dims[d] = k3_u8(r) % 5;
+        rank = (int)(h5f_u8(r) % 4);
+        for (int d = 0; d < rank; d++) dims[d] = h5f_u8(r) % 5;
     }
     hsize_t elems = 1;
     for (int d = 0; d < rank; d++) elems *= dims[d];
@@ -136,16 +120,16 @@ static void k3_var(k3_reader *r, hid_t vars, size_t k) {
     H5Sclose(space);
 }
 
-static void k3_layers(k3_reader *r, hid_t parent, int depth) {
-    unsigned flags = k3_u8(r);
+static void k3_layers(h5f_reader *r, hid_t parent, int depth) {
+    unsigned flags = h5f_u8(r);
     hid_t lg = H5Gcreate2(parent, (flags & 1) ? "_layer_checkpoint_dependencies" : "layers", H5P_DEFAULT,
                           H5P_DEFAULT, H5P_DEFAULT);
     if (lg < 0) return;
-    size_t n = k3_u8(r) % 9;
+    size_t n = h5f_u8(r) % 9;
     for (size_t i = 0; i < n; i++) {
         char key[32];
         k3_pick(r, k3_keys, K3_N(k3_keys), key, sizeof key);
-        unsigned lf = k3_u8(r);
+        unsigned lf = h5f_u8(r);
         if (lf % 16 == 15) { /* a dataset where a layer group belongs */
             hid_t space = H5Screate(H5S_SCALAR);
             hid_t ds = H5Dcreate2(lg, key, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -159,7 +143,7 @@ static void k3_layers(k3_reader *r, hid_t parent, int depth) {
             hid_t vars = H5Gcreate2(g, "vars", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             if (vars >= 0) {
                 k3_name_attr(r, vars);
-                size_t nv = k3_u8(r) % 6;
+                size_t nv = h5f_u8(r) % 6;
                 for (size_t k = 0; k < nv; k++) k3_var(r, vars, k);
                 H5Gclose(vars);
             }
@@ -183,7 +167,7 @@ static void k3_submodels(void) {
     for (; k < n && k < 4; k++) {
         const char *s = fusenet__h5_submodel_name(f, k);
         FUZZ_CHECK(s != NULL);
-        k3_fmt(names[k], sizeof names[k], "%s", s);
+        h5f_fmt(names[k], sizeof names[k], "%s", s);
     }
     FUZZ_CHECK(fusenet__h5_submodel_name(f, n) == NULL);
     fusenet__h5_close(f);
@@ -215,7 +199,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size) {
         quiet = 1;
     }
     h5f_open_scratch();
-    k3_reader r = {data, size, 0};
+    h5f_reader r = {data, size, 0};
     hid_t file = H5Fcreate(h5f_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     FUZZ_CHECK(file >= 0);
     k3_layers(&r, file, 0);
