@@ -166,6 +166,10 @@ void fusenet__calib_thresholds(const uint64_t *hist, int bins, double range, dou
 float fusenet__calib_scale(const fusenet_calibration *cal, const fn_calib_layer *l, int is_unsigned) {
     double t = l->thr[cal->method - 1];
     if (!(t > 0.0)) t = l->max > 0.0 ? l->max : -l->min > 0.0 ? -l->min : 1.0; /* an all-zero value */
+    /* A file may hold thresholds so small (5e-80) that t / 255 underflows
+     * float to 0: floor them at 1e-30, far above that, where every such value
+     * quantizes to 0 anyway. */
+    if (t < 1e-30) t = 1e-30;
     return (float)(t / (is_unsigned ? 255.0 : 127.0));
 }
 
