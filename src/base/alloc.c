@@ -100,6 +100,15 @@ char *fusenet__strdup(const char *s) {
     return p;
 }
 
+void *fusenet__grow(void *v, size_t n, size_t *cap, size_t elem, size_t first) {
+    if (n < *cap) return v;
+    size_t want = *cap ? 2 * *cap : first, bytes;
+    if (want <= n || !fusenet__mul_size(want, elem, &bytes)) return NULL;
+    void *p = fusenet__realloc(v, bytes);
+    if (p) *cap = want;
+    return p;
+}
+
 int fusenet__mul_size(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > (size_t)-1 / a) return 0;
     *out = a * b;

@@ -13,6 +13,12 @@ void *fusenet__aligned_alloc(size_t size); /* 64-byte aligned (all blocks are); 
 void fusenet__free(void *ptr);
 char *fusenet__strdup(const char *s);
 
+/* Room for element n of a doubling array of `elem`-byte elements: returns v
+ * itself while n < *cap, else v moved into a block of twice *cap elements
+ * (`first` when *cap is 0) with *cap updated; NULL when out of memory or the
+ * size overflows, v then untouched and still the caller's. */
+void *fusenet__grow(void *v, size_t n, size_t *cap, size_t elem, size_t first);
+
 /* Overflow-checked size arithmetic: returns 0 and leaves *out untouched on overflow. */
 int fusenet__mul_size(size_t a, size_t b, size_t *out);
 

@@ -93,16 +93,12 @@ static void check_dnnl(ctx *c, dnnl_status_t s, const char *layer, const char *w
 static int add_value(ctx *c, fn_value_kind kind, size_t size) {
     fusenet_net *net = c->net;
     if (!ok(c)) return -1;
-    if (net->n_values == net->cap_values) {
-        int cap = net->cap_values ? 2 * net->cap_values : 64;
-        fn_value *v = fusenet__realloc(net->values, (size_t)cap * sizeof *v);
-        if (!v) {
-            fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
-            return -1;
-        }
-        net->values = v;
-        net->cap_values = cap;
+    fn_value *grown = fusenet__grow(net->values, (size_t)net->n_values, &net->cap_values, sizeof *grown, 64);
+    if (!grown) {
+        fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
+        return -1;
     }
+    net->values = grown;
     fn_value *v = &net->values[net->n_values];
     memset(v, 0, sizeof *v);
     v->kind = kind;
@@ -125,16 +121,12 @@ const char *fusenet__step_kind_name(fn_step_kind kind) {
 static fn_step *add_step(ctx *c, fn_step_kind kind, int node, int n_args) {
     fusenet_net *net = c->net;
     if (!ok(c)) return NULL;
-    if (net->n_steps == net->cap_steps) {
-        int cap = net->cap_steps ? 2 * net->cap_steps : 64;
-        fn_step *s = fusenet__realloc(net->steps, (size_t)cap * sizeof *s);
-        if (!s) {
-            fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
-            return NULL;
-        }
-        net->steps = s;
-        net->cap_steps = cap;
+    fn_step *grown = fusenet__grow(net->steps, (size_t)net->n_steps, &net->cap_steps, sizeof *grown, 64);
+    if (!grown) {
+        fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
+        return NULL;
     }
+    net->steps = grown;
     fn_step *s = &net->steps[net->n_steps];
     memset(s, 0, sizeof *s);
     s->cap_args = n_args + 1;

@@ -84,9 +84,11 @@ struct fusenet_net {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     fn_value *values;
-    int n_values, cap_values;
+    int n_values;
+    size_t cap_values;
     fn_step *steps;
-    int n_steps, cap_steps;
+    int n_steps;
+    size_t cap_steps;
     dnnl_memory_t *mems; /* every memory object bound to a step */
     int n_mems;
     void *arena;

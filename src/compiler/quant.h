@@ -56,7 +56,8 @@ struct fusenet_calibration {
     int n_models;
     fn_calib_model models[FN_CALIB_MAX_MODELS];
     fn_calib_layer *layers;
-    int n_layers, cap_layers;
+    int n_layers;
+    size_t cap_layers;
     int64_t images;
     int final; /* thresholds computed from the histograms (or loaded) */
     fusenet_net *net; /* the fp32 net while collecting; NULL once loaded */

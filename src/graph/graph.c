@@ -30,16 +30,12 @@ static fn_node *push(fn_graph *g, fn_op op, const char *name, int a, int b) {
         fail(g, FUSENET_ERR_INVALID_ARG, "graph: duplicate layer name %s", name);
         return NULL;
     }
-    if (g->n == g->cap) {
-        int cap = g->cap ? g->cap * 2 : 64;
-        fn_node *nodes = fusenet__realloc(g->nodes, (size_t)cap * sizeof *nodes);
-        if (!nodes) {
-            fail(g, FUSENET_ERR_NOMEM, "graph: out of memory adding layer %s", name);
-            return NULL;
-        }
-        g->nodes = nodes;
-        g->cap = cap;
+    fn_node *nodes = fusenet__grow(g->nodes, (size_t)g->n, &g->cap, sizeof *nodes, 64);
+    if (!nodes) {
+        fail(g, FUSENET_ERR_NOMEM, "graph: out of memory adding layer %s", name);
+        return NULL;
     }
+    g->nodes = nodes;
     fn_node *node = &g->nodes[g->n++];
     memset(node, 0, sizeof *node);
     node->op = op;

@@ -59,7 +59,8 @@ typedef struct fn_node {
 
 typedef struct fn_graph {
     fn_node *nodes;
-    int n, cap;
+    int n;
+    size_t cap;
     fusenet_status status; /* sticky builder error */
     char message[FUSENET_ERROR_MESSAGE_SIZE];
 } fn_graph;

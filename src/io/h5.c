@@ -40,13 +40,9 @@ static void namelist_free(namelist *l) {
 /* Appends s[0..len) to the list of the file at `path`. */
 static FN_CHECKED fusenet_status namelist_push(namelist *l, const char *s, size_t len, const char *path,
                                                fusenet_error *err) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16, bytes;
-        char **v = fusenet__mul_size(cap, sizeof *l->v, &bytes) ? fusenet__realloc(l->v, bytes) : NULL;
-        if (!v) return nomem(err, path);
-        l->v = v;
-        l->cap = cap;
-    }
+    char **v = fusenet__grow(l->v, l->n, &l->cap, sizeof *v, 16);
+    if (!v) return nomem(err, path);
+    l->v = v;
     char *p = fusenet__malloc(len + 1);
     if (!p) return nomem(err, path);
     memcpy(p, s, len);
@@ -182,13 +178,9 @@ static void model_free(h5model *m) {
 static FN_CHECKED fusenet_status add_model(fn_h5 *f, const char *name, size_t *index, fusenet_error *err) {
     const char *path = fusenet__h5_path(f);
     if (f->nm >= 64) return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: more than 64 nested models", path);
-    if (f->nm == f->mcap) {
-        size_t cap = f->mcap ? 2 * f->mcap : 4;
-        h5model *v = fusenet__realloc(f->m, cap * sizeof *v);
-        if (!v) return nomem(err, path);
-        f->m = v;
-        f->mcap = cap;
-    }
+    h5model *v = fusenet__grow(f->m, f->nm, &f->mcap, sizeof *v, 4);
+    if (!v) return nomem(err, path);
+    f->m = v;
     h5model *m = &f->m[f->nm];
     memset(m, 0, sizeof *m);
     if (name && !(m->name = fusenet__strdup(name))) return nomem(err, path);
@@ -203,13 +195,9 @@ static FN_CHECKED fusenet_status add_layer(fn_h5 *f, size_t mi, const char *name
     const char *path = fusenet__h5_path(f);
     if (m->n >= FN_H5_MAX_NAMES) return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: more than %d layers", path,
                                                        FN_H5_MAX_NAMES);
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 64;
-        h5layer *v = fusenet__realloc(m->v, cap * sizeof *v);
-        if (!v) return nomem(err, path);
-        m->v = v;
-        m->cap = cap;
-    }
+    h5layer *v = fusenet__grow(m->v, m->n, &m->cap, sizeof *v, 64);
+    if (!v) return nomem(err, path);
+    m->v = v;
     h5layer *l = &m->v[m->n];
     memset(l, 0, sizeof *l);
     if (!(l->name = fusenet__strdup(name))) return nomem(err, path);

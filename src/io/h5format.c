@@ -479,13 +479,9 @@ static void hdr_free(hdr *o) {
 }
 
 static FN_CHECKED fusenet_status add_msg(ctx *c, hdr *o, unsigned type, unsigned flags, const uint8_t *p, size_t n) {
-    if (o->nm == o->cap) {
-        size_t cap = o->cap ? 2 * o->cap : 32, bytes;
-        msg *m = fusenet__mul_size(cap, sizeof *m, &bytes) ? fusenet__realloc(o->m, bytes) : NULL;
-        if (!m) return NOMEM(c);
-        o->m = m;
-        o->cap = cap;
-    }
+    msg *m = fusenet__grow(o->m, o->nm, &o->cap, sizeof *m, 32);
+    if (!m) return NOMEM(c);
+    o->m = m;
     o->m[o->nm++] = (msg){type, flags, p, n};
     return FUSENET_OK;
 }
@@ -765,13 +761,9 @@ typedef struct symbols {
 static FN_CHECKED fusenet_status add_link(ctx *c, linklist *l, const uint8_t *name, size_t len, uint64_t addr,
                                           unsigned type) {
     if (l->n == MAX_LINKS) return CORRUPT(c, "a group of more than %d links", MAX_LINKS);
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64, bytes;
-        hlink *v = fusenet__mul_size(cap, sizeof *v, &bytes) ? fusenet__realloc(l->v, bytes) : NULL;
-        if (!v) return NOMEM(c);
-        l->v = v;
-        l->cap = cap;
-    }
+    hlink *v = fusenet__grow(l->v, l->n, &l->cap, sizeof *v, 64);
+    if (!v) return NOMEM(c);
+    l->v = v;
     char *p = fusenet__malloc(len + 1);
     if (!p) return NOMEM(c);
     memcpy(p, name, len);

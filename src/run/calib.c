@@ -32,13 +32,9 @@ static fn_calib_layer *find_layer(fusenet_calibration *cal, int model, const cha
 
 static fn_calib_layer *new_layer(fusenet_calibration *cal, int model, const char *name) {
     if (cal->n_layers >= FN_CALIB_MAX_LAYERS) return NULL;
-    if (cal->n_layers == cal->cap_layers) {
-        int cap = cal->cap_layers ? 2 * cal->cap_layers : 64;
-        fn_calib_layer *l = fusenet__realloc(cal->layers, (size_t)cap * sizeof *l);
-        if (!l) return NULL;
-        cal->layers = l;
-        cal->cap_layers = cap;
-    }
+    fn_calib_layer *grown = fusenet__grow(cal->layers, (size_t)cal->n_layers, &cal->cap_layers, sizeof *grown, 64);
+    if (!grown) return NULL;
+    cal->layers = grown;
     fn_calib_layer *l = &cal->layers[cal->n_layers];
     memset(l, 0, sizeof *l);
     l->model = model;

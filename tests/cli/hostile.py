@@ -37,6 +37,7 @@ Needs numpy, h5py and PIL (Debian: python3-numpy, python3-h5py, python3-pil).
 """
 
 import argparse
+import hashlib
 import io
 import os
 import re
@@ -74,6 +75,20 @@ def rng(k=0):
 def caffe_like(shape, k=0):
     """A seeded float32 array of the range of caffe-preprocessed pixels."""
     return rng(k).uniform(-124.0, 152.0, shape).astype(np.float32)
+
+
+# Derived fixtures are kept between runs behind a stamp holding this script's
+# hash, so an edited script (a new or changed fixture) remakes them.
+with open(os.path.abspath(__file__), "rb") as _self:
+    SCRIPT_HASH = hashlib.sha256(_self.read()).hexdigest().encode()
+
+
+def stamp_fresh(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read() == SCRIPT_HASH
+    except OSError:
+        return False
 
 
 def write_bytes(path, data):
@@ -488,7 +503,7 @@ class Fixtures:
         import zipfile
         p, v = self.p, self.vgg
         stamp = p("formats.ok")
-        if os.path.exists(stamp):
+        if stamp_fresh(stamp):
             return
         legacy_to_keras3(v, p("k3_vgg.weights.h5"))
         legacy_to_keras3(v, p("k3_vgg_nonames.weights.h5"), names=False)
@@ -547,12 +562,12 @@ class Fixtures:
         zip_overlapping(p("zip_no_weights.keras"), p("zip_overlap.keras"))
         data = open(p("vgg.keras"), "rb").read()
         write_bytes(p("zip_truncated.keras"), data[:len(data) // 2])
-        write_bytes(stamp, b"")
+        write_bytes(stamp, SCRIPT_HASH)
 
     def derive_weights(self):
         p = self.p
         stamp = p("derived.ok")
-        if os.path.exists(stamp):
+        if stamp_fresh(stamp):
             return
         v, r = self.vgg, self.resnet
         write_bytes(p("w_empty.h5"), b"")
@@ -632,7 +647,7 @@ class Fixtures:
         replace_weight(copy(v, p("w_vgg_inf.h5")), "block4_conv3", 1, put(np.inf, 5))
         replace_weight(copy(v, p("w_vgg_neginf.h5")), "block1_conv1", 1, put(-np.inf, 0))
         replace_weight(copy(r, p("w_resnet_nan_bn.h5")), "conv1_bn", 3, put(np.nan, 3))
-        write_bytes(stamp, b"ok\n")
+        write_bytes(stamp, SCRIPT_HASH)
 
 
 # ---------------------------------------------------------------------------
