@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "test_util.h"
 
 #ifndef FN_BUILD_DIR
@@ -93,6 +94,42 @@ static void test_dual_flops_224(void **state) {
     assert_true(bytes[8] > bytes[1] && (double)(bytes[8] - bytes[1]) < 7 * 1.5 * 224 * 224 * 64 * 4);
 }
 
+/* The one-call build reads each layer's weights from the file when it
+ * compiles that layer (model.h, deferred models), so an int8 build_dual never
+ * holds the float32 weights of a whole trunk: the most library memory alive
+ * during it stays under VGG16's own convolution weights in float32
+ * (14,714,688 parameters, Keras' count for VGG16 without its top; both
+ * trunks' raw weights were alive at once before, ~93 MB). The calibration is
+ * made first, on one random batch at 64 x 64, outside the measured span. */
+static void test_int8_build_peak(void **state) {
+    (void)state;
+    fusenet_dual_params p = fusenet_dual_default_params();
+    p.resnet_weights = RESNET_PATH;
+    p.vgg_weights = VGG_PATH;
+    p.net.in_h = p.net.in_w = 64;
+    fusenet_calibration *cal;
+    fusenet_error err;
+    expect_ok(fusenet_calibration_create_dual(&p, &cal, &err), &err);
+    size_t n = 64 * 64 * 3;
+    float *x = test_malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((int)(i * 2654435761u % 255u) - 127);
+    fusenet_tensor in = {x, 1, 64, 64, 3};
+    expect_ok(fusenet_calibration_add(cal, &in, &err), &err);
+    p.net.mode = FUSENET_MODE_INT8;
+    p.net.calibration = cal;
+    fusenet__alloc_peak_reset();
+    size_t before = fusenet__alloc_peak_reset(); /* what is alive now: the calibration and its net */
+    fusenet_net *net;
+    expect_ok(fusenet_build_dual(&p, &net, &err), &err);
+    size_t peak = fusenet__alloc_peak_reset() - before;
+    print_message("int8 build_dual at 64x64: %.1f MB of library memory at most (VGG16 conv weights in float32: "
+                  "%.1f MB)\n", peak / 1e6, 4.0 * 14714688 / 1e6);
+    assert_true((double)peak < 4.0 * 14714688);
+    fusenet_net_free(net);
+    fusenet_calibration_free(cal);
+    test_free(x);
+}
+
 static int group_setup(void **state) {
     (void)state;
     if (fx_write_weights(FUSENET_ARCH_RESNET50, 7, RESNET_PATH)) return -1;
@@ -110,6 +147,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fma_peak),
         cmocka_unit_test(test_dual_flops_224),
+        cmocka_unit_test(test_int8_build_peak),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

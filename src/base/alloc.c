@@ -6,6 +6,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "alloc.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,21 @@ int64_t fusenet__alloc_fail_after(int64_t count) {
     fail_after = count;
     count_since = 0;
     return made;
+}
+
+static _Atomic size_t live_bytes, peak_bytes;
+
+static void count_alloc(size_t size) {
+    size_t live = atomic_fetch_add_explicit(&live_bytes, size, memory_order_relaxed) + size;
+    size_t peak = atomic_load_explicit(&peak_bytes, memory_order_relaxed);
+    while (live > peak && !atomic_compare_exchange_weak_explicit(&peak_bytes, &peak, live, memory_order_relaxed,
+                                                                 memory_order_relaxed)) {
+    }
+}
+
+size_t fusenet__alloc_peak_reset(void) {
+    return atomic_exchange_explicit(&peak_bytes, atomic_load_explicit(&live_bytes, memory_order_relaxed),
+                                    memory_order_relaxed);
 }
 
 static int should_fail(void) {
@@ -58,6 +74,7 @@ static void *block(size_t size, int zero) {
     header *h = (header *)(base + FN_HEADER - sizeof(header));
     h->size = size;
     h->kind = kind;
+    count_alloc(size);
     return base + FN_HEADER;
 }
 
@@ -87,6 +104,7 @@ void fusenet__free(void *ptr) {
     if (!ptr) return;
     header *h = header_of(ptr);
     char *base = (char *)ptr - FN_HEADER;
+    atomic_fetch_sub_explicit(&live_bytes, h->size, memory_order_relaxed);
     if (h->kind == KIND_MAP)
         munmap(base, h->size + FN_HEADER);
     else

@@ -26,4 +26,8 @@ int fusenet__mul_size(size_t a, size_t b, size_t *out);
  * (count < 0: never). Returns the number of allocations made since the last call. */
 int64_t fusenet__alloc_fail_after(int64_t count);
 
+/* Test hook: the most bytes of the library's blocks alive at once since the
+ * last call (all threads); the next period starts from those alive now. */
+size_t fusenet__alloc_peak_reset(void);
+
 #endif

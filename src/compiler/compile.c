@@ -323,12 +323,12 @@ static int upload_vector(ctx *c, const float *host, int64_t count, const char *l
  * never holds both. */
 static void release_weights(ctx *c, int i) {
     if (!c->owned || !ok(c) || i < 0) return;
-    fn_node *n = &c->owned->g.nodes[i];
-    for (int k = 0; k < FN_MAX_WEIGHTS; k++) {
-        fusenet__free(n->w[k]);
-        n->w[k] = NULL;
-    }
-    c->owned->loaded[i] = 0;
+    fusenet__model_release(c->owned, i, 0);
+}
+
+/* The weights of node i, read now if the model handed over defers them (model.h). */
+static void fetch_weights(ctx *c, int i) {
+    if (c->owned && ok(c) && i >= 0) c->status = fusenet__model_fetch(c->owned, i, c->err);
 }
 
 /* ---- taps ---- */
@@ -463,6 +463,8 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
         fail(c, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", c->g->nodes[ch->sum].name,
              c->g->nodes[ch->shortcut].name);
     size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
+    fetch_weights(c, ch->head);
+    fetch_weights(c, ch->bn);
     /* A model handed over to the build is folded in place (its raw weights are released below); others are copied. */
     fn_node *own = c->owned ? &c->owned->g.nodes[ch->head] : NULL;
     float *w = own ? own->w[0] : ok(c) ? fusenet__malloc(kelems * sizeof *w) : NULL;
@@ -607,6 +609,7 @@ static void compile_simple(ctx *c, int i) {
         c->status = is_bn ? fusenet__op_batch_norm(c->net->eng, &x->md, n->epsilon, n->name, &pd, c->err)
                           : fusenet__op_relu(c->net->eng, &x->md, n->name, &pd, c->err);
     int32_t ch = c->plan->shapes[n->in[0]].c;
+    if (is_bn) fetch_weights(c, i);
     /* oneDNN order: mean, variance, scale (gamma), shift (beta) */
     static const int keras_weight[4] = {2, 3, 0, 1};
     static const int arg[4] = {DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
@@ -731,6 +734,7 @@ static void compile_dense(ctx *c, int i) {
         c->status = fusenet__op_dense(c->net->eng, &src_md, &w_any, &b_md, &dst_md, n->act == FN_ACT_RELU, n->name, &pd,
                                       c->err);
     dnnl_memory_desc_t w_md = pd_md(c, pd, dnnl_query_weights_md, 0);
+    fetch_weights(c, i);
     int w_value = upload(c, n->w[0], &w_user, &w_md, n->name);
     int b_value = upload(c, n->w[1], &b_md, &b_md, n->name);
     int dst = arena_value(c, &dst_md);
@@ -1148,7 +1152,9 @@ static fusenet_status check_memory(const fusenet_net_params *p, const trunk *tru
 }
 
 /* What the trunk is made of: its architecture, its taps and a hash of the
- * weights of every live layer (graph order, Keras order within a layer). */
+ * weights of every live layer (graph order, Keras order within a layer). A
+ * deferred model's weights are read for it one layer at a time, and read
+ * again when compiled (the calibration must match before any is quantized). */
 static void identify(ctx *c, const fusenet_net_params *p, const trunk *t, int model_index) {
     const fusenet_model *m = t->model;
     fn_calib_model *id = &c->net->models[model_index];
@@ -1157,15 +1163,18 @@ static void identify(ctx *c, const fusenet_net_params *p, const trunk *t, int mo
     for (size_t k = 0; k < p->n_taps; k++)
         if (p->taps[k].model == m) snprintf(id->taps[id->n_taps++], sizeof id->taps[0], "%s", p->taps[k].layer);
     uint64_t h = FN_HASH_SEED;
-    for (int i = 0; i < m->g.n; i++) {
-        if (t->plan.nodes[i].role == FN_ROLE_DEAD || !m->loaded[i]) continue;
-        for (int k = 0; k < fusenet__node_weight_count(&m->g.nodes[i]); k++) {
+    for (int i = 0; i < m->g.n && ok(c); i++) {
+        if (t->plan.nodes[i].role == FN_ROLE_DEAD || !fusenet__model_has_weights(m, i)) continue;
+        int deferred = !m->loaded[i];
+        if (deferred) fetch_weights(c, i);
+        for (int k = 0; k < fusenet__node_weight_count(&m->g.nodes[i]) && ok(c); k++) {
             int64_t dims[FN_MAX_WEIGHT_RANK];
             int rank = fusenet__node_weight_dims(&m->g, t->plan.shapes, i, k, dims);
             size_t count = 1;
             for (int r = 0; r < rank; r++) count *= (size_t)dims[r];
             h = fusenet__hash_bytes(h, m->g.nodes[i].w[k], count * sizeof(float));
         }
+        if (deferred && ok(c)) fusenet__model_release(c->owned, i, 1);
     }
     id->hash = h;
     if (model_index + 1 > c->net->n_models) c->net->n_models = model_index + 1;
@@ -1204,7 +1213,8 @@ static void build_trunk(ctx *c, const fusenet_net_params *p, const trunk *t, int
     if (!c->ns) fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
     for (int i = 0; i < m->g.n && ok(c); i++) {
         c->ns[i].value = c->ns[i].alt_value = -1;
-        if (t->plan.nodes[i].role != FN_ROLE_DEAD && fusenet__node_weight_count(&m->g.nodes[i]) && !m->loaded[i])
+        if (t->plan.nodes[i].role != FN_ROLE_DEAD && fusenet__node_weight_count(&m->g.nodes[i]) &&
+            !fusenet__model_has_weights(m, i))
             fail(c, FUSENET_ERR_INVALID_ARG, "%s layer %s has no weights loaded (needed for tap %s)",
                  fusenet__arch_name(m->arch), m->g.nodes[i].name, m->g.nodes[c->tap_node[0]].name);
     }

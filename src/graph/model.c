@@ -76,6 +76,9 @@ void fusenet_model_free(fusenet_model *m) {
     if (!m) return;
     fusenet__graph_free(&m->g);
     fusenet__free(m->loaded);
+    fusenet__h5_close(m->file);
+    fusenet__free(m->pending);
+    fusenet__free(m->shapes);
     fusenet__free(m);
 }
 
@@ -179,11 +182,45 @@ static fusenet_status check_extra_layers(const fusenet_model *m, fn_h5 *f, fusen
     return st;
 }
 
+/* The file's group of node i (NULL: none). */
+static const char *file_group(const fusenet_model *m, const fn_h5 *f, int i, char *old, size_t size) {
+    const char *group = file_name(m, m->g.nodes[i].name, old, size);
+    if (!file_has(f, group) && strcmp(group, "predictions") == 0 && file_has(f, "probs")) group = "probs";
+    return file_has(f, group) ? group : NULL;
+}
+
+/* Reads node i's weights (count of them given by the op table) from its group. */
+static fusenet_status read_node(fusenet_model *m, fn_h5 *f, const fn_shape *shapes, int i, int allow_nonfinite,
+                                fusenet_error *err) {
+    fn_node *n = &m->g.nodes[i];
+    fn_wspec specs[FN_MAX_WEIGHTS];
+    int count = fusenet__node_wspecs(&m->g, shapes, i, specs);
+    char old[FN_NAME_MAX];
+    const char *group = file_group(m, f, i, old, sizeof old);
+    fusenet_status st = group ? FUSENET_OK
+                              : fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer %s vanished", fusenet__h5_path(f),
+                                               n->name);
+    for (int k = 0; k < count && st == FUSENET_OK; k++) {
+        size_t elems = spec_count(&specs[k]);
+        n->w[k] = fusenet__malloc(elems * sizeof(float));
+        if (!n->w[k])
+            st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory reading layer %s of %s", n->name,
+                                fusenet__h5_path(f));
+        specs[k].data = n->w[k];
+    }
+    if (st == FUSENET_OK) st = fusenet__h5_read_layer(f, group, (size_t)count, specs, allow_nonfinite, err);
+    if (st == FUSENET_OK) m->loaded[i] = 1;
+    return st;
+}
+
+/* Finds the groups of the needed layers; reads them, or with defer marks them pending. */
 static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned char *needed, int allow_nonfinite,
-                                   fusenet_error *err) {
+                                   int defer, fusenet_error *err) {
     fn_shape *shapes = fusenet__calloc((size_t)m->g.n, sizeof *shapes);
     if (!shapes) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", fusenet__h5_path(f));
     fusenet_status st = fusenet__graph_shapes(&m->g, 224, 224, shapes, err);
+    if (st == FUSENET_OK && defer && !(m->pending = fusenet__calloc((size_t)m->g.n, 1)))
+        st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", fusenet__h5_path(f));
     for (int i = 0; st == FUSENET_OK && i < m->g.n; i++) {
         fn_node *n = &m->g.nodes[i];
         fn_wspec specs[FN_MAX_WEIGHTS];
@@ -191,8 +228,7 @@ static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned ch
         if (count == 0 || !needed[i]) continue;
         char old[FN_NAME_MAX];
         const char *group = file_name(m, n->name, old, sizeof old);
-        if (!file_has(f, group) && strcmp(group, "predictions") == 0 && file_has(f, "probs")) group = "probs";
-        if (!file_has(f, group)) {
+        if (!file_group(m, f, i, old, sizeof old)) {
             st = fusenet__error(err, FUSENET_ERR_ARCH, "%s: layer '%s'%s%s%s of %s%s is missing from the file%s",
                                 fusenet__h5_path(f), group, group == old ? " (" : "", group == old ? n->name : "",
                                 group == old ? ")" : "", fusenet__arch_name(m->arch),
@@ -200,19 +236,38 @@ static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned ch
                                 group == old ? " (old Keras ResNet50 naming)" : "");
             break;
         }
-        for (int k = 0; k < count && st == FUSENET_OK; k++) {
-            size_t elems = spec_count(&specs[k]);
-            n->w[k] = fusenet__malloc(elems * sizeof(float));
-            if (!n->w[k])
-                st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory reading layer %s of %s", n->name,
-                              fusenet__h5_path(f));
-            specs[k].data = n->w[k];
-        }
-        if (st == FUSENET_OK) st = fusenet__h5_read_layer(f, group, (size_t)count, specs, allow_nonfinite, err);
-        if (st == FUSENET_OK) m->loaded[i] = 1;
+        if (defer)
+            m->pending[i] = 1;
+        else
+            st = read_node(m, f, shapes, i, allow_nonfinite, err);
     }
-    fusenet__free(shapes);
+    if (defer && st == FUSENET_OK) {
+        m->shapes = shapes;
+        m->allow_nonfinite = allow_nonfinite;
+    } else {
+        fusenet__free(shapes);
+    }
     return st;
+}
+
+fusenet_status fusenet__model_fetch(fusenet_model *m, int i, fusenet_error *err) {
+    if (!m->pending || !m->pending[i]) return FUSENET_OK;
+    m->pending[i] = 0;
+    return read_node(m, m->file, m->shapes, i, m->allow_nonfinite, err);
+}
+
+void fusenet__model_release(fusenet_model *m, int i, int refetch) {
+    fn_node *n = &m->g.nodes[i];
+    for (int k = 0; k < FN_MAX_WEIGHTS; k++) {
+        fusenet__free(n->w[k]);
+        n->w[k] = NULL;
+    }
+    if (refetch && m->pending && m->loaded[i]) m->pending[i] = 1;
+    m->loaded[i] = 0;
+}
+
+int fusenet__model_has_weights(const fusenet_model *m, int i) {
+    return m->loaded[i] || (m->pending && m->pending[i]);
 }
 
 /* Keras 3 files name layers by class and counter: the graph's layers, in
@@ -230,8 +285,8 @@ static fusenet_status bind_names(const fusenet_model *m, fn_h5 *f, fusenet_error
     return st;
 }
 
-fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *params, fusenet_model **out,
-                                  fusenet_error *err) {
+static fusenet_status model_load(const char *path, const fusenet_model_params *params, int defer,
+                                 fusenet_model **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_load: out is NULL");
     *out = NULL;
     if (!path) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_model_load: path is NULL");
@@ -268,7 +323,11 @@ fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *
     if (st == FUSENET_OK) st = check_old_naming(m, f, err);
     if (st == FUSENET_OK) st = check_file_kind(m, f, err);
     if (st == FUSENET_OK) st = check_extra_layers(m, f, err);
-    if (st == FUSENET_OK) st = load_weights(m, f, needed, p->allow_nonfinite, err);
+    if (st == FUSENET_OK) st = load_weights(m, f, needed, p->allow_nonfinite, defer, err);
+    if (st == FUSENET_OK && defer) {
+        m->file = f; /* the model's now */
+        f = NULL;
+    }
 done:
     fusenet__h5_close(f);
     fusenet__free(needed);
@@ -278,6 +337,16 @@ done:
     }
     *out = m;
     return fusenet__ok(err);
+}
+
+fusenet_status fusenet_model_load(const char *path, const fusenet_model_params *params, fusenet_model **out,
+                                  fusenet_error *err) {
+    return model_load(path, params, 0, out, err);
+}
+
+fusenet_status fusenet__model_load_deferred(const char *path, const fusenet_model_params *params, fusenet_model **out,
+                                            fusenet_error *err) {
+    return model_load(path, params, 1, out, err);
 }
 
 fusenet_status fusenet_model_layer_info(const fusenet_model *m, size_t index, int32_t in_h, int32_t in_w,

@@ -65,7 +65,8 @@ static fusenet_status build_files(const fusenet_file_tap *taps, size_t n_taps, c
             fusenet_model_params mp = taps[i].model;
             mp.needed_layers = needed; /* read only what the taps need */
             mp.n_needed = n;
-            st = fusenet_model_load(taps[i].weights, &mp, &models[n_models], err);
+            /* the build reads each layer's weights when it compiles it, so only one is held at a time */
+            st = fusenet__model_load_deferred(taps[i].weights, &mp, &models[n_models], err);
             owner[i] = n_models++;
         } else {
             owner[i] = owner[first];
