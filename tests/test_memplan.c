@@ -178,10 +178,10 @@ static void test_estimate(void **state) {
 static void test_micro_cut(void **state) {
     (void)state;
     const int m = FN_MICRO_MAX_IMAGES;
-    assert_int_equal(fusenet__memplan_micro_images(2 * m), m);
-    assert_int_equal(fusenet__memplan_micro_images(1), 1);
+    assert_int_equal(fusenet__memplan_micro_images(2 * m, m), m);
+    assert_int_equal(fusenet__memplan_micro_images(1, m), 1);
     for (int batch = 1; batch <= 64; batch++) { /* the largest divisor up to m */
-        int got = fusenet__memplan_micro_images(batch), want = 1;
+        int got = fusenet__memplan_micro_images(batch, m), want = 1;
         for (int d = 1; d <= m && d <= batch; d++)
             if (batch % d == 0) want = d;
         assert_int_equal(got, want);
@@ -198,7 +198,7 @@ static void test_micro_cut(void **state) {
         fn_plan p;
         assert_int_equal(fusenet__plan(&g, 128, 128, taps, 1 + tap_a, &p, NULL), FUSENET_OK);
         double peak = 0;
-        int cut = fusenet__memplan_micro_cut(&g, &p, 2 * m, &peak);
+        int cut = fusenet__memplan_micro_cut(&g, &p, 2 * m, m, &peak);
         if (tap_a) {
             assert_int_equal(cut, -1);
             assert_true(peak == 2.0 * m * 1048576.0);
@@ -207,7 +207,7 @@ static void test_micro_cut(void **state) {
             assert_int_equal(p.chains[cut].end, pool);
             assert_true(peak == (double)m * 1048576.0);
         }
-        assert_int_equal(fusenet__memplan_micro_cut(&g, &p, m, NULL), -1);
+        assert_int_equal(fusenet__memplan_micro_cut(&g, &p, m, m, NULL), -1);
         fusenet__plan_free(&p);
         fusenet__graph_free(&g);
     }

@@ -73,8 +73,8 @@ static double chain_bytes(const fn_plan *p, int c) {
     return 4.0 * (s->flat ? 1.0 : (double)s->h * (double)s->w) * (double)s->c;
 }
 
-int fusenet__memplan_micro_images(int batch) {
-    int m = batch < FN_MICRO_MAX_IMAGES ? batch : FN_MICRO_MAX_IMAGES;
+int fusenet__memplan_micro_images(int batch, int max_images) {
+    int m = batch < max_images ? batch : max_images > 0 ? max_images : 1;
     while (batch % m) m--;
     return m;
 }
@@ -92,11 +92,11 @@ static double peak_bytes(const fn_graph *g, const fn_plan *p, const int *last, i
     return peak;
 }
 
-int fusenet__memplan_micro_cut(const fn_graph *g, const fn_plan *p, int batch, double *peak) {
+int fusenet__memplan_micro_cut(const fn_graph *g, const fn_plan *p, int batch, int max_images, double *peak) {
     int *last = fusenet__malloc((size_t)(p->n_chains ? p->n_chains : 1) * sizeof *last);
     if (!last) return -1; /* no micro-batching: the build goes on as without it */
     for (int c = 0; c < p->n_chains; c++) last[c] = last_read(g, p, p->chains[c].end);
-    int micro = fusenet__memplan_micro_images(batch);
+    int micro = fusenet__memplan_micro_images(batch, max_images);
     double best = peak_bytes(g, p, last, batch, micro, -1);
     int cut = -1, input_read_last = -1;
     for (int i = 0; i < g->n; i++)

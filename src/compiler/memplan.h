@@ -36,7 +36,7 @@ typedef struct fn_mem_estimate {
 void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, fn_mem_estimate *e);
 
 /* Micro-batching: the trunk's first chains up to a cut run on micro-batches
- * of fusenet__memplan_micro_images(batch) images (their steps repeated once per
+ * of fusenet__memplan_micro_images(batch, max_images) images (their steps repeated once per
  * micro-batch, on slices of the input and of the cut's output), the rest on
  * the whole batch. A cut is a chain whose output is
  * the only value of chains 0..cut read after it; every chain up to it computes
@@ -46,11 +46,16 @@ void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, f
  * or -1 when the micro-batch is the batch or no cut lowers it. *peak (if not
  * NULL): that estimate for the returned cut (or without one). */
 #define FN_MICRO_MIN_PIXELS (56 * 56)
-#ifndef FN_MICRO_MAX_IMAGES
+/* Images per micro-batch at most (README, micro-batching: measured on 2 cores):
+ * float32, 4 (1 image cost 1.13x the time at batch 8); int8, 1 (no
+ * measurable cost, and the float32 output of its input conv is the largest
+ * buffer of the net). */
 #define FN_MICRO_MAX_IMAGES 4
+#ifndef FN_MICRO_MAX_IMAGES_INT8
+#define FN_MICRO_MAX_IMAGES_INT8 1
 #endif
-int fusenet__memplan_micro_cut(const fn_graph *g, const fn_plan *p, int batch, double *peak);
-/* Images per micro-batch: the largest divisor of batch up to FN_MICRO_MAX_IMAGES. */
-int fusenet__memplan_micro_images(int batch);
+int fusenet__memplan_micro_cut(const fn_graph *g, const fn_plan *p, int batch, int max_images, double *peak);
+/* Images per micro-batch: the largest divisor of batch up to max_images. */
+int fusenet__memplan_micro_images(int batch, int max_images);
 
 #endif
