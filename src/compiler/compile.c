@@ -811,10 +811,9 @@ static void repeat_micro_batches(ctx *c, int first_step, int end, int batch) {
 
 static void compile_model(ctx *c) {
     const fn_graph *g = c->g;
-    int batch = c->batch, max_images = c->int8 ? FN_MICRO_MAX_IMAGES_INT8 : FN_MICRO_MAX_IMAGES;
-    int cut = fusenet__memplan_micro_cut(g, c->plan, batch, max_images, NULL);
+    int batch = c->batch, cut = fusenet__memplan_micro_cut(g, c->plan, batch, FN_MICRO_MAX_IMAGES, NULL);
     int first_step = c->net->n_steps;
-    if (cut >= 0) c->batch = fusenet__memplan_micro_images(batch, max_images);
+    if (cut >= 0) c->batch = fusenet__memplan_micro_images(batch, FN_MICRO_MAX_IMAGES);
     for (int i = 0; i < g->n && ok(c); i++) {
         const fn_plan_node *pn = &c->plan->nodes[i];
         const fn_chain *ch = pn->chain >= 0 ? &c->plan->chains[pn->chain] : NULL;

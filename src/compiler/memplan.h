@@ -46,13 +46,10 @@ void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, f
  * or -1 when the micro-batch is the batch or no cut lowers it. *peak (if not
  * NULL): that estimate for the returned cut (or without one). */
 #define FN_MICRO_MIN_PIXELS (56 * 56)
-/* Images per micro-batch at most (README, micro-batching: measured on 2 cores):
- * float32, 4 (1 image cost 1.13x the time at batch 8); int8, 1 (no
- * measurable cost, and the float32 output of its input conv is the largest
- * buffer of the net). */
-#define FN_MICRO_MAX_IMAGES 4
-#ifndef FN_MICRO_MAX_IMAGES_INT8
-#define FN_MICRO_MAX_IMAGES_INT8 1
+/* Images per micro-batch at most: 1, measured no slower than 2 or 4 at batch
+ * 8 on a quiet 2-core machine (README, micro-batching); a build may set another. */
+#ifndef FN_MICRO_MAX_IMAGES
+#define FN_MICRO_MAX_IMAGES 1
 #endif
 int fusenet__memplan_micro_cut(const fn_graph *g, const fn_plan *p, int batch, int max_images, double *peak);
 /* Images per micro-batch: the largest divisor of batch up to max_images. */
