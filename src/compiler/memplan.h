@@ -45,7 +45,9 @@ void fusenet__memplan_estimate(const fn_graph *g, const fn_plan *p, int batch, f
  * view. Returns the cut minimising the most activation bytes alive at once,
  * or -1 when the micro-batch is the batch or no cut lowers it. *peak (if not
  * NULL): that estimate for the returned cut (or without one). */
-#define FN_MICRO_MIN_PIXELS (56 * 56)
+#ifndef FN_MICRO_MIN_PIXELS
+#define FN_MICRO_MIN_PIXELS (28 * 28)
+#endif
 /* Images per micro-batch at most: 1, measured no slower than 2 or 4 at batch
  * 8 on a quiet 2-core machine (README, micro-batching); a build may set another. */
 #ifndef FN_MICRO_MAX_IMAGES
