@@ -61,6 +61,14 @@ static int describe_run(const opts *o, char *const *paths, size_t n, size_t dim,
     else sb_printf(b, "\"size\": \"%s\", ", o->size.policy == FUSENET_SIZE_MAX ? "max" : "min");
     sb_printf(b, "\"input_size\": \"%dx%d\", \"load_interp\": \"%s\",\n    ", o->input_size.h, o->input_size.w,
               choice_name("--load-interp", (int)o->load_interp));
+    if (o->mode == FUSENET_MODE_INT8) { /* the same weights quantize differently under another calibration */
+        uint64_t cal_bytes;
+        uint32_t cal_crc;
+        if (shard_file_crc(o->calibration, &cal_bytes, &cal_crc, &err)) return fail(&err);
+        sb_printf(b, "\"int8_layers\": \"%s\", \"calibration\": {\"bytes\": %llu, \"crc32\": %lu},\n    ",
+                  choice_name("--int8-layers", (int)o->int8_layers), (unsigned long long)cal_bytes,
+                  (unsigned long)cal_crc);
+    }
     sb_printf(b, "\"weights\": [");
     for (int i = 0; i < o->n_taps; i++) { /* FILE#NAME: one file may hold several sub-models */
         sb_printf(b, "%s{\"bytes\": %llu, \"crc32\": %lu", i ? ", " : "", (unsigned long long)bytes[i],

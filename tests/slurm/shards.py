@@ -187,6 +187,27 @@ for f in ("a0.png", "a1.jpg", "b/b0.png"):
     shutil.copy("images/" + f, "subset/" + f)
 os.makedirs("other_inputs")
 ok("embed", *OPTS, "--shard", "1/3", "--output-dir", "other_inputs", "subset")
+# --- int8 shards name their calibration and --int8-layers: shards of two never merge ---
+CAL_IMAGES = ["--images", "images/a0.png", "images/a1.jpg", "images/c.png"]
+ok("calibrate", "--resnet-weights", "r.h5", "--vgg-weights", "v.h5", "--input-size", "48x48", *CAL_IMAGES,
+   "--output", "cal_a.txt")
+ok("calibrate", "--resnet-weights", "r.h5", "--vgg-weights", "v.h5", "--input-size", "48x48", *CAL_IMAGES,
+   "--method", "minmax", "--output", "cal_b.txt")
+check(open("cal_a.txt", "rb").read() != open("cal_b.txt", "rb").read(), "two methods gave one calibration file")
+INT8_A = ["--mode", "int8", "--calibration", "cal_a.txt"]
+embed_shards("int8_a", 3, INT8_A)
+ok("merge", "int8_a", "--output", "int8_a.npy", "--names", "int8_a.txt")
+check(open("int8_a.txt").read() == open("ref.txt").read(), "int8 shards: names differ from the fp32 run")
+for name, extra, key in (("merge_other_calibration", ["--mode", "int8", "--calibration", "cal_b.txt"], "calibration"),
+                         ("merge_other_int8_layers", INT8_A + ["--int8-layers", "vgg"], "int8_layers")):
+    d = "h_" + name
+    shutil.copytree("int8_a", d)
+    for f in shard_files(d, 1):
+        os.remove(f)
+    ok("embed", *OPTS, *extra, "--shard", "1/3", "--output-dir", d, "images")
+    refused(name, ["merge", d, "--output", "out.npy", "--names", "out.txt"],
+            ["done_00001.json", "another run", "run." + key], ["out.npy", "out.txt"])
+
 os.makedirs("other_taps")
 ok("embed", *OPTS, "--vgg-layer", "block4_conv3", "--shard", "1/3", "--output-dir", "other_taps", "images")
 
