@@ -488,6 +488,13 @@ FUSENET_API fusenet_status fusenet_calibration_create(const fusenet_net_params *
 FUSENET_API fusenet_status fusenet_calibration_create_dual(const fusenet_dual_params *params,
                                                            fusenet_calibration **out, fusenet_error *err);
 
+/** The same for the net fusenet_build_files builds from these taps (net:
+ *  its batch, input size, threads; NULL: the defaults; its mode and
+ *  calibration are ignored: the calibration net is float32). */
+FUSENET_API fusenet_status fusenet_calibration_create_files(const fusenet_file_tap *taps, size_t n_taps,
+                                                            const fusenet_net_params *net, fusenet_calibration **out,
+                                                            fusenet_error *err);
+
 /** Runs the calibration's fp32 net on one batch (as fusenet_net_run: the
  *  input size of its params; input->n from 1 up to its batch: a smaller
  *  batch is run in spare slots that do not count) and adds every layer

@@ -103,15 +103,21 @@ static void test_same_as_loaded_models(void **state) {
     fusenet_model_free(v);
 }
 
-/* The two default taps give fusenet_build_dual's net. */
-static void test_same_as_dual(void **state) {
-    (void)state;
+/* The dual net of the test files at H x W. */
+static fusenet_dual_params test_dual(void) {
     fusenet_dual_params d = fusenet_dual_default_params();
     d.resnet_weights = RESNET;
     d.vgg_weights = VGG;
-    d.net.batch = N;
     d.net.in_h = H;
     d.net.in_w = W;
+    return d;
+}
+
+/* The two default taps give fusenet_build_dual's net. */
+static void test_same_as_dual(void **state) {
+    (void)state;
+    fusenet_dual_params d = test_dual();
+    d.net.batch = N;
     d.net.resize = FUSENET_INTERP_NEAREST;
     d.net.size = FUSENET_SIZE_MAX;
     fusenet_file_tap ft[2] = {file_tap(RESNET, FUSENET_ARCH_RESNET50, "conv4_block6_out"),
@@ -123,6 +129,40 @@ static void test_same_as_dual(void **state) {
     expect_same_output(mine, dual, -1);
     fusenet_net_free(mine);
     fusenet_net_free(dual);
+}
+
+/* fusenet_calibration_create_files with the two default taps writes what
+ * fusenet_calibration_create_dual writes (same models, taps, weights hash,
+ * statistics), after the same batch. */
+static void test_calibration_same_as_dual(void **state) {
+    (void)state;
+    fusenet_dual_params d = test_dual();
+    fusenet_file_tap ft[2] = {file_tap(RESNET, FUSENET_ARCH_RESNET50, "conv4_block6_out"),
+                              file_tap(VGG, FUSENET_ARCH_VGG16, "block5_conv3")};
+    size_t n = (size_t)H * W * 3;
+    float *x = test_malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((int)(i * 2654435761u % 251u) - 120);
+    fusenet_tensor in = {x, 1, H, W, 3};
+    fusenet_calibration *cal[2];
+    fusenet_error err;
+    expect_ok(fusenet_calibration_create_dual(&d, &cal[0], &err), &err);
+    expect_ok(fusenet_calibration_create_files(ft, 2, &d.net, &cal[1], &err), &err);
+    char *text[2];
+    size_t len[2];
+    for (int k = 0; k < 2; k++) {
+        expect_ok(fusenet_calibration_add(cal[k], &in, &err), &err);
+        expect_ok(fusenet_calibration_write(cal[k], NULL, 0, &len[k], &err), &err);
+        text[k] = test_malloc(len[k] + 1);
+        expect_ok(fusenet_calibration_write(cal[k], text[k], len[k] + 1, &len[k], &err), &err);
+    }
+    assert_true(len[0] > 0 && len[0] == len[1]);
+    assert_memory_equal(text[0], text[1], len[0]);
+    assert_int_equal(fusenet_calibration_create_files(ft, 2, NULL, NULL, &err), FUSENET_ERR_INVALID_ARG);
+    for (int k = 0; k < 2; k++) {
+        test_free(text[k]);
+        fusenet_calibration_free(cal[k]);
+    }
+    test_free(x);
 }
 
 static void test_arguments(void **state) {
@@ -197,6 +237,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_loaded_models),
         cmocka_unit_test(test_same_as_dual),
+        cmocka_unit_test(test_calibration_same_as_dual),
         cmocka_unit_test(test_arguments),
         cmocka_unit_test(test_mode_before_files),
     };

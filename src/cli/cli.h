@@ -136,8 +136,7 @@ int weights_ref(const char *arg, const char *option, char *path, size_t size, co
 int split_weights(opts *o);
 int find_weights(const char **path, const char *option, fusenet_arch arch, int top, char *buf, size_t size);
 int find_dual_weights(opts *o);
-fusenet_dual_params dual_params(const opts *o, int batch, int h, int w); /* the short form's taps, for calibrate */
-/* The taps of a fused net (fuse, embed, similar, bench) into o->taps: the --tap
+/* The taps of a fused net (fuse, embed, similar, bench, calibrate) into o->taps: the --tap
  * values, or the short form --resnet-weights/--vgg-weights/--resnet-layer/--vgg-layer
  * (ResNet50 then VGG16, weights found as find_weights does); both forms at once
  * is an error naming both. Every layer is checked before any file is read. */
@@ -145,6 +144,9 @@ int fused_taps(opts *o);
 /* The fused net of o->taps (fusenet_build_files: each MODEL:WEIGHTS read once,
  * only the weights its taps need). Returns 0, or 1 after the error line. */
 int build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net);
+void file_taps(const opts *o, fusenet_file_tap *taps);                  /* o->taps as the C API's */
+fusenet_net_params fuse_params(const opts *o, int batch, int h, int w); /* the fused net's params */
+int fail_taps(const opts *o, const fusenet_file_tap *taps, const fusenet_error *err); /* names the --tap at fault */
 fusenet_image_params image_params(const opts *o); /* --input-size, --load-interp; caffe preprocessing */
 int grow(void **p, size_t *cap, size_t need, size_t elem);
 double seconds_now(void);

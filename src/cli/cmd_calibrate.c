@@ -1,4 +1,4 @@
-/* cmd_calibrate.c - calibrate: the fp32 dual net over calibration images (or
+/* cmd_calibrate.c - calibrate: the fp32 fused net (the dual short form or --tap) over calibration images (or
  * an .npy batch), the statistics --mode int8 needs written to a text file. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,11 +37,11 @@ static int write_calibration(const fusenet_calibration *cal, const char *path) {
 int cmd_calibrate(opts *o) {
     if (o->input && o->n_images) return die("give either --input or --images, not both");
     if (!o->input && !o->n_images) return die("calibration images are required: --images IMG_OR_DIR... or --input IN.npy");
-    if (check_output("--output", o->output) || find_dual_weights(o)) return 1;
-    if (check_not_input("--output", o->output, "--resnet-weights", o->resnet_weights) ||
-        check_not_input("--output", o->output, "--vgg-weights", o->vgg_weights) ||
-        check_not_input("--output", o->output, "--input", o->input))
-        return 1;
+    if (check_output("--output", o->output) || fused_taps(o)) return 1;
+    for (int i = 0; i < o->n_taps; i++)
+        if (check_not_input("--output", o->output, o->taps[i].option, o->taps[i].weights))
+            return 1;
+    if (check_not_input("--output", o->output, "--input", o->input)) return 1;
     fusenet_error err;
     fn_npy x = {0};
     char **paths = NULL;
@@ -71,12 +71,13 @@ int cmd_calibrate(opts *o) {
     int b = (size_t)o->batch < n ? o->batch : (int)n;
     size_t per = (size_t)h * w * 3;
     float *buf = o->input ? NULL : malloc(per * (size_t)b * sizeof *buf);
-    fusenet_dual_params p = dual_params(o, b, h, w);
-    p.net.mode = FUSENET_MODE_EXACT;
+    fusenet_file_tap taps[MAX_TAPS];
+    file_taps(o, taps);
+    fusenet_net_params p = fuse_params(o, b, h, w);
     fusenet_calibration *cal = NULL;
     int rc = 0;
     if (!o->input && !buf) rc = die("out of memory for a batch of %d images", b);
-    if (!rc && fusenet_calibration_create_dual(&p, &cal, &err)) rc = fail(&err);
+    if (!rc && fusenet_calibration_create_files(taps, (size_t)o->n_taps, &p, &cal, &err)) rc = fail_taps(o, taps, &err);
     if (!rc && o->method != FUSENET_CALIB_DEFAULT && fusenet_calibration_set_method(cal, o->method, &err)) rc = fail(&err);
     fusenet_image_params ip = image_params(o);
     int tty = isatty(STDERR_FILENO);

@@ -110,25 +110,6 @@ int find_dual_weights(opts *o) {
 
 /* ---- the dual net and images, as the options ask ---- */
 
-/* calibrate's net: the short form's paths go to fusenet_build_dual as given (it takes no model params). */
-fusenet_dual_params dual_params(const opts *o, int batch, int h, int w) {
-    fusenet_dual_params p = fusenet_dual_default_params();
-    p.resnet_weights = o->resnet_weights;
-    p.vgg_weights = o->vgg_weights;
-    p.resnet_submodel = o->resnet_sub;
-    p.vgg_submodel = o->vgg_sub;
-    p.resnet_layer = o->resnet_layer;
-    p.vgg_layer = o->vgg_layer;
-    p.net.batch = batch;
-    p.net.in_h = h;
-    p.net.in_w = w;
-    p.net.threads = o->threads;
-    p.net.mode = o->mode;
-    p.net.calibration = o->cal;
-    p.net.int8_layers = o->int8_layers;
-    return p;
-}
-
 /* ---- the fused taps: --tap MODEL:WEIGHTS:LAYER, or the short form ---- */
 
 /* A layer the tap's model does not have, refused before any file is read. */
@@ -169,8 +150,7 @@ int fused_taps(opts *o) {
     return 0;
 }
 
-int build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net) {
-    fusenet_file_tap taps[MAX_TAPS];
+void file_taps(const opts *o, fusenet_file_tap *taps) {
     for (int i = 0; i < o->n_taps; i++) {
         taps[i].model = fusenet_model_default_params();
         taps[i].model.arch = o->taps[i].arch;
@@ -178,6 +158,9 @@ int build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net) {
         taps[i].weights = o->taps[i].weights;
         taps[i].layer = o->taps[i].layer;
     }
+}
+
+fusenet_net_params fuse_params(const opts *o, int batch, int h, int w) {
     fusenet_net_params p = fusenet_net_default_params();
     p.batch = batch;
     p.in_h = h;
@@ -191,12 +174,23 @@ int build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net) {
     p.calibration = o->cal;
     p.int8_layers = o->int8_layers;
     p.threads = o->threads;
+    return p;
+}
+
+int fail_taps(const opts *o, const fusenet_file_tap *taps, const fusenet_error *err) {
+    for (int i = 0; i < o->n_taps; i++) /* a file's error names the file first: name its --tap too */
+        if (o->taps[i].spec && !strncmp(err->message, taps[i].weights, strlen(taps[i].weights)))
+            return die("%s: %s", o->taps[i].spec, err->message);
+    return fail(err);
+}
+
+int build_fuse(const opts *o, int batch, int h, int w, fusenet_net **net) {
+    fusenet_file_tap taps[MAX_TAPS];
+    file_taps(o, taps);
+    fusenet_net_params p = fuse_params(o, batch, h, w);
     fusenet_error err;
     if (fusenet_build_files(taps, (size_t)o->n_taps, &p, net, &err) == FUSENET_OK) return 0;
-    for (int i = 0; i < o->n_taps; i++) /* a file's error names the file first: name its --tap too */
-        if (o->taps[i].spec && !strncmp(err.message, taps[i].weights, strlen(taps[i].weights)))
-            return die("%s: %s", o->taps[i].spec, err.message);
-    return fail(&err);
+    return fail_taps(o, taps, &err);
 }
 
 fusenet_image_params image_params(const opts *o) {

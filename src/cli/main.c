@@ -44,7 +44,8 @@ static const cli_command commands[] = {
      "Every shard 0..N-1 must be done and of the same run (inputs, taps, pool, mode, sizes, weights);\n"
      "the result is what one unsharded 'fusenet embed --output EMB.npy --names NAMES.txt' writes.\n"},
     {"calibrate", CMD_CALIBRATE, cmd_calibrate, 8, NULL,
-     "run the fp32 nets over calibration images and write the statistics --mode int8 needs",
+     "run the fp32 fused net (the dual one, or --tap's) over calibration images and write the statistics "
+     "--mode int8 needs",
      "The calibration records the models, taps and a hash of the weights: a net with other weights or taps\n"
      "refuses it. Use images like those the nets will see (16 to a few hundred), never the ones you judge on.\n"
      WEIGHTS_NOTE},

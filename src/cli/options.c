@@ -75,7 +75,7 @@ static const option table[] = {
     {"--layer", NULL, CMD_TAP, CMD_TAP, OPT_STR, F(layer), "NAME", 0, 0, NULL, "the Keras layer to tap"},
     {"--layer", NULL, CMD_VIZ, 0, OPT_STR, F(layer), "NAME", 0, 0, NULL,
      "the Keras layer to show (default conv4_block6_out, block5_conv3)"},
-    {"--tap", NULL, TWO_NETS, 0, OPT_TAP, F(taps), "MODEL:WEIGHTS:LAYER", 0, 0, models,
+    {"--tap", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_TAP, F(taps), "MODEL:WEIGHTS:LAYER", 0, 0, models,
      "a tap of the fused net (repeatable, up to 16, in order; WEIGHTS is FILE[#NAME]; one MODEL:WEIGHTS is "
      "loaded once); instead of the four options below"},
     {"--resnet-weights", NULL, TWO_NETS | CMD_CALIBRATE, 0, OPT_STR, F(resnet_weights), "FILE[#NAME]", 0, 0, NULL,

@@ -125,6 +125,8 @@ fusenet_status fusenet__net_build_ident(const fusenet_net_params *params, fusene
                                         fusenet_net **out, fusenet_error *err);
 /* fusenet_build_dual building with fusenet__net_build_ident. */
 fusenet_status fusenet__build_dual_ident(const fusenet_dual_params *params, fusenet_net **out, fusenet_error *err);
+fusenet_status fusenet__build_files_ident(const fusenet_file_tap *taps, size_t n_taps, const fusenet_net_params *net,
+                                          fusenet_net **out, fusenet_error *err);
 /* The calibration with its thresholds computed (calib.c). */
 const fusenet_calibration *fusenet__calib_ready(const fusenet_calibration *cal);
 

@@ -90,6 +90,11 @@ fusenet_status fusenet_build_files(const fusenet_file_tap *taps, size_t n_taps, 
     return build_files(taps, n_taps, net, 0, out, err);
 }
 
+fusenet_status fusenet__build_files_ident(const fusenet_file_tap *taps, size_t n_taps, const fusenet_net_params *net,
+                                          fusenet_net **out, fusenet_error *err) {
+    return build_files(taps, n_taps, net, 1, out, err);
+}
+
 static fusenet_status build_dual(const fusenet_dual_params *p, int ident, fusenet_net **out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_build_dual: out is NULL");
     *out = NULL;

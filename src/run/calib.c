@@ -109,7 +109,14 @@ static fusenet_calibration *new_calibration(void) {
     return cal;
 }
 
-static fusenet_status start(fusenet_calibration *cal, fusenet_net *net, fusenet_calibration **out, fusenet_error *err) {
+/* A calibration around the float32 net a create call built (status st). */
+static fusenet_status start(fusenet_status st, fusenet_net *net, fusenet_calibration **out, fusenet_error *err) {
+    if (st) return st;
+    fusenet_calibration *cal = new_calibration();
+    if (!cal) {
+        fusenet_net_free(net);
+        return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory creating a calibration");
+    }
     cal->net = net;
     net->calib = cal;
     if (net->batch > 1) {
@@ -125,22 +132,22 @@ static fusenet_status start(fusenet_calibration *cal, fusenet_net *net, fusenet_
     return fusenet__ok(err);
 }
 
+/* The calibration net is float32 whatever the params say. */
+static fusenet_net_params float32_params(const fusenet_net_params *p) {
+    fusenet_net_params q = p ? *p : fusenet_net_default_params();
+    q.mode = FUSENET_MODE_EXACT;
+    q.calibration = NULL;
+    return q;
+}
+
 fusenet_status fusenet_calibration_create(const fusenet_net_params *params, fusenet_calibration **out,
                                           fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_calibration_create: out is NULL");
     *out = NULL;
-    fusenet_net_params p = params ? *params : fusenet_net_default_params();
-    p.mode = FUSENET_MODE_EXACT;
-    p.calibration = NULL;
-    fusenet_calibration *cal = new_calibration();
-    if (!cal) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory creating a calibration");
-    fusenet_net *net;
+    fusenet_net_params p = float32_params(params);
+    fusenet_net *net = NULL;
     fusenet_status st = fusenet__net_build_ident(&p, NULL, 0, &net, err);
-    if (st) {
-        fusenet__free(cal);
-        return st;
-    }
-    return start(cal, net, out, err);
+    return start(st, net, out, err);
 }
 
 fusenet_status fusenet_calibration_create_dual(const fusenet_dual_params *params, fusenet_calibration **out,
@@ -148,17 +155,21 @@ fusenet_status fusenet_calibration_create_dual(const fusenet_dual_params *params
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_calibration_create_dual: out is NULL");
     *out = NULL;
     fusenet_dual_params p = params ? *params : fusenet_dual_default_params();
-    p.net.mode = FUSENET_MODE_EXACT;
-    p.net.calibration = NULL;
-    fusenet_calibration *cal = new_calibration();
-    if (!cal) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory creating a calibration");
-    fusenet_net *net;
+    p.net = float32_params(&p.net);
+    fusenet_net *net = NULL;
     fusenet_status st = fusenet__build_dual_ident(&p, &net, err);
-    if (st) {
-        fusenet__free(cal);
-        return st;
-    }
-    return start(cal, net, out, err);
+    return start(st, net, out, err);
+}
+
+fusenet_status fusenet_calibration_create_files(const fusenet_file_tap *taps, size_t n_taps,
+                                                const fusenet_net_params *net, fusenet_calibration **out,
+                                                fusenet_error *err) {
+    if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_calibration_create_files: out is NULL");
+    *out = NULL;
+    fusenet_net_params p = float32_params(net);
+    fusenet_net *built = NULL;
+    fusenet_status st = fusenet__build_files_ident(taps, n_taps, &p, &built, err);
+    return start(st, built, out, err);
 }
 
 fusenet_status fusenet_calibration_add(fusenet_calibration *cal, const fusenet_tensor *input, fusenet_error *err) {

@@ -220,6 +220,40 @@ def main(argv=None):
         return None if '"images_per_s"' in got else "no JSON line: %r" % got
 
     ck.case("bench_three_taps", bench_taps)
+
+    # -- calibrate --tap: the short form's calibration byte for byte; an int8 fused net of three taps --
+    def calibrate_same():
+        a, b = out("cal_short.txt"), out("cal_taps.txt")
+        run(fn, "calibrate", "--resnet-weights", W["resnet50"], "--vgg-weights", W["vgg16"], "--input", X,
+            "--output", a)
+        run(fn, "calibrate", *tap_args([("resnet50", W["resnet50"], "conv4_block6_out"),
+                                        ("vgg16", W["vgg16"], "block5_conv3")]), "--input", X, "--output", b)
+        if open(a, "rb").read() != open(b, "rb").read():
+            return "calibrate --tap wrote another file than the short form"
+        return None
+
+    ck.case("calibrate_tap_equals_short_form", calibrate_same)
+
+    def int8_three_taps():
+        """A plumbing check, not a fidelity one (int8_fidelity is): calibrated on x.npy's three images
+        and run on them, the int8 fused map must be close to the float32 one (cosine >= 0.99; 0.9994
+        measured) without being it; a calibration of other taps is refused."""
+        cal, q, e = out("cal_three.txt"), out("int8_three.npy"), out("exact_three.npy")
+        run(fn, "calibrate", *tap_args(three), "--input", X, "--output", cal)
+        run(fn, "fuse", *tap_args(three), "--input", X, "--output", q, "--mode", "int8", "--calibration", cal)
+        run(fn, "fuse", *tap_args(three), "--input", X, "--output", e)
+        a, b = np.load(q).astype(np.float64).ravel(), np.load(e).astype(np.float64).ravel()
+        cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+        if not 0.99 <= cos < 1.0 or a.tobytes() == b.tobytes():
+            return "int8 against float32: cosine %.6f" % cos
+        p = subprocess.run([fn, "fuse", *tap_args(three), "--input", X, "--output", out("refused.npy"), "--mode",
+                            "int8", "--calibration", os.path.join(d, "cal_taps.txt")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+        if p.returncode != 1 or "calibration does not match" not in p.stderr:
+            return "a calibration of two taps for a net of three: exit %d, %r" % (p.returncode, p.stderr)
+        return None
+
+    ck.case("calibrate_and_fuse_int8_three_taps", int8_three_taps)
     print("taps: %d passed, %d failed" % (ck.passed, ck.failed))
     return 1 if ck.failed else 0
 
