@@ -1,5 +1,6 @@
 /* cmd_info.c - version and info: what this build and this CPU offer. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -16,7 +17,10 @@ int cmd_info(opts *o) {
     fusenet_error err;
     if (fusenet_get_system_info(&si, &err)) return fail(&err);
     printf("version: %s\n", si.version);
-    printf("onednn: %d.%d.%d (%s)\n", si.dnnl_major, si.dnnl_minor, si.dnnl_patch, si.dnnl_hash);
+    /* a distribution's build of oneDNN records no commit: its hash is "N/A" */
+    int has_hash = si.dnnl_hash && *si.dnnl_hash && strcmp(si.dnnl_hash, "N/A") != 0;
+    printf("onednn: %d.%d.%d%s%s%s\n", si.dnnl_major, si.dnnl_minor, si.dnnl_patch, has_hash ? " (commit " : "",
+           has_hash ? si.dnnl_hash : "", has_hash ? ")" : "");
     printf("isa: %s\n", si.isa);
     printf("cores: %d\n", si.cores);
     printf("threads: %d\n", si.default_threads);

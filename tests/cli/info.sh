@@ -20,6 +20,8 @@ field() { echo "$out" | sed -n "s/^$1: //p"; }
 
 [ "fusenet $(field version)" = "$("$FUSENET" version)" ] || fail "version '$(field version)' is not fusenet version's"
 [ "$(field onednn | cut -d' ' -f1)" = "$DNNL_VERSION" ] || fail "onednn '$(field onednn)' is not $DNNL_VERSION"
+# the version alone, or with the commit oneDNN's build recorded (never a placeholder such as "(N/A)")
+[[ "$(field onednn)" =~ ^[0-9]+\.[0-9]+\.[0-9]+( \(commit [0-9a-f]{7,40}\))?$ ]] || fail "onednn '$(field onednn)'"
 isa=$(field isa)
 [[ $isa =~ ^[a-z0-9_]+$ ]] || fail "isa '$isa' is not one of oneDNN's ISA names"
 [ "$(field cores)" = "$(nproc)" ] || fail "cores '$(field cores)', nproc says $(nproc)"
