@@ -352,8 +352,14 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static int cmp_step_time(const void *a, const void *b) {
-    double x = ((const fusenet_step_info *)a)->time_ms, y = ((const fusenet_step_info *)b)->time_ms;
+/* A profile row: one step, or the steps of one layer repeated per micro-batch. */
+typedef struct profile_row {
+    fusenet_step_info s; /* time_ms and flops summed over its steps */
+    int steps;
+} profile_row;
+
+static int cmp_row_time(const void *a, const void *b) {
+    double x = ((const profile_row *)a)->s.time_ms, y = ((const profile_row *)b)->s.time_ms;
     return (x < y) - (x > y);
 }
 
@@ -376,28 +382,48 @@ static fusenet_step_info *step_infos(const fusenet_net *net, size_t *n) {
 }
 
 /* The slowest steps (all with FUSENET_PROFILE_ALL), slowest first: what each is
- * (kind, the Keras layer whose value it produces), its time per run and share,
- * its rate and that rate's share of the CPU's FMA peak, and oneDNN's
- * implementation; then the whole net's rate over the profiled runs. */
-static void print_profile(fusenet_step_info *steps, size_t n, int iters, const fusenet_fma_peak *peak) {
+ * (kind, the Keras layer whose value it produces, how many steps: a layer run
+ * per micro-batch is one row), its time per run and share, its rate and that
+ * rate's share of the CPU's FMA peak, and oneDNN's implementation; then the
+ * whole net's rate over the profiled runs. */
+static int print_profile(const fusenet_step_info *steps, size_t n, int iters, const fusenet_fma_peak *peak) {
+    profile_row *rows = malloc((n ? n : 1) * sizeof *rows);
+    if (!rows) return die("out of memory");
     double total = 0, flops = 0;
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         total += steps[i].time_ms;
         flops += steps[i].flops;
+        size_t r = 0;
+        while (r < m && !(rows[r].s.model == steps[i].model && rows[r].s.layer_index == steps[i].layer_index &&
+                          rows[r].s.kind == steps[i].kind && rows[r].s.tap == steps[i].tap &&
+                          strcmp(rows[r].s.layer, steps[i].layer) == 0 && strcmp(rows[r].s.impl, steps[i].impl) == 0))
+            r++;
+        if (r == m) {
+            rows[m].s = steps[i];
+            rows[m++].steps = 1;
+        } else {
+            rows[r].s.time_ms += steps[i].time_ms;
+            rows[r].s.flops += steps[i].flops;
+            rows[r].steps++;
+        }
     }
-    qsort(steps, n, sizeof *steps, cmp_step_time);
-    size_t shown = getenv("FUSENET_PROFILE_ALL") ? n : 10;
-    printf("%-22s %-8s %10s %7s %9s %6s  %s\n", "layer", "step", "ms/batch", "share", "GFLOP/s", "%peak",
+    qsort(rows, m, sizeof *rows, cmp_row_time);
+    size_t shown = getenv("FUSENET_PROFILE_ALL") ? m : 10;
+    printf("%-22s %-8s %5s %10s %7s %9s %6s  %s\n", "layer", "step", "steps", "ms/batch", "share", "GFLOP/s", "%peak",
            "oneDNN implementation");
-    for (size_t i = 0; i < n && i < shown; i++) {
-        double ms = steps[i].time_ms / iters, rate = steps[i].flops > 0 && ms > 0 ? steps[i].flops / ms / 1e6 : 0.0;
-        printf("%-22s %-8s %10.3f %6.1f%% %9.1f %5.1f%%  %s\n", steps[i].layer, steps[i].kind_name, ms,
-               total > 0 ? 100.0 * steps[i].time_ms / total : 0.0, rate, 100.0 * rate / peak->gflops, steps[i].impl);
+    for (size_t i = 0; i < m && i < shown; i++) {
+        const fusenet_step_info *st = &rows[i].s;
+        double ms = st->time_ms / iters, rate = st->flops > 0 && ms > 0 ? st->flops / ms / 1e6 : 0.0;
+        printf("%-22s %-8s %5d %10.3f %6.1f%% %9.1f %5.1f%%  %s\n", st->layer, st->kind_name, rows[i].steps, ms,
+               total > 0 ? 100.0 * st->time_ms / total : 0.0, rate, 100.0 * rate / peak->gflops, st->impl);
     }
+    free(rows);
     double rate = total > 0 ? flops * iters / total / 1e6 : 0.0;
     printf("whole net: %.3f ms/batch, %.1f GFLOP/s, %.1f%% of the FMA peak (%s, %d threads: %.1f GFLOP/s, measured "
            "before the runs)\n",
            total / iters, rate, 100.0 * rate / peak->gflops, peak->isa, (int)peak->threads, peak->gflops);
+    return 0;
 }
 
 int cmd_bench(opts *o) {
@@ -441,7 +467,7 @@ int cmd_bench(opts *o) {
     size_t n_steps = 0;
     fusenet_step_info *steps = rc ? NULL : step_infos(net, &n_steps);
     if (!rc && !steps) rc = 1;
-    if (!rc && o->profile) print_profile(steps, n_steps, o->iters, &peak);
+    if (!rc && o->profile) rc = print_profile(steps, n_steps, o->iters, &peak);
     if (!rc) {
         double gflop = 0;
         for (size_t i = 0; i < n_steps; i++) gflop += steps[i].flops / 1e9;
