@@ -53,6 +53,27 @@ static inline void h5f_fmt(char *out, size_t size, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* A name of up to max_len - 1 raw input bytes (a NUL byte becomes 'x'). */
+static inline void h5f_raw_name(h5f_reader *r, size_t max_len, char *out, size_t size) {
+    size_t len = h5f_u8(r) % max_len;
+    if (len >= size) len = size - 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned c = h5f_u8(r);
+        out[i] = (char)(c ? c : 'x');
+    }
+    out[len] = '\0';
+}
+
+/* A dictionary entry when the next byte is below raw_from, else a raw name. */
+static inline void h5f_pick_name(h5f_reader *r, const char *const *dict, size_t n, unsigned raw_from, size_t max_len,
+                                 char *out, size_t size) {
+    unsigned c = h5f_u8(r);
+    if (c < raw_from)
+        h5f_fmt(out, size, "%s", dict[c % n]);
+    else
+        h5f_raw_name(r, max_len, out, size);
+}
+
 static int h5f_fd = -1;
 static char h5f_path[512];
 

@@ -29,22 +29,10 @@ static const char *const hk_layer_names[] = {
 static const char *const hk_roles[] = {"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"};
 
 /* A name: dictionary entry or up to 15 raw bytes (no NUL). */
-static void hk_raw_name(h5f_reader *r, char *out, size_t size) {
-    size_t len = h5f_u8(r) % 16;
-    if (len >= size) len = size - 1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned c = h5f_u8(r);
-        out[i] = (char)(c ? c : 'x');
-    }
-    out[len] = '\0';
-}
+static void hk_raw_name(h5f_reader *r, char *out, size_t size) { h5f_raw_name(r, 16, out, size); }
 
 static void hk_layer_name(h5f_reader *r, char *out, size_t size) {
-    unsigned c = h5f_u8(r);
-    if (c < 224)
-        h5f_fmt(out, size, "%s", hk_layer_names[c % HK_NLAYER_NAMES]);
-    else
-        hk_raw_name(r, out, size);
+    h5f_pick_name(r, hk_layer_names, HK_NLAYER_NAMES, 224, 16, out, size);
 }
 
 static void hk_weight_name(h5f_reader *r, const char *layer, size_t k, char *out, size_t size) {

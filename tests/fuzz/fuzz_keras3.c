@@ -32,20 +32,11 @@ static const char *const k3_names[] = {
 };
 #define K3_N(a) (sizeof a / sizeof a[0])
 
-static void k3_raw(h5f_reader *r, char *out, size_t size) {
-    size_t len = h5f_u8(r) % 12;
-    if (len >= size) len = size - 1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned c = h5f_u8(r);
-        out[i] = (char)(c ? c : 'x');
-    }
-    out[len] = '\0';
-}
+/* Names: a dictionary entry, or (1 byte in 10) up to 11 raw bytes. */
+static void k3_raw(h5f_reader *r, char *out, size_t size) { h5f_raw_name(r, 12, out, size); }
 
 static void k3_pick(h5f_reader *r, const char *const *dict, size_t n, char *out, size_t size) {
-    unsigned c = h5f_u8(r);
-    if (c < 232) h5f_fmt(out, size, "%s", dict[c % n]);
-    else k3_raw(r, out, size);
+    h5f_pick_name(r, dict, n, 232, 12, out, size);
 }
 
 static void k3_str_attr(hid_t obj, const char *name, const char *const *v, size_t n, int scalar) {
