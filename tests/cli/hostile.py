@@ -289,21 +289,17 @@ def zip_patch_sizes(path, dst, entry, size=None, comp=None, local=True, central=
         i = b.find(b"PK", i)
         if i < 0:
             break
-        sig = bytes(b[i:i + 4])
-        if sig == b"PK\x03\x04" and local:     # local header: sizes at 18 (comp), 22, name at 30
-            n = struct.unpack_from("<H", b, i + 26)[0]
-            if bytes(b[i + 30:i + 30 + n]) == name:
+        # (signature, wanted, offsets of the compressed size, the size, the name length, the name)
+        for sig, wanted, at_comp, at_size, at_len, at_name in ((b"PK\x03\x04", local, 18, 22, 26, 30),
+                                                               (b"PK\x01\x02", central, 20, 24, 28, 46)):
+            if bytes(b[i:i + 4]) != sig or not wanted:
+                continue
+            n = struct.unpack_from("<H", b, i + at_len)[0]
+            if bytes(b[i + at_name:i + at_name + n]) == name:
                 if comp is not None:
-                    struct.pack_into("<I", b, i + 18, comp)
+                    struct.pack_into("<I", b, i + at_comp, comp)
                 if size is not None:
-                    struct.pack_into("<I", b, i + 22, size)
-        if sig == b"PK\x01\x02" and central:   # central entry: sizes at 20 (comp), 24, name at 46
-            n = struct.unpack_from("<H", b, i + 28)[0]
-            if bytes(b[i + 46:i + 46 + n]) == name:
-                if comp is not None:
-                    struct.pack_into("<I", b, i + 20, comp)
-                if size is not None:
-                    struct.pack_into("<I", b, i + 24, size)
+                    struct.pack_into("<I", b, i + at_size, size)
         i += 2
     write_bytes(dst, bytes(b))
 
