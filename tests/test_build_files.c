@@ -103,20 +103,10 @@ static void test_same_as_loaded_models(void **state) {
     fusenet_model_free(v);
 }
 
-/* The dual net of the test files at H x W. */
-static fusenet_dual_params test_dual(void) {
-    fusenet_dual_params d = fusenet_dual_default_params();
-    d.resnet_weights = RESNET;
-    d.vgg_weights = VGG;
-    d.net.in_h = H;
-    d.net.in_w = W;
-    return d;
-}
-
 /* The two default taps give fusenet_build_dual's net. */
 static void test_same_as_dual(void **state) {
     (void)state;
-    fusenet_dual_params d = test_dual();
+    fusenet_dual_params d = fx_dual_params(RESNET, VGG, H, W);
     d.net.batch = N;
     d.net.resize = FUSENET_INTERP_NEAREST;
     d.net.size = FUSENET_SIZE_MAX;
@@ -136,7 +126,7 @@ static void test_same_as_dual(void **state) {
  * statistics), after the same batch. */
 static void test_calibration_same_as_dual(void **state) {
     (void)state;
-    fusenet_dual_params d = test_dual();
+    fusenet_dual_params d = fx_dual_params(RESNET, VGG, H, W);
     fusenet_file_tap ft[2] = {file_tap(RESNET, FUSENET_ARCH_RESNET50, "conv4_block6_out"),
                               file_tap(VGG, FUSENET_ARCH_VGG16, "block5_conv3")};
     size_t n = (size_t)H * W * 3;

@@ -276,10 +276,7 @@ static void test_embed_nonfinite(void **state) {
 /* The product path: the default dual taps (1536 values) at a small input. */
 static void test_embed_dual(void **state) {
     (void)state;
-    fusenet_dual_params p = fusenet_dual_default_params();
-    p.resnet_weights = RESNET_PATH;
-    p.vgg_weights = VGG_PATH;
-    p.net.in_h = p.net.in_w = 64;
+    fusenet_dual_params p = fx_dual_params(RESNET_PATH, VGG_PATH, 64, 64);
     fusenet_net *net;
     fusenet_error err;
     assert_int_equal(fusenet_build_dual(&p, &net, &err), FUSENET_OK);

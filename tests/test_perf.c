@@ -74,9 +74,7 @@ static double model_flops(const fusenet_net *net, int32_t m) {
  * (without micro-batching: two of them, plus the rest of the net). */
 static void test_dual_flops_224(void **state) {
     (void)state;
-    fusenet_dual_params p = fusenet_dual_default_params();
-    p.resnet_weights = RESNET_PATH;
-    p.vgg_weights = VGG_PATH;
+    fusenet_dual_params p = fx_dual_params(RESNET_PATH, VGG_PATH, 224, 224);
     static const int32_t batches[3] = {1, 2, 8};
     size_t bytes[9] = {0};
     for (int k = 0; k < 3; k++) {
@@ -103,10 +101,7 @@ static void test_dual_flops_224(void **state) {
  * made first, on one random batch at 64 x 64, outside the measured span. */
 static void test_int8_build_peak(void **state) {
     (void)state;
-    fusenet_dual_params p = fusenet_dual_default_params();
-    p.resnet_weights = RESNET_PATH;
-    p.vgg_weights = VGG_PATH;
-    p.net.in_h = p.net.in_w = 64;
+    fusenet_dual_params p = fx_dual_params(RESNET_PATH, VGG_PATH, 64, 64);
     fusenet_calibration *cal;
     fusenet_error err;
     expect_ok(fusenet_calibration_create_dual(&p, &cal, &err), &err);

@@ -90,6 +90,16 @@ static inline fusenet_net_params fx_net_params(const fusenet_tap *taps, size_t n
     return p;
 }
 
+/* fusenet_build_dual's params for two weight files at an h x w input. */
+static inline fusenet_dual_params fx_dual_params(const char *resnet, const char *vgg, int32_t h, int32_t w) {
+    fusenet_dual_params p = fusenet_dual_default_params();
+    p.resnet_weights = resnet;
+    p.vgg_weights = vgg;
+    p.net.in_h = h;
+    p.net.in_w = w;
+    return p;
+}
+
 /* ---- HDF5 name lists (with hdf5.h) ----------------------------------------- */
 #ifdef H5_VERS_MAJOR
 
