@@ -124,21 +124,6 @@ static void fx_scalar_str(hid_t obj, const char *name, const char *value) {
     H5Sclose(space);
 }
 
-/* A dataset at the relative path `name` (intermediate groups created), stored
- * as ftype, written from buf of memory type mtype. */
-static void fx_data(hid_t g, const char *name, hid_t ftype, hid_t mtype, int rank, const hsize_t *dims,
-                    const void *buf) {
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
-    hid_t ds = H5Dcreate2(g, name, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(ds >= 0);
-    assert_true(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-    H5Dclose(ds);
-    H5Sclose(space);
-    H5Pclose(lcpl);
-}
-
 static void fx_floats(hid_t g, const char *name, int rank, const hsize_t *dims, const float *v) {
     fx_data(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rank, dims, v);
 }

@@ -71,15 +71,7 @@ static void fx_vec(hid_t g, const char *name, int n, float base) {
     float v[16];
     for (int i = 0; i < n; i++) v[i] = base + (float)i;
     hsize_t dim = (hsize_t)n;
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t space = H5Screate_simple(1, &dim, NULL);
-    hid_t ds = H5Dcreate2(g, name, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(ds >= 0);
-    assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
-    H5Dclose(ds);
-    H5Sclose(space);
-    H5Pclose(lcpl);
+    fx_data(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &dim, v);
 }
 
 /* A scalar variable-length string attribute, as h5py writes attrs[k] = str. */
