@@ -102,8 +102,8 @@ static fusenet_model *small_model(uint64_t seed) {
     fn_shape *shapes = calloc((size_t)g->n, sizeof *shapes);
     assert_non_null(shapes);
     assert_int_equal(fusenet__graph_shapes(g, H, W, shapes, &e), FUSENET_OK);
-    m->loaded = fusenet__calloc((size_t)g->n, 1);
-    assert_non_null(m->loaded);
+    m->weights = fusenet__calloc((size_t)g->n, 1);
+    assert_non_null(m->weights);
     g_state = seed * 0x9E3779B97F4A7C15ull + 7;
     for (int i = 0; i < g->n; i++) {
         fn_node *n = &g->nodes[i];
@@ -121,7 +121,7 @@ static fusenet_model *small_model(uint64_t seed) {
         } else {
             continue;
         }
-        m->loaded[i] = 1;
+        m->weights[i] = FN_WEIGHTS_LOADED;
     }
     free(shapes);
     return m;

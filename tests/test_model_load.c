@@ -80,10 +80,10 @@ static void test_good_file_values(void **state) {
     fusenet_error err;
     expect_ok(load_vgg(DIR "ml_good.h5", "block1_conv2", 0, &m, &err), &err);
     int i = fusenet__graph_find(&m->g, "block1_conv2");
-    assert_true(m->loaded[i]);
+    assert_int_equal(m->weights[i], FN_WEIGHTS_LOADED);
     assert_memory_equal(m->g.nodes[i].w[0], kernel2, sizeof kernel2);
     assert_memory_equal(m->g.nodes[i].w[1], bias2, sizeof bias2);
-    assert_false(m->loaded[fusenet__graph_find(&m->g, "block2_conv1")]); /* not needed, not read */
+    assert_int_equal(m->weights[fusenet__graph_find(&m->g, "block2_conv1")], FN_WEIGHTS_ABSENT); /* not needed, not read */
     fusenet_model_free(m);
 }
 

@@ -90,8 +90,8 @@ static void tm_weights(fusenet_model *m, int32_t in_h, int32_t in_w, uint64_t se
     fn_shape *shapes = calloc((size_t)g->n, sizeof *shapes);
     assert_non_null(shapes);
     assert_int_equal(fusenet__graph_shapes(g, in_h, in_w, shapes, &e), FUSENET_OK);
-    m->loaded = fusenet__calloc((size_t)g->n, 1);
-    assert_non_null(m->loaded);
+    m->weights = fusenet__calloc((size_t)g->n, 1);
+    assert_non_null(m->weights);
     rng_seed(seed);
     for (int i = 0; i < g->n; i++) {
         fn_node *n = &g->nodes[i];
@@ -119,7 +119,7 @@ static void tm_weights(fusenet_model *m, int32_t in_h, int32_t in_w, uint64_t se
         }
         default: continue;
         }
-        m->loaded[i] = 1;
+        m->weights[i] = FN_WEIGHTS_LOADED;
     }
     free(shapes);
 }
@@ -134,7 +134,7 @@ static ref_t *ref_model(const fusenet_model *m, const ref_t *input) {
         const fn_node *n = &g->nodes[i];
         const ref_t *x = n->n_in ? &v[n->in[0]] : NULL;
         if (x && !x->d) continue; /* depends on an unloaded layer */
-        if (fusenet__node_weight_count(n) && !m->loaded[i]) continue;
+        if (fusenet__node_weight_count(n) && m->weights[i] != FN_WEIGHTS_LOADED) continue;
         switch (n->op) {
         case FN_OP_INPUT:
             v[i] = ref_alloc(input->n, input->h, input->w, input->c);
@@ -1269,7 +1269,7 @@ static void test_error_weights_not_loaded(void **state) {
     x = fusenet__conv2d(&m->g, x, 4, 3, 1, FN_PAD_SAME, FN_ACT_NONE, "c2");
     fusenet__batch_norm(&m->g, x, BN_EPS, "bn");
     tm_weights(m, 32, 32, 180);
-    m->loaded[2] = 0; /* c2 */
+    m->weights[2] = FN_WEIGHTS_ABSENT; /* c2 */
     fusenet_tap tap = {m, "bn"};
     fusenet_net_params p = trunk_params(&tap, 1, 1, 32, 32);
     fusenet_net *net = NULL;

@@ -1165,7 +1165,7 @@ static void identify(ctx *c, const fusenet_net_params *p, const trunk *t, int mo
     uint64_t h = FN_HASH_SEED;
     for (int i = 0; i < m->g.n && ok(c); i++) {
         if (t->plan.nodes[i].role == FN_ROLE_DEAD || !fusenet__model_has_weights(m, i)) continue;
-        int deferred = !m->loaded[i];
+        int deferred = m->weights[i] == FN_WEIGHTS_PENDING;
         if (deferred) fetch_weights(c, i);
         for (int k = 0; k < fusenet__node_weight_count(&m->g.nodes[i]) && ok(c); k++) {
             int64_t dims[FN_MAX_WEIGHT_RANK];

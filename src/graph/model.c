@@ -55,8 +55,8 @@ static fusenet_status model_new(const fusenet_model_params *params, fusenet_mode
     fusenet__arch(m->arch)->build(&m->g, m->include_top, m->pooling);
     st = fusenet__graph_finish(&m->g, err);
     if (st == FUSENET_OK) {
-        m->loaded = fusenet__calloc((size_t)m->g.n, 1);
-        if (!m->loaded) st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory creating a model");
+        m->weights = fusenet__calloc((size_t)m->g.n, 1);
+        if (!m->weights) st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory creating a model");
     }
     if (st) {
         fusenet_model_free(m);
@@ -75,9 +75,8 @@ fusenet_status fusenet_model_create(const fusenet_model_params *params, fusenet_
 void fusenet_model_free(fusenet_model *m) {
     if (!m) return;
     fusenet__graph_free(&m->g);
-    fusenet__free(m->loaded);
+    fusenet__free(m->weights);
     fusenet__h5_close(m->file);
-    fusenet__free(m->pending);
     fusenet__free(m->shapes);
     fusenet__free(m);
 }
@@ -209,7 +208,7 @@ static fusenet_status read_node(fusenet_model *m, fn_h5 *f, const fn_shape *shap
         specs[k].data = n->w[k];
     }
     if (st == FUSENET_OK) st = fusenet__h5_read_layer(f, group, (size_t)count, specs, allow_nonfinite, err);
-    if (st == FUSENET_OK) m->loaded[i] = 1;
+    if (st == FUSENET_OK) m->weights[i] = FN_WEIGHTS_LOADED;
     return st;
 }
 
@@ -219,8 +218,6 @@ static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned ch
     fn_shape *shapes = fusenet__calloc((size_t)m->g.n, sizeof *shapes);
     if (!shapes) return fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", fusenet__h5_path(f));
     fusenet_status st = fusenet__graph_shapes(&m->g, 224, 224, shapes, err);
-    if (st == FUSENET_OK && defer && !(m->pending = fusenet__calloc((size_t)m->g.n, 1)))
-        st = fusenet__error(err, FUSENET_ERR_NOMEM, "out of memory loading %s", fusenet__h5_path(f));
     for (int i = 0; st == FUSENET_OK && i < m->g.n; i++) {
         fn_node *n = &m->g.nodes[i];
         fn_wspec specs[FN_MAX_WEIGHTS];
@@ -237,7 +234,7 @@ static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned ch
             break;
         }
         if (defer)
-            m->pending[i] = 1;
+            m->weights[i] = FN_WEIGHTS_PENDING;
         else
             st = read_node(m, f, shapes, i, allow_nonfinite, err);
     }
@@ -251,8 +248,8 @@ static fusenet_status load_weights(fusenet_model *m, fn_h5 *f, const unsigned ch
 }
 
 fusenet_status fusenet__model_fetch(fusenet_model *m, int i, fusenet_error *err) {
-    if (!m->pending || !m->pending[i]) return FUSENET_OK;
-    m->pending[i] = 0;
+    if (m->weights[i] != FN_WEIGHTS_PENDING) return FUSENET_OK;
+    m->weights[i] = FN_WEIGHTS_ABSENT;
     return read_node(m, m->file, m->shapes, i, m->allow_nonfinite, err);
 }
 
@@ -262,12 +259,11 @@ void fusenet__model_release(fusenet_model *m, int i, int refetch) {
         fusenet__free(n->w[k]);
         n->w[k] = NULL;
     }
-    if (refetch && m->pending && m->loaded[i]) m->pending[i] = 1;
-    m->loaded[i] = 0;
+    m->weights[i] = refetch && m->file && m->weights[i] == FN_WEIGHTS_LOADED ? FN_WEIGHTS_PENDING : FN_WEIGHTS_ABSENT;
 }
 
 int fusenet__model_has_weights(const fusenet_model *m, int i) {
-    return m->loaded[i] || (m->pending && m->pending[i]);
+    return m->weights[i] != FN_WEIGHTS_ABSENT;
 }
 
 /* Keras 3 files name layers by class and counter: the graph's layers, in

@@ -8,17 +8,18 @@
 #include "graph.h"
 #include "h5.h"
 
+enum { FN_WEIGHTS_ABSENT = 0, FN_WEIGHTS_LOADED = 1, FN_WEIGHTS_PENDING = 2 };
+
 struct fusenet_model {
     fusenet_arch arch;
     int include_top;
     fusenet_pooling pooling;
     fn_graph g;
-    unsigned char *loaded; /* per node: 1 if the node's weights are present */
+    unsigned char *weights; /* per node: FN_WEIGHTS_ABSENT, _LOADED (in its w[]) or _PENDING (in the file) */
     int old_resnet_names;  /* read from an old Keras ResNet50 file (models/resnet_old_names.c) */
     /* A deferred model (fusenet__model_load_deferred) keeps its file open and
      * reads a node's weights only when the build asks (fusenet__model_fetch). */
     fn_h5 *file;
-    unsigned char *pending; /* per node: 1 if the file has its weights, not read yet */
     fn_shape *shapes;       /* at 224 x 224: the weight shapes the file is checked against */
     int allow_nonfinite;
 };
