@@ -23,6 +23,8 @@
 #define DIR FN_BUILD_DIR "/"
 #define CURRENT DIR "old_names_current.h5"
 #define OLD DIR "old_names_old.h5"
+#define MIXED DIR "old_names_mixed.h5"
+#define MISSING DIR "old_names_missing.h5"
 
 /* Written from identity_block / conv_block of keras_applications/resnet50.py
  * (conv_name_base = 'res' + str(stage) + block + '_branch', bn_name_base = 'bn' + ...). */
@@ -151,8 +153,8 @@ static int setup(void **state) {
         return -1;
     }
     write_old(m, OLD, NULL, NULL);
-    write_old(m, DIR "old_names_mixed.h5", "conv3_block2_2_conv", NULL);
-    write_old(m, DIR "old_names_missing.h5", NULL, "conv4_block3_1_bn");
+    write_old(m, MIXED, "conv3_block2_2_conv", NULL);
+    write_old(m, MISSING, NULL, "conv4_block3_1_bn");
     fusenet_model_free(m);
     return 0;
 }
@@ -199,12 +201,12 @@ static void test_refusals(void **state) {
     (void)state;
     fusenet_model *m = NULL;
     fusenet_error err;
-    expect_error(fusenet_model_load(DIR "old_names_mixed.h5", NULL, &m, &err), FUSENET_ERR_ARCH, &err,
+    expect_error(fusenet_model_load(MIXED, NULL, &m, &err), FUSENET_ERR_ARCH, &err,
                  "conv3_block2_2_conv");
     assert_non_null(strstr(err.message, "bn_conv1"));
     assert_non_null(strstr(err.message, "mixes"));
     assert_null(m);
-    expect_error(fusenet_model_load(DIR "old_names_missing.h5", NULL, &m, &err), FUSENET_ERR_ARCH, &err,
+    expect_error(fusenet_model_load(MISSING, NULL, &m, &err), FUSENET_ERR_ARCH, &err,
                  "bn4c_branch2a");
     assert_non_null(strstr(err.message, "conv4_block3_1_bn"));
     assert_non_null(strstr(err.message, "missing"));
@@ -221,6 +223,16 @@ static void test_refusals(void **state) {
     fusenet_model_free(m);
 }
 
+/* The four files are about 100 MB each: gone after the group, failed or not. */
+static int teardown(void **state) {
+    (void)state;
+    remove(CURRENT);
+    remove(OLD);
+    remove(MIXED);
+    remove(MISSING);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_by_hand),
@@ -229,5 +241,5 @@ int main(void) {
         cmocka_unit_test(test_load_old_file),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

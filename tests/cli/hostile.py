@@ -12,9 +12,13 @@ Every case runs one `fusenet` command on a hostile input and checks:
   exit status 0, nothing on stderr, the output equal to the float32 run
   within the stated tolerance, and no stray file left beside it.
 
-Fixtures are generated here, seeded and small, in WORKDIR/fixtures (the two
-random weight files come from `fusenet make-weights` once per workdir; broken
-ones are derived with h5py). Each case runs in its own WORKDIR/cases/NAME.
+Fixtures are generated here, seeded, in WORKDIR/fixtures (the two random
+weight files come from `fusenet make-weights` once per workdir; broken ones
+are derived with h5py). A broken copy of a whole weights file is made just
+before the cases that use it and removed after them, so that the catalogue
+needs little disk. Each case runs in its own WORKDIR/cases/NAME, removed
+when the case passes; WORKDIR/fixtures is removed when every case passed
+(but with --keep-fixtures).
 
 Cases marked SRC-BUG check the right behaviour where the current tool does
 not have it yet (see tests/BAD_INPUTS.md).
@@ -22,6 +26,7 @@ not have it yet (see tests/BAD_INPUTS.md).
 Usage:
   hostile.py --fusenet PATH --workdir DIR [--wrapper "valgrind ..."]
              [--checker-status N] [--no-as-limit] [--only REGEX] [--list] [--verbose]
+             [--keep-fixtures]
 
 --wrapper prefixes every checked command (split like a shell would); the
 wrapper must not write to stderr (valgrind: --log-file=...). Under a wrapper,
@@ -37,7 +42,6 @@ Needs numpy, h5py and PIL (Debian: python3-numpy, python3-h5py, python3-pil).
 """
 
 import argparse
-import hashlib
 import io
 import os
 import re
@@ -75,20 +79,6 @@ def rng(k=0):
 def caffe_like(shape, k=0):
     """A seeded float32 array of the range of caffe-preprocessed pixels."""
     return rng(k).uniform(-124.0, 152.0, shape).astype(np.float32)
-
-
-# Derived fixtures are kept between runs behind a stamp holding this script's
-# hash, so an edited script (a new or changed fixture) remakes them.
-with open(os.path.abspath(__file__), "rb") as _self:
-    SCRIPT_HASH = hashlib.sha256(_self.read()).hexdigest().encode()
-
-
-def stamp_fresh(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read() == SCRIPT_HASH
-    except OSError:
-        return False
 
 
 def write_bytes(path, data):
@@ -328,6 +318,7 @@ class Fixtures:
     def __init__(self, fusenet, root):
         self.fusenet = fusenet
         self.d = root
+        self.makers = {}  # large fixtures: name -> make(path)
         os.makedirs(root, exist_ok=True)
 
     def p(self, name):
@@ -486,23 +477,48 @@ class Fixtures:
 
         # --- weight files ---
         self.derive_weights()
-        # finite weights whose products overflow float32: block1_conv2 gives +Inf, later layers NaN
-        if not os.path.exists(p("w_vgg_overflow.h5")):
-            with h5py.File(copy(self.vgg, p("w_vgg_overflow.tmp")), "r+") as f:
-                for layer in ("block1_conv1", "block1_conv2"):
-                    name = weight_paths(f, layer)[0]
-                    f[layer][name][...] = f[layer][name][()] * np.float32(1e30)
-            os.replace(p("w_vgg_overflow.tmp"), p("w_vgg_overflow.h5"))
+
+    def large(self, name):
+        """Registers the function it decorates as the maker of fixture `name`: made on
+        demand (need) into a temporary, then renamed; removed again by release."""
+        def register(make):
+            self.makers[name] = make
+            return make
+        return register
+
+    def need(self, name):
+        """The path of large fixture `name`, made now if it is not there."""
+        path = self.p(name)
+        if not os.path.exists(path):
+            tmp = path + ".part"
+            self.makers[name](tmp)
+            os.replace(tmp, path)
+        return path
+
+    def needed_by(self, strings):
+        """The large fixtures whose path occurs in any of the strings."""
+        return {n for n in self.makers if any(self.p(n) in s for s in strings)}
+
+    def release(self, keep=()):
+        """Removes the large fixtures on disk but those in keep."""
+        for n in self.makers:
+            if n not in keep:
+                for path in (self.p(n), self.p(n) + ".part"):
+                    if os.path.exists(path):
+                        os.remove(path)
 
     def format_weights(self):
         """Keras 3 and .keras files of the VGG16 fixture, sound and broken (cases weights_k3_*, weights_zip_*)."""
         import zipfile
-        p, v = self.p, self.vgg
-        stamp = p("formats.ok")
-        if stamp_fresh(stamp):
-            return
-        legacy_to_keras3(v, p("k3_vgg.weights.h5"))
-        legacy_to_keras3(v, p("k3_vgg_nonames.weights.h5"), names=False)
+        p, v, large = self.p, self.vgg, self.large
+
+        @large("k3_vgg.weights.h5")
+        def _(dst):
+            legacy_to_keras3(v, dst)
+
+        @large("k3_vgg_nonames.weights.h5")
+        def _(dst):
+            legacy_to_keras3(v, dst, names=False)
 
         def drop_var(f):
             del f["layers/conv2d_1/vars/1"]
@@ -521,7 +537,7 @@ class Fixtures:
 
         for label, fn in (("missing_var", drop_var), ("extra_var", add_var), ("alien_var", alien_var),
                           ("lying_name", lie), ("name_twice", twice)):
-            legacy_to_keras3(v, p("k3_vgg_%s.weights.h5" % label), mutate=fn)
+            large("k3_vgg_%s.weights.h5" % label)(lambda dst, fn=fn: legacy_to_keras3(v, dst, mutate=fn))
 
         def fused(dst, name2="vgg16", names=True):
             with h5py.File(dst, "w") as f:
@@ -536,15 +552,25 @@ class Fixtures:
                         src.copy("layers", g)
             os.remove(p("part.h5"))
 
-        fused(p("k3_two_vgg.weights.h5"), "vgg_copy")
-        fused(p("k3_two_same_name.weights.h5"), "vgg16")
-        keras_zip(p("vgg.keras"), p("k3_vgg.weights.h5"))
-        shutil.copyfile(p("vgg.keras"), p("vgg_keras_named.h5"))    # content, not name, tells the format
-        keras_zip(p("zip_deflated.keras"), p("k3_vgg.weights.h5"), compression=zipfile.ZIP_DEFLATED)
+        large("k3_two_vgg.weights.h5")(lambda dst: fused(dst, "vgg_copy"))
+        large("k3_two_same_name.weights.h5")(lambda dst: fused(dst, "vgg16"))
+        large("vgg.keras")(lambda dst: keras_zip(dst, self.need("k3_vgg.weights.h5")))
+        # content, not name, tells the format
+        large("vgg_keras_named.h5")(lambda dst: shutil.copyfile(self.need("vgg.keras"), dst))
+        large("zip_deflated.keras")(lambda dst: keras_zip(dst, self.need("k3_vgg.weights.h5"),
+                                                          compression=zipfile.ZIP_DEFLATED))
+        large("zip_two_weights.keras")(lambda dst: keras_zip(dst, self.need("k3_vgg.weights.h5"),
+                                                             entries=[("model.weights.h5", b"x" * 64)]))
+
+        @large("zip_truncated.keras")
+        def _(dst):
+            with open(self.need("vgg.keras"), "rb") as f:
+                data = f.read()
+            write_bytes(dst, data[:len(data) // 2])
+
         keras_zip(p("zip_no_weights.keras"))
         keras_zip(p("zip_traversal.keras"), entries=[("../model.weights.h5", b"x" * 64),
                                                      ("/tmp/model.weights.h5", b"x" * 64)])
-        keras_zip(p("zip_two_weights.keras"), p("k3_vgg.weights.h5"), entries=[("model.weights.h5", b"x" * 64)])
         keras_zip(p("zip_not_hdf5.keras"), entries=[("model.weights.h5", b"not HDF5 " * 100)])
         # a deflate bomb: 64 MiB of zeros in about 64 KiB
         with zipfile.ZipFile(p("zip_bomb.keras"), "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -556,15 +582,10 @@ class Fixtures:
                         size=400, comp=400, central=False)
         zip_patch_sizes(p("zip_small.keras"), p("zip_size_stored_differ.keras"), "model.weights.h5", size=600)
         zip_overlapping(p("zip_no_weights.keras"), p("zip_overlap.keras"))
-        data = open(p("vgg.keras"), "rb").read()
-        write_bytes(p("zip_truncated.keras"), data[:len(data) // 2])
-        write_bytes(stamp, SCRIPT_HASH)
 
     def derive_weights(self):
-        p = self.p
-        stamp = p("derived.ok")
-        if stamp_fresh(stamp):
-            return
+        """Broken weight files: the small ones now, the copies of a whole weights file on demand."""
+        p, large = self.p, self.large
         v, r = self.vgg, self.resnet
         write_bytes(p("w_empty.h5"), b"")
         write_bytes(p("w_text.h5"), b"not an HDF5 file at all\n" * 10)
@@ -576,62 +597,93 @@ class Fixtures:
         write_old_naming(p("w_old_naming.h5"))
         write_old_naming(p("w_old_naming_mixed.h5"), mixed=True)
         write_old_naming(p("w_locked.h5"))
+
+        def head(src, n):
+            with open(src, "rb") as f:
+                return f.read(n)
         size = os.path.getsize(r)
-        with open(r, "rb") as src:
-            head = src.read(size)
-        for label, n in (("8", 8), ("100", 100), ("2k", 2048), ("1m", 1 << 20), ("half", size // 2),
-                         ("minus1", size - 1)):
-            write_bytes(p("w_resnet_trunc_%s.h5" % label), head[:n])
-        del head
-        with open(v, "rb") as src:
-            write_bytes(p("w_vgg_trunc_half.h5"), src.read(os.path.getsize(v) // 2))
+        for label, n in (("8", 8), ("100", 100), ("2k", 2048), ("1m", 1 << 20)):
+            write_bytes(p("w_resnet_trunc_%s.h5" % label), head(r, n))
+        for label, n in (("half", size // 2), ("minus1", size - 1)):
+            large("w_resnet_trunc_%s.h5" % label)(lambda dst, n=n: write_bytes(dst, head(r, n)))
+        large("w_vgg_trunc_half.h5")(lambda dst: write_bytes(dst, head(v, os.path.getsize(v) // 2)))
         bad_sb = bytearray(open(p("w_old_naming.h5"), "rb").read())
         for i in range(16, 64):  # HDF5 signature kept, superblock scrambled
             bad_sb[i] ^= 0x5A
         write_bytes(p("w_bad_superblock.h5"), bytes(bad_sb))
 
+        def edited(name, src, edit):
+            """Fixture `name`: a copy of src that edit(h5py file) changes in place."""
+            def make(dst):
+                with h5py.File(copy(src, dst), "r+") as f:
+                    edit(f)
+            large(name)(make)
+
+        def replaced(name, src, layer, index, fn):
+            large(name)(lambda dst: replace_weight(copy(src, dst), layer, index, fn))
+
         # missing layer: both the group and its entry in layer_names
-        with h5py.File(copy(v, p("w_vgg_no_block4_conv1.h5")), "r+") as f:
+        def no_block4_conv1(f):
             set_names_attr(f, "layer_names", [n for n in layer_names(f) if n != "block4_conv1"])
             del f["block4_conv1"]
+        edited("w_vgg_no_block4_conv1.h5", v, no_block4_conv1)
+
         # layer_names lists it, the group is gone
-        with h5py.File(copy(v, p("w_vgg_no_group.h5")), "r+") as f:
+        def no_group(f):
             del f["block4_conv1"]
+        edited("w_vgg_no_group.h5", v, no_group)
+
         # weight_names lists a dataset that is not there
-        with h5py.File(copy(v, p("w_vgg_no_dataset.h5")), "r+") as f:
+        def no_dataset(f):
             del f["block3_conv1"][weight_paths(f, "block3_conv1")[0]]
+        edited("w_vgg_no_dataset.h5", v, no_dataset)
+
         # a conv layer whose weight_names is empty
-        with h5py.File(copy(v, p("w_vgg_no_weights.h5")), "r+") as f:
+        def no_weights(f):
             f["block2_conv2"].attrs["weight_names"] = np.zeros((0,), dtype=np.float64)
+        edited("w_vgg_no_weights.h5", v, no_weights)
+
         # an extra layer with weights / without weights
-        with h5py.File(copy(v, p("w_vgg_extra.h5")), "r+") as f:
+        def extra(f):
             set_names_attr(f, "layer_names", layer_names(f) + ["block6_conv1"])
             g = f.create_group("block6_conv1")
             set_names_attr(g, "weight_names", ["block6_conv1_W_1:0", "block6_conv1_b_1:0"])
             g.create_dataset("block6_conv1_W_1:0", data=np.zeros((3, 3, 8, 8), np.float32))
             g.create_dataset("block6_conv1_b_1:0", data=np.zeros((8,), np.float32))
-        with h5py.File(copy(v, p("w_vgg_extra_weightless.h5")), "r+") as f:
+        edited("w_vgg_extra.h5", v, extra)
+
+        def extra_weightless(f):
             set_names_attr(f, "layer_names", layer_names(f) + ["dropout_1"])
             g = f.create_group("dropout_1")
             g.attrs["weight_names"] = np.zeros((0,), dtype=np.float64)
+        edited("w_vgg_extra_weightless.h5", v, extra_weightless)
+
+        # finite weights whose products overflow float32: block1_conv2 gives +Inf, later layers NaN
+        def overflow(f):
+            for layer in ("block1_conv1", "block1_conv2"):
+                name = weight_paths(f, layer)[0]
+                f[layer][name][...] = f[layer][name][()] * np.float32(1e30)
+        edited("w_vgg_overflow.h5", v, overflow)
+
         # shapes
-        replace_weight(copy(v, p("w_vgg_kernel_shape.h5")), "block2_conv1", 0, lambda a: a[:, :, :, :64])
-        replace_weight(copy(v, p("w_vgg_kernel_nchw.h5")), "block2_conv1", 0,
-                       lambda a: np.ascontiguousarray(a.transpose(3, 2, 0, 1)))
-        replace_weight(copy(v, p("w_vgg_bias_shape.h5")), "block3_conv3", 1, lambda a: np.concatenate([a, a[:1]]))
-        replace_weight(copy(v, p("w_vgg_kernel_scalar.h5")), "block1_conv2", 0, lambda a: np.float32(1.0))
-        replace_weight(copy(r, p("w_resnet_bn_shape.h5")), "conv2_block1_1_bn", 3, lambda a: a[:32])
+        replaced("w_vgg_kernel_shape.h5", v, "block2_conv1", 0, lambda a: a[:, :, :, :64])
+        replaced("w_vgg_kernel_nchw.h5", v, "block2_conv1", 0,
+                 lambda a: np.ascontiguousarray(a.transpose(3, 2, 0, 1)))
+        replaced("w_vgg_bias_shape.h5", v, "block3_conv3", 1, lambda a: np.concatenate([a, a[:1]]))
+        replaced("w_vgg_kernel_scalar.h5", v, "block1_conv2", 0, lambda a: np.float32(1.0))
+        replaced("w_resnet_bn_shape.h5", r, "conv2_block1_1_bn", 3, lambda a: a[:32])
         # dtypes
-        replace_weight(copy(v, p("w_vgg_int32.h5")), "block1_conv1", 0, lambda a: (a * 100).astype(np.int32))
-        replace_weight(copy(v, p("w_vgg_string.h5")), "block2_conv2", 1,
-                       lambda a: np.array([b"x"] * a.shape[0], dtype="S1"))
-        convert_all(v, p("w_vgg_f64.h5"), lambda a: a.astype(np.float64))
-        convert_all(v, p("w_vgg_f16.h5"), lambda a: a.astype(np.float16))
-        convert_all(v, p("w_vgg_f16_as_f32.h5"), lambda a: a.astype(np.float16).astype(np.float32))
-        replace_weight(copy(v, p("w_vgg_f64_overflow.h5")), "block3_conv1", 0,
-                       lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, 1e300, a).astype(np.float64))
+        replaced("w_vgg_int32.h5", v, "block1_conv1", 0, lambda a: (a * 100).astype(np.int32))
+        replaced("w_vgg_string.h5", v, "block2_conv2", 1, lambda a: np.array([b"x"] * a.shape[0], dtype="S1"))
+        large("w_vgg_f64.h5")(lambda dst: convert_all(v, dst, lambda a: a.astype(np.float64)))
+        large("w_vgg_f16.h5")(lambda dst: convert_all(v, dst, lambda a: a.astype(np.float16)))
+        large("w_vgg_f16_as_f32.h5")(lambda dst: convert_all(v, dst, lambda a: a.astype(np.float16)
+                                                             .astype(np.float32)))
+        replaced("w_vgg_f64_overflow.h5", v, "block3_conv1", 0,
+                 lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, 1e300, a).astype(np.float64))
         # resnet: one layer in float16 among float32 (mixed files load too)
-        replace_weight(copy(r, p("w_resnet_f16_conv1.h5")), "conv1_conv", 0, lambda a: a.astype(np.float16))
+        replaced("w_resnet_f16_conv1.h5", r, "conv1_conv", 0, lambda a: a.astype(np.float16))
+
         # non-finite values
         def put(value, index):
             def f(a):
@@ -639,11 +691,10 @@ class Fixtures:
                 a.reshape(-1)[index] = value
                 return a
             return f
-        replace_weight(copy(v, p("w_vgg_nan.h5")), "block3_conv2", 0, put(np.nan, 1234))
-        replace_weight(copy(v, p("w_vgg_inf.h5")), "block4_conv3", 1, put(np.inf, 5))
-        replace_weight(copy(v, p("w_vgg_neginf.h5")), "block1_conv1", 1, put(-np.inf, 0))
-        replace_weight(copy(r, p("w_resnet_nan_bn.h5")), "conv1_bn", 3, put(np.nan, 3))
-        write_bytes(stamp, SCRIPT_HASH)
+        replaced("w_vgg_nan.h5", v, "block3_conv2", 0, put(np.nan, 1234))
+        replaced("w_vgg_inf.h5", v, "block4_conv3", 1, put(np.inf, 5))
+        replaced("w_vgg_neginf.h5", v, "block1_conv1", 1, put(-np.inf, 0))
+        replaced("w_resnet_nan_bn.h5", r, "conv1_bn", 3, put(np.nan, 3))
 
 
 # ---------------------------------------------------------------------------
@@ -689,6 +740,10 @@ class Case:
         self.pre = pre or {}
         self.ok, self.check, self.limits, self.bug = ok, check, limits or {}, bug
         self.outputs = list(outputs)  # names in @OUT a successful run may create
+
+    def strings(self):
+        """The case's strings that may name a fixture."""
+        return [str(x) for x in self.argv] + [str(v) for v in self.env.values()] + [str(self.hold or "")]
 
 
 def read_npy(path):
@@ -1729,11 +1784,14 @@ def build_references(fusenet, fx, work):
         ("resnet_conv2_block1_out_f32.npy", "resnet50", fx.resnet, "conv2_block1_out"),
     )
     for out, model, weights, layer in jobs:
+        for n in fx.needed_by([weights]):
+            fx.need(n)
         r = subprocess.run([fusenet, "tap", "--model", model, "--weights", weights, "--layer", layer,
                             "--input", fx.p("x_small.npy"), "--output", os.path.join(d, out)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
         if r.returncode != 0:
             raise RuntimeError("reference run %s failed: %s" % (out, r.stderr.decode()))
+    fx.release()
 
 
 def main():
@@ -1746,6 +1804,8 @@ def main():
     ap.add_argument("--only", default=None, help="run the cases whose name matches this regular expression")
     ap.add_argument("--list", action="store_true", help="list the case names and exit")
     ap.add_argument("--verbose", action="store_true", help="print the stderr line of passing cases too")
+    ap.add_argument("--keep-fixtures", action="store_true",
+                    help="keep WORKDIR/fixtures after a run where every case passed (the next run starts sooner)")
     a = ap.parse_args()
     fusenet = os.path.abspath(a.fusenet)
     work = os.path.abspath(a.workdir)
@@ -1753,6 +1813,7 @@ def main():
     t0 = time.time()
     fx = Fixtures(fusenet, os.path.join(work, "fixtures"))
     fx.build()
+    fx.release()  # those an older run left
     cases = make_cases(fx, work)
     names = [x.name for x in cases]
     dup = sorted(set(n for n in names if names.count(n) > 1))
@@ -1772,13 +1833,21 @@ def main():
     wrapper = shlex.split(a.wrapper)
     print("hostile: fixtures ready in %.1f s; %d cases" % (time.time() - t0, len(cases)), flush=True)
     passed = failed = 0
-    for case in cases:
-        if wrapper and (case.limits or case.interrupt):
-            print("SKIP %s (resource limits and signals do not combine with the wrapper)" % case.name, flush=True)
-            continue
+    if wrapper:
+        skipped = [x for x in cases if x.limits or x.interrupt]
+        cases = [x for x in cases if not (x.limits or x.interrupt)]
+        for x in skipped:
+            print("SKIP %s (resource limits and signals do not combine with the wrapper)" % x.name, flush=True)
+    # The large fixtures (copies of a whole weights file) exist only while a case uses them,
+    # which keeps the disk this needs to about the two weight files and two of their copies.
+    needs = [fx.needed_by(x.strings()) for x in cases]
+    for i, case in enumerate(cases):
         t = time.time()
-        problems, err, rc = run_case(case, fusenet, wrapper, a.checker_status,
-                                     os.path.join(work, "cases", case.name))
+        for n in needs[i]:
+            fx.need(n)
+        casedir = os.path.join(work, "cases", case.name)
+        problems, err, rc = run_case(case, fusenet, wrapper, a.checker_status, casedir)
+        fx.release(keep=needs[i + 1] if i + 1 < len(cases) else ())
         tag = "  [SRC-BUG: %s]" % case.bug if case.bug else ""
         if problems:
             failed += 1
@@ -1788,11 +1857,14 @@ def main():
                 print("     - %s" % p)
         else:
             passed += 1
+            shutil.rmtree(casedir, ignore_errors=True)  # a failing case's directory is kept to look at
             print("PASS %s (%.1f s)" % (case.name, time.time() - t), flush=True)
             if a.verbose and err:
                 print("     %s" % err.strip())
     print("hostile: total time %.1f s" % (time.time() - t0))
     print("hostile: %d passed, %d failed" % (passed, failed))
+    if not failed and not a.keep_fixtures:
+        shutil.rmtree(fx.d, ignore_errors=True)
     return 1 if failed else 0
 
 

@@ -43,6 +43,7 @@ set +e
 err=$("$FUSENET" bench --resnet-weights "$WORK/r.h5" --vgg-weights "$WORK/v.h5" --size 32x32 --iters 1 --mode fast 2>&1 >/dev/null)
 rc=$?
 set -e
+rm -f "$WORK/r.h5" "$WORK/v.h5"
 if [[ $modes == *fast* ]]; then
     [ "$rc" -eq 0 ] || fail "info offers fast mode, but bench --mode fast failed: $err"
     echo "bench --mode fast runs on $isa"

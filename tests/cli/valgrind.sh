@@ -184,4 +184,5 @@ done
 
 echo "valgrind: total time $(($(date +%s) - t_start)) s"
 echo "valgrind: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$failed" -eq 0 ] || exit 1
+rm -f "$R" "$V"  # kept with the logs when a run failed

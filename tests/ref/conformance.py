@@ -202,6 +202,13 @@ class Runner:
             self.weights[key] = path
         return self.weights[key]
 
+    def drop_weights(self, keep):
+        """Removes the weight files whose key is not in keep: a later case that wants one
+        writes it again. Keeps the disk this run needs to the files of one input's cases."""
+        for key in list(self.weights):
+            if key not in keep:
+                os.remove(self.weights.pop(key))
+
     def format_file(self, key):
         layout, model, name = FORMATS[key]
         path = os.path.join(self.work, name)
@@ -406,7 +413,7 @@ def main(argv=None):
                     help="first check the reference itself (shapes, params, naive numpy layers)")
     ap.add_argument("--spec-dir", help="with --selfcheck: folder holding the layer TSVs")
     ap.add_argument("--threads", type=int, default=2, help="--threads passed to fusenet")
-    ap.add_argument("--keep", action="store_true", help="keep the tool outputs in WORKDIR/out")
+    ap.add_argument("--keep", action="store_true", help="keep the tool outputs in WORKDIR/out and the weight files")
     ap.add_argument("--only", metavar="REGEX", help="run only the cases whose label matches (debugging)")
     args = ap.parse_args(argv)
 
@@ -433,7 +440,13 @@ def main(argv=None):
     taps = tap_cases(args.quick)
     fuses = fuse_cases(args.quick)
     order = list(INPUTS)
-    for ikey in order:
+
+    def weights_for(ik):
+        keys = {w for w, i, _ in taps if i == ik} | {c[k] for c in fuses if c[2] == ik for k in (0, 1)}
+        if any(i == ik for _, i, _ in format_cases(args.quick)):
+            keys |= {"resnet", "vgg"}  # the formats hold these weights; the reference reads them
+        return keys
+    for n, ikey in enumerate(order):
         for wkey, ik, layers in taps:
             if r.only:
                 layers = [l for l in layers if r.only.search("%s %s %s" % (WEIGHTS[wkey][0], l, ik))]
@@ -461,6 +474,8 @@ def main(argv=None):
                     r.report(False, "fuse", "%s+%s" % (case[3], case[4]), None, None, None, None,
                              "reference error: %s" % e)
         r.drop_refs(ikey=ikey)
+        if not args.keep:
+            r.drop_weights(set().union(*[weights_for(ik) for ik in order[n + 1:]]))
 
     print("conformance: %.0f s in total, %.0f s in fusenet" % (time.time() - t_start, r.tool_seconds))
     print("conformance: %d passed, %d failed" % (r.passed, r.failed))
