@@ -69,9 +69,15 @@ static double model_flops(const fusenet_net *net, int32_t m) {
  * 3,123,757,056 MACs, VGG16 to block5_conv3 15,346,630,656 (the spec's hand
  * count, which matches torchvision's published totals); 2 and 8 times that at batch 2 and 8;
  * the fuse head computes none. At batch 8, micro-batching (memplan.h) runs
- * VGG16's first blocks on micro-batches: each image beyond the first costs
- * less than 1.5 block1_conv1 outputs (224 x 224 x 64 floats) of memory
- * (without micro-batching: two of them, plus the rest of the net). */
+ * VGG16's first blocks (to block3_pool) and ResNet50's (to conv3_block4_out)
+ * one image at a time, each image's activations reusing the bytes of the
+ * one before: each image beyond the first then costs less than half a
+ * block1_conv1 output (224 x 224 x 64 floats, 12.8 MB) of memory. What grows
+ * with the batch is only what follows the cuts, 28 x 28 and smaller (at most
+ * 28 x 28 x (256 + 512) floats, 2.4 MB, alive at once in block4), and the two
+ * taps and the fused map (14 x 14 x (1024 + 512 + 1536) floats, 2.4 MB).
+ * Without micro-batching an image costs two block1_conv1 outputs; when every
+ * micro-batch kept its own activations, 0.57 of one. */
 static void test_dual_flops_224(void **state) {
     (void)state;
     fusenet_dual_params p = fx_dual_params(RESNET_PATH, VGG_PATH, 224, 224);
@@ -89,7 +95,8 @@ static void test_dual_flops_224(void **state) {
         bytes[batch] = fusenet_net_memory_bytes(net);
         fusenet_net_free(net);
     }
-    assert_true(bytes[8] > bytes[1] && (double)(bytes[8] - bytes[1]) < 7 * 1.5 * 224 * 224 * 64 * 4);
+    print_message("net memory at batch 1 / 8: %.1f / %.1f MB\n", bytes[1] / 1e6, bytes[8] / 1e6);
+    assert_true(bytes[8] > bytes[1] && (double)(bytes[8] - bytes[1]) < 7 * 0.5 * 224 * 224 * 64 * 4);
 }
 
 /* The one-call build reads each layer's weights from the file when it

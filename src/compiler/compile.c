@@ -764,8 +764,19 @@ static void compile_dense(ctx *c, int i) {
  * micro-batches 1..batch/c->batch-1 (sharing their primitives), reading
  * micro-batch k's slice of the input and writing its slice of end's value,
  * which becomes a batch-sized value in the same layout (oneDNN's layouts keep
- * the image index outermost). */
-static void repeat_micro_batches(ctx *c, int first_step, int end, int batch) {
+ * the image index outermost). Each repetition has its own copy of the arena
+ * values made from first_value on (the micro-batch's activations): a value
+ * then lives within one micro-batch, and the memory plan lets the next
+ * micro-batch's activations reuse its bytes. */
+static int micro_copy(ctx *c, int v, int first_value, int n_own, int v_full, int *copy) {
+    if (v < first_value || v >= first_value + n_own || v == v_full || c->net->values[v].kind != FN_VALUE_ARENA)
+        return v;
+    int *cp = &copy[v - first_value];
+    if (*cp < 0) *cp = add_value(c, FN_VALUE_ARENA, c->net->values[v].size);
+    return *cp < 0 ? v : *cp; /* add_value failed: the build fails */
+}
+
+static void repeat_micro_batches(ctx *c, int first_step, int first_value, int end, int batch) {
     node_state *e = &c->ns[end];
     if (!ok(c)) return;
     dnnl_memory_desc_t full = e->md;
@@ -785,7 +796,11 @@ static void repeat_micro_batches(ctx *c, int first_step, int end, int batch) {
     for (int s = first_step; s < last_step && ok(c); s++)
         for (int a = 0; a < c->net->steps[s].nargs; a++)
             if (c->net->steps[s].args[a].value == v_part) c->net->steps[s].args[a].value = v_full;
-    for (int k = 1; k < reps && ok(c); k++)
+    int n_own = c->net->n_values - first_value;
+    int *copy = fusenet__malloc((size_t)(n_own > 0 ? n_own : 1) * sizeof *copy); /* value -> its copy in micro-batch k */
+    if (!copy) fail(c, FUSENET_ERR_NOMEM, "out of memory building the net");
+    for (int k = 1; k < reps && ok(c); k++) {
+        for (int v = 0; v < n_own; v++) copy[v] = -1;
         for (int s = first_step; s < last_step && ok(c); s++) {
             const fn_step *src = &c->net->steps[s];
             fn_step *d = add_step(c, src->kind, src->node, src->nargs - 1); /* add_step adds room for the scratchpad */
@@ -800,11 +815,18 @@ static void repeat_micro_batches(ctx *c, int first_step, int end, int batch) {
             d->cap_args = cap;
             d->prim_shared = 1;
             for (int a = 0; a < src->nargs; a++) {
-                d->args[a] = src->args[a];
-                if (d->args[a].value == v_full) d->args[a].offset += (size_t)k * part;
-                if (d->args[a].value == c->input_value) d->args[a].offset += (size_t)k * in_part;
+                fn_arg *x = &d->args[a];
+                *x = src->args[a];
+                if (x->value == v_full) x->offset += (size_t)k * part;
+                if (x->value == c->input_value) x->offset += (size_t)k * in_part;
+                x->value = micro_copy(c, x->value, first_value, n_own, v_full, copy);
             }
+            d->zero_value = micro_copy(c, d->zero_value, first_value, n_own, v_full, copy);
+            d->src_value = micro_copy(c, d->src_value, first_value, n_own, v_full, copy);
+            d->dst_value = micro_copy(c, d->dst_value, first_value, n_own, v_full, copy);
         }
+    }
+    fusenet__free(copy);
     e->value = v_full;
     e->md = full;
 }
@@ -812,7 +834,7 @@ static void repeat_micro_batches(ctx *c, int first_step, int end, int batch) {
 static void compile_model(ctx *c) {
     const fn_graph *g = c->g;
     int batch = c->batch, cut = fusenet__memplan_micro_cut(g, c->plan, batch, FN_MICRO_MAX_IMAGES, NULL);
-    int first_step = c->net->n_steps;
+    int first_step = c->net->n_steps, first_value = c->net->n_values;
     if (cut >= 0) c->batch = fusenet__memplan_micro_images(batch, FN_MICRO_MAX_IMAGES);
     for (int i = 0; i < g->n && ok(c); i++) {
         const fn_plan_node *pn = &c->plan->nodes[i];
@@ -838,7 +860,7 @@ static void compile_model(ctx *c) {
             case FN_OP_FLATTEN: fail(c, FUSENET_ERR_BACKEND, "layer %s: planned as a step", g->nodes[i].name); break;
             }
             if (cut >= 0 && pn->chain == cut) {
-                repeat_micro_batches(c, first_step, ch->end, batch);
+                repeat_micro_batches(c, first_step, first_value, ch->end, batch);
                 c->batch = batch;
             }
         }
