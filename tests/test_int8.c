@@ -27,6 +27,7 @@
  * 3. The parser: malformed files, each refused with FORMAT naming the line.
  * 4. Fidelity on the small net: cosine of int8 against fp32 per image >= 0.995
  *    for every method (measured 0.99993-0.99994 on AVX2).
+ * 5. Row strips of the float32 input conv: the same bytes as without them.
  *
  * Nothing here depends on the ISA: the weight levels (63 without VNNI, 127
  * with) are read from the library, and both give the same arithmetic.
@@ -619,6 +620,63 @@ static void test_int8_fidelity(void **state) {
     fusenet_model_free(m);
 }
 
+/* Compute steps of layer `name` in a net of m's taps (int8, all layers). */
+static int steps_of(const fusenet_model *m, const fusenet_calibration *cal, const char *name) {
+    fusenet_tap taps[3] = {{m, TAPS[0]}, {m, TAPS[1]}, {m, TAPS[2]}};
+    fusenet_net_params p = small_params(taps, 3, FUSENET_MODE_INT8, cal);
+    fusenet_net *net = NULL;
+    fusenet_error e;
+    expect_ok(fusenet_net_build(&p, &net, &e), &e);
+    int count = 0;
+    for (size_t i = 0; i < fusenet_net_step_count(net); i++) {
+        fusenet_step_info si;
+        expect_ok(fusenet_net_step_info(net, i, &si, &e), &e);
+        count += si.kind == FUSENET_STEP_COMPUTE && strcmp(si.layer, name) == 0;
+    }
+    fusenet_net_free(net);
+    return count;
+}
+
+/* 5. Row strips (compile.c): conv_in, float32 and read only by the int8
+ *    conv_a, runs as row strips quantized one at a time (one image per step:
+ *    the batch is micro-batched). Every tap is byte-identical to the net
+ *    without strips, for 3, 4 and 5 strips of the 32 rows (11 + 11 + 10,
+ *    8 x 4, 7 x 4 + 4: a short last strip, the padding only at the image's
+ *    top and bottom). */
+static void test_row_strips(void **state) {
+    (void)state;
+    fusenet_model *m = small_model(9);
+    fusenet_calibration *cal = calibrate(m, 1, FUSENET_CALIB_MINMAX);
+    float *x = random_input(BATCH, 13), *whole[3], *strips[3];
+    fn_shape shapes[16];
+    fusenet_error e;
+    assert_true(m->g.n <= 16);
+    assert_int_equal(fusenet__graph_shapes(&m->g, H, W, shapes, &e), FUSENET_OK);
+    int saved = fusenet__int8_strips;
+    fusenet__int8_strips = 0;
+    assert_int_equal(steps_of(m, cal, "conv_in"), BATCH);
+    run_taps(m, FUSENET_MODE_INT8, cal, x, whole);
+    for (int k = 3; k <= 5; k++) {
+        fusenet__int8_strips = k;
+        assert_int_equal(steps_of(m, cal, "conv_in"), BATCH * k);
+        run_taps(m, FUSENET_MODE_INT8, cal, x, strips);
+        for (int t = 0; t < 3; t++) {
+            const fn_shape *sh = &shapes[fusenet__graph_find(&m->g, TAPS[t])];
+            size_t bytes = (size_t)BATCH * sh->h * sh->w * sh->c * sizeof(float);
+            if (memcmp(whole[t], strips[t], bytes) != 0) {
+                print_error("%d strips: tap %s differs from the net without strips\n", k, TAPS[t]);
+                fail();
+            }
+            free(strips[t]);
+        }
+    }
+    fusenet__int8_strips = saved;
+    for (int t = 0; t < 3; t++) free(whole[t]);
+    fusenet__free(x);
+    fusenet_calibration_free(cal);
+    fusenet_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int8_against_reference),
@@ -626,6 +684,7 @@ int main(void) {
         cmocka_unit_test(test_calibration_mismatch),
         cmocka_unit_test(test_calibration_parser),
         cmocka_unit_test(test_int8_fidelity),
+        cmocka_unit_test(test_row_strips),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

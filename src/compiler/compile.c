@@ -107,6 +107,13 @@ static int add_value(ctx *c, fn_value_kind kind, size_t size) {
     return net->n_values++;
 }
 
+/* Value v holds at least size bytes (before the memory plan). */
+static void grow_value(ctx *c, int v, size_t size) {
+    if (!ok(c) || v < 0) return;
+    size = (size + 63) & ~(size_t)63;
+    if (c->net->values[v].size < size) c->net->values[v].size = size;
+}
+
 static int arena_value(ctx *c, const dnnl_memory_desc_t *md) {
     return add_value(c, FN_VALUE_ARENA, dnnl_memory_desc_get_size(md));
 }
@@ -148,15 +155,18 @@ static fn_step *add_step(ctx *c, fn_step_kind kind, int node, int n_args) {
 
 /* Appends an argument (none to a NULL step); one past the room reserved by
  * add_step is counted but not written, and check_args refuses the step. */
-static void step_arg(fn_step *s, int kind, int value, const dnnl_memory_desc_t *md) {
+static void step_arg_at(fn_step *s, int kind, int value, const dnnl_memory_desc_t *md, size_t offset) {
     if (!s) return;
     if (s->nargs < s->cap_args) {
         s->args[s->nargs].kind = kind;
         s->args[s->nargs].value = value;
         s->args[s->nargs].md = *md;
+        s->args[s->nargs].offset = offset;
     }
     s->nargs++;
 }
+
+static void step_arg(fn_step *s, int kind, int value, const dnnl_memory_desc_t *md) { step_arg_at(s, kind, value, md, 0); }
 
 static void check_args(ctx *c, const fn_step *s) {
     if (s && s->nargs > s->cap_args)
@@ -454,6 +464,120 @@ static void quantized_src(ctx *c, int i, dnnl_data_type_t *dt, float *scale) {
 
 /* ---- op emitters: one per head op ---- */
 
+/* Row strips (int8 nets): the float32 input conv of an int8 trunk (VGG16's
+ * block1_conv1: 224 x 224 x 64 floats, 12.8 MB an image) writes its output
+ * FN_INT8_STRIPS row strips at a time into one strip-sized buffer, each strip
+ * quantized at once into its rows of the int8 value its consumers read, so
+ * the whole float32 output never exists. Each output pixel is computed as by
+ * the one whole conv (the same kernel on a band of the input and its halo
+ * rows, the padding only at the image's top and bottom); the outputs are
+ * byte-identical. Taken when: one image per step, stride 1, no residual sum,
+ * the output not tapped and read only by int8 convs, the source float32 NHWC
+ * (the caller's input). Returns the number of strips, 0 when not taken. */
+#ifndef FN_INT8_STRIPS
+#define FN_INT8_STRIPS 4
+#endif
+int fusenet__int8_strips = FN_INT8_STRIPS;
+
+static int int8_strips(ctx *c, const fn_chain *ch) {
+    int strips = fusenet__int8_strips;
+    const fn_graph *g = c->g;
+    const fn_plan *p = c->plan;
+    const fn_node *n = &g->nodes[ch->head];
+    const fn_shape *out = &p->shapes[ch->head];
+    if (strips < 2 || !ok(c) || !c->int8 || c->batch != 1 || n->stride != 1 || ch->shortcut >= 0 ||
+        p->nodes[ch->end].tapped || p->nodes[ch->end].consumers == 0 || out->h < 2 * strips)
+        return 0;
+    for (int j = ch->end + 1; j < g->n; j++) {
+        if (p->nodes[j].role == FN_ROLE_DEAD) continue;
+        for (int k = 0; k < g->nodes[j].n_in; k++) {
+            if (g->nodes[j].in[k] != ch->end) continue;
+            const fn_chain *cj = p->nodes[j].chain >= 0 ? &p->chains[p->nodes[j].chain] : NULL;
+            if (!cj || cj->head != j || g->nodes[j].op != FN_OP_CONV2D || cj->src != ch->end || !conv_int8(c, cj))
+                return 0;
+        }
+    }
+    const fn_shape *in = &p->shapes[ch->src];
+    dnnl_memory_desc_t nhwc;
+    fusenet__md4(&nhwc, 1, in->c, in->h, in->w, dnnl_nhwc);
+    return dnnl_memory_desc_equal(&c->ns[ch->src].md, &nhwc) ? strips : 0;
+}
+
+/* The conv of chain ch (float32, desc d built for the whole output; w and b
+ * folded) as `strips` row strips, each quantized into the int8 value of ch's
+ * end (int8_strips). */
+static void compile_conv_strips(ctx *c, const fn_chain *ch, const fn_conv_desc *d, const float *w, const float *b,
+                                int strips) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
+    dnnl_data_type_t qdt;
+    float qscale;
+    quantized_src(c, ch->end, &qdt, &qscale);
+    dnnl_memory_desc_t q_md;
+    fusenet__md4(&q_md, 1, n->filters, out->h, out->w, dnnl_nhwc);
+    q_md.data_type = qdt;
+    int q_value = arena_value(c, &q_md), band_value = -1, strip_value = -1, w_value = -1, b_value = -1;
+    dnnl_memory_desc_t w_md, b_md;
+    int rows = (out->h + strips - 1) / strips, pt = (int)d->pad_l[0];
+    for (int a = 0; a < out->h && ok(c); a += rows) {
+        int e = a + rows < out->h ? a + rows : out->h;       /* output rows [a, e) */
+        int lo = a - pt > 0 ? a - pt : 0;                       /* their input rows [lo, hi) */
+        int hi = e - 1 - pt + n->kh < in->h ? e - 1 - pt + n->kh : in->h;
+        dnnl_memory_desc_t band, src_any, dst_any, q_rows;
+        fusenet__md4(&band, 1, in->c, hi - lo, in->w, dnnl_nhwc);
+        fusenet__md4(&src_any, 1, in->c, hi - lo, in->w, dnnl_format_tag_any);
+        fusenet__md4(&dst_any, 1, n->filters, e - a, out->w, dnnl_format_tag_any);
+        fusenet__md4(&q_rows, 1, n->filters, e - a, out->w, dnnl_nhwc);
+        q_rows.data_type = qdt;
+        fn_conv_desc sd = *d;
+        sd.src = &src_any;
+        sd.dst = &dst_any;
+        sd.weights = w_value >= 0 ? &w_md : NULL;
+        sd.pad_l[0] = lo - (a - pt);
+        sd.pad_r[0] = (e - 1 - pt + n->kh) - hi;
+        dnnl_primitive_desc_t pd = NULL;
+        c->status = fusenet__op_conv(c->net->eng, &sd, n->name, &pd, c->err);
+        dnnl_memory_desc_t src_md = pd_md(c, pd, dnnl_query_src_md, 0), dst_md = pd_md(c, pd, dnnl_query_dst_md, 0);
+        if (w_value < 0 && ok(c)) {
+            dnnl_memory_desc_t w_user;
+            fusenet__md4(&w_user, n->filters, in->c, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
+            w_md = pd_md(c, pd, dnnl_query_weights_md, 0);
+            b_md = pd_md(c, pd, dnnl_query_weights_md, 1);
+            w_value = upload(c, w, &w_user, &w_md, n->name);
+            b_value = upload(c, b, &b_md, &b_md, n->name);
+            band_value = add_value(c, FN_VALUE_ARENA, 0); /* sized below: the tallest strip's */
+            strip_value = add_value(c, FN_VALUE_ARENA, 0);
+        }
+        grow_value(c, band_value, dnnl_memory_desc_get_size(&src_md));
+        grow_value(c, strip_value, dnnl_memory_desc_get_size(&dst_md));
+        /* the band of input rows, in the layout the conv takes */
+        dnnl_primitive_desc_t rpd = NULL;
+        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &band, &src_md, n->name, &rpd, c->err);
+        fn_step *s = add_step(c, FN_STEP_REORDER, ch->src, 2);
+        step_arg_at(s, DNNL_ARG_FROM, c->ns[ch->src].value, &band, (size_t)lo * (size_t)in->w * (size_t)in->c * sizeof(float));
+        step_arg(s, DNNL_ARG_TO, band_value, &src_md);
+        finish_step(c, s, rpd);
+        s = add_step(c, FN_STEP_COMPUTE, ch->end, 4);
+        if (s) {
+            s->first = ch->head;
+            s->flops = 2.0 * (double)(e - a) * out->w * (double)n->filters * n->kh * n->kw * in->c;
+        }
+        step_arg(s, DNNL_ARG_SRC, band_value, &src_md);
+        step_arg(s, DNNL_ARG_WEIGHTS, w_value, &w_md);
+        step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
+        step_arg(s, DNNL_ARG_DST, strip_value, &dst_md);
+        finish_step(c, s, pd);
+        pd = NULL;
+        if (ok(c))
+            c->status = fusenet__op_reorder_scaled(c->net->eng, &dst_md, &q_rows, 1.0f / qscale, n->name, &pd, c->err);
+        s = add_step(c, FN_STEP_REORDER, ch->end, 2);
+        step_arg(s, DNNL_ARG_FROM, strip_value, &dst_md);
+        step_arg_at(s, DNNL_ARG_TO, q_value, &q_rows, (size_t)a * (size_t)out->w * (size_t)n->filters);
+        finish_step(c, s, pd);
+    }
+    set_node_q(c, ch->end, q_value, &q_md, qscale);
+}
+
 /* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU; in
  * int8 (quant.h) when conv_int8 says so. */
 static void compile_conv(ctx *c, const fn_chain *ch) {
@@ -558,6 +682,17 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
     d.oscales = q ? oscales : NULL;
     d.sum_scale = s_sum / s_dst;
     d.sum_dt = sum_dt;
+    int strips = q ? 0 : int8_strips(c, ch);
+    if (strips) {
+        compile_conv_strips(c, ch, &d, w, b, strips);
+        if (!own) {
+            fusenet__free(w);
+            fusenet__free(b);
+        }
+        release_weights(c, ch->head);
+        release_weights(c, ch->bn);
+        return;
+    }
     dnnl_primitive_desc_t pd = NULL;
     if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &d, n->name, &pd, c->err);
     dnnl_memory_desc_t src_md = pd_md(c, pd, dnnl_query_src_md, 0), w_md = pd_md(c, pd, dnnl_query_weights_md, 0),

@@ -140,4 +140,9 @@ int fusenet__default_threads(void);
  * int8, UNSUPPORTED where it has no int8 convolutions. */
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err);
 
+/* Row strips of an int8 trunk's float32 input conv (compile.c): how many, or
+ * 0 or 1 for none. FN_INT8_STRIPS by default; read by every build, set only
+ * by tests (which compare the two paths). */
+extern int fusenet__int8_strips;
+
 #endif

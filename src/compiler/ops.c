@@ -79,9 +79,12 @@ fusenet_status fusenet__op_conv(dnnl_engine_t eng, const fn_conv_desc *d, const 
                           fusenet_error *err) {
     dnnl_memory_desc_t w_md, b_md;
     dnnl_dims_t b_dims = {d->out_c};
-    TRY_DESC(dnnl_memory_desc_init_by_tag(&w_md, 4, d->weights_dims, d->oscales ? dnnl_s8 : dnnl_f32,
-                                          dnnl_format_tag_any),
-             "weights");
+    if (d->weights)
+        w_md = *d->weights;
+    else
+        TRY_DESC(dnnl_memory_desc_init_by_tag(&w_md, 4, d->weights_dims, d->oscales ? dnnl_s8 : dnnl_f32,
+                                              dnnl_format_tag_any),
+                 "weights");
     TRY_DESC(dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x), "bias");
     dnnl_convolution_desc_t cd;
     if (d->winograd) {

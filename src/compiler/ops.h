@@ -15,6 +15,7 @@ typedef struct fn_conv_desc {
     const dnnl_memory_desc_t *src; /* fixed, or format_tag_any */
     const dnnl_memory_desc_t *dst; /* fixed (sum post-op), or format_tag_any */
     dnnl_dims_t weights_dims;      /* (out, in, kh, kw) */
+    const dnnl_memory_desc_t *weights; /* fixed (the layout an earlier primitive took), or NULL: format_tag_any */
     int out_c;
     dnnl_dims_t strides, pad_l, pad_r;
     int sum;  /* post-op: dst += previous dst (residual add) */
