@@ -32,9 +32,16 @@ mode and ONNX Runtime must agree to 1e-4 or the run stops; fast mode (Winograd,
 
 Each measurement runs in its own child process (this script re-runs itself
 with --torch-child for PyTorch; node for ONNX Runtime). The peak RSS reported for
-a child is the ru_maxrss that os.wait4() returns for that child alone (KiB on
-Linux), i.e. the whole process's own high-water mark; the number each child prints
-about itself is shown as well. The order of the sides rotates between --repeat runs.
+a child is the whole process's own high-water mark, the ru_maxrss of wait4() as
+GNU time (/usr/bin/time, Debian package `time`) reads it for its child: a process
+spawned by this Python one directly starts its life with this process's RSS as its
+high-water mark (Linux keeps the larger of the mark of the memory it replaced at
+exec, vfork's parent's, and its own; measured: /bin/true 330 MB from a 300 MB
+parent, 1 MB under /usr/bin/time), which would put a floor of this script's own
+~65 MB under every side. Without /usr/bin/time that wait4 reading is used, and
+printed as an upper bound. The number each child prints about itself (its
+/proc/self/status VmHWM) is shown as well. The order of the sides rotates
+between --repeat runs.
 
 Usage:
   compare.py [--fusenet PATH] [--resnet-weights F --vgg-weights F]
@@ -421,12 +428,20 @@ class ChildError(RuntimeError):
     pass
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run_child(cmd, threads, workdir):
     """Runs cmd; returns (last stdout line parsed as JSON, peak RSS MB of that child, wall s)."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)
     fd_out, out_path = tempfile.mkstemp(prefix="out_", dir=workdir)
     fd_err, err_path = tempfile.mkstemp(prefix="err_", dir=workdir)
+    fd_rss, rss_path = tempfile.mkstemp(prefix="rss_", dir=workdir)
+    os.close(fd_rss)
+    timed = os.access(GNU_TIME, os.X_OK)
+    if timed:  # its child's own ru_maxrss in KiB, into rss_path (see the module's docstring)
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss_path] + cmd
     t0 = time.perf_counter()
     try:
         p = subprocess.Popen(cmd, stdout=fd_out, stderr=fd_err, stdin=subprocess.DEVNULL, env=env)
@@ -441,20 +456,29 @@ def run_child(cmd, threads, workdir):
             out = f.read()
         with open(err_path) as f:
             err = f.read()
+        with open(rss_path) as f:
+            rss_text = f.read().strip().splitlines()
     finally:
         for fd in (fd_out, fd_err):
             if fd >= 0:
                 os.close(fd)
         os.unlink(out_path)
         os.unlink(err_path)
+        os.unlink(rss_path)
     if p.returncode != 0:
         raise ChildError("command failed (exit %d): %s\n%s%s" % (p.returncode, " ".join(cmd), out[-2000:], err[-2000:]))
+    rss_kib = ru.ru_maxrss
+    if timed:
+        try:
+            rss_kib = int(rss_text[-1])
+        except (IndexError, ValueError):
+            raise ChildError("%s printed no peak RSS for: %s" % (GNU_TIME, " ".join(cmd)))
     lines = [l for l in out.strip().splitlines() if l.strip()]
     try:
         result = json.loads(lines[-1])
     except (IndexError, ValueError):
         raise ChildError("no JSON result on the last stdout line of: %s\n%s" % (" ".join(cmd), out[-2000:]))
-    return result, ru.ru_maxrss / 1024.0, wall
+    return result, rss_kib / 1024.0, wall
 
 
 class Runner:
@@ -764,7 +788,7 @@ def compare(a, side_list):
         print(fmt % (r["batch"], side_name(r["side"]), "%.2f" % r["ips"], "%.3f" % r["x_peer"], "%.3f" % r["x_t8"],
                      "%.0f" % r["rss"], "%.2f" % r["x_rss"], "%.2f" % r["setup"]))
     print()
-    print("details (ms per batch: median / min; peak RSS MB: measured by wait4 / printed by the process itself;"
+    print("details (ms per batch: median / min; peak RSS MB: from wait4 through /usr/bin/time / printed by the process itself;"
           " ours GFLOP/s; torch RSS right after `import torch`):")
     for r in rows:
         extra = ""
@@ -884,6 +908,9 @@ def main(argv):
         version = subprocess.run([a.fusenet, "version"], capture_output=True, text=True).stdout.strip()
         print("%s; %s (%s), %d CPUs; load average %s"
               % (version, cpu_name(), info_field(a.fusenet, "isa"), os.cpu_count() or 0, loadavg()))
+        if not os.access(GNU_TIME, os.X_OK):
+            print("peak RSS: %s not found (Debian package time): each side's is wait4's reading from this "
+                  "process, an upper bound at least this script's own RSS" % GNU_TIME)
         make_calibration(a)
         if a.threads_scaling or a.scaling:
             if a.threads_scaling:
