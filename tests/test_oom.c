@@ -10,7 +10,8 @@
  *      ResNet50 ({"pool1_pool"}), every k;
  *  (b) fusenet_net_build with a tap of each model at sizes that need a resize,
  *      batch 2, 32 x 40 input: pool1_pool + block1_pool with fuse on and off,
- *      and the deeper conv3_block1_out + block2_pool (residual blocks) fused;
+ *      and the deeper conv3_block1_out + block2_pool (residual blocks) fused,
+ *      in exact mode and in int8 (its row strips and micro-batch copies);
  *  (c) fusenet_build_dual on the two files with the first pair of taps.
  *
  * Only the library's own allocations (alloc.h) can be failed: memory that
@@ -227,6 +228,7 @@ typedef struct build_ctx {
     fusenet_tap taps[2];
     int fuse;
     int32_t out_h, out_w, out_c; /* expected fused map */
+    const fusenet_calibration *cal; /* not NULL: an int8 net */
 } build_ctx;
 
 static fusenet_status run_build(void *ctx, void **obj, fusenet_error *err) {
@@ -238,6 +240,11 @@ static fusenet_status run_build(void *ctx, void **obj, fusenet_error *err) {
     p.in_h = IN_H;
     p.in_w = IN_W;
     p.fuse = c->fuse;
+    if (c->cal) {
+        p.mode = FUSENET_MODE_INT8;
+        p.calibration = c->cal;
+        p.int8_layers = FUSENET_INT8_ALL;
+    }
     fusenet_net *net = POISON;
     fusenet_status st = fusenet_net_build(&p, &net, err);
     *obj = net;
@@ -283,7 +290,7 @@ static void test_oom_net_build_fused(void **state) {
     (void)state;
     load_models();
     /* ResNet pool1_pool 8x10x64 and VGG block1_pool 16x20x64: SIZE_MIN is 8x10 */
-    build_ctx c = {{{g_resnet, "pool1_pool"}, {g_vgg, "block1_pool"}}, 1, 8, 10, 128};
+    build_ctx c = {{{g_resnet, "pool1_pool"}, {g_vgg, "block1_pool"}}, 1, 8, 10, 128, NULL};
     g_expect = &c;
     attempt a = {"net_build pool1_pool+block1_pool fuse=1", run_build, finish_net, &c};
     sweep(&a);
@@ -292,7 +299,7 @@ static void test_oom_net_build_fused(void **state) {
 static void test_oom_net_build_unfused(void **state) {
     (void)state;
     load_models();
-    build_ctx c = {{{g_vgg, "block1_pool"}, {g_resnet, "pool1_pool"}}, 0, 0, 0, 0};
+    build_ctx c = {{{g_vgg, "block1_pool"}, {g_resnet, "pool1_pool"}}, 0, 0, 0, 0, NULL};
     g_expect = &c;
     attempt a = {"net_build block1_pool+pool1_pool fuse=0", run_build, finish_net, &c};
     sweep(&a);
@@ -302,10 +309,51 @@ static void test_oom_net_build_deeper(void **state) {
     (void)state;
     load_models();
     /* conv3_block1_out 4x5x512 and block2_pool 8x10x128: SIZE_MIN is 4x5 */
-    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640};
+    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640, NULL};
     g_expect = &c;
     attempt a = {"net_build conv3_block1_out+block2_pool", run_build, finish_net, &c};
     sweep(&a);
+}
+
+/* The same taps in int8 (every conv but the input ones; VGG16's block1_conv1,
+ * read only by the int8 block1_conv2, as row strips, one image per step), with
+ * a calibration made on one constant batch before the sweep. */
+static void test_oom_net_build_int8(void **state) {
+    (void)state;
+    load_models();
+    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640, NULL};
+    fusenet_net_params p = fusenet_net_default_params();
+    p.taps = c.taps;
+    p.n_taps = 2;
+    p.batch = BATCH;
+    p.in_h = IN_H;
+    p.in_w = IN_W;
+    fusenet_calibration *cal = NULL;
+    fusenet_error err;
+    if (fusenet_calibration_create(&p, &cal, &err) != FUSENET_OK) fail_msg("%s", err.message);
+    size_t n = (size_t)BATCH * IN_H * IN_W * 3;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(i % 241) - 110.0f;
+    fusenet_tensor in = {x, BATCH, IN_H, IN_W, 3};
+    if (fusenet_calibration_add(cal, &in, &err) != FUSENET_OK) fail_msg("%s", err.message);
+    free(x);
+    c.cal = cal;
+    /* the strips are there: more block1_conv1 steps than images */
+    void *net = NULL;
+    assert_int_equal(run_build(&c, &net, &err), FUSENET_OK);
+    size_t strips = 0;
+    for (size_t i = 0; i < fusenet_net_step_count(net); i++) {
+        fusenet_step_info si;
+        assert_int_equal(fusenet_net_step_info(net, i, &si, &err), FUSENET_OK);
+        strips += si.kind == FUSENET_STEP_COMPUTE && strcmp(si.layer, "block1_conv1") == 0;
+    }
+    fusenet_net_free(net);
+    assert_true(strips > BATCH);
+    g_expect = &c;
+    attempt a = {"net_build int8 conv3_block1_out+block2_pool", run_build, finish_net, &c};
+    sweep(&a);
+    fusenet_calibration_free(cal);
 }
 
 /* ---- (c) build_dual -------------------------------------------------------------- */
@@ -328,7 +376,7 @@ static fusenet_status run_dual(void *ctx, void **obj, fusenet_error *err) {
 
 static void test_oom_build_dual(void **state) {
     (void)state;
-    static const build_ctx expect = {{{NULL, NULL}, {NULL, NULL}}, 1, 8, 10, 128};
+    static const build_ctx expect = {{{NULL, NULL}, {NULL, NULL}}, 1, 8, 10, 128, NULL};
     g_expect = &expect;
     attempt a = {"build_dual pool1_pool + block1_pool", run_dual, finish_net, NULL};
     sweep(&a);
@@ -340,6 +388,7 @@ int main(void) {
         cmocka_unit_test(test_oom_net_build_fused),
         cmocka_unit_test(test_oom_net_build_unfused),
         cmocka_unit_test(test_oom_net_build_deeper),
+        cmocka_unit_test(test_oom_net_build_int8),
         cmocka_unit_test(test_oom_build_dual),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
