@@ -381,11 +381,6 @@ static fusenet_step_info *step_infos(const fusenet_net *net, size_t *n) {
     return steps;
 }
 
-/* The slowest steps (all with FUSENET_PROFILE_ALL), slowest first: what each is
- * (kind, the Keras layer whose value it produces, how many steps: a layer run
- * per micro-batch is one row), its time per run and share, its rate and that
- * rate's share of the CPU's FMA peak, and oneDNN's implementation; then the
- * whole net's rate over the profiled runs. */
 /* This process's peak RSS in MB: VmHWM of /proc/self/status, the high-water
  * mark of its own memory since exec. getrusage's ru_maxrss also keeps the mark
  * of the memory exec replaced, a vfork parent's: a bench started by a large
@@ -405,6 +400,11 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* The slowest steps (all with FUSENET_PROFILE_ALL), slowest first: what each is
+ * (kind, the Keras layer whose value it produces, how many steps: a layer run
+ * per micro-batch is one row), its time per run and share, its rate and that
+ * rate's share of the CPU's FMA peak, and oneDNN's implementation; then the
+ * whole net's rate over the profiled runs. */
 static int print_profile(const fusenet_step_info *steps, size_t n, int iters, const fusenet_fma_peak *peak) {
     profile_row *rows = malloc((n ? n : 1) * sizeof *rows);
     if (!rows) return die("out of memory");
