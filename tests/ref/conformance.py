@@ -404,6 +404,28 @@ class Runner:
             os.remove(out_path)
 
 
+def tap_job(r, wkey, ikey, layers):
+    try:
+        r.tap_group(wkey, ikey, layers)
+    except Exception as e:   # noqa: BLE001 - a reference failure fails the group
+        for l in layers:
+            r.report(False, WEIGHTS[wkey][0], l, INPUTS[ikey][:3] + (3,), None, None, None, "reference error: %s" % e)
+
+
+def format_job(r, fkey, ikey, what):
+    try:
+        r.format_case(fkey, ikey, what)
+    except Exception as e:   # noqa: BLE001 - a writer or reference failure fails the case
+        r.report(False, "format", fkey, None, None, None, None, "error: %s" % e)
+
+
+def fuse_job(r, case):
+    try:
+        r.fuse_case(*case)
+    except Exception as e:   # noqa: BLE001
+        r.report(False, "fuse", "%s+%s" % (case[3], case[4]), None, None, None, None, "reference error: %s" % e)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="fusenet CLI conformance against the PyTorch reference")
     ap.add_argument("--fusenet", required=True, help="path of the fusenet CLI binary")
@@ -441,41 +463,29 @@ def main(argv=None):
     fuses = fuse_cases(args.quick)
     order = list(INPUTS)
 
-    def weights_for(ik):
-        keys = {w for w, i, _ in taps if i == ik} | {c[k] for c in fuses if c[2] == ik for k in (0, 1)}
-        if any(i == ik for _, i, _ in format_cases(args.quick)):
-            keys |= {"resnet", "vgg"}  # the formats hold these weights; the reference reads them
-        return keys
-    for n, ikey in enumerate(order):
+    # The cases in run order, each with the weights it reads: (run, weight keys).
+    jobs = []
+    for ikey in order:
         for wkey, ik, layers in taps:
             if r.only:
                 layers = [l for l in layers if r.only.search("%s %s %s" % (WEIGHTS[wkey][0], l, ik))]
             if ik == ikey and layers:
-                try:
-                    r.tap_group(wkey, ikey, layers)
-                except Exception as e:   # noqa: BLE001 - a reference failure fails the group
-                    for l in layers:
-                        r.report(False, WEIGHTS[wkey][0], l, INPUTS[ikey][:3] + (3,), None, None, None,
-                                 "reference error: %s" % e)
+                jobs.append((lambda wkey=wkey, ikey=ikey, layers=layers: tap_job(r, wkey, ikey, layers), {wkey}))
         for fkey, ik, what in format_cases(args.quick):
             if ik != ikey or (r.only and not r.only.search("format %s %s" % (fkey, " ".join(map(str, what))))):
                 continue
-            try:
-                r.format_case(fkey, ikey, what)
-            except Exception as e:   # noqa: BLE001 - a writer or reference failure fails the case
-                r.report(False, "format", fkey, None, None, None, None, "error: %s" % e)
+            # the formats hold the values of these two; the reference reads them
+            jobs.append((lambda fkey=fkey, ikey=ikey, what=what: format_job(r, fkey, ikey, what), {"resnet", "vgg"}))
         for case in fuses:
             if r.only and not r.only.search("fuse " + " ".join(case)):
                 continue
             if case[2] == ikey:
-                try:
-                    r.fuse_case(*case)
-                except Exception as e:   # noqa: BLE001
-                    r.report(False, "fuse", "%s+%s" % (case[3], case[4]), None, None, None, None,
-                             "reference error: %s" % e)
-        r.drop_refs(ikey=ikey)
-        if not args.keep:
-            r.drop_weights(set().union(*[weights_for(ik) for ik in order[n + 1:]]))
+                jobs.append((lambda case=case: fuse_job(r, case), {case[0], case[1]}))
+        jobs.append((lambda ikey=ikey: r.drop_refs(ikey=ikey), set()))
+    for n, (run, _) in enumerate(jobs):
+        run()
+        if not args.keep:  # a weight file goes after its last case (written again if a reference needs it)
+            r.drop_weights(set().union(*[keys for _, keys in jobs[n + 1:]]))
 
     print("conformance: %.0f s in total, %.0f s in fusenet" % (time.time() - t_start, r.tool_seconds))
     print("conformance: %d passed, %d failed" % (r.passed, r.failed))
