@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
-# The suite needs about 1 GB of disk at its peak (two builds, weight files made by the tests,
+# The suite needs under 1 GB of disk at its peak (two builds, weight files made by the tests,
 # each test removing its large files when it passes); what is free is printed before each part.
 disk() { echo "disk: $(df -Ph . | awk 'NR == 2 {print $4}') free before $1"; }
 
