@@ -27,7 +27,7 @@
  * 3. The parser: malformed files, each refused with FORMAT naming the line.
  * 4. Fidelity on the small net: cosine of int8 against fp32 per image >= 0.995
  *    for every method (measured 0.99993-0.99994 on AVX2).
- * 5. Row strips of the float32 input conv: the same bytes as without them.
+ * 5. Row strips of the float32 input conv: the same taps as without them.
  *
  * Nothing here depends on the ISA: the weight levels (63 without VNNI, 127
  * with) are read from the library, and both give the same arithmetic.
@@ -639,10 +639,14 @@ static int steps_of(const fusenet_model *m, const fusenet_calibration *cal, cons
 
 /* 5. Row strips (compile.c): conv_in, float32 and read only by the int8
  *    conv_a, runs as row strips quantized one at a time (one image per step:
- *    the batch is micro-batched). Every tap is byte-identical to the net
- *    without strips, for 3, 4 and 5 strips of the 32 rows (11 + 11 + 10,
- *    8 x 4, 7 x 4 + 4: a short last strip, the padding only at the image's
- *    top and bottom). */
+ *    the batch is micro-batched). Every tap agrees with the net without
+ *    strips, for 3, 4 and 5 strips of the 32 rows (11 + 11 + 10, 8 x 4,
+ *    7 x 4 + 4: a short last strip, the padding only at the image's top and
+ *    bottom), within the bound of test 1 (0.5% of max|tap|: oneDNN may round
+ *    the float32 conv of a strip differently from the whole one's, and a value
+ *    on a level boundary then lands one level away; measured on AVX2:
+ *    byte-identical). A strip reading the wrong input rows is off by the
+ *    size of the values themselves. */
 static void test_row_strips(void **state) {
     (void)state;
     fusenet_model *m = small_model(9);
@@ -662,9 +666,18 @@ static void test_row_strips(void **state) {
         run_taps(m, FUSENET_MODE_INT8, cal, x, strips);
         for (int t = 0; t < 3; t++) {
             const fn_shape *sh = &shapes[fusenet__graph_find(&m->g, TAPS[t])];
-            size_t bytes = (size_t)BATCH * sh->h * sh->w * sh->c * sizeof(float);
-            if (memcmp(whole[t], strips[t], bytes) != 0) {
-                print_error("%d strips: tap %s differs from the net without strips\n", k, TAPS[t]);
+            size_t count = (size_t)BATCH * sh->h * sh->w * sh->c;
+            double scale = 0, diff = 0;
+            for (size_t i = 0; i < count; i++) {
+                scale = fmax(scale, fabs((double)whole[t][i]));
+                diff = fmax(diff, fabs((double)strips[t][i] - (double)whole[t][i]));
+            }
+            print_message("%d strips, tap %s: %s (max|diff| %.3g, max|whole| %.3g)\n", k, TAPS[t],
+                          memcmp(whole[t], strips[t], count * sizeof(float)) ? "differs" : "byte-identical", diff,
+                          scale);
+            if (!(scale > 0 && diff <= 0.005 * scale)) {
+                print_error("%d strips: tap %s is %.3g from the net without strips, bound 0.5%% of %.3g\n", k,
+                            TAPS[t], diff, scale);
                 fail();
             }
             free(strips[t]);
