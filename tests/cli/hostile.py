@@ -54,6 +54,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import zlib
 
 import h5py
@@ -267,7 +268,9 @@ def keras_zip(path, weights=None, entries=(), compression=None):
             with open(weights, "rb") as f:
                 zf.writestr("model.weights.h5", f.read())
         for name, data in entries:
-            zf.writestr(name, data)
+            with warnings.catch_warnings():  # a second entry of one name is the point of some fixtures
+                warnings.simplefilter("ignore", UserWarning)
+                zf.writestr(name, data)
 
 
 def zip_patch_sizes(path, dst, entry, size=None, comp=None, local=True, central=True):
