@@ -627,12 +627,7 @@ static int steps_of(const fusenet_model *m, const fusenet_calibration *cal, cons
     fusenet_net *net = NULL;
     fusenet_error e;
     expect_ok(fusenet_net_build(&p, &net, &e), &e);
-    int count = 0;
-    for (size_t i = 0; i < fusenet_net_step_count(net); i++) {
-        fusenet_step_info si;
-        expect_ok(fusenet_net_step_info(net, i, &si, &e), &e);
-        count += si.kind == FUSENET_STEP_COMPUTE && strcmp(si.layer, name) == 0;
-    }
+    int count = (int)fx_compute_steps(net, name);
     fusenet_net_free(net);
     return count;
 }

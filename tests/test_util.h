@@ -91,6 +91,19 @@ static inline fusenet_net_params fx_net_params(const fusenet_tap *taps, size_t n
 }
 
 /* fusenet_build_dual's params for two weight files at an h x w input. */
+/* How many compute steps of a net produce Keras layer `layer` (a layer run per
+ * micro-batch or in row strips has several). */
+static inline size_t fx_compute_steps(const fusenet_net *net, const char *layer) {
+    size_t count = 0;
+    for (size_t i = 0; i < fusenet_net_step_count(net); i++) {
+        fusenet_step_info si;
+        fusenet_error err;
+        expect_ok(fusenet_net_step_info(net, i, &si, &err), &err);
+        count += si.kind == FUSENET_STEP_COMPUTE && strcmp(si.layer, layer) == 0;
+    }
+    return count;
+}
+
 static inline fusenet_dual_params fx_dual_params(const char *resnet, const char *vgg, int32_t h, int32_t w) {
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = resnet;
