@@ -466,12 +466,13 @@ static void quantized_src(ctx *c, int i, dnnl_data_type_t *dt, float *scale) {
 
 /* Row strips (int8 nets): the float32 input conv of an int8 trunk (VGG16's
  * block1_conv1: 224 x 224 x 64 floats, 12.8 MB an image) writes its output
- * FN_INT8_STRIPS row strips at a time into one strip-sized buffer, each strip
- * quantized at once into its rows of the int8 value its consumers read, so
- * the whole float32 output never exists. Each output pixel is computed as by
- * the one whole conv (the same kernel on a band of the input and its halo
- * rows, the padding only at the image's top and bottom); the outputs are
- * byte-identical. Taken when: one image per step, stride 1, no residual sum,
+ * fusenet__int8_strips row strips at a time into one strip-sized buffer, each
+ * strip quantized at once into its rows of the int8 value its consumers read,
+ * so the whole float32 output never exists. Each strip is the same conv on a
+ * band of the input and its halo rows, the padding only at the image's top
+ * and bottom (byte-identical to the whole conv on AVX2, measured; oneDNN does
+ * not promise the same rounding for another shape, so a value on a level
+ * boundary may land one level away). Taken when: one image per step, stride 1, no residual sum,
  * the output not tapped and read only by int8 convs, the source float32 NHWC
  * (the caller's input). Returns the number of strips, 0 when not taken. */
 #ifndef FN_INT8_STRIPS
