@@ -65,6 +65,7 @@ struct fn_hdf {
     char *path;
     int fd;             /* -1 for a file in memory */
     uint8_t *mem;       /* the bytes of a file in memory (owned) */
+    uint64_t window;    /* where the HDF5 file starts in fd (a stored zip entry; 0 for a plain file) */
     uint64_t size; /* file size */
     uint64_t base; /* absolute address of relative address 0 */
     int so, sl;    /* size of offsets, size of lengths, in bytes */
@@ -133,7 +134,7 @@ static FN_CHECKED fusenet_status fetch_raw(ctx *c, uint64_t addr, void *buf, siz
         return FUSENET_OK;
     }
     while (n > 0) {
-        ssize_t r = pread(h->fd, p, n, (off_t)abs);
+        ssize_t r = pread(h->fd, p, n, (off_t)(h->window + abs));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0)
             return fail(c, FUSENET_ERR_IO, "cannot read %s at byte %llu: %s", thing, (unsigned long long)abs,
@@ -348,8 +349,8 @@ static FN_CHECKED fusenet_status read_superblock(ctx *c) {
     return FUSENET_OK;
 }
 
-static fusenet_status open_common(const char *path, int fd, uint8_t *mem, uint64_t size, fn_hdf **out,
-                                  fusenet_error *err);
+static fusenet_status open_common(const char *path, int fd, uint8_t *mem, uint64_t window, uint64_t size,
+                                  fn_hdf **out, fusenet_error *err);
 
 fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *err) {
     if (out) *out = NULL;
@@ -377,7 +378,7 @@ fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fusenet_error *
         close(fd);
         return fusenet__error(err, FUSENET_ERR_IO, "%s: cannot open: the file is locked by a program writing it", path);
     }
-    return open_common(path, fd, NULL, (uint64_t)sb.st_size, out, err);
+    return open_common(path, fd, NULL, 0, (uint64_t)sb.st_size, out, err);
 }
 
 fusenet_status fusenet__hdf_open_mem(const char *name, uint8_t *data, size_t size, fn_hdf **out, fusenet_error *err) {
@@ -390,12 +391,28 @@ fusenet_status fusenet__hdf_open_mem(const char *name, uint8_t *data, size_t siz
         fusenet__free(data);
         return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: empty, not an HDF5 file", name);
     }
-    return open_common(name, -1, data, (uint64_t)size, out, err);
+    return open_common(name, -1, data, 0, (uint64_t)size, out, err);
 }
 
-/* The rest of an open, on a file (fd) or bytes in memory (mem, owned: freed on failure). */
-static fusenet_status open_common(const char *path, int fd, uint8_t *mem, uint64_t size, fn_hdf **out,
-                                  fusenet_error *err) {
+fusenet_status fusenet__hdf_open_window(const char *name, int fd, uint64_t offset, uint64_t size, fn_hdf **out,
+                                        fusenet_error *err) {
+    if (out) *out = NULL;
+    if (!name || fd < 0 || !out) {
+        if (fd >= 0) close(fd);
+        return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet__hdf_open_window: NULL argument");
+    }
+    if (size == 0 || offset > (uint64_t)INT64_MAX || size > (uint64_t)INT64_MAX - offset) {
+        close(fd);
+        return fusenet__error(err, FUSENET_ERR_FORMAT, "%s: %s, not an HDF5 file", name,
+                              size == 0 ? "empty" : "past any file's end");
+    }
+    return open_common(name, fd, NULL, offset, size, out, err);
+}
+
+/* The rest of an open, on a file (fd, from byte `window` on; owned: closed
+ * on failure) or bytes in memory (mem, owned: freed on failure). */
+static fusenet_status open_common(const char *path, int fd, uint8_t *mem, uint64_t window, uint64_t size,
+                                  fn_hdf **out, fusenet_error *err) {
     fn_hdf *h = fusenet__calloc(1, sizeof *h);
     char *p = fusenet__strdup(path);
     if (!h || !p) {
@@ -408,6 +425,7 @@ static fusenet_status open_common(const char *path, int fd, uint8_t *mem, uint64
     h->path = p;
     h->fd = fd;
     h->mem = mem;
+    h->window = window;
     h->size = size;
     h->meta_left = META_BUDGET_BASE + 4 * h->size;
     h->gcol_addr = UNDEF;

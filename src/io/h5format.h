@@ -77,6 +77,12 @@ FN_CHECKED fusenet_status fusenet__hdf_open(const char *path, fn_hdf **out, fuse
  * fusenet__hdf_close or on failure; `name` is the file's name in messages. */
 FN_CHECKED fusenet_status fusenet__hdf_open_mem(const char *name, uint8_t *data, size_t size, fn_hdf **out,
                                                 fusenet_error *err);
+/* The same on bytes [offset, offset + size) of the open file `fd` (a .keras
+ * archive's stored weights entry, read in place); fd is owned from now on,
+ * closed by fusenet__hdf_close or on failure. The caller has checked that
+ * the bytes lie in the file. */
+FN_CHECKED fusenet_status fusenet__hdf_open_window(const char *name, int fd, uint64_t offset, uint64_t size,
+                                                   fn_hdf **out, fusenet_error *err);
 void fusenet__hdf_close(fn_hdf *h);
 const char *fusenet__hdf_path(const fn_hdf *h);
 fn_hdf_obj fusenet__hdf_root(const fn_hdf *h);

@@ -258,15 +258,17 @@ def legacy_to_keras3(src, dst, names=True, classes=None, mutate=None):
             mutate(out)
 
 
-def keras_zip(path, weights=None, entries=(), compression=None):
-    """A .keras archive: metadata.json, config.json, then model.weights.h5 (bytes of file `weights`)."""
+def keras_zip(path, weights=None, entries=(), compression=None, zip64=False, comment=b""):
+    """A .keras archive: metadata.json, config.json, then model.weights.h5 (bytes of file `weights`;
+    zip64: with a zip64 extra field in its local header); comment: the archive's comment."""
     import zipfile
     with zipfile.ZipFile(path, "w", compression=compression or zipfile.ZIP_STORED) as zf:
         zf.writestr("metadata.json", '{"keras_version": "3.6.0"}')
         zf.writestr("config.json", "{}")
         if weights:
-            with open(weights, "rb") as f:
-                zf.writestr("model.weights.h5", f.read())
+            with open(weights, "rb") as f, zf.open("model.weights.h5", "w", force_zip64=zip64) as w:
+                shutil.copyfileobj(f, w)
+        zf.comment = comment
         for name, data in entries:
             with warnings.catch_warnings():  # a second entry of one name is the point of some fixtures
                 warnings.simplefilter("ignore", UserWarning)
@@ -564,6 +566,18 @@ class Fixtures:
                                                           compression=zipfile.ZIP_DEFLATED))
         large("zip_two_weights.keras")(lambda dst: keras_zip(dst, self.need("k3_vgg.weights.h5"),
                                                              entries=[("model.weights.h5", b"x" * 64)]))
+
+        large("zip64_comment.keras")(lambda dst: keras_zip(dst, self.need("k3_vgg.weights.h5"), zip64=True,
+                                                            comment=b"written by hand"))
+
+        @large("zip_flipped.keras")
+        def _(dst):  # one bit of a weight flipped: the entry's CRC-32 no longer matches
+            shutil.copyfile(self.need("vgg.keras"), dst)
+            with open(dst, "r+b") as f:
+                f.seek(os.path.getsize(dst) // 2)
+                b = f.read(1)
+                f.seek(-1, os.SEEK_CUR)
+                f.write(bytes([b[0] ^ 0x10]))
 
         @large("zip_truncated.keras")
         def _(dst):
@@ -965,7 +979,7 @@ def make_cases(fx, work):
         tap("weights_k3_%s" % label, weights=P("k3_vgg_%s.weights.h5" % label), **kw)
     for label, path in (("named", P("k3_vgg.weights.h5")), ("nonames", P("k3_vgg_nonames.weights.h5")),
                         ("zip", P("vgg.keras")), ("zip_named_h5", P("vgg_keras_named.h5")),
-                        ("zip_deflated", P("zip_deflated.keras"))):
+                        ("zip_deflated", P("zip_deflated.keras")), ("zip64_comment", P("zip64_comment.keras"))):
         tap("weights_format_%s_ok" % label, weights=path, layer="block5_conv3", ok=True, outputs=["out.npy"],
             check=same_as(ref_vgg, 0))   # the same floats as the legacy file's
     k3("missing_var", want=[P("k3_vgg_missing_var.weights.h5"), "block1_conv2", "1 weight, expected 2"])
@@ -997,6 +1011,7 @@ def make_cases(fx, work):
             ("size_stored_differ", ["zip_size_stored_differ.keras"]),
             ("overlap", ["zip_overlap.keras"]),
             ("truncated", ["zip_truncated.keras"]),
+            ("flipped", ["zip_flipped.keras", "model.weights.h5", "CRC"]),
     ):
         tap("weights_zip_%s" % label, weights=P("zip_%s.keras" % label), want=want)
 

@@ -25,6 +25,7 @@ few near-misses, so the fuzzers start from deep inside the formats:
 """
 import io
 import os
+import struct
 import shutil
 
 import h5py
@@ -271,6 +272,25 @@ def zip_seeds():
                 zf.writestr(zi, data)
     with open(out("zip", "empty.zip"), "wb") as f:
         f.write(b"PK\x05\x06" + bytes(18))
+    # the zip64 forms: a zip64 extra field in the local header (force_zip64) and an
+    # archive comment; then the same with its end record moved into a zip64 end
+    # record and locator (APPNOTE.TXT 4.3.14-4.3.15), the 32-bit fields saturated
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("metadata.json", (2024, 1, 1, 0, 0, 0)), '{"keras_version": "3.6.0"}')
+        with zf.open(zipfile.ZipInfo("model.weights.h5", (2024, 1, 1, 0, 0, 0)), "w", force_zip64=True) as w:
+            w.write(h5)
+        zf.comment = b"a comment"
+    z = bio.getvalue()
+    with open(out("zip", "zip64_local_comment.keras"), "wb") as f:
+        f.write(z)
+    end = z.rindex(b"PK\x05\x06")
+    entries, cd_size, cd = struct.unpack_from("<HII", z, end + 10)
+    rec = struct.pack("<IQHHIIQQQQ", 0x06064b50, 44, 45, 45, 0, 0, entries, entries, cd_size, cd)
+    loc = struct.pack("<IIQI", 0x07064b50, 0, end, 1)
+    eocd = struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    with open(out("zip", "zip64_end.keras"), "wb") as f:
+        f.write(z[:end] + rec + loc + eocd)
 
 
 if __name__ == "__main__":
