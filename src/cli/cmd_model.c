@@ -439,8 +439,8 @@ static int print_profile(const fusenet_step_info *steps, size_t n, int iters, co
     }
     free(rows);
     double rate = total > 0 ? flops * iters / total / 1e6 : 0.0;
-    printf("whole net: %.3f ms/batch, %.1f GFLOP/s, %.1f%% of the FMA peak (%s, %d threads: %.1f GFLOP/s, measured "
-           "before the runs)\n",
+    printf("whole net: %.3f ms/batch, %.1f GFLOP/s, %.1f%% of the FMA peak (%s, %d threads: %.1f GFLOP/s, the best "
+           "of its measurements before and after the runs)\n",
            total / iters, rate, 100.0 * rate / peak->gflops, peak->isa, (int)peak->threads, peak->gflops);
     return 0;
 }
@@ -476,12 +476,17 @@ int cmd_bench(opts *o) {
         if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
         times[i] = (seconds_now() - a) * 1e3;
     }
-    fusenet_fma_peak peak = {0};
+    /* The peak is measured on both sides of the profiled runs and the higher
+     * one kept: on a shared machine a busy moment lowers one measurement, and
+     * a lowered peak would flatter every share of it. */
+    fusenet_fma_peak peak = {0}, after = {0};
     if (!rc && o->profile) {
         if (fusenet_measure_fma_peak(o->threads, &peak, &err) || fusenet_net_set_profiling(net, 1, &err))
             rc = fail(&err);
         for (int i = 0; i < o->iters && !rc; i++)
             if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
+        if (!rc && fusenet_measure_fma_peak(o->threads, &after, &err)) rc = fail(&err);
+        if (!rc && after.gflops > peak.gflops) peak = after;
     }
     size_t n_steps = 0;
     fusenet_step_info *steps = rc ? NULL : step_infos(net, &n_steps);
