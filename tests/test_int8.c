@@ -651,12 +651,12 @@ static void test_row_strips(void **state) {
     fusenet_error e;
     assert_true(m->g.n <= 16);
     assert_int_equal(fusenet__graph_shapes(&m->g, H, W, shapes, &e), FUSENET_OK);
-    int saved = fusenet__int8_strips;
-    fusenet__int8_strips = 0;
+    int saved = fusenet__row_strips;
+    fusenet__row_strips = 0;
     assert_int_equal(steps_of(m, cal, "conv_in"), BATCH);
     run_taps(m, FUSENET_MODE_INT8, cal, x, whole);
     for (int k = 3; k <= 5; k++) {
-        fusenet__int8_strips = k;
+        fusenet__row_strips = k;
         assert_int_equal(steps_of(m, cal, "conv_in"), BATCH * k);
         run_taps(m, FUSENET_MODE_INT8, cal, x, strips);
         for (int t = 0; t < 3; t++) {
@@ -678,7 +678,7 @@ static void test_row_strips(void **state) {
             free(strips[t]);
         }
     }
-    fusenet__int8_strips = saved;
+    fusenet__row_strips = saved;
     for (int t = 0; t < 3; t++) free(whole[t]);
     fusenet__free(x);
     fusenet_calibration_free(cal);

@@ -102,14 +102,7 @@ static int teardown(void **state) {
 static fusenet_tap tap_of(const tap_name *t) { return (fusenet_tap){t->vgg ? vgg : resnet, t->layer}; }
 
 static float *random_input(uint64_t seed) {
-    size_t count = (size_t)BATCH * IN_H * IN_W * 3;
-    float *x = malloc(count * sizeof *x);
-    assert_non_null(x);
-    for (size_t k = 0; k < count; k++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        x[k] = (float)((seed >> 40) % 20001) / 100.0f - 100.0f; /* caffe-like range */
-    }
-    return x;
+    return fx_lcg_input((size_t)BATCH * IN_H * IN_W * 3, seed, 20001, -100.0f); /* caffe-like range */
 }
 
 static fusenet_net *build(const fusenet_tap *taps, size_t n, int fuse, fusenet_interp interp,

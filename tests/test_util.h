@@ -90,7 +90,6 @@ static inline fusenet_net_params fx_net_params(const fusenet_tap *taps, size_t n
     return p;
 }
 
-/* fusenet_build_dual's params for two weight files at an h x w input. */
 /* How many compute steps of a net produce Keras layer `layer` (a layer run per
  * micro-batch or in row strips has several). */
 static inline size_t fx_compute_steps(const fusenet_net *net, const char *layer) {
@@ -104,6 +103,19 @@ static inline size_t fx_compute_steps(const fusenet_net *net, const char *layer)
     return count;
 }
 
+/* count seeded pseudo-random floats, uniform on the grid lo + k / 100 for k in
+ * [0, levels): a caffe-preprocessed picture's range; fails the test on no memory. */
+static inline float *fx_lcg_input(size_t count, uint64_t seed, uint32_t levels, float lo) {
+    float *x = malloc(count * sizeof *x);
+    assert_non_null(x);
+    for (size_t k = 0; k < count; k++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        x[k] = (float)((seed >> 40) % levels) / 100.0f + lo;
+    }
+    return x;
+}
+
+/* fusenet_build_dual's params for two weight files at an h x w input. */
 static inline fusenet_dual_params fx_dual_params(const char *resnet, const char *vgg, int32_t h, int32_t w) {
     fusenet_dual_params p = fusenet_dual_default_params();
     p.resnet_weights = resnet;

@@ -62,6 +62,9 @@ typedef struct ctx {
     int int8;      /* the trunk being emitted runs its convs in int8 */
     int cal_model; /* its model among the calibration's */
     int wlevels;   /* s8 weight levels on this CPU: 63 or 127 */
+    /* the trunk's emission */
+    int micro_cut;  /* the chain ending its micro-batched part, -1: none */
+    int skip_until; /* heads up to this node were emitted with an earlier one (block_strips) */
 } ctx;
 
 /* ---- the sticky status ---- */
@@ -464,9 +467,31 @@ static void quantized_src(ctx *c, int i, dnnl_data_type_t *dt, float *scale) {
 
 /* ---- op emitters: one per head op ---- */
 
+/* A value in the layout a step reads or writes it in. */
+typedef struct fn_arg_ref {
+    int value;
+    dnnl_memory_desc_t md;
+} fn_arg_ref;
+
+/* The compute step of conv chain ch from primitive pd: src, weights and bias
+ * into dst, `flops` of work (releases pd). */
+static void conv_step(ctx *c, const fn_chain *ch, double flops, dnnl_primitive_desc_t pd, fn_arg_ref src,
+                      fn_arg_ref w, fn_arg_ref b, fn_arg_ref dst) {
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->end, 4);
+    if (s) {
+        s->first = ch->head;
+        s->flops = flops;
+    }
+    step_arg(s, DNNL_ARG_SRC, src.value, &src.md);
+    step_arg(s, DNNL_ARG_WEIGHTS, w.value, &w.md);
+    step_arg(s, DNNL_ARG_BIAS, b.value, &b.md);
+    step_arg(s, DNNL_ARG_DST, dst.value, &dst.md);
+    finish_step(c, s, pd);
+}
+
 /* Row strips (int8 nets): the float32 input conv of an int8 trunk (VGG16's
  * block1_conv1: 224 x 224 x 64 floats, 12.8 MB an image) writes its output
- * fusenet__int8_strips row strips at a time into one strip-sized buffer, each
+ * fusenet__row_strips row strips at a time into one strip-sized buffer, each
  * strip quantized at once into its rows of the int8 value its consumers read,
  * so the whole float32 output never exists. Each strip is the same conv on a
  * band of the input and its halo rows, the padding only at the image's top
@@ -475,13 +500,13 @@ static void quantized_src(ctx *c, int i, dnnl_data_type_t *dt, float *scale) {
  * boundary may land one level away). Taken when: one image per step, stride 1, no residual sum,
  * the output not tapped and read only by int8 convs, the source float32 NHWC
  * (the caller's input). Returns the number of strips, 0 when not taken. */
-#ifndef FN_INT8_STRIPS
-#define FN_INT8_STRIPS 4
+#ifndef FN_ROW_STRIPS
+#define FN_ROW_STRIPS 4
 #endif
-int fusenet__int8_strips = FN_INT8_STRIPS;
+int fusenet__row_strips = FN_ROW_STRIPS;
 
 static int int8_strips(ctx *c, const fn_chain *ch) {
-    int strips = fusenet__int8_strips;
+    int strips = fusenet__row_strips;
     const fn_graph *g = c->g;
     const fn_plan *p = c->plan;
     const fn_node *n = &g->nodes[ch->head];
@@ -558,16 +583,9 @@ static void compile_conv_strips(ctx *c, const fn_chain *ch, const fn_conv_desc *
         step_arg_at(s, DNNL_ARG_FROM, c->ns[ch->src].value, &band, (size_t)lo * (size_t)in->w * (size_t)in->c * sizeof(float));
         step_arg(s, DNNL_ARG_TO, band_value, &src_md);
         finish_step(c, s, rpd);
-        s = add_step(c, FN_STEP_COMPUTE, ch->end, 4);
-        if (s) {
-            s->first = ch->head;
-            s->flops = 2.0 * (double)(e - a) * out->w * (double)n->filters * n->kh * n->kw * in->c;
-        }
-        step_arg(s, DNNL_ARG_SRC, band_value, &src_md);
-        step_arg(s, DNNL_ARG_WEIGHTS, w_value, &w_md);
-        step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
-        step_arg(s, DNNL_ARG_DST, strip_value, &dst_md);
-        finish_step(c, s, pd);
+        conv_step(c, ch, 2.0 * (double)(e - a) * out->w * (double)n->filters * n->kh * n->kw * in->c, pd,
+                  (fn_arg_ref){band_value, src_md}, (fn_arg_ref){w_value, w_md}, (fn_arg_ref){b_value, b_md},
+                  (fn_arg_ref){strip_value, dst_md});
         pd = NULL;
         if (ok(c))
             c->status = fusenet__op_reorder_scaled(c->net->eng, &dst_md, &q_rows, 1.0f / qscale, n->name, &pd, c->err);
@@ -581,6 +599,261 @@ static void compile_conv_strips(ctx *c, const fn_chain *ch, const fn_conv_desc *
 
 /* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU; in
  * int8 (quant.h) when conv_int8 says so. */
+/* The conv of chain ch's weights with its BatchNorm folded in, fetched from
+ * the file first when the model defers them: a model handed over to the
+ * build is folded in place (*own 1; its raw weights are released by
+ * done_conv_weights), others are copied. */
+static void conv_weights(ctx *c, const fn_chain *ch, float **w, float **b, int *own) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    const fn_shape *in = &c->plan->shapes[ch->src];
+    size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
+    fetch_weights(c, ch->head);
+    fetch_weights(c, ch->bn);
+    fn_node *mine = c->owned ? &c->owned->g.nodes[ch->head] : NULL;
+    *own = mine != NULL;
+    *w = mine ? mine->w[0] : ok(c) ? fusenet__malloc(kelems * sizeof **w) : NULL;
+    *b = mine ? mine->w[1] : ok(c) ? fusenet__malloc((size_t)n->filters * sizeof **b) : NULL;
+    if (ok(c) && (!*w || !*b)) fail(c, FUSENET_ERR_NOMEM, "out of memory folding layer %s", n->name);
+    if (!ok(c)) return;
+    if (!mine) {
+        memcpy(*w, n->w[0], kelems * sizeof **w);
+        memcpy(*b, n->w[1], (size_t)n->filters * sizeof **b);
+    }
+    if (ch->bn >= 0) {
+        const fn_node *bn = &c->g->nodes[ch->bn];
+        check_bn_scale(c, bn, n->filters);
+        fusenet__fold_batch_norm(*w, *b, kelems, n->filters, bn->w[0], bn->w[1], bn->w[2], bn->w[3], bn->epsilon);
+    }
+}
+
+/* Frees conv_weights' copies and releases the raw weights of a handed-over model. */
+static void done_conv_weights(ctx *c, const fn_chain *ch, float *w, float *b, int own) {
+    if (!own) {
+        fusenet__free(w);
+        fusenet__free(b);
+    }
+    release_weights(c, ch->head);
+    release_weights(c, ch->bn);
+}
+
+/* The conv's shape, window and post-ops (float32; src and dst left to the caller). */
+static void conv_geometry(const ctx *c, const fn_chain *ch, fn_conv_desc *d) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    memset(d, 0, sizeof *d);
+    d->weights_dims[0] = n->filters;
+    d->weights_dims[1] = c->plan->shapes[ch->src].c;
+    d->weights_dims[2] = n->kh;
+    d->weights_dims[3] = n->kw;
+    d->out_c = n->filters;
+    d->strides[0] = d->strides[1] = n->stride;
+    for (int k = 0; k < 2; k++) {
+        d->pad_l[k] = ch->pad_l[k];
+        d->pad_r[k] = ch->pad_r[k];
+    }
+    d->relu = ch->relu_post;
+    d->winograd = c->mode == FUSENET_MODE_FAST && n->kh == 3 && n->kw == 3 && n->stride == 1;
+    d->sum_scale = 1.0f;
+}
+
+/* Row strips (float32 nets): a trunk's first block, when it is conv -> conv
+ * -> 2x2 max pool on the caller's input (VGG16's and VGG19's block1: two
+ * 224 x 224 x 64 float32 maps, 25.7 MB an image, the largest values of the
+ * dual net), runs as strips of ceil(rows / fusenet__row_strips) of the
+ * pool's output rows (the last one shorter; fewer strips when that leaves
+ * the last one empty): each strip's band of input rows and halo rows goes through both convs and
+ * the pool into strip-sized buffers, and its pooled rows are copied into the
+ * pool's output, so neither conv's whole output ever exists. A strip's first
+ * conv recomputes the two rows it shares with the next strip (its second
+ * conv's halo); the FLOPs reported count each output row once. Each strip's
+ * convs are the same convs on fewer rows, padded only at the image's top and
+ * bottom (oneDNN sums each output over the same taps in the same order
+ * whatever the rows: measured byte-identical to the whole convs on AVX2).
+ * Taken when: float32, one image per step, stride-1 convs without residual
+ * sums, neither conv's output tapped or read by anything but the next op,
+ * no other op between them, the pool 2x2 stride 2 unpadded, and the first
+ * conv reading the caller's NHWC input. A micro-batched part ending at
+ * either conv then ends after the pool (whose output is a quarter of the
+ * conv's), unless the pool is tapped: then no strips. Returns the number of
+ * strips, 0 when not taken; *b and *p: the second conv's chain and the
+ * pool's. */
+static const fn_chain *only_reader(const ctx *c, int i) {
+    const fn_plan *p = c->plan;
+    if (p->nodes[i].tapped || p->nodes[i].consumers != 1) return NULL;
+    for (int j = i + 1; j < c->g->n; j++) {
+        if (p->nodes[j].role == FN_ROLE_DEAD) continue;
+        for (int k = 0; k < c->g->nodes[j].n_in; k++)
+            if (c->g->nodes[j].in[k] == i) {
+                const fn_chain *cj = p->nodes[j].chain >= 0 ? &p->chains[p->nodes[j].chain] : NULL;
+                return cj && cj->head == j && cj->src == i ? cj : NULL;
+            }
+    }
+    return NULL;
+}
+
+static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_chain **p) {
+    const fn_graph *g = c->g;
+    const fn_plan *pl = c->plan;
+    int strips = fusenet__row_strips;
+    *b = *p = NULL;
+    if (strips < 2 || !ok(c) || c->int8 || c->batch != 1) return 0;
+    const fn_chain *cb = only_reader(c, a->end), *cp = cb ? only_reader(c, cb->end) : NULL;
+    if (!cp || g->nodes[a->head].op != FN_OP_CONV2D || g->nodes[cb->head].op != FN_OP_CONV2D ||
+        g->nodes[cp->head].op != FN_OP_MAX_POOL || cp->end != cp->head)
+        return 0;
+    const fn_node *na = &g->nodes[a->head], *nb = &g->nodes[cb->head], *np = &g->nodes[cp->head];
+    if (na->stride != 1 || nb->stride != 1 || a->shortcut >= 0 || cb->shortcut >= 0 || np->kh != 2 || np->kw != 2 ||
+        np->stride != 2 || cp->pad_l[0] || cp->pad_l[1] || cp->pad_r[0] || cp->pad_r[1] ||
+        pl->shapes[cp->head].h < 2 * strips)
+        return 0;
+    for (int j = a->head + 1; j < cp->head; j++) /* nothing else emitted in between */
+        if (pl->nodes[j].role == FN_ROLE_HEAD && j != cb->head) return 0;
+    int cut_inside = c->micro_cut >= 0 &&
+                     (c->micro_cut == pl->nodes[a->head].chain || c->micro_cut == pl->nodes[cb->head].chain);
+    if (cut_inside && pl->nodes[cp->end].tapped) return 0;
+    const fn_shape *in = &pl->shapes[a->src];
+    dnnl_memory_desc_t nhwc;
+    fusenet__md4(&nhwc, 1, in->c, in->h, in->w, dnnl_nhwc);
+    if (c->ns[a->src].value != c->input_value || !dnnl_memory_desc_equal(&c->ns[a->src].md, &nhwc)) return 0;
+    *b = cb;
+    *p = cp;
+    if (cut_inside) c->micro_cut = pl->nodes[cp->head].chain; /* the micro-batched part ends after the pool instead */
+    return strips;
+}
+
+/* Rows [lo, hi) of the input a stride-1 window (top padding pt, height kh) reads for output rows [a, e),
+ * clipped to the input's n rows, and the padding left above and below them. */
+static void window_rows(int a, int e, int pt, int kh, int n, int *lo, int *hi, dnnl_dim_t *pad_t, dnnl_dim_t *pad_b) {
+    *lo = a - pt > 0 ? a - pt : 0;
+    *hi = e - 1 - pt + kh < n ? e - 1 - pt + kh : n;
+    *pad_t = *lo - (a - pt);
+    *pad_b = (e - 1 - pt + kh) - *hi;
+}
+
+/* Uploads a strip conv's weights and bias the first time (later strips take the same layout). */
+static void strip_weights(ctx *c, const fn_node *n, int cin, dnnl_primitive_desc_t pd, const float *w, const float *b,
+                          int *w_value, dnnl_memory_desc_t *w_md, int *b_value, dnnl_memory_desc_t *b_md) {
+    if (*w_value >= 0 || !ok(c)) return;
+    dnnl_memory_desc_t w_user;
+    fusenet__md4(&w_user, n->filters, cin, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
+    *w_md = pd_md(c, pd, dnnl_query_weights_md, 0);
+    *b_md = pd_md(c, pd, dnnl_query_weights_md, 1);
+    *w_value = upload(c, w, &w_user, w_md, n->name);
+    *b_value = upload(c, b, b_md, b_md, n->name);
+}
+
+/* Chains ca (conv), cb (conv) and cp (2x2 max pool) as `strips` row strips
+ * (block_strips); da: ca's desc for the whole image, wa and ba its folded
+ * weights. */
+static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc *da, const float *wa, const float *ba,
+                                 const fn_chain *cb, const fn_chain *cp, int strips) {
+    const fn_node *na = &c->g->nodes[ca->head], *nb = &c->g->nodes[cb->head], *np = &c->g->nodes[cp->head];
+    const fn_shape *in = &c->plan->shapes[ca->src], *sa = &c->plan->shapes[ca->head], *sb = &c->plan->shapes[cb->head],
+                   *sp = &c->plan->shapes[cp->head];
+    float *wb, *bb;
+    int own_b;
+    conv_weights(c, cb, &wb, &bb, &own_b);
+    fn_conv_desc db;
+    conv_geometry(c, cb, &db);
+    dnnl_dims_t kernel = {np->kh, np->kw}, strides = {np->stride, np->stride}, no_pad = {0, 0};
+    /* the pool's output laid out as the whole-image ops would lay it out, for the ops after it */
+    dnnl_memory_desc_t b_any, b_out_any, p_any, b_full, p_full;
+    fusenet__md4(&b_any, 1, sa->c, sa->h, sa->w, dnnl_format_tag_any);
+    fusenet__md4(&b_out_any, 1, nb->filters, sb->h, sb->w, dnnl_format_tag_any);
+    fusenet__md4(&p_any, 1, sp->c, sp->h, sp->w, dnnl_format_tag_any);
+    db.src = &b_any;
+    db.dst = &b_out_any;
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &db, nb->name, &pd, c->err);
+    b_full = pd_md(c, pd, dnnl_query_dst_md, 0);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    pd = NULL;
+    if (ok(c))
+        c->status = fusenet__op_pool(c->net->eng, 1, &b_full, &p_any, kernel, strides, no_pad, no_pad, np->name, &pd,
+                                     c->err);
+    p_full = pd_md(c, pd, dnnl_query_dst_md, 0);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    int rows_blocked = 0; /* a strip's rows of p_full are a view of it only if H is not a blocked dimension */
+    for (int k = 0; k < p_full.format_desc.blocking.inner_nblks; k++) rows_blocked |= p_full.format_desc.blocking.inner_idxs[k] == 2;
+    if (ok(c) && (p_full.format_kind != dnnl_blocked || rows_blocked))
+        fail(c, FUSENET_ERR_BACKEND, "layer %s: its layout has no rows to write strips into", np->name);
+    int p_value = arena_value(c, &p_full);
+    int band = add_value(c, FN_VALUE_ARENA, 0), buf_a = add_value(c, FN_VALUE_ARENA, 0), /* sized below: */
+        buf_b = add_value(c, FN_VALUE_ARENA, 0), buf_p = add_value(c, FN_VALUE_ARENA, 0); /* the tallest strip's */
+    int wa_value = -1, ba_value = -1, wb_value = -1, bb_value = -1;
+    dnnl_memory_desc_t wa_md, ba_md, wb_md, bb_md;
+    int per = (sp->h + strips - 1) / strips, done_a = 0; /* pooled rows per strip; rows of ca computed so far */
+    for (int pa = 0; pa < sp->h && ok(c); pa += per) {
+        int pe = pa + per < sp->h ? pa + per : sp->h; /* pooled rows [pa, pe) */
+        int lo_b, hi_b, lo_a, hi_a;                   /* cb reads ca's rows [lo_b, hi_b), ca the input's [lo_a, hi_a) */
+        dnnl_dim_t bt, bbot, at, abot;
+        window_rows(2 * pa, 2 * pe, (int)db.pad_l[0], nb->kh, sa->h, &lo_b, &hi_b, &bt, &bbot);
+        window_rows(lo_b, hi_b, (int)da->pad_l[0], na->kh, in->h, &lo_a, &hi_a, &at, &abot);
+        dnnl_memory_desc_t a_src_any, b_src_any, b_dst_any, p_dst_any, band_nhwc, p_rows;
+        fusenet__md4(&a_src_any, 1, in->c, hi_a - lo_a, in->w, dnnl_format_tag_any);
+        fusenet__md4(&band_nhwc, 1, in->c, hi_a - lo_a, in->w, dnnl_nhwc);
+        fusenet__md4(&b_src_any, 1, sa->c, hi_b - lo_b, sa->w, dnnl_format_tag_any);
+        fusenet__md4(&b_dst_any, 1, nb->filters, 2 * (pe - pa), sb->w, dnnl_format_tag_any);
+        fusenet__md4(&p_dst_any, 1, sp->c, pe - pa, sp->w, dnnl_format_tag_any);
+        /* cb first: ca writes its rows in the layout cb reads */
+        fn_conv_desc sdb = db, sda = *da;
+        sdb.src = &b_src_any;
+        sdb.dst = &b_dst_any;
+        sdb.weights = wb_value >= 0 ? &wb_md : NULL;
+        sdb.pad_l[0] = bt;
+        sdb.pad_r[0] = bbot;
+        dnnl_primitive_desc_t pdb = NULL, pda = NULL, pdp = NULL, r_in = NULL, r_out = NULL;
+        if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sdb, nb->name, &pdb, c->err);
+        dnnl_memory_desc_t b_src = pd_md(c, pdb, dnnl_query_src_md, 0), b_dst = pd_md(c, pdb, dnnl_query_dst_md, 0);
+        sda.src = &a_src_any;
+        sda.dst = &b_src;
+        sda.weights = wa_value >= 0 ? &wa_md : NULL;
+        sda.pad_l[0] = at;
+        sda.pad_r[0] = abot;
+        if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sda, na->name, &pda, c->err);
+        dnnl_memory_desc_t a_src = pd_md(c, pda, dnnl_query_src_md, 0);
+        if (ok(c))
+            c->status = fusenet__op_pool(c->net->eng, 1, &b_dst, &p_dst_any, kernel, strides, no_pad, no_pad, np->name,
+                                         &pdp, c->err);
+        dnnl_memory_desc_t p_dst = pd_md(c, pdp, dnnl_query_dst_md, 0);
+        strip_weights(c, na, in->c, pda, wa, ba, &wa_value, &wa_md, &ba_value, &ba_md);
+        strip_weights(c, nb, sa->c, pdb, wb, bb, &wb_value, &wb_md, &bb_value, &bb_md);
+        grow_value(c, band, dnnl_memory_desc_get_size(&a_src));
+        grow_value(c, buf_a, dnnl_memory_desc_get_size(&b_src));
+        grow_value(c, buf_b, dnnl_memory_desc_get_size(&b_dst));
+        grow_value(c, buf_p, dnnl_memory_desc_get_size(&p_dst));
+        p_rows = p_full; /* rows [pa, pe) of the pool's output, in place */
+        p_rows.dims[2] = p_rows.padded_dims[2] = pe - pa;
+        size_t p_at = (size_t)pa * (size_t)p_full.format_desc.blocking.strides[2] * sizeof(float);
+        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &band_nhwc, &a_src, na->name, &r_in, c->err);
+        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &p_dst, &p_rows, np->name, &r_out, c->err);
+        /* the steps: the input band, ca, cb, the pool, the pooled rows into place */
+        fn_step *s = add_step(c, FN_STEP_REORDER, ca->src, 2);
+        step_arg_at(s, DNNL_ARG_FROM, c->input_value, &band_nhwc,
+                    (size_t)lo_a * (size_t)in->w * (size_t)in->c * sizeof(float));
+        step_arg(s, DNNL_ARG_TO, band, &a_src);
+        finish_step(c, s, r_in);
+        double new_a = hi_b - (done_a > lo_b ? done_a : lo_b); /* ca's rows no earlier strip computed */
+        done_a = hi_b;
+        conv_step(c, ca, 2.0 * new_a * sa->w * (double)na->filters * na->kh * na->kw * in->c, pda,
+                  (fn_arg_ref){band, a_src}, (fn_arg_ref){wa_value, wa_md}, (fn_arg_ref){ba_value, ba_md},
+                  (fn_arg_ref){buf_a, b_src});
+        conv_step(c, cb, 2.0 * 2.0 * (double)(pe - pa) * sb->w * (double)nb->filters * nb->kh * nb->kw * sa->c, pdb,
+                  (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md}, (fn_arg_ref){bb_value, bb_md},
+                  (fn_arg_ref){buf_b, b_dst});
+        s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
+        step_arg(s, DNNL_ARG_SRC, buf_b, &b_dst);
+        step_arg(s, DNNL_ARG_DST, buf_p, &p_dst);
+        finish_step(c, s, pdp);
+        s = add_step(c, FN_STEP_REORDER, cp->end, 2);
+        step_arg(s, DNNL_ARG_FROM, buf_p, &p_dst);
+        step_arg_at(s, DNNL_ARG_TO, p_value, &p_rows, p_at);
+        finish_step(c, s, r_out);
+    }
+    done_conv_weights(c, cb, wb, bb, own_b);
+    c->skip_until = cp->head;
+    set_node(c, cp->end, p_value, &p_full);
+}
+
 static void compile_conv(ctx *c, const fn_chain *ch) {
     const fn_node *n = &c->g->nodes[ch->head];
     const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
@@ -588,24 +861,9 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
         fail(c, FUSENET_ERR_BACKEND, "layer %s: shortcut %s not computed", c->g->nodes[ch->sum].name,
              c->g->nodes[ch->shortcut].name);
     size_t kelems = (size_t)n->kh * n->kw * (size_t)in->c * (size_t)n->filters;
-    fetch_weights(c, ch->head);
-    fetch_weights(c, ch->bn);
-    /* A model handed over to the build is folded in place (its raw weights are released below); others are copied. */
-    fn_node *own = c->owned ? &c->owned->g.nodes[ch->head] : NULL;
-    float *w = own ? own->w[0] : ok(c) ? fusenet__malloc(kelems * sizeof *w) : NULL;
-    float *b = own ? own->w[1] : ok(c) ? fusenet__malloc((size_t)n->filters * sizeof *b) : NULL;
-    if (ok(c) && (!w || !b)) fail(c, FUSENET_ERR_NOMEM, "out of memory folding layer %s", n->name);
-    if (ok(c)) {
-        if (!own) {
-            memcpy(w, n->w[0], kelems * sizeof *w);
-            memcpy(b, n->w[1], (size_t)n->filters * sizeof *b);
-        }
-        if (ch->bn >= 0) {
-            const fn_node *bn = &c->g->nodes[ch->bn];
-            check_bn_scale(c, bn, n->filters);
-            fusenet__fold_batch_norm(w, b, kelems, n->filters, bn->w[0], bn->w[1], bn->w[2], bn->w[3], bn->epsilon);
-        }
-    }
+    float *w, *b;
+    int own;
+    conv_weights(c, ch, &w, &b, &own);
     /* data types and scales: float32 throughout, or int8 src, s8 weights and an int8 dst (float32
      * when only taps read it, no rounding of the result, or when AUTO keeps it float32) */
     int q = ok(c) && conv_int8(c, ch);
@@ -664,34 +922,19 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
         }
     }
     fn_conv_desc d;
-    memset(&d, 0, sizeof d);
+    conv_geometry(c, ch, &d);
     d.src = &src_any;
     d.dst = &dst_want;
-    d.weights_dims[0] = n->filters;
-    d.weights_dims[1] = in->c;
-    d.weights_dims[2] = n->kh;
-    d.weights_dims[3] = n->kw;
-    d.out_c = n->filters;
-    d.strides[0] = d.strides[1] = n->stride;
-    for (int k = 0; k < 2; k++) {
-        d.pad_l[k] = ch->pad_l[k];
-        d.pad_r[k] = ch->pad_r[k];
-    }
     d.sum = sum_value >= 0;
-    d.relu = ch->relu_post;
-    d.winograd = c->mode == FUSENET_MODE_FAST && n->kh == 3 && n->kw == 3 && n->stride == 1;
     d.oscales = q ? oscales : NULL;
     d.sum_scale = s_sum / s_dst;
     d.sum_dt = sum_dt;
-    int strips = q ? 0 : int8_strips(c, ch);
-    if (strips) {
-        compile_conv_strips(c, ch, &d, w, b, strips);
-        if (!own) {
-            fusenet__free(w);
-            fusenet__free(b);
-        }
-        release_weights(c, ch->head);
-        release_weights(c, ch->bn);
+    const fn_chain *next = NULL, *pool = NULL;
+    int strips = q ? 0 : int8_strips(c, ch), block = q || strips ? 0 : block_strips(c, ch, &next, &pool);
+    if (strips || block) {
+        if (strips) compile_conv_strips(c, ch, &d, w, b, strips);
+        else compile_block_strips(c, ch, &d, w, b, next, pool, block);
+        done_conv_weights(c, ch, w, b, own);
         return;
     }
     dnnl_primitive_desc_t pd = NULL;
@@ -720,15 +963,10 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
     step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
     step_arg(s, DNNL_ARG_DST, dst_value, &dst_md);
     finish_step(c, s, pd);
-    if (!own) {
-        fusenet__free(w);
-        fusenet__free(b);
-    }
+    done_conv_weights(c, ch, w, b, own);
     fusenet__free(wq);
     fusenet__free(w_scale);
     fusenet__free(oscales);
-    release_weights(c, ch->head);
-    release_weights(c, ch->bn);
     if (ch->shortcut >= 0 && ok(c)) /* its buffer (or its converted copy) now holds the sum */
         c->ns[ch->shortcut].value = c->ns[ch->shortcut].alt_value = -1;
     set_node_q(c, ch->end, dst_value, &dst_md, s_dst);
@@ -967,11 +1205,30 @@ static void repeat_micro_batches(ctx *c, int first_step, int first_value, int en
     e->md = full;
 }
 
+/* One head op's step(s): the one emitter per op. */
+static void compile_head(ctx *c, int i, const fn_chain *ch) {
+    switch (c->g->nodes[i].op) {
+    case FN_OP_ZERO_PAD: compile_zero_pad(c, i); break;
+    case FN_OP_CONV2D: compile_conv(c, ch); break;
+    case FN_OP_BATCH_NORM:
+    case FN_OP_RELU: compile_simple(c, i); break;
+    case FN_OP_ADD: compile_add(c, i); break;
+    case FN_OP_MAX_POOL:
+    case FN_OP_GLOBAL_AVG_POOL:
+    case FN_OP_GLOBAL_MAX_POOL: compile_pool(c, ch); break;
+    case FN_OP_DENSE: compile_dense(c, i); break;
+    case FN_OP_INPUT:
+    case FN_OP_FLATTEN: fail(c, FUSENET_ERR_BACKEND, "layer %s: planned as a step", c->g->nodes[i].name); break;
+    }
+}
+
 static void compile_model(ctx *c) {
     const fn_graph *g = c->g;
     int batch = c->batch, cut = fusenet__memplan_micro_cut(g, c->plan, batch, FN_MICRO_MAX_IMAGES, NULL);
     int first_step = c->net->n_steps, first_value = c->net->n_values;
     if (cut >= 0) c->batch = fusenet__memplan_micro_images(batch, FN_MICRO_MAX_IMAGES);
+    c->micro_cut = cut; /* block_strips may move it past its pool */
+    c->skip_until = -1;
     for (int i = 0; i < g->n && ok(c); i++) {
         const fn_plan_node *pn = &c->plan->nodes[i];
         const fn_chain *ch = pn->chain >= 0 ? &c->plan->chains[pn->chain] : NULL;
@@ -982,20 +1239,8 @@ static void compile_model(ctx *c) {
         } else if (pn->role == FN_ROLE_VIEW) {
             compile_flatten(c, i);
         } else if (pn->role == FN_ROLE_HEAD) {
-            switch (g->nodes[i].op) {
-            case FN_OP_ZERO_PAD: compile_zero_pad(c, i); break;
-            case FN_OP_CONV2D: compile_conv(c, ch); break;
-            case FN_OP_BATCH_NORM:
-            case FN_OP_RELU: compile_simple(c, i); break;
-            case FN_OP_ADD: compile_add(c, i); break;
-            case FN_OP_MAX_POOL:
-            case FN_OP_GLOBAL_AVG_POOL:
-            case FN_OP_GLOBAL_MAX_POOL: compile_pool(c, ch); break;
-            case FN_OP_DENSE: compile_dense(c, i); break;
-            case FN_OP_INPUT:
-            case FN_OP_FLATTEN: fail(c, FUSENET_ERR_BACKEND, "layer %s: planned as a step", g->nodes[i].name); break;
-            }
-            if (cut >= 0 && pn->chain == cut) {
+            if (i > c->skip_until) compile_head(c, i, ch); /* else emitted with an earlier head (block_strips) */
+            if (c->micro_cut >= 0 && pn->chain == c->micro_cut) {
                 repeat_micro_batches(c, first_step, first_value, ch->end, batch);
                 c->batch = batch;
             }

@@ -140,9 +140,10 @@ int fusenet__default_threads(void);
  * int8, UNSUPPORTED where it has no int8 convolutions. */
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err);
 
-/* Row strips of an int8 trunk's float32 input conv (compile.c): how many, or
- * 0 or 1 for none. FN_INT8_STRIPS by default; read by every build, set only
- * by tests (which compare the two paths). */
-extern int fusenet__int8_strips;
+/* Row strips (compile.c) of an int8 trunk's float32 input conv and of a
+ * float32 trunk's first conv -> conv -> pool block: how many, or 0 or 1 for
+ * none. FN_ROW_STRIPS by default; read by every build, set only by tests
+ * (which compare the two paths). */
+extern int fusenet__row_strips;
 
 #endif
