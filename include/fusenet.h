@@ -237,7 +237,9 @@ FUSENET_API fusenet_status fusenet_model_create(const fusenet_model_params *para
  *  whatever its name: legacy HDF5 (the official *_notop.h5 and full files,
  *  tf.keras 2 save_weights and model.save, nested sub-models), Keras 3
  *  .weights.h5 (with or without the name attributes of Keras >= 3.6) and
- *  .keras archives (their model.weights.h5, read into memory). A file holding
+ *  .keras archives (their model.weights.h5: read in place where it is stored,
+ *  as Keras writes it, once its CRC-32 matches; inflated into memory where it
+ *  is deflated). A file holding
  *  this network as a nested model is read with params->submodel.
  *  Weights are matched by layer name; every shape is checked against the graph.
  *  Older Keras ResNet50 files (deep-learning-models v0.2: bn_conv1,
