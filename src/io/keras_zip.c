@@ -125,9 +125,11 @@ static fusenet_status read_entry(zip_t *za, zip_uint64_t index, const char *name
 }
 
 /* Opens the archive (the file `fd`, or the bytes data[0..size)) with
- * libzip's consistency checks and finds and checks its entry `entry`. */
+ * libzip's consistency checks and finds and checks its entry `entry`;
+ * *archive: the archive's size in bytes. */
 static fusenet_status open_checked(int fd, const char *name, const uint8_t *data, size_t size, const char *entry,
-                                   zip_t **za, zip_uint64_t *index, zip_stat_t *stat, fusenet_error *err) {
+                                   zip_t **za, zip_uint64_t *index, zip_stat_t *stat, uint64_t *archive_size,
+                                   fusenet_error *err) {
     *za = NULL;
     zip_error_t ze;
     zip_error_init(&ze);
@@ -165,6 +167,7 @@ static fusenet_status open_checked(int fd, const char *name, const uint8_t *data
         return st;
     }
     *za = z;
+    *archive_size = archive;
     return FUSENET_OK;
 }
 
@@ -196,7 +199,8 @@ fusenet_status fusenet__zip_read(const char *path, const char *name, const uint8
     zip_t *za;
     zip_uint64_t index;
     zip_stat_t zs;
-    fusenet_status st = open_checked(fd, name, data, size, entry, &za, &index, &zs, err);
+    uint64_t archive;
+    fusenet_status st = open_checked(fd, name, data, size, entry, &za, &index, &zs, &archive, err);
     if (st == FUSENET_OK) {
         st = read_to_memory(za, index, &zs, name, entry, out, n, err);
         zip_discard(za);
@@ -370,7 +374,8 @@ fusenet_status fusenet__zip_open_h5(const char *path, fn_hdf **out, fusenet_erro
     zip_t *za;
     zip_uint64_t index;
     zip_stat_t zs;
-    fusenet_status st = open_checked(fd, path, NULL, 0, FN_ZIP_WEIGHTS, &za, &index, &zs, err);
+    uint64_t archive;
+    fusenet_status st = open_checked(fd, path, NULL, 0, FN_ZIP_WEIGHTS, &za, &index, &zs, &archive, err);
     if (st != FUSENET_OK) {
         close(fd);
         return st;
@@ -378,11 +383,10 @@ fusenet_status fusenet__zip_open_h5(const char *path, fn_hdf **out, fusenet_erro
     /* A stored entry is read in place when our reading of the headers finds
      * the entry libzip found (same size and CRC) and its bytes have that CRC;
      * anything else is read through libzip, which reports what is wrong. */
-    struct stat sb;
     fn_zip_span sp;
     uint32_t crc;
-    if (zs.comp_method == ZIP_CM_STORE && fstat(fd, &sb) == 0 &&
-        fusenet__zip_locate(fd, NULL, (uint64_t)sb.st_size, FN_ZIP_WEIGHTS, &sp) == 0 && sp.method == ZIP_CM_STORE &&
+    if (zs.comp_method == ZIP_CM_STORE && fusenet__zip_locate(fd, NULL, archive, FN_ZIP_WEIGHTS, &sp) == 0 &&
+        sp.method == ZIP_CM_STORE &&
         sp.length == zs.size && sp.crc == zs.crc && file_crc(fd, sp.offset, sp.length, &crc) == 0 && crc == zs.crc) {
         zip_discard(za);
         return fusenet__hdf_open_window(name, fd, sp.offset, sp.length, out, err); /* owns fd from here */
