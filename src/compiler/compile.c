@@ -489,6 +489,40 @@ static void conv_step(ctx *c, const fn_chain *ch, double flops, dnnl_primitive_d
     finish_step(c, s, pd);
 }
 
+/* Rows [lo, hi) of the input a stride-1 window (top padding pt, height kh) reads for output rows [a, e),
+ * clipped to the input's n rows, and the padding left above and below them. */
+static void window_rows(int a, int e, int pt, int kh, int n, int *lo, int *hi, dnnl_dim_t *pad_t, dnnl_dim_t *pad_b) {
+    *lo = a - pt > 0 ? a - pt : 0;
+    *hi = e - 1 - pt + kh < n ? e - 1 - pt + kh : n;
+    *pad_t = *lo - (a - pt);
+    *pad_b = (e - 1 - pt + kh) - *hi;
+}
+
+/* Uploads a strip conv's weights and bias the first time (later strips take the same layout). */
+static void strip_weights(ctx *c, const fn_node *n, int cin, dnnl_primitive_desc_t pd, const float *w, const float *b,
+                          int *w_value, dnnl_memory_desc_t *w_md, int *b_value, dnnl_memory_desc_t *b_md) {
+    if (*w_value >= 0 || !ok(c)) return;
+    dnnl_memory_desc_t w_user;
+    fusenet__md4(&w_user, n->filters, cin, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
+    *w_md = pd_md(c, pd, dnnl_query_weights_md, 0);
+    *b_md = pd_md(c, pd, dnnl_query_weights_md, 1);
+    *w_value = upload(c, w, &w_user, w_md, n->name);
+    *b_value = upload(c, b, b_md, b_md, n->name);
+}
+
+/* The step copying rows [lo, lo + rows) of node i's float32 NHWC value
+ * (rows_nhwc: their md) into `band`, in the layout md a strip's conv reads. */
+static void band_step(ctx *c, int i, int lo, const dnnl_memory_desc_t *rows_nhwc, int band, const dnnl_memory_desc_t *md,
+                      const char *layer) {
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, rows_nhwc, md, layer, &pd, c->err);
+    fn_step *s = add_step(c, FN_STEP_REORDER, i, 2);
+    const fn_shape *sh = &c->plan->shapes[i];
+    step_arg_at(s, DNNL_ARG_FROM, c->ns[i].value, rows_nhwc, (size_t)lo * (size_t)sh->w * (size_t)sh->c * sizeof(float));
+    step_arg(s, DNNL_ARG_TO, band, md);
+    finish_step(c, s, pd);
+}
+
 /* Row strips (int8 nets): the float32 input conv of an int8 trunk (VGG16's
  * block1_conv1: 224 x 224 x 64 floats, 12.8 MB an image) writes its output
  * fusenet__row_strips row strips at a time into one strip-sized buffer, each
@@ -542,54 +576,38 @@ static void compile_conv_strips(ctx *c, const fn_chain *ch, const fn_conv_desc *
     dnnl_memory_desc_t q_md;
     fusenet__md4(&q_md, 1, n->filters, out->h, out->w, dnnl_nhwc);
     q_md.data_type = qdt;
-    int q_value = arena_value(c, &q_md), band_value = -1, strip_value = -1, w_value = -1, b_value = -1;
-    dnnl_memory_desc_t w_md, b_md;
-    int rows = (out->h + strips - 1) / strips, pt = (int)d->pad_l[0];
+    int q_value = arena_value(c, &q_md), w_value = -1, b_value = -1;
+    int band_value = add_value(c, FN_VALUE_ARENA, 0), strip_value = add_value(c, FN_VALUE_ARENA, 0); /* sized below: */
+    dnnl_memory_desc_t w_md, b_md;                                                                 /* the tallest strip's */
+    int rows = (out->h + strips - 1) / strips;
     for (int a = 0; a < out->h && ok(c); a += rows) {
-        int e = a + rows < out->h ? a + rows : out->h;       /* output rows [a, e) */
-        int lo = a - pt > 0 ? a - pt : 0;                       /* their input rows [lo, hi) */
-        int hi = e - 1 - pt + n->kh < in->h ? e - 1 - pt + n->kh : in->h;
+        int e = a + rows < out->h ? a + rows : out->h; /* output rows [a, e) */
+        int lo, hi;                                     /* their input rows [lo, hi) */
+        fn_conv_desc sd = *d;
+        window_rows(a, e, (int)d->pad_l[0], n->kh, in->h, &lo, &hi, &sd.pad_l[0], &sd.pad_r[0]);
         dnnl_memory_desc_t band, src_any, dst_any, q_rows;
         fusenet__md4(&band, 1, in->c, hi - lo, in->w, dnnl_nhwc);
         fusenet__md4(&src_any, 1, in->c, hi - lo, in->w, dnnl_format_tag_any);
         fusenet__md4(&dst_any, 1, n->filters, e - a, out->w, dnnl_format_tag_any);
         fusenet__md4(&q_rows, 1, n->filters, e - a, out->w, dnnl_nhwc);
         q_rows.data_type = qdt;
-        fn_conv_desc sd = *d;
         sd.src = &src_any;
         sd.dst = &dst_any;
         sd.weights = w_value >= 0 ? &w_md : NULL;
-        sd.pad_l[0] = lo - (a - pt);
-        sd.pad_r[0] = (e - 1 - pt + n->kh) - hi;
         dnnl_primitive_desc_t pd = NULL;
         c->status = fusenet__op_conv(c->net->eng, &sd, n->name, &pd, c->err);
         dnnl_memory_desc_t src_md = pd_md(c, pd, dnnl_query_src_md, 0), dst_md = pd_md(c, pd, dnnl_query_dst_md, 0);
-        if (w_value < 0 && ok(c)) {
-            dnnl_memory_desc_t w_user;
-            fusenet__md4(&w_user, n->filters, in->c, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
-            w_md = pd_md(c, pd, dnnl_query_weights_md, 0);
-            b_md = pd_md(c, pd, dnnl_query_weights_md, 1);
-            w_value = upload(c, w, &w_user, &w_md, n->name);
-            b_value = upload(c, b, &b_md, &b_md, n->name);
-            band_value = add_value(c, FN_VALUE_ARENA, 0); /* sized below: the tallest strip's */
-            strip_value = add_value(c, FN_VALUE_ARENA, 0);
-        }
+        strip_weights(c, n, in->c, pd, w, b, &w_value, &w_md, &b_value, &b_md);
         grow_value(c, band_value, dnnl_memory_desc_get_size(&src_md));
         grow_value(c, strip_value, dnnl_memory_desc_get_size(&dst_md));
-        /* the band of input rows, in the layout the conv takes */
-        dnnl_primitive_desc_t rpd = NULL;
-        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &band, &src_md, n->name, &rpd, c->err);
-        fn_step *s = add_step(c, FN_STEP_REORDER, ch->src, 2);
-        step_arg_at(s, DNNL_ARG_FROM, c->ns[ch->src].value, &band, (size_t)lo * (size_t)in->w * (size_t)in->c * sizeof(float));
-        step_arg(s, DNNL_ARG_TO, band_value, &src_md);
-        finish_step(c, s, rpd);
+        band_step(c, ch->src, lo, &band, band_value, &src_md, n->name); /* the band of input rows, in the conv's layout */
         conv_step(c, ch, 2.0 * (double)(e - a) * out->w * (double)n->filters * n->kh * n->kw * in->c, pd,
                   (fn_arg_ref){band_value, src_md}, (fn_arg_ref){w_value, w_md}, (fn_arg_ref){b_value, b_md},
                   (fn_arg_ref){strip_value, dst_md});
         pd = NULL;
         if (ok(c))
             c->status = fusenet__op_reorder_scaled(c->net->eng, &dst_md, &q_rows, 1.0f / qscale, n->name, &pd, c->err);
-        s = add_step(c, FN_STEP_REORDER, ch->end, 2);
+        fn_step *s = add_step(c, FN_STEP_REORDER, ch->end, 2);
         step_arg(s, DNNL_ARG_FROM, strip_value, &dst_md);
         step_arg_at(s, DNNL_ARG_TO, q_value, &q_rows, (size_t)a * (size_t)out->w * (size_t)n->filters);
         finish_step(c, s, pd);
@@ -597,8 +615,6 @@ static void compile_conv_strips(ctx *c, const fn_chain *ch, const fn_conv_desc *
     set_node_q(c, ch->end, q_value, &q_md, qscale);
 }
 
-/* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU; in
- * int8 (quant.h) when conv_int8 says so. */
 /* The conv of chain ch's weights with its BatchNorm folded in, fetched from
  * the file first when the model defers them: a model handed over to the
  * build is folded in place (*own 1; its raw weights are released by
@@ -655,6 +671,22 @@ static void conv_geometry(const ctx *c, const fn_chain *ch, fn_conv_desc *d) {
     d->sum_scale = 1.0f;
 }
 
+/* The chain whose head is the only reader of node i's value, as its source;
+ * NULL when i is tapped or read by anything else. */
+static const fn_chain *only_reader(const ctx *c, int i) {
+    const fn_plan *p = c->plan;
+    if (p->nodes[i].tapped || p->nodes[i].consumers != 1) return NULL;
+    for (int j = i + 1; j < c->g->n; j++) {
+        if (p->nodes[j].role == FN_ROLE_DEAD) continue;
+        for (int k = 0; k < c->g->nodes[j].n_in; k++)
+            if (c->g->nodes[j].in[k] == i) {
+                const fn_chain *cj = p->nodes[j].chain >= 0 ? &p->chains[p->nodes[j].chain] : NULL;
+                return cj && cj->head == j && cj->src == i ? cj : NULL;
+            }
+    }
+    return NULL;
+}
+
 /* Row strips (float32 nets): a trunk's first block, when it is conv -> conv
  * -> 2x2 max pool on the caller's input (VGG16's and VGG19's block1: two
  * 224 x 224 x 64 float32 maps, 25.7 MB an image, the largest values of the
@@ -676,20 +708,6 @@ static void conv_geometry(const ctx *c, const fn_chain *ch, fn_conv_desc *d) {
  * conv's), unless the pool is tapped: then no strips. Returns the number of
  * strips, 0 when not taken; *b and *p: the second conv's chain and the
  * pool's. */
-static const fn_chain *only_reader(const ctx *c, int i) {
-    const fn_plan *p = c->plan;
-    if (p->nodes[i].tapped || p->nodes[i].consumers != 1) return NULL;
-    for (int j = i + 1; j < c->g->n; j++) {
-        if (p->nodes[j].role == FN_ROLE_DEAD) continue;
-        for (int k = 0; k < c->g->nodes[j].n_in; k++)
-            if (c->g->nodes[j].in[k] == i) {
-                const fn_chain *cj = p->nodes[j].chain >= 0 ? &p->chains[p->nodes[j].chain] : NULL;
-                return cj && cj->head == j && cj->src == i ? cj : NULL;
-            }
-    }
-    return NULL;
-}
-
 static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_chain **p) {
     const fn_graph *g = c->g;
     const fn_plan *pl = c->plan;
@@ -718,27 +736,6 @@ static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_
     *p = cp;
     if (cut_inside) c->micro_cut = pl->nodes[cp->head].chain; /* the micro-batched part ends after the pool instead */
     return strips;
-}
-
-/* Rows [lo, hi) of the input a stride-1 window (top padding pt, height kh) reads for output rows [a, e),
- * clipped to the input's n rows, and the padding left above and below them. */
-static void window_rows(int a, int e, int pt, int kh, int n, int *lo, int *hi, dnnl_dim_t *pad_t, dnnl_dim_t *pad_b) {
-    *lo = a - pt > 0 ? a - pt : 0;
-    *hi = e - 1 - pt + kh < n ? e - 1 - pt + kh : n;
-    *pad_t = *lo - (a - pt);
-    *pad_b = (e - 1 - pt + kh) - *hi;
-}
-
-/* Uploads a strip conv's weights and bias the first time (later strips take the same layout). */
-static void strip_weights(ctx *c, const fn_node *n, int cin, dnnl_primitive_desc_t pd, const float *w, const float *b,
-                          int *w_value, dnnl_memory_desc_t *w_md, int *b_value, dnnl_memory_desc_t *b_md) {
-    if (*w_value >= 0 || !ok(c)) return;
-    dnnl_memory_desc_t w_user;
-    fusenet__md4(&w_user, n->filters, cin, n->kh, n->kw, dnnl_hwio); /* Keras (kh, kw, in, out) */
-    *w_md = pd_md(c, pd, dnnl_query_weights_md, 0);
-    *b_md = pd_md(c, pd, dnnl_query_weights_md, 1);
-    *w_value = upload(c, w, &w_user, w_md, n->name);
-    *b_value = upload(c, b, b_md, b_md, n->name);
 }
 
 /* Chains ca (conv), cb (conv) and cp (2x2 max pool) as `strips` row strips
@@ -801,7 +798,7 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         sdb.weights = wb_value >= 0 ? &wb_md : NULL;
         sdb.pad_l[0] = bt;
         sdb.pad_r[0] = bbot;
-        dnnl_primitive_desc_t pdb = NULL, pda = NULL, pdp = NULL, r_in = NULL, r_out = NULL;
+        dnnl_primitive_desc_t pdb = NULL, pda = NULL, pdp = NULL, r_out = NULL;
         if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sdb, nb->name, &pdb, c->err);
         dnnl_memory_desc_t b_src = pd_md(c, pdb, dnnl_query_src_md, 0), b_dst = pd_md(c, pdb, dnnl_query_dst_md, 0);
         sda.src = &a_src_any;
@@ -824,14 +821,9 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         p_rows = p_full; /* rows [pa, pe) of the pool's output, in place */
         p_rows.dims[2] = p_rows.padded_dims[2] = pe - pa;
         size_t p_at = (size_t)pa * (size_t)p_full.format_desc.blocking.strides[2] * sizeof(float);
-        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &band_nhwc, &a_src, na->name, &r_in, c->err);
         if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &p_dst, &p_rows, np->name, &r_out, c->err);
         /* the steps: the input band, ca, cb, the pool, the pooled rows into place */
-        fn_step *s = add_step(c, FN_STEP_REORDER, ca->src, 2);
-        step_arg_at(s, DNNL_ARG_FROM, c->input_value, &band_nhwc,
-                    (size_t)lo_a * (size_t)in->w * (size_t)in->c * sizeof(float));
-        step_arg(s, DNNL_ARG_TO, band, &a_src);
-        finish_step(c, s, r_in);
+        band_step(c, ca->src, lo_a, &band_nhwc, band, &a_src, na->name);
         double new_a = hi_b - (done_a > lo_b ? done_a : lo_b); /* ca's rows no earlier strip computed */
         done_a = hi_b;
         conv_step(c, ca, 2.0 * new_a * sa->w * (double)na->filters * na->kh * na->kw * in->c, pda,
@@ -840,7 +832,7 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         conv_step(c, cb, 2.0 * 2.0 * (double)(pe - pa) * sb->w * (double)nb->filters * nb->kh * nb->kw * sa->c, pdb,
                   (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md}, (fn_arg_ref){bb_value, bb_md},
                   (fn_arg_ref){buf_b, b_dst});
-        s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
+        fn_step *s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
         step_arg(s, DNNL_ARG_SRC, buf_b, &b_dst);
         step_arg(s, DNNL_ARG_DST, buf_p, &p_dst);
         finish_step(c, s, pdp);
@@ -854,6 +846,8 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
     set_node(c, cp->end, p_value, &p_full);
 }
 
+/* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU; in
+ * int8 (quant.h) when conv_int8 says so. */
 static void compile_conv(ctx *c, const fn_chain *ch) {
     const fn_node *n = &c->g->nodes[ch->head];
     const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
