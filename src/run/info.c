@@ -3,10 +3,6 @@
 #include <omp.h>
 #include <string.h>
 #include <time.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define FN_X86 1
-#endif
 
 #include "error.h"
 #include "net.h"
@@ -106,29 +102,85 @@ fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
  * Each kernel runs `iters` rounds of a = a * b + c on independent vector
  * accumulators, enough of them to cover the FMA latency of every unit (two
  * units of 4-5 cycles on current x86 cores), and returns a value that depends
- * on all of them so the loop is not removed. b < 1 keeps the values bounded
- * and normal. */
+ * on all of them. b < 1 keeps the values bounded and normal. The x86 kernels
+ * are written in assembly, the accumulators pinned to registers: written in
+ * C, how many a compiler keeps in registers depends on its flags (GCC's -O2,
+ * CMake's default RelWithDebInfo, kept a 12-vector array in memory and
+ * measured a quarter of the -O3 rate, which made every layer of `fusenet
+ * bench --profile` run at "200% of the peak"). */
 #define FN_PEAK_ACC 12
 
-#ifdef FN_X86
-__attribute__((target("avx2,fma"))) static float fma_avx2(long iters) {
-    __m256 a[FN_PEAK_ACC], b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
-    for (int k = 0; k < FN_PEAK_ACC; k++) a[k] = _mm256_set1_ps((float)k);
-    for (long i = 0; i < iters; i++)
-        for (int k = 0; k < FN_PEAK_ACC; k++) a[k] = _mm256_fmadd_ps(a[k], b, c);
-    for (int k = 1; k < FN_PEAK_ACC; k++) a[0] = _mm256_add_ps(a[0], a[k]);
+#if defined(__x86_64__)
+#define FN_X86 1
+#define FN_FMA_Y(k) "vfmadd213ps %%ymm13, %%ymm12, %%ymm" #k "\n\t"
+#define FN_ADD_Y(k) "vaddps %%ymm" #k ", %%ymm0, %%ymm0\n\t"
+static float fma_avx2(long iters) {
+    static const float b = 0.999f, c = 0.001f;
     float out[8];
-    _mm256_storeu_ps(out, a[0]);
+    __asm__ volatile("vbroadcastss %[b], %%ymm12\n\t"
+                     "vbroadcastss %[c], %%ymm13\n\t"
+                     "vmovaps %%ymm13, %%ymm0\n\t"
+                     "vmovaps %%ymm13, %%ymm1\n\t"
+                     "vmovaps %%ymm13, %%ymm2\n\t"
+                     "vmovaps %%ymm13, %%ymm3\n\t"
+                     "vmovaps %%ymm13, %%ymm4\n\t"
+                     "vmovaps %%ymm13, %%ymm5\n\t"
+                     "vmovaps %%ymm13, %%ymm6\n\t"
+                     "vmovaps %%ymm13, %%ymm7\n\t"
+                     "vmovaps %%ymm13, %%ymm8\n\t"
+                     "vmovaps %%ymm13, %%ymm9\n\t"
+                     "vmovaps %%ymm13, %%ymm10\n\t"
+                     "vmovaps %%ymm13, %%ymm11\n\t"
+                     "1:\n\t" /* FN_PEAK_ACC (12) independent FMAs a round */
+                     FN_FMA_Y(0) FN_FMA_Y(1) FN_FMA_Y(2) FN_FMA_Y(3) FN_FMA_Y(4) FN_FMA_Y(5)
+                     FN_FMA_Y(6) FN_FMA_Y(7) FN_FMA_Y(8) FN_FMA_Y(9) FN_FMA_Y(10) FN_FMA_Y(11)
+                     "dec %[n]\n\t"
+                     "jnz 1b\n\t"
+                     FN_ADD_Y(1) FN_ADD_Y(2) FN_ADD_Y(3) FN_ADD_Y(4) FN_ADD_Y(5) FN_ADD_Y(6)
+                     FN_ADD_Y(7) FN_ADD_Y(8) FN_ADD_Y(9) FN_ADD_Y(10) FN_ADD_Y(11)
+                     "vmovups %%ymm0, %[out]\n\t"
+                     "vzeroupper\n\t"
+                     : [n] "+r"(iters), [out] "=m"(out)
+                     : [b] "m"(b), [c] "m"(c)
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                       "xmm11", "xmm12", "xmm13", "cc");
     return out[0] + out[7];
 }
 
+/* AVX-512: twice the accumulators (zmm0-23), b and c in zmm24 and zmm25. */
+#define FN_FMA_Z(k) "vfmadd213ps %%zmm25, %%zmm24, %%zmm" #k "\n\t"
+#define FN_ADD_Z(k) "vaddps %%zmm" #k ", %%zmm0, %%zmm0\n\t"
+#define FN_SET_Z(k) "vmovaps %%zmm25, %%zmm" #k "\n\t"
 __attribute__((target("avx512f"))) static float fma_avx512(long iters) {
-    __m512 a[2 * FN_PEAK_ACC], b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(0.001f);
-    for (int k = 0; k < 2 * FN_PEAK_ACC; k++) a[k] = _mm512_set1_ps((float)k);
-    for (long i = 0; i < iters; i++)
-        for (int k = 0; k < 2 * FN_PEAK_ACC; k++) a[k] = _mm512_fmadd_ps(a[k], b, c);
-    for (int k = 1; k < 2 * FN_PEAK_ACC; k++) a[0] = _mm512_add_ps(a[0], a[k]);
-    return _mm512_reduce_add_ps(a[0]);
+    static const float b = 0.999f, c = 0.001f;
+    float out[16];
+    __asm__ volatile("vbroadcastss %[b], %%zmm24\n\t"
+                     "vbroadcastss %[c], %%zmm25\n\t"
+                     FN_SET_Z(0) FN_SET_Z(1) FN_SET_Z(2) FN_SET_Z(3) FN_SET_Z(4) FN_SET_Z(5) FN_SET_Z(6) FN_SET_Z(7)
+                     FN_SET_Z(8) FN_SET_Z(9) FN_SET_Z(10) FN_SET_Z(11) FN_SET_Z(12) FN_SET_Z(13) FN_SET_Z(14)
+                     FN_SET_Z(15) FN_SET_Z(16) FN_SET_Z(17) FN_SET_Z(18) FN_SET_Z(19) FN_SET_Z(20) FN_SET_Z(21)
+                     FN_SET_Z(22) FN_SET_Z(23)
+                     "1:\n\t" /* 2 x FN_PEAK_ACC (24) independent FMAs a round */
+                     FN_FMA_Z(0) FN_FMA_Z(1) FN_FMA_Z(2) FN_FMA_Z(3) FN_FMA_Z(4) FN_FMA_Z(5) FN_FMA_Z(6) FN_FMA_Z(7)
+                     FN_FMA_Z(8) FN_FMA_Z(9) FN_FMA_Z(10) FN_FMA_Z(11) FN_FMA_Z(12) FN_FMA_Z(13) FN_FMA_Z(14)
+                     FN_FMA_Z(15) FN_FMA_Z(16) FN_FMA_Z(17) FN_FMA_Z(18) FN_FMA_Z(19) FN_FMA_Z(20) FN_FMA_Z(21)
+                     FN_FMA_Z(22) FN_FMA_Z(23)
+                     "dec %[n]\n\t"
+                     "jnz 1b\n\t"
+                     FN_ADD_Z(1) FN_ADD_Z(2) FN_ADD_Z(3) FN_ADD_Z(4) FN_ADD_Z(5) FN_ADD_Z(6) FN_ADD_Z(7) FN_ADD_Z(8)
+                     FN_ADD_Z(9) FN_ADD_Z(10) FN_ADD_Z(11) FN_ADD_Z(12) FN_ADD_Z(13) FN_ADD_Z(14) FN_ADD_Z(15)
+                     FN_ADD_Z(16) FN_ADD_Z(17) FN_ADD_Z(18) FN_ADD_Z(19) FN_ADD_Z(20) FN_ADD_Z(21) FN_ADD_Z(22)
+                     FN_ADD_Z(23)
+                     "vmovups %%zmm0, %[out]\n\t"
+                     "vzeroupper\n\t"
+                     : [n] "+r"(iters), [out] "=m"(out)
+                     : [b] "m"(b), [c] "m"(c)
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",
+                       "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "cc");
+    float sum = 0.0f;
+    for (int k = 0; k < 16; k++) sum += out[k];
+    return sum;
 }
 #endif
 
