@@ -604,8 +604,7 @@ static void compile_conv_strips(ctx *c, const fn_chain *ch, const fn_conv_desc *
         dnnl_memory_desc_t src_any, dst_any, q_rows;
         fusenet__md4(&src_any, 1, in->c, hi - lo, in->w, dnnl_format_tag_any);
         fusenet__md4(&dst_any, 1, n->filters, e - a, out->w, dnnl_format_tag_any);
-        fusenet__md4(&q_rows, 1, n->filters, e - a, out->w, dnnl_nhwc);
-        q_rows.data_type = qdt;
+        size_t q_at = rows_view(&q_md, a, e, &q_rows); /* rows [a, e) of the int8 value, in place */
         sd.src = &src_any;
         sd.dst = &dst_any;
         sd.weights = w_value >= 0 ? &w_md : NULL;
@@ -624,7 +623,7 @@ static void compile_conv_strips(ctx *c, const fn_chain *ch, const fn_conv_desc *
             c->status = fusenet__op_reorder_scaled(c->net->eng, &dst_md, &q_rows, 1.0f / qscale, n->name, &pd, c->err);
         fn_step *s = add_step(c, FN_STEP_REORDER, ch->end, 2);
         step_arg(s, DNNL_ARG_FROM, strip_value, &dst_md);
-        step_arg_at(s, DNNL_ARG_TO, q_value, &q_rows, (size_t)a * (size_t)out->w * (size_t)n->filters);
+        step_arg_at(s, DNNL_ARG_TO, q_value, &q_rows, q_at);
         finish_step(c, s, pd);
     }
     set_node_q(c, ch->end, q_value, &q_md, qscale);
@@ -718,10 +717,11 @@ static const fn_chain *only_reader(const ctx *c, int i) {
  * Taken when: float32, one image per step, stride-1 convs without residual
  * sums, neither conv's output tapped or read by anything but the next op,
  * no other op between them, the pool 2x2 stride 2 unpadded, and the first
- * conv reading the caller's input. (The code takes any float32 source
- * whose rows can be viewed; VGG16's block2 that way saved 5.5 MB of arena
+ * conv reading the caller's input. (band_step reads any source whose rows
+ * can be viewed: VGG16's block2 in strips through it saved 5.5 MB of arena
  * at 8 strips but measured 3-4% slower over the dual net at batch 1, AVX2:
- * the band copy and the recomputed rows of a 64-channel conv.) A micro-batched part ending at
+ * the band copy and the recomputed rows of a 64-channel conv; so block1
+ * only.) A micro-batched part ending at
  * either conv then ends after the pool (whose output is a quarter of the
  * conv's), unless the pool is tapped: then no strips. Returns the number of
  * strips, 0 when not taken; *b and *p: the second conv's chain and the
@@ -747,7 +747,7 @@ static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_
                      (c->micro_cut == pl->nodes[a->head].chain || c->micro_cut == pl->nodes[cb->head].chain);
     if (cut_inside && pl->nodes[cp->end].tapped) return 0;
     const dnnl_memory_desc_t *src = &c->ns[a->src].md;
-    if (c->ns[a->src].value != c->input_value || src->data_type != dnnl_f32 || !has_rows(src)) return 0;
+    if (c->ns[a->src].value != c->input_value || !has_rows(src)) return 0;
     *b = cb;
     *p = cp;
     if (cut_inside) c->micro_cut = pl->nodes[cp->head].chain; /* the micro-batched part ends after the pool instead */
