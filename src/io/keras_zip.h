@@ -9,8 +9,7 @@
  * In place needs our own reading of the zip headers (fusenet__zip_locate:
  * end record, zip64 end record, central and local header) to agree with
  * libzip's (the same size and CRC-32), and the window's bytes to have that
- * CRC-32, computed in one pass before the HDF5 reader starts (about 0.04 s
- * per 100 MB on 2 cores). Where anything disagrees, the entry is read through libzip
+ * CRC-32, computed in one pass before the HDF5 reader starts (fusenet__crc32). Where anything disagrees, the entry is read through libzip
  * instead, which reports the fault in its own words.
  *
  * Checks, before and while reading: the archive's consistency (libzip's
@@ -35,6 +34,9 @@
 #define FN_ZIP_MAX_BYTES ((uint64_t)4 << 30) /* the weights entry */
 #define FN_ZIP_MAX_RATIO 200 /* deflated weights: random floats ~1.1:1; zeros ~1030:1 */
 #define FN_ZIP_WEIGHTS "model.weights.h5"
+
+/* zlib's crc32(crc, p, n) for any n, faster where the CPU has PCLMULQDQ. */
+uint32_t fusenet__crc32(uint32_t crc, const uint8_t *p, size_t n);
 
 /* 1 if `path` is a regular file starting with a zip local header ("PK\3\4")
  * or an empty archive's end record ("PK\5\6"). */
