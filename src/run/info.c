@@ -114,23 +114,14 @@ fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
 #define FN_X86 1
 #define FN_FMA_Y(k) "vfmadd213ps %%ymm13, %%ymm12, %%ymm" #k "\n\t"
 #define FN_ADD_Y(k) "vaddps %%ymm" #k ", %%ymm0, %%ymm0\n\t"
+#define FN_SET_Y(k) "vmovaps %%ymm13, %%ymm" #k "\n\t"
 static float fma_avx2(long iters) {
     static const float b = 0.999f, c = 0.001f;
     float out[8];
     __asm__ volatile("vbroadcastss %[b], %%ymm12\n\t"
                      "vbroadcastss %[c], %%ymm13\n\t"
-                     "vmovaps %%ymm13, %%ymm0\n\t"
-                     "vmovaps %%ymm13, %%ymm1\n\t"
-                     "vmovaps %%ymm13, %%ymm2\n\t"
-                     "vmovaps %%ymm13, %%ymm3\n\t"
-                     "vmovaps %%ymm13, %%ymm4\n\t"
-                     "vmovaps %%ymm13, %%ymm5\n\t"
-                     "vmovaps %%ymm13, %%ymm6\n\t"
-                     "vmovaps %%ymm13, %%ymm7\n\t"
-                     "vmovaps %%ymm13, %%ymm8\n\t"
-                     "vmovaps %%ymm13, %%ymm9\n\t"
-                     "vmovaps %%ymm13, %%ymm10\n\t"
-                     "vmovaps %%ymm13, %%ymm11\n\t"
+                     FN_SET_Y(0) FN_SET_Y(1) FN_SET_Y(2) FN_SET_Y(3) FN_SET_Y(4) FN_SET_Y(5)
+                     FN_SET_Y(6) FN_SET_Y(7) FN_SET_Y(8) FN_SET_Y(9) FN_SET_Y(10) FN_SET_Y(11)
                      "1:\n\t" /* FN_PEAK_ACC (12) independent FMAs a round */
                      FN_FMA_Y(0) FN_FMA_Y(1) FN_FMA_Y(2) FN_FMA_Y(3) FN_FMA_Y(4) FN_FMA_Y(5)
                      FN_FMA_Y(6) FN_FMA_Y(7) FN_FMA_Y(8) FN_FMA_Y(9) FN_FMA_Y(10) FN_FMA_Y(11)
