@@ -335,9 +335,6 @@ int fusenet__zip_locate(int fd, const uint8_t *data, uint64_t size, const char *
     return found ? 0 : -1;
 }
 
-/* The CRC-32 of bytes [offset, offset + length) of fd: pieces of 256 KiB read
- * and summed on the caller's OpenMP threads, joined with crc32_combine; -1
- * on a failed read or no memory. */
 /* CRC-32 as zlib's crc32 computes it (the zip polynomial, reflected,
  * 0xEDB88320), 2-3x faster on x86 CPUs with PCLMULQDQ (one AVX2 core: 5.4
  * against 2.3 GB/s): 64 bytes a round folded into four 128-bit lanes by
@@ -383,6 +380,9 @@ uint32_t fusenet__crc32(uint32_t crc, const uint8_t *p, size_t n) {
     return (uint32_t)crc32(crc, p, (uInt)n);
 }
 
+/* The CRC-32 of bytes [offset, offset + length) of fd: pieces of 256 KiB read
+ * and summed on the caller's OpenMP threads, joined with crc32_combine; -1
+ * on a failed read or no memory. */
 static int file_crc(int fd, uint64_t offset, uint64_t length, uint32_t *crc) {
     const uint64_t piece = (uint64_t)256 << 10;
     uint64_t pieces = (length + piece - 1) / piece;

@@ -9,8 +9,9 @@
  * In place needs our own reading of the zip headers (fusenet__zip_locate:
  * end record, zip64 end record, central and local header) to agree with
  * libzip's (the same size and CRC-32), and the window's bytes to have that
- * CRC-32, computed in one pass before the HDF5 reader starts (fusenet__crc32). Where anything disagrees, the entry is read through libzip
- * instead, which reports the fault in its own words.
+ * CRC-32, computed in one pass before the HDF5 reader starts
+ * (fusenet__crc32). Where anything disagrees, the entry is read through
+ * libzip instead, which reports the fault in its own words.
  *
  * Checks, before and while reading: the archive's consistency (libzip's
  * ZIP_CHECKCONS), at most FN_ZIP_MAX_ENTRIES entries, exactly one entry named
