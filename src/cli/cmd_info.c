@@ -30,7 +30,8 @@ int cmd_info(opts *o) {
         printf("int8: weights in [-%d, %d] (%s)\n", si.int8_vnni ? 127 : 63, si.int8_vnni ? 127 : 63,
                si.int8_vnni ? "VNNI: 32-bit sums" : "no VNNI: 7 bits, so that 16-bit intermediate sums cannot saturate");
     if (!si.fast_mode)
-        printf("fast mode: not offered: oneDNN has Winograd convolutions only for AVX-512; this CPU's ISA is %s\n",
+        printf("fast mode: not offered: it needs Winograd convolutions, oneDNN's (AVX-512) or the library's own "
+               "(AVX2 with FMA); this CPU's ISA is %s\n",
                si.isa);
     /* The measured float32 FMA peak at 1 thread and at the default count (fusenet_measure_fma_peak). */
     printf("fma peak:");

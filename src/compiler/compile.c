@@ -10,6 +10,7 @@
  * pending, so emitters read as straight-line code and report at the end.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +63,7 @@ typedef struct ctx {
     int int8;      /* the trunk being emitted runs its convs in int8 */
     int cal_model; /* its model among the calibration's */
     int wlevels;   /* s8 weight levels on this CPU: 63 or 127 */
+    int own_wino;  /* fast mode runs our own Winograd kernel (no oneDNN Winograd on this CPU) */
     /* the trunk's emission */
     int micro_cut;  /* the chain ending its micro-batched part, -1: none */
     int skip_until; /* heads up to this node were emitted with an earlier one (block_strips) */
@@ -731,7 +733,7 @@ static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_
     const fn_plan *pl = c->plan;
     int strips = fusenet__row_strips;
     *b = *p = NULL;
-    if (strips < 2 || !ok(c) || c->int8 || c->batch != 1) return 0;
+    if (strips < 2 || !ok(c) || c->int8 || c->own_wino || c->batch != 1) return 0;
     const fn_chain *cb = only_reader(c, a->end), *cp = cb ? only_reader(c, cb->end) : NULL;
     if (!cp || g->nodes[a->head].op != FN_OP_CONV2D || g->nodes[cb->head].op != FN_OP_CONV2D ||
         g->nodes[cp->head].op != FN_OP_MAX_POOL || cp->end != cp->head)
@@ -857,6 +859,67 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
     set_node(c, cp->end, p_value, &p_full);
 }
 
+/* Does fast mode run chain ch on our own Winograd kernel? (float32, 3x3
+ * stride 1, channels it takes, no residual sum) */
+static int own_wino(const ctx *c, const fn_chain *ch) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    return c->own_wino && !c->int8 && ch->shortcut < 0 &&
+           fusenet__wino_fits(c->plan->shapes[ch->src].c, n->filters, n->kh, n->kw, n->stride);
+}
+
+/* Conv chain ch on our own Winograd kernel (winograd.h): source and
+ * destination in nChw8c, the folded weights w (Keras' kh, kw, in, out) transformed
+ * once, the bias b and the ReLU applied by its output transform. Its team is
+ * the build's thread count, which every run of the net uses. */
+static void compile_wino(ctx *c, const fn_chain *ch, const float *w, const float *b) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
+    fn_wino k = {.n = c->batch, .c = in->c, .k = n->filters, .ih = in->h, .iw = in->w, .oh = out->h,
+                 .ow = out->w, .pad_t = (int)ch->pad_l[0], .pad_l = (int)ch->pad_l[1], .relu = ch->relu_post,
+                 .threads = omp_get_max_threads()};
+    fusenet__wino_plan(&k);
+    dnnl_memory_desc_t src_md, dst_md, u_md, b_md, sp_md;
+    fusenet__md4(&src_md, c->batch, in->c, in->h, in->w, dnnl_nChw8c);
+    fusenet__md4(&dst_md, c->batch, n->filters, out->h, out->w, dnnl_nChw8c);
+    dnnl_dims_t u_dims = {(dnnl_dim_t)fusenet__wino_weights_floats(&k)}, b_dims = {n->filters},
+                sp_dims = {(dnnl_dim_t)fusenet__wino_scratch_bytes(&k)};
+    dnnl_memory_desc_init_by_tag(&u_md, 1, u_dims, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&sp_md, 1, sp_dims, dnnl_u8, dnnl_x);
+    int src_value = value_as(c, ch->src, &src_md);
+    if (ok(c)) check_finite(c, w, (size_t)9 * (size_t)in->c * (size_t)n->filters, n->name);
+    int u_value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&u_md));
+    if (u_value >= 0) {
+        fn_value *u = &c->net->values[u_value];
+        u->own = fusenet__aligned_alloc(u->size);
+        if (!u->own) fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of weights for layer %s", u->size,
+                          n->name);
+        else {
+            fusenet__wino_weights(&k, w, u->own);
+            c->net->weights_bytes += u->size;
+        }
+    }
+    int b_value = upload(c, b, &b_md, &b_md, n->name);
+    int dst_value = arena_value(c, &dst_md);
+    if (ok(c) && fusenet__wino_scratch_bytes(&k) > c->net->scratch_size)
+        c->net->scratch_size = fusenet__wino_scratch_bytes(&k);
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->end, 4); /* and the scratchpad */
+    if (s) {
+        s->first = ch->head;
+        s->flops = 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c;
+        s->own_wino = 1;
+        s->wino = k;
+        snprintf(s->impl, sizeof s->impl, "fusenet_wino_2x2_3x3:avx2");
+    }
+    step_arg(s, DNNL_ARG_SRC, src_value, &src_md);
+    step_arg(s, DNNL_ARG_WEIGHTS, u_value, &u_md);
+    step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
+    step_arg(s, DNNL_ARG_DST, dst_value, &dst_md);
+    step_arg(s, DNNL_ARG_SCRATCHPAD, c->net->scratch_value, &sp_md);
+    check_args(c, s);
+    set_node(c, ch->end, dst_value, &dst_md);
+}
+
 /* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU; in
  * int8 (quant.h) when conv_int8 says so. */
 static void compile_conv(ctx *c, const fn_chain *ch) {
@@ -872,6 +935,11 @@ static void compile_conv(ctx *c, const fn_chain *ch) {
     /* data types and scales: float32 throughout, or int8 src, s8 weights and an int8 dst (float32
      * when only taps read it, no rounding of the result, or when AUTO keeps it float32) */
     int q = ok(c) && conv_int8(c, ch);
+    if (!q && own_wino(c, ch)) {
+        compile_wino(c, ch, w, b);
+        done_conv_weights(c, ch, w, b, own);
+        return;
+    }
     dnnl_data_type_t src_dt = dnnl_f32, dst_dt = dnnl_f32, sum_dt = dnnl_data_type_undef;
     float s_src = 1.0f, s_dst = 1.0f, s_sum = 1.0f;
     if (q) {
@@ -1724,6 +1792,7 @@ static fusenet_status net_build(const fusenet_net_params *params, fusenet_model 
     c.ident = ident || params->mode == FUSENET_MODE_INT8;
     c.int8_layers = params->int8_layers;
     c.wlevels = fusenet__int8_weight_levels();
+    c.own_wino = params->mode == FUSENET_MODE_FAST && fusenet__fast_own_winograd();
     if (params->mode == FUSENET_MODE_INT8) c.cal = fusenet__calib_ready(params->calibration);
     check_dnnl(&c, dnnl_engine_create(&net->eng, dnnl_cpu, 0), "-", "engine creation");
     if (ok(&c)) check_dnnl(&c, dnnl_stream_create(&net->stream, net->eng, dnnl_stream_default_flags), "-", "stream creation");

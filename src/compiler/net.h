@@ -1,7 +1,8 @@
 /* net.h - the compiled net shared by the compiler and the runtime (private).
  *
  * A net is a list of steps run in order. Each step is one oneDNN primitive
- * (or a plain-C resize where oneDNN would pick other pixels than TensorFlow)
+ * (or a plain-C resize where oneDNN would pick other pixels than TensorFlow,
+ * or our own Winograd convolution in fast mode where oneDNN has none)
  * whose arguments name values: activation buffers placed in one arena by the
  * memory plan, buffers the net owns (weights, tap outputs, the fused map), or
  * the caller's input.
@@ -14,6 +15,7 @@
 #include "fusenet.h"
 #include "graph.h"
 #include "quant.h"
+#include "winograd.h"
 
 #define FN_MAX_TAPS 16
 #define FN_MAX_THREADS 1024
@@ -73,6 +75,10 @@ typedef struct fn_step {
     /* plain-C resize */
     int tf_resize, nearest, src_value, dst_value;
     int32_t n, ih, iw, c, oh, ow;
+    /* our own Winograd convolution (winograd.h): its arguments are SRC, WEIGHTS
+     * (transformed), BIAS, DST and SCRATCHPAD */
+    int own_wino;
+    fn_wino wino;
 } fn_step;
 
 typedef struct fn_tap_out {
@@ -136,9 +142,14 @@ int fusenet__threads_enter(int threads);
 void fusenet__threads_leave(int saved);
 /* OMP_NUM_THREADS when set (1..FN_MAX_THREADS), else the cores the process may use. */
 int fusenet__default_threads(void);
-/* OK for exact; for fast, UNSUPPORTED (naming the CPU's ISA) where oneDNN has no Winograd; for
- * int8, UNSUPPORTED where it has no int8 convolutions. */
+/* OK for exact; for fast, UNSUPPORTED (naming the CPU's ISA) where neither oneDNN nor our own
+ * kernel (fusenet__fast_own_winograd) has Winograd convolutions; for int8, UNSUPPORTED where
+ * oneDNN has no int8 convolutions. */
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err);
+/* 1 when fast mode runs our own Winograd kernel (winograd.h) rather than oneDNN's: oneDNN
+ * has none for this CPU, the CPU has AVX2 and FMA, and oneDNN dispatches at least AVX2 (a
+ * DNNL_MAX_CPU_ISA below it is honoured). */
+int fusenet__fast_own_winograd(void);
 
 /* Row strips (compile.c) of an int8 trunk's float32 input conv and of a
  * float32 trunk's first conv -> conv -> pool block: how many, or 0 or 1 for

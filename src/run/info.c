@@ -79,7 +79,15 @@ fusenet_status fusenet_get_system_info(fusenet_system_info *out, fusenet_error *
     out->int8_mode = fusenet__int8_offered();
     out->int8_vnni = fusenet__int8_weight_levels() == 127;
     fusenet_status st = winograd_offered(&out->fast_mode, err);
+    if (!st && !out->fast_mode) out->fast_mode = fusenet__fast_own_winograd();
     return st ? st : fusenet__ok(err);
+}
+
+int fusenet__fast_own_winograd(void) {
+    int onednn = 0;
+    if (winograd_offered(&onednn, NULL) != FUSENET_OK || onednn) return 0;
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return fusenet__wino_offered() && (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2;
 }
 
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
@@ -91,10 +99,10 @@ fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
     if (mode != FUSENET_MODE_FAST) return FUSENET_OK;
     int offered;
     fusenet_status st = winograd_offered(&offered, err);
-    if (st || offered) return st;
+    if (st || offered || fusenet__fast_own_winograd()) return st;
     return fusenet__error(err, FUSENET_ERR_UNSUPPORTED,
-                          "mode fast needs oneDNN's Winograd convolutions, which it has only for AVX-512 "
-                          "(avx512_core); this CPU's ISA is %s: use mode exact",
+                          "mode fast needs Winograd convolutions: oneDNN's (AVX-512, avx512_core) or ours (AVX2 with "
+                          "FMA); this CPU's ISA is %s: use mode exact",
                           isa_name());
 }
 

@@ -52,6 +52,17 @@ static fusenet_status observe(fusenet_net *net, const fn_step *step, fusenet_err
     return FUSENET_OK;
 }
 
+/* The bytes step argument `kind` points at in this run. */
+static void *arg_ptr(fusenet_net *net, const fn_step *step, int kind, const fusenet_tensor *input) {
+    for (int a = 0; a < step->nargs; a++) {
+        const fn_arg *arg = &step->args[a];
+        if (arg->kind != kind) continue;
+        char *base = net->values[arg->value].kind == FN_VALUE_INPUT ? (char *)input->data : value_ptr(net, arg->value);
+        return base + arg->offset;
+    }
+    return NULL;
+}
+
 static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, int profile, fusenet_error *err) {
     net->outputs_valid = 0; /* until this run succeeds */
     if (!input) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_net_run: input is NULL");
@@ -74,6 +85,10 @@ static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, i
         if (step->tf_resize) {
             fusenet__tf_resize_nhwc(step->nearest, value_ptr(net, step->src_value), step->n, step->ih, step->iw, step->c,
                               value_ptr(net, step->dst_value), step->oh, step->ow);
+        } else if (step->own_wino) {
+            fusenet__wino_run(&step->wino, arg_ptr(net, step, DNNL_ARG_SRC, input),
+                              arg_ptr(net, step, DNNL_ARG_WEIGHTS, input), arg_ptr(net, step, DNNL_ARG_BIAS, input),
+                              arg_ptr(net, step, DNNL_ARG_DST, input), arg_ptr(net, step, DNNL_ARG_SCRATCHPAD, input));
         } else {
             dnnl_status_t st = dnnl_primitive_execute(step->prim, net->stream, step->nargs, step->exec);
             if (st != dnnl_success) return fusenet__dnnl_error(err, st, step->layer, "execution");

@@ -1,0 +1,266 @@
+/* winograd.c - Winograd F(2x2, 3x3) convolution on AVX2 + FMA (winograd.h).
+ *
+ * The matrices (Lavin and Gray 2016, F(2x2, 3x3)):
+ *
+ *   B^T = | 1  0 -1  0 |    G = | 1    0    0   |    A^T = | 1  1  1  0 |
+ *         | 0  1  1  0 |        | 1/2  1/2  1/2 |          | 0  1 -1 -1 |
+ *         | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+ *         | 0  1  0 -1 |        | 0    0    1   |
+ *
+ * A run splits the image's 2x2 output tiles (all images of the batch, in
+ * order) into blocks of w->tb tiles, each thread taking whole blocks with its
+ * own part of the scratch. For a block:
+ *   1. input transform: each tile's 4x4 x 8-channel input, B^T d B, into
+ *      V[x][group][channel block][tile of the group][8] (x: the 16 elements;
+ *      a group: 6 tiles, the micro-kernel's rows);
+ *   2. for each x, M[x] = V[x] U[x]: the micro-kernel computes 6 tiles x 16
+ *      output channels in 12 AVX2 accumulators over all input channels,
+ *      broadcasting V and loading U (weights laid out [x][16 outputs][in][16]
+ *      at build), into M[output block of 8][tile][x][8];
+ *   3. output transform: A^T m A for each tile and 8 outputs, plus the bias,
+ *      the ReLU (max(0, y), which keeps a NaN as TensorFlow's ReLU does), into
+ *      the destination.
+ * The blocks are sized so that V and M of one block stay within a few MiB and
+ * the blocks split evenly over the threads; the weights are streamed once
+ * per block, the next 16-output panel prefetched while the current one runs.
+ * Every output is the same sums in the same order whatever the thread count.
+ */
+#include "winograd.h"
+
+#include <stdint.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FN_WINO_X86 1
+#include <immintrin.h>
+#include <omp.h>
+#endif
+
+size_t fusenet__wino_block_bytes = (size_t)4 << 20;
+
+int fusenet__wino_fits(int c, int k, int kh, int kw, int stride) {
+    return c > 0 && k > 0 && c % 8 == 0 && k % 16 == 0 && kh == 3 && kw == 3 && stride == 1;
+}
+
+static int tiles_y(const fn_wino *w) { return (w->oh + 1) / 2; }
+static int tiles_x(const fn_wino *w) { return (w->ow + 1) / 2; }
+
+void fusenet__wino_plan(fn_wino *w) {
+    int threads = w->threads > 0 ? w->threads : 1;
+    long tiles = (long)w->n * tiles_y(w) * tiles_x(w);
+    long cap = (long)(fusenet__wino_block_bytes / (64 * (size_t)(w->c + w->k))) / 6 * 6;
+    cap = cap < 24 ? 24 : cap > 144 ? 144 : cap;
+    long blocks = threads * ((tiles + threads * cap - 1) / (threads * cap));
+    long per = (tiles + blocks - 1) / blocks;
+    w->tb = (int)((per + 5) / 6 * 6);
+}
+
+size_t fusenet__wino_weights_floats(const fn_wino *w) { return (size_t)16 * (size_t)w->c * (size_t)w->k; }
+
+size_t fusenet__wino_scratch_bytes(const fn_wino *w) {
+    return (size_t)(w->threads > 0 ? w->threads : 1) * 16 * (size_t)w->tb * (size_t)(w->c + w->k) * sizeof(float);
+}
+
+/* u[x][k / 16][c][k % 16] = (G g G^T)[x] for the kernel g of output k, input c. */
+void fusenet__wino_weights(const fn_wino *w, const float *hwio, float *u) {
+    int C = w->c, K = w->k;
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < C; c++) {
+            float g[3][3], t[4][3], v[4][4];
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) g[r][s] = hwio[((size_t)(r * 3 + s) * C + c) * K + k];
+            for (int s = 0; s < 3; s++) { /* G g */
+                t[0][s] = g[0][s];
+                t[1][s] = 0.5f * (g[0][s] + g[1][s] + g[2][s]);
+                t[2][s] = 0.5f * (g[0][s] - g[1][s] + g[2][s]);
+                t[3][s] = g[2][s];
+            }
+            for (int r = 0; r < 4; r++) { /* (G g) G^T */
+                v[r][0] = t[r][0];
+                v[r][1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                v[r][2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+                v[r][3] = t[r][2];
+            }
+            for (int x = 0; x < 16; x++) u[(((size_t)x * (K / 16) + k / 16) * C + c) * 16 + k % 16] = v[x / 4][x % 4];
+        }
+}
+
+#ifdef FN_WINO_X86
+
+int fusenet__wino_offered(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+#define FN_AVX2 __attribute__((target("avx2,fma")))
+
+/* One input channel of the micro-kernel: 6 tiles x 16 outputs. */
+#define FN_WINO_STEP(ch)                                                                                              \
+    b0 = _mm256_load_ps(B + (ch) * 16);                                                                                \
+    b1 = _mm256_load_ps(B + (ch) * 16 + 8);                                                                            \
+    a = _mm256_broadcast_ss(A + 0 * 8 + (ch));                                                                         \
+    c00 = _mm256_fmadd_ps(a, b0, c00);                                                                                 \
+    c01 = _mm256_fmadd_ps(a, b1, c01);                                                                                 \
+    a = _mm256_broadcast_ss(A + 1 * 8 + (ch));                                                                         \
+    c10 = _mm256_fmadd_ps(a, b0, c10);                                                                                 \
+    c11 = _mm256_fmadd_ps(a, b1, c11);                                                                                 \
+    a = _mm256_broadcast_ss(A + 2 * 8 + (ch));                                                                         \
+    c20 = _mm256_fmadd_ps(a, b0, c20);                                                                                 \
+    c21 = _mm256_fmadd_ps(a, b1, c21);                                                                                 \
+    a = _mm256_broadcast_ss(A + 3 * 8 + (ch));                                                                         \
+    c30 = _mm256_fmadd_ps(a, b0, c30);                                                                                 \
+    c31 = _mm256_fmadd_ps(a, b1, c31);                                                                                 \
+    a = _mm256_broadcast_ss(A + 4 * 8 + (ch));                                                                         \
+    c40 = _mm256_fmadd_ps(a, b0, c40);                                                                                 \
+    c41 = _mm256_fmadd_ps(a, b1, c41);                                                                                 \
+    a = _mm256_broadcast_ss(A + 5 * 8 + (ch));                                                                         \
+    c50 = _mm256_fmadd_ps(a, b0, c50);                                                                                 \
+    c51 = _mm256_fmadd_ps(a, b1, c51);
+
+/* o[tile i][x] (8 outputs) += sum over the C inputs of A[c][i] B[c][0..16): A is [C / 8][6][8],
+ * B [C][16]; ts: floats from one tile to the next in o, ks: from one block of 8 outputs to the
+ * next. Prefetches npf lines from pf meanwhile. */
+FN_AVX2 static void micro_kernel(int C, const float *A, const float *B, float *o, size_t ts, size_t ks,
+                                 const char *pf, int npf) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00, b0, b1, a;
+    for (int cb = 0; cb < C / 8; cb++) {
+        if (npf > 0) {
+            int q = npf < 8 ? npf : 8;
+            for (int l = 0; l < q; l++) _mm_prefetch(pf + l * 64, _MM_HINT_T0);
+            pf += q * 64;
+            npf -= q;
+        }
+        FN_WINO_STEP(0) FN_WINO_STEP(1) FN_WINO_STEP(2) FN_WINO_STEP(3)
+        FN_WINO_STEP(4) FN_WINO_STEP(5) FN_WINO_STEP(6) FN_WINO_STEP(7)
+        A += 48;
+        B += 128;
+    }
+    _mm256_store_ps(o + 0 * ts, c00);
+    _mm256_store_ps(o + 0 * ts + ks, c01);
+    _mm256_store_ps(o + 1 * ts, c10);
+    _mm256_store_ps(o + 1 * ts + ks, c11);
+    _mm256_store_ps(o + 2 * ts, c20);
+    _mm256_store_ps(o + 2 * ts + ks, c21);
+    _mm256_store_ps(o + 3 * ts, c30);
+    _mm256_store_ps(o + 3 * ts + ks, c31);
+    _mm256_store_ps(o + 4 * ts, c40);
+    _mm256_store_ps(o + 4 * ts + ks, c41);
+    _mm256_store_ps(o + 5 * ts, c50);
+    _mm256_store_ps(o + 5 * ts + ks, c51);
+}
+
+/* Tile t's input (channel block cb), B^T d B, into v[16]. */
+FN_AVX2 static void input_tile(const fn_wino *w, const float *src, long t, int cb, __m256 v[16]) {
+    long per = (long)tiles_y(w) * tiles_x(w);
+    int n = (int)(t / per), r0 = (int)(t % per);
+    int y0 = 2 * (r0 / tiles_x(w)) - w->pad_t, x0 = 2 * (r0 % tiles_x(w)) - w->pad_l;
+    const float *base = src + ((size_t)n * (size_t)(w->c / 8) + (size_t)cb) * (size_t)w->ih * (size_t)w->iw * 8;
+    __m256 d[4][4], e[4][4];
+    if (y0 >= 0 && x0 >= 0 && y0 + 4 <= w->ih && x0 + 4 <= w->iw) {
+        const float *p = base + ((size_t)y0 * (size_t)w->iw + (size_t)x0) * 8;
+        for (int r = 0; r < 4; r++)
+            for (int s = 0; s < 4; s++) d[r][s] = _mm256_load_ps(p + ((size_t)r * (size_t)w->iw + (size_t)s) * 8);
+    } else {
+        for (int r = 0; r < 4; r++)
+            for (int s = 0; s < 4; s++) {
+                int y = y0 + r, x = x0 + s;
+                d[r][s] = y >= 0 && y < w->ih && x >= 0 && x < w->iw
+                              ? _mm256_load_ps(base + ((size_t)y * (size_t)w->iw + (size_t)x) * 8)
+                              : _mm256_setzero_ps();
+            }
+    }
+    for (int s = 0; s < 4; s++) { /* B^T d */
+        e[0][s] = _mm256_sub_ps(d[0][s], d[2][s]);
+        e[1][s] = _mm256_add_ps(d[1][s], d[2][s]);
+        e[2][s] = _mm256_sub_ps(d[2][s], d[1][s]);
+        e[3][s] = _mm256_sub_ps(d[1][s], d[3][s]);
+    }
+    for (int r = 0; r < 4; r++) { /* (B^T d) B */
+        v[r * 4 + 0] = _mm256_sub_ps(e[r][0], e[r][2]);
+        v[r * 4 + 1] = _mm256_add_ps(e[r][1], e[r][2]);
+        v[r * 4 + 2] = _mm256_sub_ps(e[r][2], e[r][1]);
+        v[r * 4 + 3] = _mm256_sub_ps(e[r][1], e[r][3]);
+    }
+}
+
+/* Tile t's 2x2 outputs (output block kb) from m[16][8]: A^T m A + bias, ReLU, into dst. */
+FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, long t, int kb, float *dst) {
+    long per = (long)tiles_y(w) * tiles_x(w);
+    int n = (int)(t / per), r0 = (int)(t % per), oy = 2 * (r0 / tiles_x(w)), ox = 2 * (r0 % tiles_x(w));
+    __m256 r[2][4], y[2][2], zero = _mm256_setzero_ps();
+    for (int s = 0; s < 4; s++) { /* A^T m */
+        __m256 m0 = _mm256_load_ps(m + (0 * 4 + s) * 8), m1 = _mm256_load_ps(m + (1 * 4 + s) * 8),
+               m2 = _mm256_load_ps(m + (2 * 4 + s) * 8), m3 = _mm256_load_ps(m + (3 * 4 + s) * 8);
+        r[0][s] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        r[1][s] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    for (int i = 0; i < 2; i++) { /* (A^T m) A */
+        y[i][0] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[i][0], r[i][1]), r[i][2]), bias);
+        y[i][1] = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[i][1], r[i][2]), r[i][3]), bias);
+    }
+    float *base = dst + ((size_t)n * (size_t)(w->k / 8) + (size_t)kb) * (size_t)w->oh * (size_t)w->ow * 8;
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            if (oy + i < w->oh && ox + j < w->ow)
+                _mm256_store_ps(base + ((size_t)(oy + i) * (size_t)w->ow + (size_t)(ox + j)) * 8,
+                                w->relu ? _mm256_max_ps(zero, y[i][j]) : y[i][j]);
+}
+
+/* Block [t0, t0 + nt) of the tiles, with this thread's V and M. */
+FN_AVX2 static void run_block(const fn_wino *w, const float *src, const float *u, const float *bias, float *dst,
+                              long t0, int nt, float *V, float *M) {
+    int C = w->c, K = w->k, TB = w->tb, G = TB / 6, KB16 = K / 16;
+    for (int g = 0; g < G; g++)
+        for (int cb = 0; cb < C / 8; cb++)
+            for (int i = 0; i < 6; i++) {
+                int t = g * 6 + i;
+                __m256 v[16];
+                if (t < nt) input_tile(w, src, t0 + t, cb, v);
+                else
+                    for (int x = 0; x < 16; x++) v[x] = _mm256_setzero_ps();
+                for (int x = 0; x < 16; x++)
+                    _mm256_store_ps(V + (((size_t)x * G + g) * C + (size_t)cb * 8) * 6 + i * 8, v[x]);
+            }
+    int lines = (C + G - 1) / G; /* of the next weights panel, prefetched by each group's call */
+    for (int x = 0; x < 16; x++)
+        for (int kb = 0; kb < KB16; kb++) {
+            const float *B = u + ((size_t)x * KB16 + kb) * C * 16;
+            int last = x == 15 && kb == KB16 - 1;
+            for (int g = 0; g < G; g++) {
+                int first = g * lines, npf = last || first >= C ? 0 : C - first < lines ? C - first : lines;
+                const char *pf = npf ? (const char *)(B + (size_t)C * 16 + (size_t)first * 16) : NULL;
+                micro_kernel(C, V + ((size_t)x * G + g) * C * 6, B, M + (((size_t)(2 * kb) * TB + g * 6) * 16 + x) * 8,
+                             16 * 8, (size_t)TB * 16 * 8, pf, npf);
+            }
+        }
+    for (int kb = 0; kb < K / 8; kb++) {
+        __m256 b = _mm256_loadu_ps(bias + kb * 8);
+        for (int t = 0; t < nt; t++) output_tile(w, M + ((size_t)kb * TB + t) * 16 * 8, b, t0 + t, kb, dst);
+    }
+}
+
+FN_AVX2 void fusenet__wino_run(const fn_wino *w, const float *src, const float *u, const float *bias, float *dst,
+                               void *scratch) {
+    long tiles = (long)w->n * tiles_y(w) * tiles_x(w), blocks = (tiles + w->tb - 1) / w->tb;
+    size_t per_thread = (size_t)16 * (size_t)w->tb * (size_t)(w->c + w->k);
+    int threads = w->threads > 0 ? w->threads : 1;
+#pragma omp parallel num_threads(threads)
+    {
+        float *V = (float *)scratch + (size_t)omp_get_thread_num() * per_thread;
+        float *M = V + (size_t)16 * (size_t)w->tb * (size_t)w->c;
+#pragma omp for schedule(static)
+        for (long b = 0; b < blocks; b++) {
+            long t0 = b * w->tb;
+            int nt = tiles - t0 < w->tb ? (int)(tiles - t0) : w->tb;
+            run_block(w, src, u, bias, dst, t0, nt, V, M);
+        }
+    }
+}
+
+#else
+
+int fusenet__wino_offered(void) { return 0; }
+
+void fusenet__wino_run(const fn_wino *w, const float *src, const float *u, const float *bias, float *dst,
+                       void *scratch) {
+    (void)w, (void)src, (void)u, (void)bias, (void)dst, (void)scratch; /* never called: not offered */
+}
+
+#endif

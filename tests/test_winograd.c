@@ -1,0 +1,232 @@
+/* test_winograd.c - our own Winograd F(2x2, 3x3) kernel (src/kernels/winograd.h)
+ * against the naive convolution of ref_ops.h (double precision, Keras'
+ * definition), called directly on nChw8c buffers: odd and tiny sizes (partial
+ * tiles), 'same' and 'valid' padding, with and without ReLU, batches, thread
+ * counts that do and do not divide the blocks, and blocks small enough that
+ * the last one and its last group of 6 tiles are partial.
+ *
+ * Tolerance: max |got - ref| <= 1e-5 * max(1, max |ref|) (TOL), as in
+ * test_ops.c: weights are scaled by 1/sqrt(fan_in) so activations stay of
+ * order one, and F(2x2, 3x3)'s transforms are sums of at most four terms
+ * with factors 1 and 1/2 (worst seen here: about 1e-6). Every output element
+ * must be written (the destination starts as NaN) and nothing past it (a
+ * guard of NaN after it must stay NaN, bit for bit).
+ *
+ * Where the CPU lacks AVX2 or FMA the kernel is not offered and the tests
+ * are reported skipped, not passed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "ref_ops.h"
+#include "winograd.h"
+
+#define TOL 1e-5
+#define GUARD 64 /* floats after the destination */
+
+static uint64_t g_rng;
+
+static void rng_seed(uint64_t seed) { g_rng = seed * 0x9E3779B97F4A7C15ull + 1; }
+
+static double rng_unit(void) { /* [0, 1), splitmix64 */
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+static float rng_sym(double scale) { return (float)((2.0 * rng_unit() - 1.0) * scale); }
+
+/* NHWC element (n, y, x, c) of a dense nChw8c buffer. */
+static size_t blocked_at(int c_total, int h, int w, int n, int y, int x, int c) {
+    return ((((size_t)n * (size_t)(c_total / 8) + (size_t)(c / 8)) * (size_t)h + (size_t)y) * (size_t)w + (size_t)x) *
+               8 +
+           (size_t)(c % 8);
+}
+
+typedef struct wcase {
+    int n, h, w, c, k, same, relu;
+} wcase;
+
+/* One case at `threads` threads and blocks of at most block_bytes: the largest error relative
+ * to max(1, max|ref|). */
+static double run_case(const wcase *t, int threads, size_t block_bytes, uint64_t seed) {
+    int oh = ref_window_out(t->h, 3, 1, t->same), ow = ref_window_out(t->w, 3, 1, t->same);
+    int pad = ref_same_before(t->h, 3, 1, t->same);
+    assert_int_equal(pad, ref_same_before(t->w, 3, 1, t->same));
+    rng_seed(seed);
+    ref_t x = ref_alloc(t->n, t->h, t->w, t->c);
+    size_t n_in = ref_count(&x), n_w = (size_t)9 * (size_t)t->c * (size_t)t->k;
+    size_t n_out = (size_t)t->n * (size_t)oh * (size_t)ow * (size_t)t->k;
+    float *src = fusenet__aligned_alloc(n_in * sizeof *src), *kernel = malloc(n_w * sizeof *kernel),
+          *bias = malloc((size_t)t->k * sizeof *bias), *dst = fusenet__aligned_alloc((n_out + GUARD) * sizeof *dst);
+    assert_non_null(src);
+    assert_non_null(kernel);
+    assert_non_null(bias);
+    assert_non_null(dst);
+    for (int n = 0; n < t->n; n++)
+        for (int yy = 0; yy < t->h; yy++)
+            for (int xx = 0; xx < t->w; xx++)
+                for (int c = 0; c < t->c; c++) {
+                    float v = rng_sym(1.0);
+                    *ref_at(&x, n, yy, xx, c) = v;
+                    src[blocked_at(t->c, t->h, t->w, n, yy, xx, c)] = v;
+                }
+    for (size_t i = 0; i < n_w; i++) kernel[i] = rng_sym(1.0 / sqrt(9.0 * t->c));
+    for (int o = 0; o < t->k; o++) bias[o] = rng_sym(0.5);
+    for (size_t i = 0; i < n_out + GUARD; i++) dst[i] = NAN;
+
+    fn_wino w = {.n = t->n, .c = t->c, .k = t->k, .ih = t->h, .iw = t->w, .oh = oh, .ow = ow, .pad_t = pad,
+                 .pad_l = pad, .relu = t->relu, .threads = threads};
+    size_t saved = fusenet__wino_block_bytes;
+    fusenet__wino_block_bytes = block_bytes;
+    fusenet__wino_plan(&w);
+    fusenet__wino_block_bytes = saved;
+    assert_true(w.tb >= 6 && w.tb % 6 == 0);
+    float *u = fusenet__aligned_alloc(fusenet__wino_weights_floats(&w) * sizeof *u);
+    void *scratch = fusenet__aligned_alloc(fusenet__wino_scratch_bytes(&w));
+    assert_non_null(u);
+    assert_non_null(scratch);
+    fusenet__wino_weights(&w, kernel, u);
+    fusenet__wino_run(&w, src, u, bias, dst, scratch);
+
+    ref_t y = ref_conv2d(&x, kernel, bias, t->k, 3, 1, t->same, t->relu);
+    assert_int_equal(y.h, oh);
+    assert_int_equal(y.w, ow);
+    double scale = 1.0, worst = 0.0;
+    for (size_t i = 0; i < ref_count(&y); i++) scale = fmax(scale, fabs(y.d[i]));
+    for (int n = 0; n < t->n; n++)
+        for (int yy = 0; yy < oh; yy++)
+            for (int xx = 0; xx < ow; xx++)
+                for (int o = 0; o < t->k; o++) {
+                    float got = dst[blocked_at(t->k, oh, ow, n, yy, xx, o)];
+                    if (isnan(got))
+                        fail_msg("%dx%dx%dx%d -> %d: output (%d, %d, %d, %d) not written", t->n, t->h, t->w, t->c,
+                                 t->k, n, yy, xx, o);
+                    worst = fmax(worst, fabs((double)got - *ref_at(&y, n, yy, xx, o)) / scale);
+                }
+    for (int g = 0; g < GUARD; g++)
+        if (!isnan(dst[n_out + g])) fail_msg("written past the destination (guard float %d)", g);
+    ref_release(&x);
+    ref_release(&y);
+    fusenet__free(src);
+    free(kernel);
+    free(bias);
+    fusenet__free(dst);
+    fusenet__free(u);
+    fusenet__free(scratch);
+    return worst;
+}
+
+static const wcase cases[] = {
+    {1, 5, 7, 8, 16, 1, 1},    /* odd rows and columns: partial tiles on both edges */
+    {2, 9, 6, 16, 32, 1, 0},   /* no ReLU: negative outputs pass */
+    {1, 1, 1, 8, 16, 1, 1},    /* one pixel, one tile, 5 padding lanes of its group */
+    {3, 13, 11, 24, 48, 0, 1}, /* 'valid': 11x9 outputs, no padding */
+    {1, 3, 3, 8, 16, 0, 0},    /* 'valid' to one pixel */
+    {1, 14, 14, 64, 64, 1, 1}, /* a conv layer's channels */
+    {2, 28, 17, 128, 16, 1, 1},
+    {1, 12, 10, 16, 256, 1, 1},
+};
+
+static void check_cases(int threads, size_t block_bytes) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double e = run_case(&cases[i], threads, block_bytes, 100 + i);
+        if (e > TOL)
+            fail_msg("case %zu (%dx%dx%dx%d -> %d, %s%s), %d threads, blocks of %zu bytes: error %.2e of max(1, "
+                     "max|ref|) > %.0e",
+                     i, cases[i].n, cases[i].h, cases[i].w, cases[i].c, cases[i].k, cases[i].same ? "same" : "valid",
+                     cases[i].relu ? ", relu" : "", threads, block_bytes, e, TOL);
+    }
+}
+
+#define NEEDS_KERNEL()                                                                                                 \
+    do {                                                                                                               \
+        if (!fusenet__wino_offered()) {                                                                                \
+            print_message("the Winograd kernel needs AVX2 and FMA, which this CPU lacks\n");                           \
+            skip();                                                                                                    \
+        }                                                                                                              \
+    } while (0)
+
+/* Default blocks, 1, 2 and 3 threads (3: the blocks do not split evenly over the team). */
+static void test_against_naive_conv(void **state) {
+    (void)state;
+    NEEDS_KERNEL();
+    for (int threads = 1; threads <= 3; threads++) check_cases(threads, fusenet__wino_block_bytes);
+}
+
+/* The smallest blocks (24 tiles): many blocks, the last one and its last group partial. */
+static void test_small_blocks(void **state) {
+    (void)state;
+    NEEDS_KERNEL();
+    check_cases(2, 1);
+}
+
+/* The same outputs, bit for bit, whatever the thread count: each tile's sums do not depend on
+ * which thread computes it. */
+static void test_threads_bit_identical(void **state) {
+    (void)state;
+    NEEDS_KERNEL();
+    wcase t = {3, 13, 11, 24, 48, 1, 1};
+    int oh = 13, ow = 11;
+    size_t n_in = (size_t)3 * 13 * 11 * 24, n_out = (size_t)3 * oh * ow * 48, n_w = (size_t)9 * 24 * 48;
+    float *src = fusenet__aligned_alloc(n_in * 4), *kernel = malloc(n_w * 4), *bias = malloc(48 * 4);
+    float *out[2] = {fusenet__aligned_alloc(n_out * 4), fusenet__aligned_alloc(n_out * 4)};
+    assert_true(src && kernel && bias && out[0] && out[1]);
+    rng_seed(7);
+    for (size_t i = 0; i < n_in; i++) src[i] = rng_sym(1.0);
+    for (size_t i = 0; i < n_w; i++) kernel[i] = rng_sym(0.1);
+    for (int o = 0; o < 48; o++) bias[o] = rng_sym(0.5);
+    for (int r = 0; r < 2; r++) {
+        fn_wino w = {.n = t.n, .c = t.c, .k = t.k, .ih = t.h, .iw = t.w, .oh = oh, .ow = ow, .pad_t = 1, .pad_l = 1,
+                     .relu = 1, .threads = r ? 3 : 1};
+        fusenet__wino_plan(&w);
+        w.tb = 24; /* the same blocks for both */
+        float *u = fusenet__aligned_alloc(fusenet__wino_weights_floats(&w) * 4);
+        void *scratch = fusenet__aligned_alloc(fusenet__wino_scratch_bytes(&w));
+        assert_true(u && scratch);
+        fusenet__wino_weights(&w, kernel, u);
+        fusenet__wino_run(&w, src, u, bias, out[r], scratch);
+        fusenet__free(u);
+        fusenet__free(scratch);
+    }
+    assert_memory_equal(out[0], out[1], n_out * 4);
+    fusenet__free(src);
+    free(kernel);
+    free(bias);
+    fusenet__free(out[0]);
+    fusenet__free(out[1]);
+}
+
+/* What the compiler may hand it: channels in 8s, outputs in 16s, 3x3 stride 1 only. */
+static void test_fits(void **state) {
+    (void)state;
+    assert_true(fusenet__wino_fits(64, 64, 3, 3, 1));
+    assert_true(fusenet__wino_fits(8, 16, 3, 3, 1));
+    assert_false(fusenet__wino_fits(3, 64, 3, 3, 1)); /* VGG16's block1_conv1: RGB input */
+    assert_false(fusenet__wino_fits(64, 24, 3, 3, 1));
+    assert_false(fusenet__wino_fits(64, 64, 1, 1, 1));
+    assert_false(fusenet__wino_fits(64, 64, 7, 7, 1));
+    assert_false(fusenet__wino_fits(64, 64, 3, 3, 2));
+    assert_false(fusenet__wino_fits(0, 16, 3, 3, 1));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fits),
+        cmocka_unit_test(test_against_naive_conv),
+        cmocka_unit_test(test_small_blocks),
+        cmocka_unit_test(test_threads_bit_identical),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
