@@ -221,9 +221,29 @@ static void test_fits(void **state) {
     assert_false(fusenet__wino_fits(0, 16, 3, 3, 1));
 }
 
+/* The plan: blocks of whole groups; with fewer than 48 tiles a thread (VGG16's 14 x 14 at batch
+ * 1: 49) the outputs are split over the threads instead of the tiles. */
+static void test_plan(void **state) {
+    (void)state;
+    fn_wino small = {.n = 1, .c = 512, .k = 512, .ih = 14, .iw = 14, .oh = 14, .ow = 14, .pad_t = 1, .pad_l = 1,
+                     .threads = 2};
+    fusenet__wino_plan(&small);
+    assert_int_equal(small.kparts, 2);
+    assert_true(small.tb >= 49 && small.tb % 6 == 0);
+    fn_wino big = small;
+    big.ih = big.iw = big.oh = big.ow = 56;
+    big.c = big.k = 256;
+    fusenet__wino_plan(&big);
+    assert_int_equal(big.kparts, 1);
+    assert_int_equal(big.tb % 6, 0);
+    long tiles = 28 * 28, blocks = (tiles + big.tb - 1) / big.tb;
+    assert_int_equal(blocks % 2, 0); /* an even split over the two threads */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fits),
+        cmocka_unit_test(test_plan),
         cmocka_unit_test(test_against_naive_conv),
         cmocka_unit_test(test_small_blocks),
         cmocka_unit_test(test_threads_bit_identical),

@@ -8,8 +8,11 @@
  *         | 0  1  0 -1 |        | 0    0    1   |
  *
  * A run splits the image's 2x2 output tiles (all images of the batch, in
- * order) into blocks of w->tb tiles, each thread taking whole blocks with its
- * own part of the scratch. For a block:
+ * order) into blocks of w->tb tiles, and each block's outputs into w->kparts
+ * parts (1, or the thread count when there are too few tiles to give every
+ * thread whole blocks of equal size: VGG16's 14 x 14 maps have 49 tiles an
+ * image): each thread takes whole work items (a block's part) with its own
+ * part of the scratch. For a work item:
  *   1. input transform: each tile's 4x4 x 8-channel input, B^T d B, into
  *      V[x][group][channel block][tile of the group][8] (x: the 16 elements;
  *      a group: 6 tiles, the micro-kernel's rows);
@@ -49,7 +52,10 @@ void fusenet__wino_plan(fn_wino *w) {
     long tiles = (long)w->n * tiles_y(w) * tiles_x(w);
     long cap = (long)(fusenet__wino_block_bytes / (64 * (size_t)(w->c + w->k))) / 6 * 6;
     cap = cap < 24 ? 24 : cap > 144 ? 144 : cap;
-    long blocks = threads * ((tiles + threads * cap - 1) / (threads * cap));
+    /* fewer than 48 tiles a thread: every thread transforms every block's input and computes its
+     * part of the outputs (the input transform is repeated, a small cost next to the products) */
+    w->kparts = threads > 1 && tiles < 48L * threads && w->k / 16 >= threads ? threads : 1;
+    long blocks = w->kparts > 1 ? (tiles + cap - 1) / cap : threads * ((tiles + threads * cap - 1) / (threads * cap));
     long per = (tiles + blocks - 1) / blocks;
     w->tb = (int)((per + 5) / 6 * 6);
 }
@@ -203,10 +209,10 @@ FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, l
                                 w->relu ? _mm256_max_ps(zero, y[i][j]) : y[i][j]);
 }
 
-/* Block [t0, t0 + nt) of the tiles, with this thread's V and M. */
+/* Block [t0, t0 + nt) of the tiles, outputs [16 k0, 16 k1), with this thread's V and M. */
 FN_AVX2 static void run_block(const fn_wino *w, const float *src, const float *u, const float *bias, float *dst,
-                              long t0, int nt, float *V, float *M) {
-    int C = w->c, K = w->k, TB = w->tb, G = TB / 6, KB16 = K / 16;
+                              long t0, int nt, int k0, int k1, float *V, float *M) {
+    int C = w->c, TB = w->tb, G = TB / 6, KB16 = w->k / 16;
     for (int g = 0; g < G; g++)
         for (int cb = 0; cb < C / 8; cb++)
             for (int i = 0; i < 6; i++) {
@@ -220,9 +226,9 @@ FN_AVX2 static void run_block(const fn_wino *w, const float *src, const float *u
             }
     int lines = (C + G - 1) / G; /* of the next weights panel, prefetched by each group's call */
     for (int x = 0; x < 16; x++)
-        for (int kb = 0; kb < KB16; kb++) {
+        for (int kb = k0; kb < k1; kb++) {
             const float *B = u + ((size_t)x * KB16 + kb) * C * 16;
-            int last = x == 15 && kb == KB16 - 1;
+            int last = x == 15 && kb == KB16 - 1; /* the next panel may be another part's: prefetched all the same */
             for (int g = 0; g < G; g++) {
                 int first = g * lines, npf = last || first >= C ? 0 : C - first < lines ? C - first : lines;
                 const char *pf = npf ? (const char *)(B + (size_t)C * 16 + (size_t)first * 16) : NULL;
@@ -230,7 +236,7 @@ FN_AVX2 static void run_block(const fn_wino *w, const float *src, const float *u
                              16 * 8, (size_t)TB * 16 * 8, pf, npf);
             }
         }
-    for (int kb = 0; kb < K / 8; kb++) {
+    for (int kb = 2 * k0; kb < 2 * k1; kb++) {
         __m256 b = _mm256_loadu_ps(bias + kb * 8);
         for (int t = 0; t < nt; t++) output_tile(w, M + ((size_t)kb * TB + t) * 16 * 8, b, t0 + t, kb, dst);
     }
@@ -240,16 +246,16 @@ FN_AVX2 void fusenet__wino_run(const fn_wino *w, const float *src, const float *
                                void *scratch) {
     long tiles = (long)w->n * tiles_y(w) * tiles_x(w), blocks = (tiles + w->tb - 1) / w->tb;
     size_t per_thread = (size_t)16 * (size_t)w->tb * (size_t)(w->c + w->k);
-    int threads = w->threads > 0 ? w->threads : 1;
+    int threads = w->threads > 0 ? w->threads : 1, parts = w->kparts > 0 ? w->kparts : 1, KB16 = w->k / 16;
 #pragma omp parallel num_threads(threads)
     {
         float *V = (float *)scratch + (size_t)omp_get_thread_num() * per_thread;
         float *M = V + (size_t)16 * (size_t)w->tb * (size_t)w->c;
 #pragma omp for schedule(static)
-        for (long b = 0; b < blocks; b++) {
-            long t0 = b * w->tb;
-            int nt = tiles - t0 < w->tb ? (int)(tiles - t0) : w->tb;
-            run_block(w, src, u, bias, dst, t0, nt, V, M);
+        for (long item = 0; item < blocks * parts; item++) {
+            long t0 = item / parts * w->tb;
+            int part = (int)(item % parts), nt = tiles - t0 < w->tb ? (int)(tiles - t0) : w->tb;
+            run_block(w, src, u, bias, dst, t0, nt, part * KB16 / parts, (part + 1) * KB16 / parts, V, M);
         }
     }
 }

@@ -26,6 +26,7 @@ typedef struct fn_wino {
     int relu;           /* ReLU after the bias */
     int threads;        /* the OpenMP team that runs it */
     int tb;             /* tiles per block (fusenet__wino_plan): a multiple of 6 */
+    int kparts;         /* each block's outputs split in this many parts, one per work item */
 } fn_wino;
 
 /* V and M of one block, per thread, at most this many bytes (4 MiB; tests may change it). */
@@ -35,7 +36,7 @@ extern size_t fusenet__wino_block_bytes;
 int fusenet__wino_offered(void);
 /* 1 when a convolution of this shape can run on it (the padding is free). */
 int fusenet__wino_fits(int c, int k, int kh, int kw, int stride);
-/* Sets w->tb from the shape and the thread count. */
+/* Sets w->tb and w->kparts from the shape and the thread count. */
 void fusenet__wino_plan(fn_wino *w);
 /* Floats of the transformed weights; bytes of the scratch a run needs. */
 size_t fusenet__wino_weights_floats(const fn_wino *w);
