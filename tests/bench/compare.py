@@ -27,8 +27,9 @@ Both int8 sides are calibrated on the same 16 synthetic pictures (tests/ref/int8
 Before timing, every side runs one held-out synthetic picture (batch 1, at --size,
 224x224 by default) and the fp32 outputs are compared with torch jit_opt's:
 max|side - torch| / max|torch|, per channel slice (ResNet, VGG) and overall. Exact
-mode and ONNX Runtime must agree to 1e-4 or the run stops; fast mode (Winograd,
-~1e-3) is checked against 1e-2; the int8 sides' cosines are printed.
+mode and ONNX Runtime must agree to 1e-4 or the run stops; fast mode is held to
+the same 1e-4 on AVX2 (our Winograd F(2x2, 3x3)) and checked against 1e-2 on
+AVX-512 (oneDNN's F(4x4, 3x3), ~1e-3); the int8 sides' cosines are printed.
 
 Each measurement runs in its own child process (this script re-runs itself
 with --torch-child for PyTorch; node for ONNX Runtime). The peak RSS reported for
@@ -75,7 +76,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_RESNET_LAYER = "conv4_block6_out"
 DEFAULT_VGG_LAYER = "block5_conv3"
 EXACT_TOL = 1e-4
-FAST_TOL = 1e-2
+FAST_TOL = 1e-2  # oneDNN's Winograd F(4x4, 3x3) (AVX-512); ours, F(2x2, 3x3) on AVX2, must meet EXACT_TOL
 
 
 def parse_hw(s):
@@ -712,12 +713,13 @@ def accuracy_check(a, side_list):
             print("  %-14s cosine %.5f  resnet %.5f  vgg %.5f" % (name, cosine(out, ref),
                   cosine(out[..., :c_res], ref[..., :c_res]), cosine(out[..., c_res:], ref[..., c_res:])))
             continue
-        tol = FAST_TOL if mode == "fast" else EXACT_TOL
+        own_wino = mode == "fast" and not info_field(a.fusenet, "isa").startswith("avx512")
+        tol = FAST_TOL if mode == "fast" and not own_wino else EXACT_TOL
         e_all = rel_err(out, ref)
         e_r = rel_err(out[..., :c_res], ref[..., :c_res])
         e_v = rel_err(out[..., c_res:], ref[..., c_res:])
         good = max(e_r, e_v, e_all) <= tol
-        ok = ok and (good or mode == "fast")
+        ok = ok and (good or (mode == "fast" and not own_wino))
         print("  %-14s output %s  resnet %.2e  vgg %.2e  all %.2e  (bound %.0e) %s"
               % (name, "x".join(map(str, out.shape)), e_r, e_v, e_all, tol, "ok" if good else "MISMATCH"))
     return ok
