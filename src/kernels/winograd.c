@@ -40,6 +40,8 @@
 
 size_t fusenet__wino_block_bytes = (size_t)4 << 20;
 
+#define FN_WINO_MAX_TB 144 /* tiles per block, a multiple of 6 */
+
 int fusenet__wino_fits(int c, int k, int kh, int kw, int stride) {
     return c > 0 && k > 0 && c % 8 == 0 && k % 16 == 0 && kh == 3 && kw == 3 && stride == 1;
 }
@@ -51,7 +53,7 @@ void fusenet__wino_plan(fn_wino *w) {
     int threads = w->threads > 0 ? w->threads : 1;
     long tiles = (long)w->n * tiles_y(w) * tiles_x(w);
     long cap = (long)(fusenet__wino_block_bytes / (64 * (size_t)(w->c + w->k))) / 6 * 6;
-    cap = cap < 24 ? 24 : cap > 144 ? 144 : cap;
+    cap = cap < 24 ? 24 : cap > FN_WINO_MAX_TB ? FN_WINO_MAX_TB : cap; /* per <= cap below, so tb <= FN_WINO_MAX_TB */
     /* fewer than 48 tiles a thread: every thread transforms every block's input and computes its
      * part of the outputs (the input transform is repeated, a small cost next to the products) */
     w->kparts = threads > 1 && tiles < 48L * threads && w->k / 16 >= threads ? threads : 1;
@@ -152,44 +154,59 @@ FN_AVX2 static void micro_kernel(int C, const float *A, const float *B, float *o
     _mm256_store_ps(o + 5 * ts + ks, c51);
 }
 
-/* Tile t's input (channel block cb), B^T d B, into v[16]. */
-FN_AVX2 static void input_tile(const fn_wino *w, const float *src, long t, int cb, __m256 v[16]) {
+/* Where a tile is: its image and the top row and left column of its 2x2 outputs. */
+typedef struct tile_pos {
+    int n, y, x;
+} tile_pos;
+
+static tile_pos tile_at(const fn_wino *w, long t) {
     long per = (long)tiles_y(w) * tiles_x(w);
-    int n = (int)(t / per), r0 = (int)(t % per);
-    int y0 = 2 * (r0 / tiles_x(w)) - w->pad_t, x0 = 2 * (r0 % tiles_x(w)) - w->pad_l;
-    const float *base = src + ((size_t)n * (size_t)(w->c / 8) + (size_t)cb) * (size_t)w->ih * (size_t)w->iw * 8;
-    __m256 d[4][4], e[4][4];
-    if (y0 >= 0 && x0 >= 0 && y0 + 4 <= w->ih && x0 + 4 <= w->iw) {
-        const float *p = base + ((size_t)y0 * (size_t)w->iw + (size_t)x0) * 8;
-        for (int r = 0; r < 4; r++)
-            for (int s = 0; s < 4; s++) d[r][s] = _mm256_load_ps(p + ((size_t)r * (size_t)w->iw + (size_t)s) * 8);
-    } else {
-        for (int r = 0; r < 4; r++)
-            for (int s = 0; s < 4; s++) {
-                int y = y0 + r, x = x0 + s;
-                d[r][s] = y >= 0 && y < w->ih && x >= 0 && x < w->iw
-                              ? _mm256_load_ps(base + ((size_t)y * (size_t)w->iw + (size_t)x) * 8)
-                              : _mm256_setzero_ps();
-            }
-    }
-    for (int s = 0; s < 4; s++) { /* B^T d */
-        e[0][s] = _mm256_sub_ps(d[0][s], d[2][s]);
-        e[1][s] = _mm256_add_ps(d[1][s], d[2][s]);
-        e[2][s] = _mm256_sub_ps(d[2][s], d[1][s]);
-        e[3][s] = _mm256_sub_ps(d[1][s], d[3][s]);
-    }
-    for (int r = 0; r < 4; r++) { /* (B^T d) B */
-        v[r * 4 + 0] = _mm256_sub_ps(e[r][0], e[r][2]);
-        v[r * 4 + 1] = _mm256_add_ps(e[r][1], e[r][2]);
-        v[r * 4 + 2] = _mm256_sub_ps(e[r][2], e[r][1]);
-        v[r * 4 + 3] = _mm256_sub_ps(e[r][1], e[r][3]);
-    }
+    int r0 = (int)(t % per);
+    return (tile_pos){(int)(t / per), 2 * (r0 / tiles_x(w)), 2 * (r0 % tiles_x(w))};
 }
 
-/* Tile t's 2x2 outputs (output block kb) from m[16][8]: A^T m A + bias, ReLU, into dst. */
-FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, long t, int kb, float *dst) {
-    long per = (long)tiles_y(w) * tiles_x(w);
-    int n = (int)(t / per), r0 = (int)(t % per), oy = 2 * (r0 / tiles_x(w)), ox = 2 * (r0 % tiles_x(w));
+/* One row of B^T d B from the row e of B^T d: (e B)[0..3], stored xs floats apart. */
+FN_AVX2 static inline void input_row(__m256 e0, __m256 e1, __m256 e2, __m256 e3, float *v, size_t xs) {
+    _mm256_store_ps(v, _mm256_sub_ps(e0, e2));
+    _mm256_store_ps(v + xs, _mm256_add_ps(e1, e2));
+    _mm256_store_ps(v + 2 * xs, _mm256_sub_ps(e2, e1));
+    _mm256_store_ps(v + 3 * xs, _mm256_sub_ps(e1, e3));
+}
+
+#define FN_LD(p, s) _mm256_load_ps((p) + (s) * 8)
+#define FN_ROW(op, a, b) op(FN_LD(a, 0), FN_LD(b, 0)), op(FN_LD(a, 1), FN_LD(b, 1)), op(FN_LD(a, 2), FN_LD(b, 2)), \
+                         op(FN_LD(a, 3), FN_LD(b, 3))
+
+/* The tile's input (channel block cb), B^T d B, its 16 elements stored xs floats apart from v.
+ * Row by row, re-reading d (from L1), so that no more than a row lives in registers. */
+FN_AVX2 static void input_tile(const fn_wino *w, const float *src, tile_pos at, int cb, float *v, size_t xs) {
+    int y0 = at.y - w->pad_t, x0 = at.x - w->pad_l;
+    const float *base = src + ((size_t)at.n * (size_t)(w->c / 8) + (size_t)cb) * (size_t)w->ih * (size_t)w->iw * 8;
+    float patch[4][4][8] __attribute__((aligned(32)));
+    const float *d[4];
+    if (y0 >= 0 && x0 >= 0 && y0 + 4 <= w->ih && x0 + 4 <= w->iw) {
+        for (int r = 0; r < 4; r++) d[r] = base + ((size_t)(y0 + r) * (size_t)w->iw + (size_t)x0) * 8;
+    } else { /* an edge tile: its 4x4 input with the padding's zeros */
+        for (int r = 0; r < 4; r++) {
+            for (int s = 0; s < 4; s++) {
+                int y = y0 + r, x = x0 + s;
+                _mm256_store_ps(patch[r][s], y >= 0 && y < w->ih && x >= 0 && x < w->iw
+                                                 ? _mm256_load_ps(base + ((size_t)y * (size_t)w->iw + (size_t)x) * 8)
+                                                 : _mm256_setzero_ps());
+            }
+            d[r] = patch[r][0];
+        }
+    }
+    /* B^T d, row by row: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+    input_row(FN_ROW(_mm256_sub_ps, d[0], d[2]), v, xs);
+    input_row(FN_ROW(_mm256_add_ps, d[1], d[2]), v + 4 * xs, xs);
+    input_row(FN_ROW(_mm256_sub_ps, d[2], d[1]), v + 8 * xs, xs);
+    input_row(FN_ROW(_mm256_sub_ps, d[1], d[3]), v + 12 * xs, xs);
+}
+
+/* The tile's 2x2 outputs (output block kb) from m[16][8]: A^T m A + bias, ReLU, into dst. */
+FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, tile_pos at, int kb, float *dst) {
+    int oy = at.y, ox = at.x;
     __m256 r[2][4], y[2][2], zero = _mm256_setzero_ps();
     for (int s = 0; s < 4; s++) { /* A^T m */
         __m256 m0 = _mm256_load_ps(m + (0 * 4 + s) * 8), m1 = _mm256_load_ps(m + (1 * 4 + s) * 8),
@@ -201,7 +218,7 @@ FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, l
         y[i][0] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[i][0], r[i][1]), r[i][2]), bias);
         y[i][1] = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[i][1], r[i][2]), r[i][3]), bias);
     }
-    float *base = dst + ((size_t)n * (size_t)(w->k / 8) + (size_t)kb) * (size_t)w->oh * (size_t)w->ow * 8;
+    float *base = dst + ((size_t)at.n * (size_t)(w->k / 8) + (size_t)kb) * (size_t)w->oh * (size_t)w->ow * 8;
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++)
             if (oy + i < w->oh && ox + j < w->ow)
@@ -213,17 +230,19 @@ FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, l
 FN_AVX2 static void run_block(const fn_wino *w, const float *src, const float *u, const float *bias, float *dst,
                               long t0, int nt, int k0, int k1, float *V, float *M) {
     int C = w->c, TB = w->tb, G = TB / 6, KB16 = w->k / 16;
+    tile_pos at[FN_WINO_MAX_TB];
+    for (int t = 0; t < nt; t++) at[t] = tile_at(w, t0 + t);
     for (int g = 0; g < G; g++)
-        for (int cb = 0; cb < C / 8; cb++)
-            for (int i = 0; i < 6; i++) {
-                int t = g * 6 + i;
-                __m256 v[16];
-                if (t < nt) input_tile(w, src, t0 + t, cb, v);
+        for (int i = 0; i < 6; i++) {
+            int t = g * 6 + i;
+            size_t xs = (size_t)G * C * 6; /* from one Winograd element's V to the next */
+            for (int cb = 0; cb < C / 8; cb++) {
+                float *v = V + ((size_t)g * C + (size_t)cb * 8) * 6 + i * 8;
+                if (t < nt) input_tile(w, src, at[t], cb, v, xs);
                 else
-                    for (int x = 0; x < 16; x++) v[x] = _mm256_setzero_ps();
-                for (int x = 0; x < 16; x++)
-                    _mm256_store_ps(V + (((size_t)x * G + g) * C + (size_t)cb * 8) * 6 + i * 8, v[x]);
+                    for (int x = 0; x < 16; x++) _mm256_store_ps(v + x * xs, _mm256_setzero_ps());
             }
+        }
     int lines = (C + G - 1) / G; /* of the next weights panel, prefetched by each group's call */
     for (int x = 0; x < 16; x++)
         for (int kb = k0; kb < k1; kb++) {
@@ -238,7 +257,7 @@ FN_AVX2 static void run_block(const fn_wino *w, const float *src, const float *u
         }
     for (int kb = 2 * k0; kb < 2 * k1; kb++) {
         __m256 b = _mm256_loadu_ps(bias + kb * 8);
-        for (int t = 0; t < nt; t++) output_tile(w, M + ((size_t)kb * TB + t) * 16 * 8, b, t0 + t, kb, dst);
+        for (int t = 0; t < nt; t++) output_tile(w, M + ((size_t)kb * TB + t) * 16 * 8, b, at[t], kb, dst);
     }
 }
 
