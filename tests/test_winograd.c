@@ -58,9 +58,9 @@ typedef struct wcase {
     int n, h, w, c, k, same, relu;
 } wcase;
 
-/* One case at `threads` threads and blocks of at most block_bytes: the largest error relative
- * to max(1, max|ref|). */
-static double run_case(const wcase *t, int threads, size_t block_bytes, uint64_t seed) {
+/* One case at `threads` threads and blocks of at most block_bytes, the source and destination
+ * `shift` floats past 64-byte alignment: the largest error relative to max(1, max|ref|). */
+static double run_case(const wcase *t, int threads, size_t block_bytes, int shift, uint64_t seed) {
     int oh = ref_window_out(t->h, 3, 1, t->same), ow = ref_window_out(t->w, 3, 1, t->same);
     int pad = ref_same_before(t->h, 3, 1, t->same);
     assert_int_equal(pad, ref_same_before(t->w, 3, 1, t->same));
@@ -68,9 +68,11 @@ static double run_case(const wcase *t, int threads, size_t block_bytes, uint64_t
     ref_t x = ref_alloc(t->n, t->h, t->w, t->c);
     size_t n_in = ref_count(&x), n_w = (size_t)9 * (size_t)t->c * (size_t)t->k;
     size_t n_out = (size_t)t->n * (size_t)oh * (size_t)ow * (size_t)t->k;
-    float *src = fusenet__aligned_alloc(n_in * sizeof *src), *kernel = malloc(n_w * sizeof *kernel),
-          *bias = malloc((size_t)t->k * sizeof *bias), *dst = fusenet__aligned_alloc((n_out + GUARD) * sizeof *dst);
-    assert_non_null(src);
+    float *src0 = fusenet__aligned_alloc((n_in + 8) * sizeof *src0), *kernel = malloc(n_w * sizeof *kernel),
+          *bias = malloc((size_t)t->k * sizeof *bias), *dst0 = fusenet__aligned_alloc((n_out + 8 + GUARD) * sizeof *dst0);
+    assert_non_null(src0);
+    assert_non_null(dst0);
+    float *src = src0 + shift, *dst = dst0 + shift;
     assert_non_null(kernel);
     assert_non_null(bias);
     assert_non_null(dst);
@@ -119,10 +121,10 @@ static double run_case(const wcase *t, int threads, size_t block_bytes, uint64_t
         if (!isnan(dst[n_out + g])) fail_msg("written past the destination (guard float %d)", g);
     ref_release(&x);
     ref_release(&y);
-    fusenet__free(src);
+    fusenet__free(src0);
     free(kernel);
     free(bias);
-    fusenet__free(dst);
+    fusenet__free(dst0);
     fusenet__free(u);
     fusenet__free(scratch);
     return worst;
@@ -139,14 +141,14 @@ static const wcase cases[] = {
     {1, 12, 10, 16, 256, 1, 1},
 };
 
-static void check_cases(int threads, size_t block_bytes) {
+static void check_cases(int threads, size_t block_bytes, int shift) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        double e = run_case(&cases[i], threads, block_bytes, 100 + i);
+        double e = run_case(&cases[i], threads, block_bytes, shift, 100 + i);
         if (e > TOL)
-            fail_msg("case %zu (%dx%dx%dx%d -> %d, %s%s), %d threads, blocks of %zu bytes: error %.2e of max(1, "
-                     "max|ref|) > %.0e",
+            fail_msg("case %zu (%dx%dx%dx%d -> %d, %s%s), %d threads, blocks of %zu bytes, shift %d: error %.2e of "
+                     "max(1, max|ref|) > %.0e",
                      i, cases[i].n, cases[i].h, cases[i].w, cases[i].c, cases[i].k, cases[i].same ? "same" : "valid",
-                     cases[i].relu ? ", relu" : "", threads, block_bytes, e, TOL);
+                     cases[i].relu ? ", relu" : "", threads, block_bytes, shift, e, TOL);
     }
 }
 
@@ -162,14 +164,22 @@ static void check_cases(int threads, size_t block_bytes) {
 static void test_against_naive_conv(void **state) {
     (void)state;
     NEEDS_KERNEL();
-    for (int threads = 1; threads <= 3; threads++) check_cases(threads, fusenet__wino_block_bytes);
+    for (int threads = 1; threads <= 3; threads++) check_cases(threads, fusenet__wino_block_bytes, 0);
 }
 
 /* The smallest blocks (24 tiles): many blocks, the last one and its last group partial. */
 static void test_small_blocks(void **state) {
     (void)state;
     NEEDS_KERNEL();
-    check_cases(2, 1);
+    check_cases(2, 1, 0);
+}
+
+/* Source and destination off 32-byte alignment (a micro-batch's slice of a value may be). */
+static void test_unaligned(void **state) {
+    (void)state;
+    NEEDS_KERNEL();
+    check_cases(2, fusenet__wino_block_bytes, 1);
+    check_cases(1, 1, 3);
 }
 
 /* The same outputs, bit for bit, whatever the thread count: each tile's sums do not depend on
@@ -246,6 +256,7 @@ int main(void) {
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_against_naive_conv),
         cmocka_unit_test(test_small_blocks),
+        cmocka_unit_test(test_unaligned),
         cmocka_unit_test(test_threads_bit_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,7 +173,7 @@ FN_AVX2 static inline void input_row(__m256 e0, __m256 e1, __m256 e2, __m256 e3,
     _mm256_store_ps(v + 3 * xs, _mm256_sub_ps(e1, e3));
 }
 
-#define FN_LD(p, s) _mm256_load_ps((p) + (s) * 8)
+#define FN_LD(p, s) _mm256_loadu_ps((p) + (s) * 8)
 #define FN_ROW(op, a, b) op(FN_LD(a, 0), FN_LD(b, 0)), op(FN_LD(a, 1), FN_LD(b, 1)), op(FN_LD(a, 2), FN_LD(b, 2)), \
                          op(FN_LD(a, 3), FN_LD(b, 3))
 
@@ -191,7 +191,7 @@ FN_AVX2 static void input_tile(const fn_wino *w, const float *src, tile_pos at, 
             for (int s = 0; s < 4; s++) {
                 int y = y0 + r, x = x0 + s;
                 _mm256_store_ps(patch[r][s], y >= 0 && y < w->ih && x >= 0 && x < w->iw
-                                                 ? _mm256_load_ps(base + ((size_t)y * (size_t)w->iw + (size_t)x) * 8)
+                                                 ? _mm256_loadu_ps(base + ((size_t)y * (size_t)w->iw + (size_t)x) * 8)
                                                  : _mm256_setzero_ps());
             }
             d[r] = patch[r][0];
@@ -222,7 +222,7 @@ FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, t
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++)
             if (oy + i < w->oh && ox + j < w->ow)
-                _mm256_store_ps(base + ((size_t)(oy + i) * (size_t)w->ow + (size_t)(ox + j)) * 8,
+                _mm256_storeu_ps(base + ((size_t)(oy + i) * (size_t)w->ow + (size_t)(ox + j)) * 8,
                                 w->relu ? _mm256_max_ps(zero, y[i][j]) : y[i][j]);
 }
 

@@ -10,9 +10,10 @@
  *
  * Layouts: the source and destination are dense nChw8c (oneDNN's aBcd8b: the
  * image, channel blocks of 8, rows, columns, 8 channels), as oneDNN's AVX2
- * convolutions lay them out; the transformed weights are ours
- * (fusenet__wino_weights). Float32 throughout, the bias added and the ReLU
- * applied in the output transform.
+ * convolutions lay them out (any alignment: a micro-batch's slice need not be
+ * 32-byte aligned); the transformed weights are ours (fusenet__wino_weights)
+ * and they and the scratch are 64-byte aligned. Float32 throughout, the bias
+ * added and the ReLU applied in the output transform.
  */
 #ifndef FN_WINOGRAD_H
 #define FN_WINOGRAD_H
