@@ -14,6 +14,12 @@
  *
  * Where the CPU lacks AVX2 or FMA the kernel is not offered and the tests
  * are reported skipped, not passed.
+ *
+ * test_fast_net: the compiler's use of it in fast mode where it is the fast
+ * kernel (AVX2): which convs run on it (by their Keras layers: every 3x3
+ * stride-1 conv with 8k inputs, 16k outputs and no residual sum), VGG16's block1 not
+ * in strips, and the taps within NET_TOL of max|exact| of the same net in exact mode
+ * (oneDNN's direct convolutions) at batch 1 and at batch 3 (micro-batched).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,8 +34,14 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "net.h"
 #include "ref_ops.h"
+#include "test_util.h"
 #include "winograd.h"
+
+#define RESNET_PATH FN_BUILD_DIR "/winograd_resnet50.h5"
+#define VGG_PATH FN_BUILD_DIR "/winograd_vgg16.h5"
+#define NET_TOL 1e-4 /* fast mode against exact (oneDNN's direct convolutions), as against PyTorch */
 
 #define TOL 1e-5
 #define GUARD 64 /* floats after the destination */
@@ -250,6 +262,75 @@ static void test_plan(void **state) {
     assert_int_equal(blocks % 2, 0); /* an even split over the two threads */
 }
 
+/* Does ResNet50's or VGG16's Keras layer run on our kernel in fast mode? */
+static int wino_layer(const char *layer) {
+    static const char *const vgg[] = {"block1_conv2", "block2_conv1", "block2_conv2"};
+    for (size_t i = 0; i < sizeof vgg / sizeof vgg[0]; i++)
+        if (!strcmp(layer, vgg[i])) return 1;
+    size_t n = strlen(layer); /* conv2_block1_2_relu: the 3x3 conv with its BatchNorm and ReLU folded */
+    return n > 7 && !strcmp(layer + n - 7, "_2_relu");
+}
+
+static void test_fast_net(void **state) {
+    (void)state;
+    if (!fusenet__fast_own_winograd()) {
+        print_message("fast mode does not run our Winograd kernel here (oneDNN's on AVX-512, or none)\n");
+        skip();
+    }
+    assert_int_equal(fx_write_weights(FUSENET_ARCH_RESNET50, 31, RESNET_PATH), 0);
+    assert_int_equal(fx_write_weights(FUSENET_ARCH_VGG16, 32, VGG_PATH), 0);
+    const char *rl[] = {"conv2_block2_out"}, *vl[] = {"block2_conv2"};
+    fusenet_model *r = fx_model_load(RESNET_PATH, FUSENET_ARCH_RESNET50, rl, 1),
+                  *v = fx_model_load(VGG_PATH, FUSENET_ARCH_VGG16, vl, 1);
+    assert_non_null(r);
+    assert_non_null(v);
+    fusenet_tap taps[2] = {{r, rl[0]}, {v, vl[0]}};
+    for (int batch = 1; batch <= 3; batch += 2) {
+        fusenet_net *net[2];
+        fusenet_error err;
+        float *x = fx_lcg_input((size_t)batch * 40 * 52 * 3, 5, 27600, -124.0f);
+        fusenet_tensor in = {x, batch, 40, 52, 3};
+        for (int m = 0; m < 2; m++) {
+            fusenet_net_params p = fx_net_params(taps, 2, batch, 40, 52, 0);
+            p.mode = m ? FUSENET_MODE_FAST : FUSENET_MODE_EXACT;
+            expect_ok(fusenet_net_build(&p, &net[m], &err), &err);
+            expect_ok(fusenet_net_run(net[m], &in, &err), &err);
+        }
+        size_t ours = 0;
+        for (size_t i = 0; i < fusenet_net_step_count(net[1]); i++) {
+            fusenet_step_info si;
+            expect_ok(fusenet_net_step_info(net[1], i, &si, &err), &err);
+            if (si.kind != FUSENET_STEP_COMPUTE) continue;
+            int is_ours = strstr(si.impl, "fusenet_wino") != NULL;
+            if (is_ours != wino_layer(si.layer))
+                fail_msg("batch %d: %s ran on %s", batch, si.layer, si.impl);
+            ours += (size_t)is_ours;
+        }
+        assert_true(ours >= (size_t)(3 + 2)); /* VGG16's three, ResNet50's conv2_block1 and 2 (more when micro-batched) */
+        assert_int_equal(fx_compute_steps(net[1], "block1_conv2"), (size_t)batch); /* whole, or once per image */
+        for (size_t t = 0; t < 2; t++) {
+            fusenet_tensor a, b;
+            expect_ok(fusenet_net_tap_output(net[0], t, &a, &err), &err);
+            expect_ok(fusenet_net_tap_output(net[1], t, &b, &err), &err);
+            size_t count = (size_t)a.n * (size_t)a.h * (size_t)a.w * (size_t)a.c;
+            double scale = 0, worst = 0;
+            for (size_t i = 0; i < count; i++) scale = fmax(scale, fabs(a.data[i]));
+            for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs((double)a.data[i] - b.data[i]));
+            assert_true(scale > 0);
+            if (worst > NET_TOL * scale)
+                fail_msg("batch %d, tap %s: fast differs from exact by %.2e of max|exact| (bound %.0e)", batch, taps[t].layer,
+                         worst / scale, NET_TOL);
+        }
+        fusenet_net_free(net[0]);
+        fusenet_net_free(net[1]);
+        free(x);
+    }
+    fusenet_model_free(r);
+    fusenet_model_free(v);
+    remove(RESNET_PATH);
+    remove(VGG_PATH);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fits),
@@ -258,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_small_blocks),
         cmocka_unit_test(test_unaligned),
         cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_fast_net),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
