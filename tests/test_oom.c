@@ -229,6 +229,7 @@ typedef struct build_ctx {
     int fuse;
     int32_t out_h, out_w, out_c; /* expected fused map */
     const fusenet_calibration *cal; /* not NULL: an int8 net */
+    int fast;                       /* 1: a fast-mode net */
 } build_ctx;
 
 static fusenet_status run_build(void *ctx, void **obj, fusenet_error *err) {
@@ -245,6 +246,7 @@ static fusenet_status run_build(void *ctx, void **obj, fusenet_error *err) {
         p.calibration = c->cal;
         p.int8_layers = FUSENET_INT8_ALL;
     }
+    if (c->fast) p.mode = FUSENET_MODE_FAST;
     fusenet_net *net = POISON;
     fusenet_status st = fusenet_net_build(&p, &net, err);
     *obj = net;
@@ -290,7 +292,7 @@ static void test_oom_net_build_fused(void **state) {
     (void)state;
     load_models();
     /* ResNet pool1_pool 8x10x64 and VGG block1_pool 16x20x64: SIZE_MIN is 8x10 */
-    build_ctx c = {{{g_resnet, "pool1_pool"}, {g_vgg, "block1_pool"}}, 1, 8, 10, 128, NULL};
+    build_ctx c = {{{g_resnet, "pool1_pool"}, {g_vgg, "block1_pool"}}, 1, 8, 10, 128, NULL, 0};
     g_expect = &c;
     attempt a = {"net_build pool1_pool+block1_pool fuse=1", run_build, finish_net, &c};
     sweep(&a);
@@ -299,7 +301,7 @@ static void test_oom_net_build_fused(void **state) {
 static void test_oom_net_build_unfused(void **state) {
     (void)state;
     load_models();
-    build_ctx c = {{{g_vgg, "block1_pool"}, {g_resnet, "pool1_pool"}}, 0, 0, 0, 0, NULL};
+    build_ctx c = {{{g_vgg, "block1_pool"}, {g_resnet, "pool1_pool"}}, 0, 0, 0, 0, NULL, 0};
     g_expect = &c;
     attempt a = {"net_build block1_pool+pool1_pool fuse=0", run_build, finish_net, &c};
     sweep(&a);
@@ -309,9 +311,27 @@ static void test_oom_net_build_deeper(void **state) {
     (void)state;
     load_models();
     /* conv3_block1_out 4x5x512 and block2_pool 8x10x128: SIZE_MIN is 4x5 */
-    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640, NULL};
+    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640, NULL, 0};
     g_expect = &c;
     attempt a = {"net_build conv3_block1_out+block2_pool", run_build, finish_net, &c};
+    sweep(&a);
+}
+
+/* The same taps in fast mode, where this CPU offers it (on AVX2 its 3x3 convs run on our own
+ * Winograd kernel: transformed weights, its share of the scratchpad). */
+static void test_oom_net_build_fast(void **state) {
+    (void)state;
+    fusenet_system_info info;
+    fusenet_error err;
+    expect_ok(fusenet_get_system_info(&info, &err), &err);
+    if (!info.fast_mode) {
+        print_message("fast mode is not offered on this CPU (%s)\n", info.isa);
+        skip();
+    }
+    load_models();
+    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640, NULL, 1};
+    g_expect = &c;
+    attempt a = {"net_build conv3_block1_out+block2_pool fast", run_build, finish_net, &c};
     sweep(&a);
 }
 
@@ -321,7 +341,7 @@ static void test_oom_net_build_deeper(void **state) {
 static void test_oom_net_build_int8(void **state) {
     (void)state;
     load_models();
-    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640, NULL};
+    build_ctx c = {{{g_resnet3, "conv3_block1_out"}, {g_vgg2, "block2_pool"}}, 1, 4, 5, 640, NULL, 0};
     fusenet_net_params p = fusenet_net_default_params();
     p.taps = c.taps;
     p.n_taps = 2;
@@ -371,7 +391,7 @@ static fusenet_status run_dual(void *ctx, void **obj, fusenet_error *err) {
 
 static void test_oom_build_dual(void **state) {
     (void)state;
-    static const build_ctx expect = {{{NULL, NULL}, {NULL, NULL}}, 1, 8, 10, 128, NULL};
+    static const build_ctx expect = {{{NULL, NULL}, {NULL, NULL}}, 1, 8, 10, 128, NULL, 0};
     g_expect = &expect;
     attempt a = {"build_dual pool1_pool + block1_pool", run_dual, finish_net, NULL};
     sweep(&a);
@@ -383,6 +403,7 @@ int main(void) {
         cmocka_unit_test(test_oom_net_build_fused),
         cmocka_unit_test(test_oom_net_build_unfused),
         cmocka_unit_test(test_oom_net_build_deeper),
+        cmocka_unit_test(test_oom_net_build_fast),
         cmocka_unit_test(test_oom_net_build_int8),
         cmocka_unit_test(test_oom_build_dual),
     };
