@@ -71,8 +71,8 @@ size_t fusenet__wino_scratch_bytes(const fn_wino *w) {
 /* u[x][k / 16][c][k % 16] = (G g G^T)[x] for the kernel g of output k, input c. */
 void fusenet__wino_weights(const fn_wino *w, const float *hwio, float *u) {
     int C = w->c, K = w->k;
-    for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
+    for (int c = 0; c < C; c++) /* k innermost: Keras' kernel is read in order, u written 16 floats at a time */
+        for (int k = 0; k < K; k++) {
             float g[3][3], t[4][3], v[4][4];
             for (int r = 0; r < 3; r++)
                 for (int s = 0; s < 3; s++) g[r][s] = hwio[((size_t)(r * 3 + s) * C + c) * K + k];
