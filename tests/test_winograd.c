@@ -17,9 +17,10 @@
  *
  * test_fast_net: the compiler's use of it in fast mode where it is the fast
  * kernel (AVX2): which convs run on it (by their Keras layers: every 3x3
- * stride-1 conv with 8k inputs, 16k outputs and no residual sum), VGG16's block1 not
- * in strips, and the taps within NET_TOL of max|exact| of the same net in exact mode
- * (oneDNN's direct convolutions) at batch 1 and at batch 3 (micro-batched).
+ * stride-1 conv with 8k inputs, 16k outputs and no residual sum), VGG16's block1 in
+ * row strips as in exact mode (bit-identical to the whole conv), and the taps within
+ * NET_TOL of max|exact| of the same net in exact mode (oneDNN's direct convolutions) at
+ * batch 1 and at batch 3 (micro-batched).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -307,7 +308,25 @@ static void test_fast_net(void **state) {
             ours += (size_t)is_ours;
         }
         assert_true(ours >= (size_t)(3 + 2)); /* VGG16's three, ResNet50's conv2_block1 and 2 (more when micro-batched) */
-        assert_int_equal(fx_compute_steps(net[1], "block1_conv2"), (size_t)batch); /* whole, or once per image */
+        /* block1 as exact mode runs it: row strips at batch 1, once per image when micro-batched */
+        assert_int_equal(fx_compute_steps(net[1], "block1_conv2"), fx_compute_steps(net[0], "block1_conv2"));
+        if (batch == 1) { /* the strips change no output bit: each strip's tiles are the whole conv's */
+            assert_true(fx_compute_steps(net[1], "block1_conv2") > 1);
+            int saved = fusenet__row_strips;
+            fusenet__row_strips = 0;
+            fusenet_net_params p = fx_net_params(taps, 2, batch, 40, 52, 0);
+            p.mode = FUSENET_MODE_FAST;
+            fusenet_net *whole;
+            expect_ok(fusenet_net_build(&p, &whole, &err), &err);
+            fusenet__row_strips = saved;
+            assert_int_equal(fx_compute_steps(whole, "block1_conv2"), 1);
+            expect_ok(fusenet_net_run(whole, &in, &err), &err);
+            fusenet_tensor a, b;
+            expect_ok(fusenet_net_tap_output(whole, 1, &a, &err), &err);
+            expect_ok(fusenet_net_tap_output(net[1], 1, &b, &err), &err);
+            assert_memory_equal(a.data, b.data, (size_t)a.n * a.h * a.w * a.c * sizeof *a.data);
+            fusenet_net_free(whole);
+        }
         for (size_t t = 0; t < 2; t++) {
             fusenet_tensor a, b;
             expect_ok(fusenet_net_tap_output(net[0], t, &a, &err), &err);

@@ -703,6 +703,90 @@ static const fn_chain *only_reader(const ctx *c, int i) {
     return NULL;
 }
 
+/* Does fast mode run chain ch on our own Winograd kernel? (float32, 3x3
+ * stride 1, channels it takes, no residual sum) */
+static int own_wino(const ctx *c, const fn_chain *ch) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    return c->own_wino && !c->int8 && ch->shortcut < 0 &&
+           fusenet__wino_fits(c->plan->shapes[ch->src].c, n->filters, n->kh, n->kw, n->stride);
+}
+
+/* The kernel's shape for conv node n on an input of n_img x in_c x ih x iw giving oh x ow,
+ * padded pad_t above and pad_l left, planned for the build's threads (which every run uses). */
+static fn_wino wino_shape(const fn_node *n, int n_img, int in_c, int ih, int iw, int oh, int ow, int pad_t, int pad_l,
+                          int relu) {
+    fn_wino k = {.n = n_img, .c = in_c, .k = n->filters, .ih = ih, .iw = iw, .oh = oh, .ow = ow, .pad_t = pad_t,
+                 .pad_l = pad_l, .relu = relu, .threads = omp_get_max_threads()};
+    fusenet__wino_plan(&k);
+    return k;
+}
+
+/* The net's copy of the folded weights w (Keras' kh, kw, in, out) transformed for the kernel. */
+static fn_arg_ref wino_weights(ctx *c, const fn_wino *k, const float *w, const char *layer) {
+    fn_arg_ref u = {-1, {0}};
+    dnnl_dims_t dims = {(dnnl_dim_t)fusenet__wino_weights_floats(k)};
+    dnnl_memory_desc_init_by_tag(&u.md, 1, dims, dnnl_f32, dnnl_x);
+    if (ok(c)) check_finite(c, w, (size_t)9 * (size_t)k->c * (size_t)k->k, layer);
+    u.value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&u.md));
+    if (u.value < 0) return u;
+    fn_value *v = &c->net->values[u.value];
+    v->own = fusenet__aligned_alloc(v->size);
+    if (!v->own) {
+        fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of weights for layer %s", v->size, layer);
+        return u;
+    }
+    fusenet__wino_weights(k, w, v->own);
+    c->net->weights_bytes += v->size;
+    return u;
+}
+
+/* The step running conv chain ch on the kernel: src (nChw8c) into dst (nChw8c), `flops` of
+ * work, with its share of the scratchpad. */
+static void wino_step(ctx *c, const fn_chain *ch, const fn_wino *k, double flops, fn_arg_ref src, fn_arg_ref u,
+                      fn_arg_ref b, fn_arg_ref dst) {
+    dnnl_memory_desc_t sp_md;
+    dnnl_dims_t sp_dims = {(dnnl_dim_t)fusenet__wino_scratch_bytes(k)};
+    dnnl_memory_desc_init_by_tag(&sp_md, 1, sp_dims, dnnl_u8, dnnl_x);
+    if (ok(c) && fusenet__wino_scratch_bytes(k) > c->net->scratch_size)
+        c->net->scratch_size = fusenet__wino_scratch_bytes(k);
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->end, 4); /* and the scratchpad */
+    if (s) {
+        s->first = ch->head;
+        s->flops = flops;
+        s->own_wino = 1;
+        s->wino = *k;
+        snprintf(s->impl, sizeof s->impl, "fusenet_wino_2x2_3x3:avx2");
+    }
+    step_arg(s, DNNL_ARG_SRC, src.value, &src.md);
+    step_arg(s, DNNL_ARG_WEIGHTS, u.value, &u.md);
+    step_arg(s, DNNL_ARG_BIAS, b.value, &b.md);
+    step_arg(s, DNNL_ARG_DST, dst.value, &dst.md);
+    step_arg(s, DNNL_ARG_SCRATCHPAD, c->net->scratch_value, &sp_md);
+    check_args(c, s);
+}
+
+/* Conv chain ch on our own Winograd kernel (winograd.h): source and
+ * destination in nChw8c, the folded weights w (Keras' kh, kw, in, out) transformed
+ * once, the bias b and the ReLU applied by its output transform. */
+static void compile_wino(ctx *c, const fn_chain *ch, const float *w, const float *b) {
+    const fn_node *n = &c->g->nodes[ch->head];
+    const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
+    fn_wino k = wino_shape(n, c->batch, in->c, in->h, in->w, out->h, out->w, (int)ch->pad_l[0], (int)ch->pad_l[1],
+                           ch->relu_post);
+    fn_arg_ref src = {-1, {0}}, dst = {-1, {0}}, bias = {-1, {0}};
+    fusenet__md4(&src.md, c->batch, in->c, in->h, in->w, dnnl_nChw8c);
+    fusenet__md4(&dst.md, c->batch, n->filters, out->h, out->w, dnnl_nChw8c);
+    dnnl_dims_t b_dims = {n->filters};
+    dnnl_memory_desc_init_by_tag(&bias.md, 1, b_dims, dnnl_f32, dnnl_x);
+    src.value = value_as(c, ch->src, &src.md);
+    fn_arg_ref u = wino_weights(c, &k, w, n->name);
+    bias.value = upload(c, b, &bias.md, &bias.md, n->name);
+    dst.value = arena_value(c, &dst.md);
+    wino_step(c, ch, &k, 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c, src,
+              u, bias, dst);
+    set_node(c, ch->end, dst.value, &dst.md);
+}
+
 /* Row strips (float32 nets): a trunk's first block, when it is conv -> conv
  * -> 2x2 max pool on the caller's input (VGG16's and VGG19's block1: two
  * 224 x 224 x 64 float32 maps, 25.7 MB an image, the largest values of the
@@ -733,7 +817,7 @@ static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_
     const fn_plan *pl = c->plan;
     int strips = fusenet__row_strips;
     *b = *p = NULL;
-    if (strips < 2 || !ok(c) || c->int8 || c->own_wino || c->batch != 1) return 0;
+    if (strips < 2 || !ok(c) || c->int8 || c->batch != 1) return 0;
     const fn_chain *cb = only_reader(c, a->end), *cp = cb ? only_reader(c, cb->end) : NULL;
     if (!cp || g->nodes[a->head].op != FN_OP_CONV2D || g->nodes[cb->head].op != FN_OP_CONV2D ||
         g->nodes[cp->head].op != FN_OP_MAX_POOL || cp->end != cp->head)
@@ -758,7 +842,9 @@ static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_
 
 /* Chains ca (conv), cb (conv) and cp (2x2 max pool) as `strips` row strips
  * (block_strips); da: ca's desc for the whole image, wa and ba its folded
- * weights. */
+ * weights. Where fast mode runs on our Winograd kernel, cb's strips do (each
+ * strip starts on an even output row, so its 2x2 tiles are the whole conv's
+ * and its outputs the same bytes: test_winograd). */
 static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc *da, const float *wa, const float *ba,
                                  const fn_chain *cb, const fn_chain *cp, int strips) {
     const fn_node *na = &c->g->nodes[ca->head], *nb = &c->g->nodes[cb->head], *np = &c->g->nodes[cp->head];
@@ -790,6 +876,8 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
     if (ok(c) && !has_rows(&p_full)) /* a strip's rows of p_full are a view of it */
         fail(c, FUSENET_ERR_BACKEND, "layer %s: its layout has no rows to write strips into", np->name);
     int p_value = arena_value(c, &p_full);
+    int wino_b = own_wino(c, cb); /* fast mode on our kernel: cb's strips run on it */
+    fn_arg_ref ub = {-1, {0}}, bias_b = {-1, {0}};
     int band = add_value(c, FN_VALUE_ARENA, 0), buf_a = add_value(c, FN_VALUE_ARENA, 0), /* sized below: */
         buf_b = add_value(c, FN_VALUE_ARENA, 0), buf_p = add_value(c, FN_VALUE_ARENA, 0); /* the tallest strip's */
     int wa_value = -1, ba_value = -1, wb_value = -1, bb_value = -1;
@@ -814,8 +902,24 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         sdb.pad_l[0] = bt;
         sdb.pad_r[0] = bbot;
         dnnl_primitive_desc_t pdb = NULL, pda = NULL, pdp = NULL, r_out = NULL;
-        if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sdb, nb->name, &pdb, c->err);
-        dnnl_memory_desc_t b_src = pd_md(c, pdb, dnnl_query_src_md, 0), b_dst = pd_md(c, pdb, dnnl_query_dst_md, 0);
+        dnnl_memory_desc_t b_src, b_dst;
+        fn_wino kb;
+        if (wino_b) {
+            kb = wino_shape(nb, 1, sa->c, hi_b - lo_b, sa->w, 2 * (pe - pa), sb->w, (int)bt, (int)db.pad_l[1],
+                            cb->relu_post);
+            fusenet__md4(&b_src, 1, sa->c, hi_b - lo_b, sa->w, dnnl_nChw8c);
+            fusenet__md4(&b_dst, 1, nb->filters, 2 * (pe - pa), sb->w, dnnl_nChw8c);
+            if (ub.value < 0 && ok(c)) { /* the first strip: weights and bias, shared by the others */
+                ub = wino_weights(c, &kb, wb, nb->name);
+                dnnl_dims_t bd = {nb->filters};
+                dnnl_memory_desc_init_by_tag(&bias_b.md, 1, bd, dnnl_f32, dnnl_x);
+                bias_b.value = upload(c, bb, &bias_b.md, &bias_b.md, nb->name);
+            }
+        } else {
+            if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sdb, nb->name, &pdb, c->err);
+            b_src = pd_md(c, pdb, dnnl_query_src_md, 0);
+            b_dst = pd_md(c, pdb, dnnl_query_dst_md, 0);
+        }
         sda.src = &a_src_any;
         sda.dst = &b_src;
         sda.weights = wa_value >= 0 ? &wa_md : NULL;
@@ -828,7 +932,7 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
                                          &pdp, c->err);
         dnnl_memory_desc_t p_dst = pd_md(c, pdp, dnnl_query_dst_md, 0);
         strip_weights(c, na, in->c, pda, wa, ba, &wa_value, &wa_md, &ba_value, &ba_md);
-        strip_weights(c, nb, sa->c, pdb, wb, bb, &wb_value, &wb_md, &bb_value, &bb_md);
+        if (!wino_b) strip_weights(c, nb, sa->c, pdb, wb, bb, &wb_value, &wb_md, &bb_value, &bb_md);
         grow_value(c, band, dnnl_memory_desc_get_size(&a_src));
         grow_value(c, buf_a, dnnl_memory_desc_get_size(&b_src));
         grow_value(c, buf_b, dnnl_memory_desc_get_size(&b_dst));
@@ -842,9 +946,11 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         conv_step(c, ca, 2.0 * new_a * sa->w * (double)na->filters * na->kh * na->kw * in->c, pda,
                   (fn_arg_ref){band, a_src}, (fn_arg_ref){wa_value, wa_md}, (fn_arg_ref){ba_value, ba_md},
                   (fn_arg_ref){buf_a, b_src});
-        conv_step(c, cb, 2.0 * 2.0 * (double)(pe - pa) * sb->w * (double)nb->filters * nb->kh * nb->kw * sa->c, pdb,
-                  (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md}, (fn_arg_ref){bb_value, bb_md},
-                  (fn_arg_ref){buf_b, b_dst});
+        double flops_b = 2.0 * 2.0 * (double)(pe - pa) * sb->w * (double)nb->filters * nb->kh * nb->kw * sa->c;
+        if (wino_b) wino_step(c, cb, &kb, flops_b, (fn_arg_ref){buf_a, b_src}, ub, bias_b, (fn_arg_ref){buf_b, b_dst});
+        else
+            conv_step(c, cb, flops_b, pdb, (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md},
+                      (fn_arg_ref){bb_value, bb_md}, (fn_arg_ref){buf_b, b_dst});
         fn_step *s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
         step_arg(s, DNNL_ARG_SRC, buf_b, &b_dst);
         step_arg(s, DNNL_ARG_DST, buf_p, &p_dst);
@@ -857,67 +963,6 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
     done_conv_weights(c, cb, wb, bb, own_b);
     c->skip_until = cp->head;
     set_node(c, cp->end, p_value, &p_full);
-}
-
-/* Does fast mode run chain ch on our own Winograd kernel? (float32, 3x3
- * stride 1, channels it takes, no residual sum) */
-static int own_wino(const ctx *c, const fn_chain *ch) {
-    const fn_node *n = &c->g->nodes[ch->head];
-    return c->own_wino && !c->int8 && ch->shortcut < 0 &&
-           fusenet__wino_fits(c->plan->shapes[ch->src].c, n->filters, n->kh, n->kw, n->stride);
-}
-
-/* Conv chain ch on our own Winograd kernel (winograd.h): source and
- * destination in nChw8c, the folded weights w (Keras' kh, kw, in, out) transformed
- * once, the bias b and the ReLU applied by its output transform. Its team is
- * the build's thread count, which every run of the net uses. */
-static void compile_wino(ctx *c, const fn_chain *ch, const float *w, const float *b) {
-    const fn_node *n = &c->g->nodes[ch->head];
-    const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
-    fn_wino k = {.n = c->batch, .c = in->c, .k = n->filters, .ih = in->h, .iw = in->w, .oh = out->h,
-                 .ow = out->w, .pad_t = (int)ch->pad_l[0], .pad_l = (int)ch->pad_l[1], .relu = ch->relu_post,
-                 .threads = omp_get_max_threads()};
-    fusenet__wino_plan(&k);
-    dnnl_memory_desc_t src_md, dst_md, u_md, b_md, sp_md;
-    fusenet__md4(&src_md, c->batch, in->c, in->h, in->w, dnnl_nChw8c);
-    fusenet__md4(&dst_md, c->batch, n->filters, out->h, out->w, dnnl_nChw8c);
-    dnnl_dims_t u_dims = {(dnnl_dim_t)fusenet__wino_weights_floats(&k)}, b_dims = {n->filters},
-                sp_dims = {(dnnl_dim_t)fusenet__wino_scratch_bytes(&k)};
-    dnnl_memory_desc_init_by_tag(&u_md, 1, u_dims, dnnl_f32, dnnl_x);
-    dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x);
-    dnnl_memory_desc_init_by_tag(&sp_md, 1, sp_dims, dnnl_u8, dnnl_x);
-    int src_value = value_as(c, ch->src, &src_md);
-    if (ok(c)) check_finite(c, w, (size_t)9 * (size_t)in->c * (size_t)n->filters, n->name);
-    int u_value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&u_md));
-    if (u_value >= 0) {
-        fn_value *u = &c->net->values[u_value];
-        u->own = fusenet__aligned_alloc(u->size);
-        if (!u->own) fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of weights for layer %s", u->size,
-                          n->name);
-        else {
-            fusenet__wino_weights(&k, w, u->own);
-            c->net->weights_bytes += u->size;
-        }
-    }
-    int b_value = upload(c, b, &b_md, &b_md, n->name);
-    int dst_value = arena_value(c, &dst_md);
-    if (ok(c) && fusenet__wino_scratch_bytes(&k) > c->net->scratch_size)
-        c->net->scratch_size = fusenet__wino_scratch_bytes(&k);
-    fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->end, 4); /* and the scratchpad */
-    if (s) {
-        s->first = ch->head;
-        s->flops = 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c;
-        s->own_wino = 1;
-        s->wino = k;
-        snprintf(s->impl, sizeof s->impl, "fusenet_wino_2x2_3x3:avx2");
-    }
-    step_arg(s, DNNL_ARG_SRC, src_value, &src_md);
-    step_arg(s, DNNL_ARG_WEIGHTS, u_value, &u_md);
-    step_arg(s, DNNL_ARG_BIAS, b_value, &b_md);
-    step_arg(s, DNNL_ARG_DST, dst_value, &dst_md);
-    step_arg(s, DNNL_ARG_SCRATCHPAD, c->net->scratch_value, &sp_md);
-    check_args(c, s);
-    set_node(c, ch->end, dst_value, &dst_md);
 }
 
 /* Conv2D with what the plan folded in: padding, BatchNorm, sum, ReLU; in
