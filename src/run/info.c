@@ -63,6 +63,21 @@ static fusenet_status winograd_offered(int *offered, fusenet_error *err) {
     return FUSENET_OK;
 }
 
+/* Whose Winograd convolutions fast mode runs on this CPU: oneDNN's where it has them, else
+ * ours where the CPU has AVX2 and FMA and oneDNN dispatches at least AVX2, else none. */
+typedef enum fn_fast_kernel { FN_FAST_NONE, FN_FAST_ONEDNN, FN_FAST_OURS } fn_fast_kernel;
+
+static fusenet_status fast_kernel(fn_fast_kernel *out, fusenet_error *err) {
+    int onednn = 0;
+    fusenet_status st = winograd_offered(&onednn, err);
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    *out = st                                                                               ? FN_FAST_NONE
+           : onednn                                                                         ? FN_FAST_ONEDNN
+           : fusenet__wino_offered() && (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2 ? FN_FAST_OURS
+                                                                                            : FN_FAST_NONE;
+    return st;
+}
+
 fusenet_status fusenet_get_system_info(fusenet_system_info *out, fusenet_error *err) {
     if (!out) return fusenet__error(err, FUSENET_ERR_INVALID_ARG, "fusenet_get_system_info: out is NULL");
     memset(out, 0, sizeof *out);
@@ -78,16 +93,15 @@ fusenet_status fusenet_get_system_info(fusenet_system_info *out, fusenet_error *
     out->exact_mode = 1;
     out->int8_mode = fusenet__int8_offered();
     out->int8_vnni = fusenet__int8_weight_levels() == 127;
-    fusenet_status st = winograd_offered(&out->fast_mode, err);
-    if (!st && !out->fast_mode) out->fast_mode = fusenet__fast_own_winograd();
+    fn_fast_kernel fast;
+    fusenet_status st = fast_kernel(&fast, err);
+    out->fast_mode = fast != FN_FAST_NONE;
     return st ? st : fusenet__ok(err);
 }
 
 int fusenet__fast_own_winograd(void) {
-    int onednn = 0;
-    if (winograd_offered(&onednn, NULL) != FUSENET_OK || onednn) return 0;
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return fusenet__wino_offered() && (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2;
+    fn_fast_kernel fast;
+    return fast_kernel(&fast, NULL) == FUSENET_OK && fast == FN_FAST_OURS;
 }
 
 fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
@@ -97,9 +111,9 @@ fusenet_status fusenet__check_mode(fusenet_mode mode, fusenet_error *err) {
                               "(ISA %s): use mode exact",
                               isa_name());
     if (mode != FUSENET_MODE_FAST) return FUSENET_OK;
-    int offered;
-    fusenet_status st = winograd_offered(&offered, err);
-    if (st || offered || fusenet__fast_own_winograd()) return st;
+    fn_fast_kernel fast;
+    fusenet_status st = fast_kernel(&fast, err);
+    if (st || fast != FN_FAST_NONE) return st;
     return fusenet__error(err, FUSENET_ERR_UNSUPPORTED,
                           "mode fast needs Winograd convolutions: oneDNN's (AVX-512, avx512_core) or ours (AVX2 with "
                           "FMA); this CPU's ISA is %s: use mode exact",
