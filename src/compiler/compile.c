@@ -721,23 +721,26 @@ static fn_wino wino_shape(const fn_node *n, int n_img, int in_c, int ih, int iw,
     return k;
 }
 
-/* The net's copy of the folded weights w (Keras' kh, kw, in, out) transformed for the kernel. */
-static fn_arg_ref wino_weights(ctx *c, const fn_wino *k, const float *w, const char *layer) {
-    fn_arg_ref u = {-1, {0}};
-    dnnl_dims_t dims = {(dnnl_dim_t)fusenet__wino_weights_floats(k)};
-    dnnl_memory_desc_init_by_tag(&u.md, 1, dims, dnnl_f32, dnnl_x);
+/* The net's copies of the folded weights w (Keras' kh, kw, in, out), transformed for the
+ * kernel, into *u, and of the bias b into *bias. */
+static void wino_weights(ctx *c, const fn_wino *k, const float *w, const float *b, const char *layer, fn_arg_ref *u,
+                         fn_arg_ref *bias) {
+    dnnl_dims_t u_dims = {(dnnl_dim_t)fusenet__wino_weights_floats(k)}, b_dims = {k->k};
+    dnnl_memory_desc_init_by_tag(&u->md, 1, u_dims, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&bias->md, 1, b_dims, dnnl_f32, dnnl_x);
     if (ok(c)) check_finite(c, w, (size_t)9 * (size_t)k->c * (size_t)k->k, layer);
-    u.value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&u.md));
-    if (u.value < 0) return u;
-    fn_value *v = &c->net->values[u.value];
-    v->own = fusenet__aligned_alloc(v->size);
-    if (!v->own) {
-        fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of weights for layer %s", v->size, layer);
-        return u;
+    u->value = add_value(c, FN_VALUE_OWNED, dnnl_memory_desc_get_size(&u->md));
+    if (u->value >= 0) {
+        fn_value *v = &c->net->values[u->value];
+        v->own = fusenet__aligned_alloc(v->size);
+        if (!v->own) {
+            fail(c, FUSENET_ERR_NOMEM, "out of memory allocating %zu bytes of weights for layer %s", v->size, layer);
+        } else {
+            fusenet__wino_weights(k, w, v->own);
+            c->net->weights_bytes += v->size;
+        }
     }
-    fusenet__wino_weights(k, w, v->own);
-    c->net->weights_bytes += v->size;
-    return u;
+    bias->value = upload(c, b, &bias->md, &bias->md, layer);
 }
 
 /* The step running conv chain ch on the kernel: src (nChw8c) into dst (nChw8c), `flops` of
@@ -773,14 +776,11 @@ static void compile_wino(ctx *c, const fn_chain *ch, const float *w, const float
     const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
     fn_wino k = wino_shape(n, c->batch, in->c, in->h, in->w, out->h, out->w, (int)ch->pad_l[0], (int)ch->pad_l[1],
                            ch->relu_post);
-    fn_arg_ref src = {-1, {0}}, dst = {-1, {0}}, bias = {-1, {0}};
+    fn_arg_ref src = {-1, {0}}, dst = {-1, {0}}, u, bias;
     fusenet__md4(&src.md, c->batch, in->c, in->h, in->w, dnnl_nChw8c);
     fusenet__md4(&dst.md, c->batch, n->filters, out->h, out->w, dnnl_nChw8c);
-    dnnl_dims_t b_dims = {n->filters};
-    dnnl_memory_desc_init_by_tag(&bias.md, 1, b_dims, dnnl_f32, dnnl_x);
     src.value = value_as(c, ch->src, &src.md);
-    fn_arg_ref u = wino_weights(c, &k, w, n->name);
-    bias.value = upload(c, b, &bias.md, &bias.md, n->name);
+    wino_weights(c, &k, w, b, n->name, &u, &bias);
     dst.value = arena_value(c, &dst.md);
     wino_step(c, ch, &k, 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c, src,
               u, bias, dst);
@@ -909,12 +909,8 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
                             cb->relu_post);
             fusenet__md4(&b_src, 1, sa->c, hi_b - lo_b, sa->w, dnnl_nChw8c);
             fusenet__md4(&b_dst, 1, nb->filters, 2 * (pe - pa), sb->w, dnnl_nChw8c);
-            if (ub.value < 0 && ok(c)) { /* the first strip: weights and bias, shared by the others */
-                ub = wino_weights(c, &kb, wb, nb->name);
-                dnnl_dims_t bd = {nb->filters};
-                dnnl_memory_desc_init_by_tag(&bias_b.md, 1, bd, dnnl_f32, dnnl_x);
-                bias_b.value = upload(c, bb, &bias_b.md, &bias_b.md, nb->name);
-            }
+            if (ub.value < 0 && ok(c)) /* the first strip: weights and bias, shared by the others */
+                wino_weights(c, &kb, wb, bb, nb->name, &ub, &bias_b);
         } else {
             if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sdb, nb->name, &pdb, c->err);
             b_src = pd_md(c, pdb, dnnl_query_src_md, 0);

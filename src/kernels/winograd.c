@@ -30,7 +30,6 @@
  */
 #include "winograd.h"
 
-#include <stdint.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FN_WINO_X86 1
@@ -140,18 +139,10 @@ FN_AVX2 static void micro_kernel(int C, const float *A, const float *B, float *o
         A += 48;
         B += 128;
     }
-    _mm256_store_ps(o + 0 * ts, c00);
-    _mm256_store_ps(o + 0 * ts + ks, c01);
-    _mm256_store_ps(o + 1 * ts, c10);
-    _mm256_store_ps(o + 1 * ts + ks, c11);
-    _mm256_store_ps(o + 2 * ts, c20);
-    _mm256_store_ps(o + 2 * ts + ks, c21);
-    _mm256_store_ps(o + 3 * ts, c30);
-    _mm256_store_ps(o + 3 * ts + ks, c31);
-    _mm256_store_ps(o + 4 * ts, c40);
-    _mm256_store_ps(o + 4 * ts + ks, c41);
-    _mm256_store_ps(o + 5 * ts, c50);
-    _mm256_store_ps(o + 5 * ts + ks, c51);
+#define FN_WINO_STORE(i)                                                                                               \
+    _mm256_store_ps(o + (i) * ts, c##i##0);                                                                            \
+    _mm256_store_ps(o + (i) * ts + ks, c##i##1);
+    FN_WINO_STORE(0) FN_WINO_STORE(1) FN_WINO_STORE(2) FN_WINO_STORE(3) FN_WINO_STORE(4) FN_WINO_STORE(5)
 }
 
 /* Where a tile is: its image and the top row and left column of its 2x2 outputs. */
