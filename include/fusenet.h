@@ -185,13 +185,18 @@ typedef struct fusenet_system_info {
  *  BACKEND, NOMEM (oneDNN's engine). */
 FUSENET_API fusenet_status fusenet_get_system_info(fusenet_system_info *out, fusenet_error *err);
 
-/** This CPU's float32 multiply-add peak, measured (the yardstick of `fusenet bench --profile`). */
+/** This CPU's multiply-add peak, measured (the yardstick of `fusenet bench --profile`):
+ *  float32 (fusenet_measure_fma_peak) or int8 (fusenet_measure_int8_peak). */
 typedef struct fusenet_fma_peak {
-    const char *isa; /* the instructions timed, the widest both the CPU and oneDNN's dispatch
-                        (fusenet_system_info.isa) use: "avx512" (16 lanes), "avx2" (8 lanes,
-                        FMA3), or "c" (a plain C loop, as the compiler builds it); static */
+    const char *isa; /* the instructions timed, static. float32: the widest both the CPU and
+                        oneDNN's dispatch (fusenet_system_info.isa) use, "avx512" (16 lanes),
+                        "avx2" (8 lanes, FMA3), or "c" (a plain C loop, as the compiler builds
+                        it). int8: those of oneDNN's int8 convolutions at its dispatched level,
+                        "avx512_vnni" (vpdpbusd), "avx512", "avx2" or "sse41" (without VNNI:
+                        vpmaddubsw, vpmaddwd and vpaddd), or "c" */
     int32_t threads; /* threads that ran the loop at once (resolved: >= 1) */
-    double gflops;   /* best of a few rounds, all threads together; a multiply-add counts 2 */
+    double gflops;   /* best of a few rounds, all threads together, in 1e9 operations per
+                        second; a multiply-add counts 2 (float32 or u8 x s8 alike) */
 } fusenet_fma_peak;
 
 /** Times a loop of independent fused multiply-adds on `threads` threads at once (0: the
@@ -201,6 +206,14 @@ typedef struct fusenet_fma_peak {
  *  machine it is the wall-clock rate. Statuses: INVALID_ARG (out NULL, threads outside
  *  0..1024). */
 FUSENET_API fusenet_status fusenet_measure_fma_peak(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
+
+/** The same for int8 multiply-adds (u8 x s8 summed into s32), timed with the instructions
+ *  oneDNN's int8 convolutions use at its dispatched ISA (fusenet_fma_peak.isa). Its ratio
+ *  to fusenet_measure_fma_peak's bounds what FUSENET_MODE_INT8 can gain on compute: about
+ *  4x with AVX-512 VNNI, and without VNNI 1x on a CPU with one vector integer multiplier
+ *  (measured 0.97x on an AMD EPYC of family 23, model 49), 2x with two. Threads and
+ *  statuses as fusenet_measure_fma_peak's. */
+FUSENET_API fusenet_status fusenet_measure_int8_peak(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
 
 /* ---- model: layer graph + raw weights; immutable, shareable -------------- *
  * Thread-safety: create/load/free one model from one thread; every other call

@@ -1,5 +1,5 @@
 /* test_perf.c - the yardsticks of `fusenet bench --profile`: the measured FMA
- * peak (fusenet_measure_fma_peak) and the floating-point operations each step
+ * and int8 peaks (fusenet_measure_fma_peak, fusenet_measure_int8_peak) and the floating-point operations each step
  * reports, against the hand count of the spec (keras-models.md, section 9:
  * conv MACs = H_out x W_out x C_out x kh x kw x C_in, FLOPs = 2 x MACs).
  *
@@ -95,22 +95,98 @@ static double sgemm_gflops(int rounds) {
  * bound holds whatever this test is built with: CI runs it at -O3 and,
  * under the sanitizers, at -O0.) Best of alternated rounds on both sides,
  * so a busy moment on a shared machine lowers neither alone. */
-static void test_fma_peak_against_sgemm(void **state) {
-    (void)state;
+typedef fusenet_status (*measure_fn)(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
+
+/* Alternated rounds on one thread: *peak the best of `measure`, *gemm the best of `gemm`. */
+static void peak_and_gemm(measure_fn measure, double (*gemm_rate)(int rounds), double *peak, double *gemm) {
     fusenet_error err;
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    double peak = 0.0, gemm = 0.0;
+    *peak = 0.0;
+    *gemm = 0.0;
     for (int round = 0; round < 3; round++) {
         fusenet_fma_peak one;
-        expect_ok(fusenet_measure_fma_peak(1, &one, &err), &err);
-        if (one.gflops > peak) peak = one.gflops;
-        double g = sgemm_gflops(5);
-        if (g > gemm) gemm = g;
+        expect_ok(measure(1, &one, &err), &err);
+        if (one.gflops > *peak) *peak = one.gflops;
+        double g = gemm_rate(5);
+        if (g > *gemm) *gemm = g;
     }
     omp_set_num_threads(threads);
+}
+
+static void test_fma_peak_against_sgemm(void **state) {
+    (void)state;
+    double peak, gemm;
+    peak_and_gemm(fusenet_measure_fma_peak, sgemm_gflops, &peak, &gemm);
     print_message("fma peak %.1f GFLOP/s, oneDNN sgemm %.1f GFLOP/s (1 thread): %.2f of it\n", peak, gemm, gemm / peak);
     assert_true(peak >= 0.6 * gemm);
+}
+
+/* The int8 peak: the instructions of oneDNN's level (VNNI only where int8 mode
+ * says VNNI, AVX-512 only where oneDNN dispatches it), a real rate, and against
+ * an independent yardstick: oneDNN's u8 x s8 gemm, built on the same
+ * instructions, cannot outrun them, so the peak on one thread is at least 0.6
+ * of its best rate (as the float32 peak against sgemm). */
+static double igemm_gops(int rounds) {
+    const dnnl_dim_t n = 512;
+    uint8_t *a = malloc((size_t)(n * n));
+    int8_t *b = malloc((size_t)(n * n));
+    int32_t *c = malloc(sizeof(int32_t) * (size_t)(n * n));
+    assert_true(a && b && c);
+    for (dnnl_dim_t i = 0; i < n * n; i++) {
+        a[i] = (uint8_t)(i % 251);
+        b[i] = (int8_t)(i % 61 - 30);
+    }
+    int32_t co = 0;
+    double best = 0.0;
+    for (int r = 0; r < rounds; r++) {
+        double t0 = now_s();
+        assert_int_equal(dnnl_gemm_u8s8s32('N', 'N', 'F', n, n, n, 1.0f, a, n, 0, b, n, 0, 0.0f, c, n, &co),
+                         dnnl_success);
+        double s = now_s() - t0, rate = 2.0 * (double)n * n * n / s / 1e9;
+        if (rate > best) best = rate;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+static void test_int8_peak(void **state) {
+    (void)state;
+    fusenet_system_info info;
+    fusenet_error err;
+    expect_ok(fusenet_get_system_info(&info, &err), &err);
+    fusenet_fma_peak one, all;
+    expect_ok(fusenet_measure_int8_peak(1, &one, &err), &err);
+    expect_ok(fusenet_measure_int8_peak(0, &all, &err), &err);
+    assert_int_equal(one.threads, 1);
+    assert_int_equal(all.threads, info.default_threads);
+    assert_string_equal(all.isa, one.isa);
+    int avx512 = strncmp(info.isa, "avx512", 6) == 0, avx2 = strncmp(info.isa, "avx2", 4) == 0;
+    if (strcmp(one.isa, "avx512_vnni") == 0)
+        assert_true(avx512 && info.int8_vnni);
+    else if (strcmp(one.isa, "avx512") == 0)
+        assert_true(avx512 && !info.int8_vnni);
+    else if (strcmp(one.isa, "avx2") == 0)
+        assert_true(avx2 || avx512);
+    else if (strcmp(one.isa, "sse41") == 0)
+        assert_true(strcmp(info.isa, "sse41") == 0 || strcmp(info.isa, "avx") == 0 || avx2 || avx512);
+    else
+        assert_string_equal(one.isa, "c");
+    assert_true(isfinite(one.gflops) && one.gflops > 0.1 && one.gflops < 4e4);
+    assert_true(isfinite(all.gflops) && all.gflops > 0.1 && all.gflops < 4e4 * all.threads);
+    if (strcmp(one.isa, "c") != 0) {
+        double peak, gemm;
+        peak_and_gemm(fusenet_measure_int8_peak, igemm_gops, &peak, &gemm);
+        print_message("int8 peak %.1f GOP/s (%s), oneDNN u8s8s32 gemm %.1f GOP/s (1 thread): %.2f of it\n", peak,
+                      one.isa, gemm, gemm / peak);
+        assert_true(peak >= 0.6 * gemm);
+    }
+    expect_error(fusenet_measure_int8_peak(1, NULL, &err), FUSENET_ERR_INVALID_ARG, &err,
+                 "fusenet_measure_int8_peak: out");
+    expect_error(fusenet_measure_int8_peak(-1, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads -1");
+    expect_error(fusenet_measure_int8_peak(1025, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads 1025");
 }
 
 /* Sum of the flops of model m's steps (m -1: the fuse head's). */
@@ -243,6 +319,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fma_peak),
         cmocka_unit_test(test_fma_peak_against_sgemm),
+        cmocka_unit_test(test_int8_peak),
         cmocka_unit_test(test_dual_flops_224),
         cmocka_unit_test(test_int8_build_peak),
     };

@@ -405,14 +405,19 @@ static double peak_rss_mb(void) {
  * per micro-batch is one row), its time per run and share, its rate and that
  * rate's share of the CPU's FMA peak, and oneDNN's implementation; then the
  * whole net's rate over the profiled runs. */
-static int print_profile(const fusenet_step_info *steps, size_t n, int iters, const fusenet_fma_peak *peak) {
+static int print_profile(const fusenet_step_info *steps, size_t n, int iters, const fusenet_fma_peak *peak,
+                         const fusenet_fma_peak *int8_peak) {
     profile_row *rows = malloc((n ? n : 1) * sizeof *rows);
     if (!rows) return die("out of memory");
-    double total = 0, flops = 0;
+    double total = 0, flops = 0, int8_ms = 0, int8_flops = 0;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         total += steps[i].time_ms;
         flops += steps[i].flops;
+        if (strstr(steps[i].impl, "int8")) {
+            int8_ms += steps[i].time_ms;
+            int8_flops += steps[i].flops;
+        }
         size_t r = 0;
         while (r < m && !(rows[r].s.model == steps[i].model && rows[r].s.layer_index == steps[i].layer_index &&
                           rows[r].s.kind == steps[i].kind && rows[r].s.tap == steps[i].tap &&
@@ -434,20 +439,26 @@ static int print_profile(const fusenet_step_info *steps, size_t n, int iters, co
     for (size_t i = 0; i < m && i < shown; i++) {
         const fusenet_step_info *st = &rows[i].s;
         double ms = st->time_ms / iters, rate = st->flops > 0 && ms > 0 ? st->flops / ms / 1e6 : 0.0;
+        const fusenet_fma_peak *own = strstr(st->impl, "int8") ? int8_peak : peak; /* int8 steps: the int8 peak */
         printf("%-22s %-8s %5d %10.3f %6.1f%% %9.1f %5.1f%%  %s\n", st->layer, st->kind_name, rows[i].steps, ms,
-               total > 0 ? 100.0 * st->time_ms / total : 0.0, rate, 100.0 * rate / peak->gflops, st->impl);
+               total > 0 ? 100.0 * st->time_ms / total : 0.0, rate, 100.0 * rate / own->gflops, st->impl);
     }
     free(rows);
     double rate = total > 0 ? flops * iters / total / 1e6 : 0.0;
     printf("whole net: %.3f ms/batch, %.1f GFLOP/s, %.1f%% of the FMA peak (%s, %d threads: %.1f GFLOP/s, the best "
            "of its measurements before and after the runs)\n",
            total / iters, rate, 100.0 * rate / peak->gflops, peak->isa, (int)peak->threads, peak->gflops);
+    if (int8_ms > 0) {
+        double r8 = int8_flops * iters / int8_ms / 1e6;
+        printf("int8 steps: %.3f ms/batch, %.1f GOP/s, %.1f%% of the int8 peak (%s, %d threads: %.1f GOP/s, %.2fx "
+               "the FMA peak; a multiply-add counts 2 operations, as in float32; their rows' %%peak is of it)\n",
+               int8_ms / iters, r8, 100.0 * r8 / int8_peak->gflops, int8_peak->isa, (int)int8_peak->threads,
+               int8_peak->gflops, int8_peak->gflops / peak->gflops);
+    }
     /* a line for each kind of step whose %peak needs reading with care, when the net has one */
     static const struct {
         const char *impl, *note;
     } notes[] = {
-        {"int8", "int8 steps: a multiply-add counts 2 operations, as in float32, and their %peak is of the float32 "
-                 "FMA peak; int8 instructions allow about 2x it on AVX2 and 4x with VNNI"},
         {"wino", "Winograd steps: their FLOPs are the direct convolution's, which Winograd computes with fewer "
                  "multiplications (F(2x2,3x3): 2.25x fewer, F(4x4,3x3): 4x), so their %peak may pass 100%"},
     };
@@ -457,6 +468,14 @@ static int print_profile(const fusenet_step_info *steps, size_t n, int iters, co
                 printf("%s\n", notes[k].note);
                 break;
             }
+    return 0;
+}
+
+/* The float32 FMA peak in peak[0] and, with kinds 2, the int8 one in peak[1]. 1 after a message on failure. */
+static int measure_peaks(int32_t threads, int kinds, fusenet_fma_peak *peak) {
+    fusenet_error err;
+    if (fusenet_measure_fma_peak(threads, &peak[0], &err)) return fail(&err);
+    if (kinds > 1 && fusenet_measure_int8_peak(threads, &peak[1], &err)) return fail(&err);
     return 0;
 }
 
@@ -494,19 +513,22 @@ int cmd_bench(opts *o) {
     /* The peak is measured on both sides of the profiled runs and the higher
      * one kept: on a shared machine a busy moment lowers one measurement, and
      * a lowered peak would flatter every share of it. */
-    fusenet_fma_peak peak = {0}, after = {0};
+    fusenet_fma_peak peak[2] = {{0}}, after[2] = {{0}}; /* float32, int8 (int8 mode only) */
+    int kinds = o->mode == FUSENET_MODE_INT8 ? 2 : 1;
     if (!rc && o->profile) {
-        if (fusenet_measure_fma_peak(o->threads, &peak, &err) || fusenet_net_set_profiling(net, 1, &err))
-            rc = fail(&err);
+        rc = measure_peaks(o->threads, kinds, peak);
+        if (!rc && fusenet_net_set_profiling(net, 1, &err)) rc = fail(&err);
         for (int i = 0; i < o->iters && !rc; i++)
             if (fusenet_net_run(net, &in, &err)) rc = fail(&err);
-        if (!rc && fusenet_measure_fma_peak(o->threads, &after, &err)) rc = fail(&err);
-        if (!rc && after.gflops > peak.gflops) peak = after;
+        if (!rc && measure_peaks(o->threads, kinds, after)) rc = 1;
+        for (int k = 0; k < kinds && !rc; k++)
+            if (after[k].gflops > peak[k].gflops) peak[k] = after[k];
+        if (kinds == 1) peak[1] = peak[0]; /* no int8 steps to use it */
     }
     size_t n_steps = 0;
     fusenet_step_info *steps = rc ? NULL : step_infos(net, &n_steps);
     if (!rc && !steps) rc = 1;
-    if (!rc && o->profile) rc = print_profile(steps, n_steps, o->iters, &peak);
+    if (!rc && o->profile) rc = print_profile(steps, n_steps, o->iters, &peak[0], &peak[1]);
     if (!rc) {
         double gflop = 0;
         for (size_t i = 0; i < n_steps; i++) gflop += steps[i].flops / 1e9;

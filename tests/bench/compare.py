@@ -613,12 +613,18 @@ def rel_err(ours, ref):
     return float(np.abs(ours - ref).max() / max(float(np.abs(ref).max()), 1e-30))
 
 
-def info_field(fusenet, field):
-    """A line `FIELD: value` of `fusenet info`."""
-    out = subprocess.run([fusenet, "info"], capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
+_INFO = {}
+
+
+def info_field(fusenet, field, default=None):
+    """A line `FIELD: value` of `fusenet info` (run once per binary: it measures the peaks)."""
+    if fusenet not in _INFO:
+        _INFO[fusenet] = subprocess.run([fusenet, "info"], capture_output=True, text=True, check=True).stdout
+    for line in _INFO[fusenet].splitlines():
         if line.startswith(field + ":"):
             return line.split(":", 1)[1].strip()
+    if default is not None:
+        return default
     raise SystemExit("`fusenet info` printed no %s line" % field)
 
 
@@ -909,7 +915,11 @@ def main(argv):
         make_weights(a)
         version = subprocess.run([a.fusenet, "version"], capture_output=True, text=True).stdout.strip()
         print("%s; %s (%s), %d CPUs; load average %s"
-              % (version, cpu_name(), info_field(a.fusenet, "isa"), os.cpu_count() or 0, loadavg()))
+              % (version, info_field(a.fusenet, "cpu", "unknown CPU"), info_field(a.fusenet, "isa"),
+                 os.cpu_count() or 0, loadavg()))
+        for field in ("fma peak", "int8 peak", "int8 / fma peak"):  # what the CPU's units allow, measured
+            if info_field(a.fusenet, field, ""):
+                print("%s: %s" % (field, info_field(a.fusenet, field)))
         if not os.access(GNU_TIME, os.X_OK):
             print("peak RSS: %s not found (Debian package time): each side's is wait4's reading from this "
                   "process, an upper bound at least this script's own RSS" % GNU_TIME)
@@ -939,17 +949,6 @@ def loadavg():
         return "%.2f %.2f %.2f" % os.getloadavg()
     except OSError:
         return "n/a"
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

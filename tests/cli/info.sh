@@ -4,7 +4,9 @@
 # version`; oneDNN: the version CMake found; cores: nproc; threads: nproc, or
 # OMP_NUM_THREADS when set), and the ISA and modes against what a fast-mode run
 # does: where info offers no fast mode, `fusenet bench --mode fast` must fail
-# with UNSUPPORTED naming that ISA; where it does, the run must succeed.
+# with UNSUPPORTED naming that ISA; where it does, the run must succeed. Then the
+# CPU's name against /proc/cpuinfo and the form of the measured peaks (their
+# values: test_perf, against oneDNN's gemms).
 # Usage: info.sh FUSENET DNNL_VERSION WORKDIR
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: $0 FUSENET DNNL_VERSION WORKDIR" >&2; exit 2; }
@@ -16,7 +18,7 @@ out=$(env -u OMP_NUM_THREADS "$FUSENET" info) || fail "fusenet info failed"
 echo "$out"
 keys=$(echo "$out" | sed -n 's/^\([a-z ]*\): .*/\1/p' | head -n 6 | tr '\n' ' ')
 [ "$keys" = "version onednn isa cores threads modes " ] || fail "fields are '$keys'"
-field() { echo "$out" | sed -n "s/^$1: //p"; }
+field() { echo "$out" | sed -n "s|^$1: ||p"; }
 
 [ "fusenet $(field version)" = "$("$FUSENET" version)" ] || fail "version '$(field version)' is not fusenet version's"
 [ "$(field onednn | cut -d' ' -f1)" = "$DNNL_VERSION" ] || fail "onednn '$(field onednn)' is not $DNNL_VERSION"
@@ -35,6 +37,24 @@ if [[ $modes == *int8* ]]; then # the weight range follows the ISA: VNNI sums in
         *) want=63 ;;
     esac
     [[ $(field int8) == "weights in [-$want, $want] "* ]] || fail "int8 '$(field int8)' on $isa"
+fi
+
+# the CPU as Linux names it (first CPU), where it does
+name=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
+if [ -n "$name" ]; then
+    [[ $(field cpu) == "$name"* ]] || fail "cpu '$(field cpu)', /proc/cpuinfo says '$name'"
+fi
+# the measured peaks: the FMA one always, the int8 one and its ratio where int8 mode is offered
+num='[0-9]+\.[0-9]'
+[[ $(field "fma peak") =~ ^(avx512|avx2|c)\ 1\ thread\ $num\ GFLOP/s ]] || fail "fma peak '$(field "fma peak")'"
+if [[ $modes == *int8* ]]; then
+    [[ $(field "int8 peak") =~ ^(avx512_vnni|avx512|avx2|sse41|c)\ 1\ thread\ $num\ GOP/s ]] ||
+        fail "int8 peak '$(field "int8 peak")'"
+    if [[ $(field "int8 peak") != c* ]]; then
+        [[ $(field "int8 / fma peak") =~ ^[0-9]+\.[0-9]{2}\  ]] || fail "int8 / fma peak '$(field "int8 / fma peak")'"
+    fi
+else
+    [ -z "$(field "int8 peak")" ] || fail "an int8 peak without int8 mode"
 fi
 
 "$FUSENET" make-weights --model resnet50 --seed 1 --output "$WORK/r.h5" >/dev/null
