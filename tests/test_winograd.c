@@ -180,6 +180,17 @@ static void test_against_naive_conv(void **state) {
     for (int threads = 1; threads <= 3; threads++) check_cases(threads, fusenet__wino_block_bytes, 0);
 }
 
+/* Without the cap on small weights' blocks (every case here has small weights): blocks of up
+ * to the 144 tiles larger weights get. */
+static void test_large_blocks(void **state) {
+    (void)state;
+    NEEDS_KERNEL();
+    size_t saved = fusenet__wino_small_tiles;
+    fusenet__wino_small_tiles = 0;
+    for (int threads = 1; threads <= 3; threads += 2) check_cases(threads, fusenet__wino_block_bytes, 0);
+    fusenet__wino_small_tiles = saved;
+}
+
 /* The smallest blocks (24 tiles): many blocks, the last one and its last group partial. */
 static void test_small_blocks(void **state) {
     (void)state;
@@ -261,6 +272,18 @@ static void test_plan(void **state) {
     assert_int_equal(big.tb % 6, 0);
     long tiles = 28 * 28, blocks = (tiles + big.tb - 1) / big.tb;
     assert_int_equal(blocks % 2, 0); /* an even split over the two threads */
+    /* 256 -> 256 channels: 4 MiB of transformed weights, small: blocks of at most 36 tiles */
+    assert_true(big.tb <= 36 && (size_t)big.tb <= fusenet__wino_small_tiles);
+    size_t saved = fusenet__wino_small_tiles;
+    fusenet__wino_small_tiles = 0; /* no cap: 4 MiB of V and M a thread, about 128 tiles */
+    fusenet__wino_plan(&big);
+    assert_true(big.tb > 100 && big.tb <= 144);
+    fusenet__wino_small_tiles = saved;
+    fn_wino large = big; /* 512 -> 512 at 28 x 28: 16 MiB of weights, not capped */
+    large.ih = large.iw = large.oh = large.ow = 28;
+    large.c = large.k = 512;
+    fusenet__wino_plan(&large);
+    assert_true(large.tb > 36 && large.tb % 6 == 0);
 }
 
 /* Does ResNet50's or VGG16's Keras layer run on our kernel in fast mode? */
@@ -355,6 +378,7 @@ int main(void) {
         cmocka_unit_test(test_fits),
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_against_naive_conv),
+        cmocka_unit_test(test_large_blocks),
         cmocka_unit_test(test_small_blocks),
         cmocka_unit_test(test_unaligned),
         cmocka_unit_test(test_threads_bit_identical),

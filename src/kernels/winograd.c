@@ -41,6 +41,13 @@ size_t fusenet__wino_block_bytes = (size_t)4 << 20;
 
 #define FN_WINO_MAX_TB 144 /* tiles per block, a multiple of 6 */
 
+/* Small transformed weights (at most 4 MiB: 16 C K floats up to 256 -> 256 channels) stay in
+ * the caches that every block re-reads them from: there smaller blocks, whose V and M stay
+ * in a core's caches too, measured faster; larger weights come from memory once a block and
+ * keep the larger blocks. */
+#define FN_WINO_SMALL_WEIGHTS ((size_t)4 << 20)
+size_t fusenet__wino_small_tiles = 36;
+
 int fusenet__wino_fits(int c, int k, int kh, int kw, int stride) {
     return c > 0 && k > 0 && c % 8 == 0 && k % 16 == 0 && kh == 3 && kw == 3 && stride == 1;
 }
@@ -53,6 +60,9 @@ void fusenet__wino_plan(fn_wino *w) {
     long tiles = (long)w->n * tiles_y(w) * tiles_x(w);
     long cap = (long)(fusenet__wino_block_bytes / (64 * (size_t)(w->c + w->k))) / 6 * 6;
     cap = cap < 24 ? 24 : cap > FN_WINO_MAX_TB ? FN_WINO_MAX_TB : cap; /* per <= cap below, so tb <= FN_WINO_MAX_TB */
+    if (fusenet__wino_small_tiles >= 24 && fusenet__wino_weights_floats(w) * sizeof(float) <= FN_WINO_SMALL_WEIGHTS &&
+        cap > (long)fusenet__wino_small_tiles)
+        cap = (long)fusenet__wino_small_tiles / 6 * 6;
     /* fewer than 48 tiles a thread: every thread transforms every block's input and computes its
      * part of the outputs (the input transform is repeated, a small cost next to the products) */
     w->kparts = threads > 1 && tiles < 48L * threads && w->k / 16 >= threads ? threads : 1;

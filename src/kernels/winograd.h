@@ -33,6 +33,9 @@ typedef struct fn_wino {
 /* V and M of one block, per thread, at most this many bytes (4 MiB; tests may change it). */
 extern size_t fusenet__wino_block_bytes;
 
+/* Tiles per block at most where the transformed weights are small (36; tests may change it, 0: no cap). */
+extern size_t fusenet__wino_small_tiles;
+
 /* 1 where the kernel can run: an x86 CPU with AVX2 and FMA. */
 int fusenet__wino_offered(void);
 /* 1 when a convolution of this shape can run on it (the padding is free). */
