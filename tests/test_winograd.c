@@ -68,13 +68,14 @@ static size_t blocked_at(int c_total, int h, int w, int n, int y, int x, int c) 
 }
 
 typedef struct wcase {
-    int n, h, w, c, k, same, relu;
+    int n, h, w, c, k, same, relu, pool; /* pool: the 2x2 stride-2 max pool after it, in the kernel */
 } wcase;
 
 /* One case at `threads` threads and blocks of at most block_bytes, the source and destination
  * `shift` floats past 64-byte alignment: the largest error relative to max(1, max|ref|). */
 static double run_case(const wcase *t, int threads, size_t block_bytes, int shift, uint64_t seed) {
-    int oh = ref_window_out(t->h, 3, 1, t->same), ow = ref_window_out(t->w, 3, 1, t->same);
+    int ch = ref_window_out(t->h, 3, 1, t->same), cw = ref_window_out(t->w, 3, 1, t->same); /* the conv's */
+    int oh = t->pool ? ch / 2 : ch, ow = t->pool ? cw / 2 : cw;                             /* what is written */
     int pad = ref_same_before(t->h, 3, 1, t->same);
     assert_int_equal(pad, ref_same_before(t->w, 3, 1, t->same));
     rng_seed(seed);
@@ -101,8 +102,8 @@ static double run_case(const wcase *t, int threads, size_t block_bytes, int shif
     for (int o = 0; o < t->k; o++) bias[o] = rng_sym(0.5);
     for (size_t i = 0; i < n_out + GUARD; i++) dst[i] = NAN;
 
-    fn_wino w = {.n = t->n, .c = t->c, .k = t->k, .ih = t->h, .iw = t->w, .oh = oh, .ow = ow, .pad_t = pad,
-                 .pad_l = pad, .relu = t->relu, .threads = threads};
+    fn_wino w = {.n = t->n, .c = t->c, .k = t->k, .ih = t->h, .iw = t->w, .oh = ch, .ow = cw, .pad_t = pad,
+                 .pad_l = pad, .relu = t->relu, .pool = t->pool, .threads = threads};
     size_t saved = fusenet__wino_block_bytes;
     fusenet__wino_block_bytes = block_bytes;
     fusenet__wino_plan(&w);
@@ -116,6 +117,11 @@ static double run_case(const wcase *t, int threads, size_t block_bytes, int shif
     fusenet__wino_run(&w, src, u, bias, dst, scratch);
 
     ref_t y = ref_conv2d(&x, kernel, bias, t->k, 3, 1, t->same, t->relu);
+    if (t->pool) {
+        ref_t pooled = ref_max_pool(&y, 2, 2);
+        ref_release(&y);
+        y = pooled;
+    }
     assert_int_equal(y.h, oh);
     assert_int_equal(y.w, ow);
     double scale = 1.0, worst = 0.0;
@@ -144,24 +150,28 @@ static double run_case(const wcase *t, int threads, size_t block_bytes, int shif
 }
 
 static const wcase cases[] = {
-    {1, 5, 7, 8, 16, 1, 1},    /* odd rows and columns: partial tiles on both edges */
-    {2, 9, 6, 16, 32, 1, 0},   /* no ReLU: negative outputs pass */
-    {1, 1, 1, 8, 16, 1, 1},    /* one pixel, one tile, 5 padding lanes of its group */
-    {3, 13, 11, 24, 48, 0, 1}, /* 'valid': 11x9 outputs, no padding */
-    {1, 3, 3, 8, 16, 0, 0},    /* 'valid' to one pixel */
-    {1, 14, 14, 64, 64, 1, 1}, /* a conv layer's channels */
-    {2, 28, 17, 128, 16, 1, 1},
-    {1, 12, 10, 16, 256, 1, 1},
+    {1, 5, 7, 8, 16, 1, 1, 0},    /* odd rows and columns: partial tiles on both edges */
+    {2, 9, 6, 16, 32, 1, 0, 0},   /* no ReLU: negative outputs pass */
+    {1, 1, 1, 8, 16, 1, 1, 0},    /* one pixel, one tile, 5 padding lanes of its group */
+    {3, 13, 11, 24, 48, 0, 1, 0}, /* 'valid': 11x9 outputs, no padding */
+    {1, 3, 3, 8, 16, 0, 0, 0},    /* 'valid' to one pixel */
+    {1, 14, 14, 64, 64, 1, 1, 0}, /* a conv layer's channels */
+    {2, 28, 17, 128, 16, 1, 1, 0},
+    {1, 12, 10, 16, 256, 1, 1, 0},
+    {2, 9, 11, 16, 32, 1, 1, 1},  /* the pool: odd rows and columns, the last partial tiles dropped */
+    {1, 14, 14, 64, 64, 1, 0, 1}, /* without ReLU */
+    {3, 13, 12, 24, 48, 0, 1, 1}, /* 'valid' 11x10 outputs: 5x5 pooled */
+    {1, 3, 3, 8, 16, 1, 1, 1},    /* one pooled pixel */
 };
 
 static void check_cases(int threads, size_t block_bytes, int shift) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double e = run_case(&cases[i], threads, block_bytes, shift, 100 + i);
         if (e > TOL)
-            fail_msg("case %zu (%dx%dx%dx%d -> %d, %s%s), %d threads, blocks of %zu bytes, shift %d: error %.2e of "
+            fail_msg("case %zu (%dx%dx%dx%d -> %d, %s%s%s), %d threads, blocks of %zu bytes, shift %d: error %.2e of "
                      "max(1, max|ref|) > %.0e",
                      i, cases[i].n, cases[i].h, cases[i].w, cases[i].c, cases[i].k, cases[i].same ? "same" : "valid",
-                     cases[i].relu ? ", relu" : "", threads, block_bytes, shift, e, TOL);
+                     cases[i].relu ? ", relu" : "", cases[i].pool ? ", pool" : "", threads, block_bytes, shift, e, TOL);
     }
 }
 
@@ -211,7 +221,7 @@ static void test_unaligned(void **state) {
 static void test_threads_bit_identical(void **state) {
     (void)state;
     NEEDS_KERNEL();
-    wcase t = {3, 13, 11, 24, 48, 1, 1};
+    wcase t = {3, 13, 11, 24, 48, 1, 1, 0};
     int oh = 13, ow = 11;
     size_t n_in = (size_t)3 * 13 * 11 * 24, n_out = (size_t)3 * oh * ow * 48, n_w = (size_t)9 * 24 * 48;
     float *src = fusenet__aligned_alloc(n_in * 4), *kernel = malloc(n_w * 4), *bias = malloc(48 * 4);
@@ -288,11 +298,39 @@ static void test_plan(void **state) {
 
 /* Does ResNet50's or VGG16's Keras layer run on our kernel in fast mode? */
 static int wino_layer(const char *layer) {
-    static const char *const vgg[] = {"block1_conv2", "block2_conv1", "block2_conv2"};
+    /* block1_pool: block1_conv2 with the pool in its output transform, a step named after the pool */
+    static const char *const vgg[] = {"block1_pool", "block2_conv1", "block2_conv2",
+                                      "block3_conv1", "block3_conv2", "block3_pool"};
     for (size_t i = 0; i < sizeof vgg / sizeof vgg[0]; i++)
         if (!strcmp(layer, vgg[i])) return 1;
     size_t n = strlen(layer); /* conv2_block1_2_relu: the 3x3 conv with its BatchNorm and ReLU folded */
     return n > 7 && !strcmp(layer + n - 7, "_2_relu");
+}
+
+/* A fast-mode net of the three taps at 40 x 52, built with *knob = value (restored after),
+ * run on in. */
+static fusenet_net *fast_net_with(int *knob, int value, const fusenet_tap *taps, int batch, const fusenet_tensor *in) {
+    fusenet_error err;
+    int saved = *knob;
+    *knob = value;
+    fusenet_net_params p = fx_net_params(taps, 3, batch, 40, 52, 0);
+    p.mode = FUSENET_MODE_FAST;
+    fusenet_net *net;
+    expect_ok(fusenet_net_build(&p, &net, &err), &err);
+    *knob = saved;
+    expect_ok(fusenet_net_run(net, in, &err), &err);
+    return net;
+}
+
+/* Taps [from, to) of nets a and b hold the same bytes. */
+static void assert_taps_identical(const fusenet_net *a, const fusenet_net *b, size_t from, size_t to) {
+    fusenet_error err;
+    for (size_t t = from; t < to; t++) {
+        fusenet_tensor x, y;
+        expect_ok(fusenet_net_tap_output(a, t, &x, &err), &err);
+        expect_ok(fusenet_net_tap_output(b, t, &y, &err), &err);
+        assert_memory_equal(x.data, y.data, (size_t)x.n * x.h * x.w * x.c * sizeof *x.data);
+    }
 }
 
 static void test_fast_net(void **state) {
@@ -303,19 +341,21 @@ static void test_fast_net(void **state) {
     }
     assert_int_equal(fx_write_weights(FUSENET_ARCH_RESNET50, 31, RESNET_PATH), 0);
     assert_int_equal(fx_write_weights(FUSENET_ARCH_VGG16, 32, VGG_PATH), 0);
-    const char *rl[] = {"conv2_block2_out"}, *vl[] = {"block2_conv2"};
+    /* block2_conv2 tapped: block2_pool stays apart; block3_pool tapped after block3_conv3: in its
+     * output transform (40 x 52 input: block3's 10 x 13 maps, an odd column of tiles dropped) */
+    const char *rl[] = {"conv2_block2_out"}, *vl[] = {"block2_conv2", "block3_pool"};
     fusenet_model *r = fx_model_load(RESNET_PATH, FUSENET_ARCH_RESNET50, rl, 1),
-                  *v = fx_model_load(VGG_PATH, FUSENET_ARCH_VGG16, vl, 1);
+                  *v = fx_model_load(VGG_PATH, FUSENET_ARCH_VGG16, vl, 2);
     assert_non_null(r);
     assert_non_null(v);
-    fusenet_tap taps[2] = {{r, rl[0]}, {v, vl[0]}};
+    fusenet_tap taps[3] = {{r, rl[0]}, {v, vl[0]}, {v, vl[1]}};
     for (int batch = 1; batch <= 3; batch += 2) {
         fusenet_net *net[2];
         fusenet_error err;
         float *x = fx_lcg_input((size_t)batch * 40 * 52 * 3, 5, 27600, -124.0f);
         fusenet_tensor in = {x, batch, 40, 52, 3};
         for (int m = 0; m < 2; m++) {
-            fusenet_net_params p = fx_net_params(taps, 2, batch, 40, 52, 0);
+            fusenet_net_params p = fx_net_params(taps, 3, batch, 40, 52, 0);
             p.mode = m ? FUSENET_MODE_FAST : FUSENET_MODE_EXACT;
             expect_ok(fusenet_net_build(&p, &net[m], &err), &err);
             expect_ok(fusenet_net_run(net[m], &in, &err), &err);
@@ -330,27 +370,28 @@ static void test_fast_net(void **state) {
                 fail_msg("batch %d: %s ran on %s", batch, si.layer, si.impl);
             ours += (size_t)is_ours;
         }
-        assert_true(ours >= (size_t)(3 + 2)); /* VGG16's three, ResNet50's conv2_block1 and 2 (more when micro-batched) */
-        /* block1 as exact mode runs it: row strips at batch 1, once per image when micro-batched */
-        assert_int_equal(fx_compute_steps(net[1], "block1_conv2"), fx_compute_steps(net[0], "block1_conv2"));
+        assert_true(ours >= (size_t)(6 + 2)); /* VGG16's six, ResNet50's conv2_block1 and 2 (more when micro-batched) */
+        /* block1 as exact mode runs it: row strips at batch 1, once per image when micro-batched;
+         * block1_conv2 and block1_pool one step each time (no step of block1_conv2's own) */
+        assert_int_equal(fx_compute_steps(net[1], "block1_pool"), fx_compute_steps(net[0], "block1_conv2"));
+        assert_int_equal(fx_compute_steps(net[1], "block1_conv2"), 0);
+        { /* the pool in the output transform changes no output bit: the same floats' max */
+            fusenet_net *apart = fast_net_with(&fusenet__wino_fuse_pool, 0, taps, batch, &in);
+            assert_int_equal(fx_compute_steps(apart, "block1_conv2"), fx_compute_steps(net[1], "block1_pool"));
+            assert_int_equal(fx_compute_steps(apart, "block3_conv3"), fx_compute_steps(net[1], "block3_pool"));
+            assert_taps_identical(apart, net[1], 1, 3); /* through block1's pool, and block3's own */
+            fusenet_net_free(apart);
+        }
         if (batch == 1) { /* the strips change no output bit: each strip's tiles are the whole conv's */
-            assert_true(fx_compute_steps(net[1], "block1_conv2") > 1);
-            int saved = fusenet__row_strips;
-            fusenet__row_strips = 0;
-            fusenet_net_params p = fx_net_params(taps, 2, batch, 40, 52, 0);
-            p.mode = FUSENET_MODE_FAST;
-            fusenet_net *whole;
-            expect_ok(fusenet_net_build(&p, &whole, &err), &err);
-            fusenet__row_strips = saved;
-            assert_int_equal(fx_compute_steps(whole, "block1_conv2"), 1);
-            expect_ok(fusenet_net_run(whole, &in, &err), &err);
-            fusenet_tensor a, b;
-            expect_ok(fusenet_net_tap_output(whole, 1, &a, &err), &err);
-            expect_ok(fusenet_net_tap_output(net[1], 1, &b, &err), &err);
-            assert_memory_equal(a.data, b.data, (size_t)a.n * a.h * a.w * a.c * sizeof *a.data);
+            assert_true(fx_compute_steps(net[1], "block1_pool") > 1);
+            fusenet_net *whole = fast_net_with(&fusenet__row_strips, 0, taps, batch, &in);
+            assert_int_equal(fx_compute_steps(whole, "block1_pool"), 1);
+            assert_taps_identical(whole, net[1], 1, 2);
             fusenet_net_free(whole);
         }
-        for (size_t t = 0; t < 2; t++) {
+        assert_int_equal(fx_compute_steps(net[1], "block3_conv3"), 0);
+        assert_int_equal(fx_compute_steps(net[1], "block3_pool"), fx_compute_steps(net[0], "block3_pool"));
+        for (size_t t = 0; t < 3; t++) {
             fusenet_tensor a, b;
             expect_ok(fusenet_net_tap_output(net[0], t, &a, &err), &err);
             expect_ok(fusenet_net_tap_output(net[1], t, &b, &err), &err);

@@ -744,15 +744,16 @@ static void wino_weights(ctx *c, const fn_wino *k, const float *w, const float *
 }
 
 /* The step running conv chain ch on the kernel: src (nChw8c) into dst (nChw8c), `flops` of
- * work, with its share of the scratchpad. */
-static void wino_step(ctx *c, const fn_chain *ch, const fn_wino *k, double flops, fn_arg_ref src, fn_arg_ref u,
-                      fn_arg_ref b, fn_arg_ref dst) {
+ * work, with its share of the scratchpad; it produces node end's value (ch->end, or the
+ * pool's end when the kernel takes the pool after it). */
+static void wino_step(ctx *c, const fn_chain *ch, int end, const fn_wino *k, double flops, fn_arg_ref src,
+                      fn_arg_ref u, fn_arg_ref b, fn_arg_ref dst) {
     dnnl_memory_desc_t sp_md;
     dnnl_dims_t sp_dims = {(dnnl_dim_t)fusenet__wino_scratch_bytes(k)};
     dnnl_memory_desc_init_by_tag(&sp_md, 1, sp_dims, dnnl_u8, dnnl_x);
     if (ok(c) && fusenet__wino_scratch_bytes(k) > c->net->scratch_size)
         c->net->scratch_size = fusenet__wino_scratch_bytes(k);
-    fn_step *s = add_step(c, FN_STEP_COMPUTE, ch->end, 4); /* and the scratchpad */
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, end, 4); /* and the scratchpad */
     if (s) {
         s->first = ch->head;
         s->flops = flops;
@@ -768,23 +769,52 @@ static void wino_step(ctx *c, const fn_chain *ch, const fn_wino *k, double flops
     check_args(c, s);
 }
 
+/* The max pool our kernel can take into the output transform of conv chain ch: a 2x2
+ * stride-2 unpadded MaxPooling2D (VGG16's blockN_pool after blockN_convM) that alone reads
+ * ch's untapped output, with nothing emitted between them. Its chain, else NULL. A
+ * micro-batched part ending at ch then ends after the pool (whose output is a quarter of
+ * the conv's), unless the pool is tapped: then NULL. */
+int fusenet__wino_fuse_pool = 1;
+
+static const fn_chain *wino_pool(ctx *c, const fn_chain *ch) {
+    const fn_chain *cp = fusenet__wino_fuse_pool ? only_reader(c, ch->end) : NULL;
+    const fn_plan *pl = c->plan;
+    if (!cp || c->g->nodes[cp->head].op != FN_OP_MAX_POOL || cp->end != cp->head) return NULL;
+    const fn_node *np = &c->g->nodes[cp->head];
+    const fn_shape *out = &pl->shapes[ch->head], *po = &pl->shapes[cp->head];
+    if (np->kh != 2 || np->kw != 2 || np->stride != 2 || cp->pad_l[0] || cp->pad_l[1] || cp->pad_r[0] ||
+        cp->pad_r[1] || po->h != out->h / 2 || po->w != out->w / 2 || po->h < 1 || po->w < 1)
+        return NULL;
+    for (int j = ch->head + 1; j < cp->head; j++)
+        if (pl->nodes[j].role == FN_ROLE_HEAD) return NULL;
+    if (c->micro_cut >= 0 && c->micro_cut == pl->nodes[ch->head].chain) {
+        if (pl->nodes[cp->end].tapped) return NULL;
+        c->micro_cut = pl->nodes[cp->head].chain;
+    }
+    return cp;
+}
+
 /* Conv chain ch on our own Winograd kernel (winograd.h): source and
  * destination in nChw8c, the folded weights w (Keras' kh, kw, in, out) transformed
- * once, the bias b and the ReLU applied by its output transform. */
+ * once, the bias b and the ReLU applied by its output transform, and the max pool
+ * after it where wino_pool finds one (the conv's own output then never exists). */
 static void compile_wino(ctx *c, const fn_chain *ch, const float *w, const float *b) {
     const fn_node *n = &c->g->nodes[ch->head];
     const fn_shape *in = &c->plan->shapes[ch->src], *out = &c->plan->shapes[ch->head];
+    const fn_chain *cp = wino_pool(c, ch);
     fn_wino k = wino_shape(n, c->batch, in->c, in->h, in->w, out->h, out->w, (int)ch->pad_l[0], (int)ch->pad_l[1],
                            ch->relu_post);
+    k.pool = cp != NULL;
     fn_arg_ref src = {-1, {0}}, dst = {-1, {0}}, u, bias;
     fusenet__md4(&src.md, c->batch, in->c, in->h, in->w, dnnl_nChw8c);
-    fusenet__md4(&dst.md, c->batch, n->filters, out->h, out->w, dnnl_nChw8c);
+    fusenet__md4(&dst.md, c->batch, n->filters, cp ? out->h / 2 : out->h, cp ? out->w / 2 : out->w, dnnl_nChw8c);
     src.value = value_as(c, ch->src, &src.md);
     wino_weights(c, &k, w, b, n->name, &u, &bias);
     dst.value = arena_value(c, &dst.md);
-    wino_step(c, ch, &k, 2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c, src,
-              u, bias, dst);
-    set_node(c, ch->end, dst.value, &dst.md);
+    wino_step(c, ch, cp ? cp->end : ch->end, &k,
+              2.0 * (double)c->batch * out->h * out->w * (double)n->filters * n->kh * n->kw * in->c, src, u, bias, dst);
+    set_node(c, cp ? cp->end : ch->end, dst.value, &dst.md);
+    if (cp) c->skip_until = cp->head;
 }
 
 /* Row strips (float32 nets): a trunk's first block, when it is conv -> conv
@@ -842,9 +872,10 @@ static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_
 
 /* Chains ca (conv), cb (conv) and cp (2x2 max pool) as `strips` row strips
  * (block_strips); da: ca's desc for the whole image, wa and ba its folded
- * weights. Where fast mode runs on our Winograd kernel, cb's strips do (each
- * strip starts on an even output row, so its 2x2 tiles are the whole conv's
- * and its outputs the same bytes: test_winograd). */
+ * weights. Where fast mode runs on our Winograd kernel, cb's strips do, the
+ * pool taken into their output transform (each strip starts on an even output
+ * row, so its 2x2 tiles are the whole conv's and the pool's windows, and its
+ * outputs the same bytes: test_winograd). */
 static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc *da, const float *wa, const float *ba,
                                  const fn_chain *cb, const fn_chain *cp, int strips) {
     const fn_node *na = &c->g->nodes[ca->head], *nb = &c->g->nodes[cb->head], *np = &c->g->nodes[cp->head];
@@ -876,7 +907,8 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
     if (ok(c) && !has_rows(&p_full)) /* a strip's rows of p_full are a view of it */
         fail(c, FUSENET_ERR_BACKEND, "layer %s: its layout has no rows to write strips into", np->name);
     int p_value = arena_value(c, &p_full);
-    int wino_b = own_wino(c, cb); /* fast mode on our kernel: cb's strips run on it */
+    int wino_b = own_wino(c, cb); /* fast mode on our kernel: cb's strips run on it, with the pool */
+    int wino_pool_b = wino_b && fusenet__wino_fuse_pool;
     fn_arg_ref ub = {-1, {0}}, bias_b = {-1, {0}};
     int band = add_value(c, FN_VALUE_ARENA, 0), buf_a = add_value(c, FN_VALUE_ARENA, 0), /* sized below: */
         buf_b = add_value(c, FN_VALUE_ARENA, 0), buf_p = add_value(c, FN_VALUE_ARENA, 0); /* the tallest strip's */
@@ -904,11 +936,13 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         dnnl_primitive_desc_t pdb = NULL, pda = NULL, pdp = NULL, r_out = NULL;
         dnnl_memory_desc_t b_src, b_dst;
         fn_wino kb;
-        if (wino_b) {
+        if (wino_b) { /* with the pool in its output transform: b_dst is the pooled rows */
             kb = wino_shape(nb, 1, sa->c, hi_b - lo_b, sa->w, 2 * (pe - pa), sb->w, (int)bt, (int)db.pad_l[1],
                             cb->relu_post);
+            kb.pool = wino_pool_b;
             fusenet__md4(&b_src, 1, sa->c, hi_b - lo_b, sa->w, dnnl_nChw8c);
-            fusenet__md4(&b_dst, 1, nb->filters, 2 * (pe - pa), sb->w, dnnl_nChw8c);
+            fusenet__md4(&b_dst, 1, nb->filters, wino_pool_b ? pe - pa : 2 * (pe - pa), wino_pool_b ? sp->w : sb->w,
+                         dnnl_nChw8c);
             if (ub.value < 0 && ok(c)) /* the first strip: weights and bias, shared by the others */
                 wino_weights(c, &kb, wb, bb, nb->name, &ub, &bias_b);
         } else {
@@ -923,15 +957,15 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         sda.pad_r[0] = abot;
         if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sda, na->name, &pda, c->err);
         dnnl_memory_desc_t a_src = pd_md(c, pda, dnnl_query_src_md, 0);
-        if (ok(c))
+        if (ok(c) && !wino_pool_b)
             c->status = fusenet__op_pool(c->net->eng, 1, &b_dst, &p_dst_any, kernel, strides, no_pad, no_pad, np->name,
                                          &pdp, c->err);
-        dnnl_memory_desc_t p_dst = pd_md(c, pdp, dnnl_query_dst_md, 0);
+        dnnl_memory_desc_t p_dst = wino_pool_b ? b_dst : pd_md(c, pdp, dnnl_query_dst_md, 0);
         strip_weights(c, na, in->c, pda, wa, ba, &wa_value, &wa_md, &ba_value, &ba_md);
         if (!wino_b) strip_weights(c, nb, sa->c, pdb, wb, bb, &wb_value, &wb_md, &bb_value, &bb_md);
         grow_value(c, band, dnnl_memory_desc_get_size(&a_src));
         grow_value(c, buf_a, dnnl_memory_desc_get_size(&b_src));
-        grow_value(c, buf_b, dnnl_memory_desc_get_size(&b_dst));
+        if (!wino_pool_b) grow_value(c, buf_b, dnnl_memory_desc_get_size(&b_dst));
         grow_value(c, buf_p, dnnl_memory_desc_get_size(&p_dst));
         size_t p_at = rows_view(&p_full, pa, pe, &p_rows); /* rows [pa, pe) of the pool's output, in place */
         if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &p_dst, &p_rows, np->name, &r_out, c->err);
@@ -943,15 +977,22 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
                   (fn_arg_ref){band, a_src}, (fn_arg_ref){wa_value, wa_md}, (fn_arg_ref){ba_value, ba_md},
                   (fn_arg_ref){buf_a, b_src});
         double flops_b = 2.0 * 2.0 * (double)(pe - pa) * sb->w * (double)nb->filters * nb->kh * nb->kw * sa->c;
-        if (wino_b) wino_step(c, cb, &kb, flops_b, (fn_arg_ref){buf_a, b_src}, ub, bias_b, (fn_arg_ref){buf_b, b_dst});
-        else
-            conv_step(c, cb, flops_b, pdb, (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md},
-                      (fn_arg_ref){bb_value, bb_md}, (fn_arg_ref){buf_b, b_dst});
-        fn_step *s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
-        step_arg(s, DNNL_ARG_SRC, buf_b, &b_dst);
-        step_arg(s, DNNL_ARG_DST, buf_p, &p_dst);
-        finish_step(c, s, pdp);
-        s = add_step(c, FN_STEP_REORDER, cp->end, 2);
+        if (wino_pool_b) { /* the conv and the pool in one step: the pool's rows straight into buf_p */
+            wino_step(c, cb, cp->head, &kb, flops_b, (fn_arg_ref){buf_a, b_src}, ub, bias_b,
+                      (fn_arg_ref){buf_p, p_dst});
+        } else {
+            if (wino_b)
+                wino_step(c, cb, cb->end, &kb, flops_b, (fn_arg_ref){buf_a, b_src}, ub, bias_b,
+                          (fn_arg_ref){buf_b, b_dst});
+            else
+                conv_step(c, cb, flops_b, pdb, (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md},
+                          (fn_arg_ref){bb_value, bb_md}, (fn_arg_ref){buf_b, b_dst});
+            fn_step *s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
+            step_arg(s, DNNL_ARG_SRC, buf_b, &b_dst);
+            step_arg(s, DNNL_ARG_DST, buf_p, &p_dst);
+            finish_step(c, s, pdp);
+        }
+        fn_step *s = add_step(c, FN_STEP_REORDER, cp->end, 2);
         step_arg(s, DNNL_ARG_FROM, buf_p, &p_dst);
         step_arg_at(s, DNNL_ARG_TO, p_value, &p_rows, p_at);
         finish_step(c, s, r_out);

@@ -157,4 +157,9 @@ int fusenet__fast_own_winograd(void);
  * (which compare the two paths). */
 extern int fusenet__row_strips;
 
+/* 1 (the default): our Winograd kernel takes the 2x2 max pool after a conv into its output
+ * transform (compile.c, wino_pool); 0: the pool stays a step of its own. Set only by tests
+ * and measurements (which compare the two paths). */
+extern int fusenet__wino_fuse_pool;
+
 #endif

@@ -205,7 +205,8 @@ FN_AVX2 static void input_tile(const fn_wino *w, const float *src, tile_pos at, 
     input_row(FN_ROW(_mm256_sub_ps, d[1], d[3]), v + 12 * xs, xs);
 }
 
-/* The tile's 2x2 outputs (output block kb) from m[16][8]: A^T m A + bias, ReLU, into dst. */
+/* The tile's 2x2 outputs (output block kb) from m[16][8]: A^T m A + bias, ReLU, into dst (or
+ * their max, with w->pool). */
 FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, tile_pos at, int kb, float *dst) {
     int oy = at.y, ox = at.x;
     __m256 r[2][4], y[2][2], zero = _mm256_setzero_ps();
@@ -218,6 +219,15 @@ FN_AVX2 static void output_tile(const fn_wino *w, const float *m, __m256 bias, t
     for (int i = 0; i < 2; i++) { /* (A^T m) A */
         y[i][0] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[i][0], r[i][1]), r[i][2]), bias);
         y[i][1] = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[i][1], r[i][2]), r[i][3]), bias);
+    }
+    if (w->pool) { /* the tile is the pool's window: its max, where the window is whole */
+        int ph = w->oh / 2, pw = w->ow / 2;
+        if (oy + 1 >= w->oh || ox + 1 >= w->ow) return;
+        __m256 v = _mm256_max_ps(_mm256_max_ps(y[0][0], y[0][1]), _mm256_max_ps(y[1][0], y[1][1]));
+        float *pbase = dst + ((size_t)at.n * (size_t)(w->k / 8) + (size_t)kb) * (size_t)ph * (size_t)pw * 8;
+        _mm256_storeu_ps(pbase + ((size_t)(oy / 2) * (size_t)pw + (size_t)(ox / 2)) * 8,
+                         w->relu ? _mm256_max_ps(zero, v) : v);
+        return;
     }
     float *base = dst + ((size_t)at.n * (size_t)(w->k / 8) + (size_t)kb) * (size_t)w->oh * (size_t)w->ow * 8;
     for (int i = 0; i < 2; i++)

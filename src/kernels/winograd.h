@@ -13,7 +13,8 @@
  * convolutions lay them out (any alignment: a micro-batch's slice need not be
  * 32-byte aligned); the transformed weights are ours (fusenet__wino_weights)
  * and they and the scratch are 64-byte aligned. Float32 throughout, the bias
- * added and the ReLU applied in the output transform.
+ * added, the ReLU applied and, when asked, the 2x2 max pool that follows the
+ * convolution taken in the output transform.
  */
 #ifndef FN_WINOGRAD_H
 #define FN_WINOGRAD_H
@@ -25,6 +26,8 @@ typedef struct fn_wino {
     int ih, iw, oh, ow; /* input and output rows and columns */
     int pad_t, pad_l;   /* zero rows above and zero columns left of the input */
     int relu;           /* ReLU after the bias */
+    int pool;           /* then a 2x2 stride-2 'valid' max pool of the outputs: dst is n x k x oh/2 x ow/2
+                           (each 2x2 tile is one pool window; a partial tile at an odd edge is dropped) */
     int threads;        /* the OpenMP team that runs it */
     int tb;             /* tiles per block (fusenet__wino_plan): a multiple of 6 */
     int kparts;         /* each block's outputs split in this many parts, one per work item */
