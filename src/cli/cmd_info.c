@@ -40,7 +40,8 @@ static void print_cpu(void) {
 typedef fusenet_status (*measure_fn)(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
 
 /* "KEY: ISA 1 thread R UNIT, ISA T threads R UNIT": the peak at 1 thread and
- * at `threads`; *last and *isa: the rate at `threads` and the instructions. */
+ * at `threads`; *last and *isa (when isa is not NULL): the rate at `threads` and the
+ * instructions. */
 static int print_peak(const char *key, const char *unit, measure_fn measure, int32_t threads, double *last,
                       const char **isa) {
     fusenet_error err;
@@ -51,7 +52,7 @@ static int print_peak(const char *key, const char *unit, measure_fn measure, int
         printf("%s %s %d thread%s %.1f %s", t > 1 ? "," : "", peak.isa, (int)peak.threads, peak.threads > 1 ? "s" : "",
                peak.gflops, unit);
         *last = peak.gflops;
-        *isa = peak.isa;
+        if (isa) *isa = peak.isa;
     }
     printf("\n");
     return 0;
@@ -83,14 +84,13 @@ int cmd_info(opts *o) {
     print_cpu();
     /* The measured float32 FMA peak at 1 thread and at the default count, then the int8 one. */
     double fma = 0, int8 = 0;
-    const char *fma_isa = NULL;
-    if (print_peak("fma peak", "GFLOP/s", fusenet_measure_fma_peak, si.default_threads, &fma, &fma_isa)) return 1;
+    if (print_peak("fma peak", "GFLOP/s", fusenet_measure_fma_peak, si.default_threads, &fma, NULL)) return 1;
     if (si.int8_mode) {
         const char *isa = NULL;
         if (print_peak("int8 peak", "GOP/s", fusenet_measure_int8_peak, si.default_threads, &int8, &isa)) return 1;
         if (strcmp(isa, "c") != 0) /* oneDNN's instructions, not a C loop's */
             printf("int8 / fma peak: %.2f (what int8 mode can gain on compute at most: the instructions above)\n",
-               fma > 0 ? int8 / fma : 0.0);
+                   fma > 0 ? int8 / fma : 0.0);
     }
     return 0;
 }

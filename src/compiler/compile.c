@@ -769,13 +769,13 @@ static void wino_step(ctx *c, const fn_chain *ch, int end, const fn_wino *k, dou
     check_args(c, s);
 }
 
+int fusenet__wino_fuse_pool = 1;
+
 /* The max pool our kernel can take into the output transform of conv chain ch: a 2x2
  * stride-2 unpadded MaxPooling2D (VGG16's blockN_pool after blockN_convM) that alone reads
  * ch's untapped output, with nothing emitted between them. Its chain, else NULL. A
  * micro-batched part ending at ch then ends after the pool (whose output is a quarter of
  * the conv's), unless the pool is tapped: then NULL. */
-int fusenet__wino_fuse_pool = 1;
-
 static const fn_chain *wino_pool(ctx *c, const fn_chain *ch) {
     const fn_chain *cp = fusenet__wino_fuse_pool ? only_reader(c, ch->end) : NULL;
     const fn_plan *pl = c->plan;
