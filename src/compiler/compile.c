@@ -769,6 +769,53 @@ static void wino_step(ctx *c, const fn_chain *ch, int end, const fn_wino *k, dou
     check_args(c, s);
 }
 
+/* Is chain cp a 2x2 stride-2 unpadded MaxPooling2D alone (VGG16's blockN_pool)? */
+static int pool_2x2(const ctx *c, const fn_chain *cp) {
+    const fn_node *np = &c->g->nodes[cp->head];
+    return np->op == FN_OP_MAX_POOL && cp->end == cp->head && np->kh == 2 && np->kw == 2 && np->stride == 2 &&
+           !cp->pad_l[0] && !cp->pad_l[1] && !cp->pad_r[0] && !cp->pad_r[1];
+}
+
+int fusenet__own_pool = 1;
+
+/* Our max pool (pool.h) over md, an image batch's float32 values: where md is a dense
+ * nChw8c, nChw16c or nhwc, its layout tag, and *k its planes and lanes with an output of
+ * md's rows and columns halved written into rows [0, oh) of planes as tall; 0 otherwise
+ * (oneDNN's pool runs it). */
+static dnnl_format_tag_t own_pool_shape(const dnnl_memory_desc_t *md, fn_pool2 *k) {
+    static const struct {
+        dnnl_format_tag_t tag;
+        int block; /* lanes a plane, 0: every channel */
+    } layouts[] = {{dnnl_nChw8c, 8}, {dnnl_nChw16c, 16}, {dnnl_nhwc, 0}};
+    if (!fusenet__own_pool || md->ndims != 4 || md->data_type != dnnl_f32) return dnnl_format_tag_undef;
+    for (size_t i = 0; i < sizeof layouts / sizeof *layouts; i++) {
+        dnnl_memory_desc_t t;
+        fusenet__md4(&t, md->dims[0], md->dims[1], md->dims[2], md->dims[3], layouts[i].tag);
+        if (!dnnl_memory_desc_equal(md, &t)) continue;
+        int lanes = layouts[i].block ? layouts[i].block : (int)md->dims[1];
+        *k = (fn_pool2){.planes = (int)(md->dims[0] * (md->padded_dims[1] / lanes)), .ih = (int)md->dims[2],
+                        .iw = (int)md->dims[3], .lanes = lanes, .oh = (int)md->dims[2] / 2,
+                        .ow = (int)md->dims[3] / 2, .dst_h = (int)md->dims[2] / 2, .threads = omp_get_max_threads()};
+        return layouts[i].tag;
+    }
+    return dnnl_format_tag_undef;
+}
+
+/* The step running our max pool k from src (its md) into dst at byte offset dst_at; it
+ * produces node's value. */
+static void own_pool_step(ctx *c, int node, const fn_pool2 *k, int src, const dnnl_memory_desc_t *src_md, int dst,
+                          const dnnl_memory_desc_t *dst_md, size_t dst_at) {
+    fn_step *s = add_step(c, FN_STEP_COMPUTE, node, 2);
+    if (s) {
+        s->own_pool = 1;
+        s->pool = *k;
+        snprintf(s->impl, sizeof s->impl, "fusenet_max_pool_2x2");
+    }
+    step_arg(s, DNNL_ARG_SRC, src, src_md);
+    step_arg_at(s, DNNL_ARG_DST, dst, dst_md, dst_at);
+    check_args(c, s);
+}
+
 int fusenet__wino_fuse_pool = 1;
 
 /* The max pool our kernel can take into the output transform of conv chain ch: a 2x2
@@ -779,12 +826,9 @@ int fusenet__wino_fuse_pool = 1;
 static const fn_chain *wino_pool(ctx *c, const fn_chain *ch) {
     const fn_chain *cp = fusenet__wino_fuse_pool ? only_reader(c, ch->end) : NULL;
     const fn_plan *pl = c->plan;
-    if (!cp || c->g->nodes[cp->head].op != FN_OP_MAX_POOL || cp->end != cp->head) return NULL;
-    const fn_node *np = &c->g->nodes[cp->head];
+    if (!cp || !pool_2x2(c, cp)) return NULL;
     const fn_shape *out = &pl->shapes[ch->head], *po = &pl->shapes[cp->head];
-    if (np->kh != 2 || np->kw != 2 || np->stride != 2 || cp->pad_l[0] || cp->pad_l[1] || cp->pad_r[0] ||
-        cp->pad_r[1] || po->h != out->h / 2 || po->w != out->w / 2 || po->h < 1 || po->w < 1)
-        return NULL;
+    if (po->h != out->h / 2 || po->w != out->w / 2 || po->h < 1 || po->w < 1) return NULL;
     for (int j = ch->head + 1; j < cp->head; j++)
         if (pl->nodes[j].role == FN_ROLE_HEAD) return NULL;
     if (c->micro_cut >= 0 && c->micro_cut == pl->nodes[ch->head].chain) {
@@ -849,12 +893,10 @@ static int block_strips(ctx *c, const fn_chain *a, const fn_chain **b, const fn_
     *b = *p = NULL;
     if (strips < 2 || !ok(c) || c->int8 || c->batch != 1) return 0;
     const fn_chain *cb = only_reader(c, a->end), *cp = cb ? only_reader(c, cb->end) : NULL;
-    if (!cp || g->nodes[a->head].op != FN_OP_CONV2D || g->nodes[cb->head].op != FN_OP_CONV2D ||
-        g->nodes[cp->head].op != FN_OP_MAX_POOL || cp->end != cp->head)
+    if (!cp || g->nodes[a->head].op != FN_OP_CONV2D || g->nodes[cb->head].op != FN_OP_CONV2D || !pool_2x2(c, cp))
         return 0;
-    const fn_node *na = &g->nodes[a->head], *nb = &g->nodes[cb->head], *np = &g->nodes[cp->head];
-    if (na->stride != 1 || nb->stride != 1 || a->shortcut >= 0 || cb->shortcut >= 0 || np->kh != 2 || np->kw != 2 ||
-        np->stride != 2 || cp->pad_l[0] || cp->pad_l[1] || cp->pad_r[0] || cp->pad_r[1] ||
+    const fn_node *na = &g->nodes[a->head], *nb = &g->nodes[cb->head];
+    if (na->stride != 1 || nb->stride != 1 || a->shortcut >= 0 || cb->shortcut >= 0 ||
         pl->shapes[cp->head].h < 2 * strips)
         return 0;
     for (int j = a->head + 1; j < cp->head; j++) /* nothing else emitted in between */
@@ -899,16 +941,23 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
     b_full = pd_md(c, pd, dnnl_query_dst_md, 0);
     if (pd) dnnl_primitive_desc_destroy(pd);
     pd = NULL;
-    if (ok(c))
-        c->status = fusenet__op_pool(c->net->eng, 1, &b_full, &p_any, kernel, strides, no_pad, no_pad, np->name, &pd,
-                                     c->err);
-    p_full = pd_md(c, pd, dnnl_query_dst_md, 0);
-    if (pd) dnnl_primitive_desc_destroy(pd);
+    int wino_b = own_wino(c, cb); /* fast mode on our kernel: cb's strips run on it, with the pool */
+    int wino_pool_b = wino_b && fusenet__wino_fuse_pool;
+    /* else the pool on our kernel (own_pool_shape), each strip's pooled rows straight into p_full */
+    fn_pool2 kp;
+    dnnl_format_tag_t own_p = !wino_pool_b && ok(c) ? own_pool_shape(&b_full, &kp) : dnnl_format_tag_undef;
+    if (own_p != dnnl_format_tag_undef) {
+        fusenet__md4(&p_full, 1, sp->c, sp->h, sp->w, own_p);
+    } else {
+        if (ok(c))
+            c->status = fusenet__op_pool(c->net->eng, 1, &b_full, &p_any, kernel, strides, no_pad, no_pad, np->name,
+                                         &pd, c->err);
+        p_full = pd_md(c, pd, dnnl_query_dst_md, 0);
+        if (pd) dnnl_primitive_desc_destroy(pd);
+    }
     if (ok(c) && !has_rows(&p_full)) /* a strip's rows of p_full are a view of it */
         fail(c, FUSENET_ERR_BACKEND, "layer %s: its layout has no rows to write strips into", np->name);
     int p_value = arena_value(c, &p_full);
-    int wino_b = own_wino(c, cb); /* fast mode on our kernel: cb's strips run on it, with the pool */
-    int wino_pool_b = wino_b && fusenet__wino_fuse_pool;
     fn_arg_ref ub = {-1, {0}}, bias_b = {-1, {0}};
     int band = add_value(c, FN_VALUE_ARENA, 0), buf_a = add_value(c, FN_VALUE_ARENA, 0), /* sized below: */
         buf_b = add_value(c, FN_VALUE_ARENA, 0), buf_p = add_value(c, FN_VALUE_ARENA, 0); /* the tallest strip's */
@@ -957,18 +1006,22 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         sda.pad_r[0] = abot;
         if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sda, na->name, &pda, c->err);
         dnnl_memory_desc_t a_src = pd_md(c, pda, dnnl_query_src_md, 0);
-        if (ok(c) && !wino_pool_b)
+        fn_pool2 ks; /* our pool: this strip's rows of ca into their rows of p_full */
+        int own_s = !wino_pool_b && own_p != dnnl_format_tag_undef && own_pool_shape(&b_dst, &ks) == own_p;
+        ks.dst_h = sp->h;
+        ks.dst_row = pa;
+        if (ok(c) && !wino_pool_b && !own_s)
             c->status = fusenet__op_pool(c->net->eng, 1, &b_dst, &p_dst_any, kernel, strides, no_pad, no_pad, np->name,
                                          &pdp, c->err);
-        dnnl_memory_desc_t p_dst = wino_pool_b ? b_dst : pd_md(c, pdp, dnnl_query_dst_md, 0);
+        dnnl_memory_desc_t p_dst = wino_pool_b || own_s ? b_dst : pd_md(c, pdp, dnnl_query_dst_md, 0);
         strip_weights(c, na, in->c, pda, wa, ba, &wa_value, &wa_md, &ba_value, &ba_md);
         if (!wino_b) strip_weights(c, nb, sa->c, pdb, wb, bb, &wb_value, &wb_md, &bb_value, &bb_md);
         grow_value(c, band, dnnl_memory_desc_get_size(&a_src));
         grow_value(c, buf_a, dnnl_memory_desc_get_size(&b_src));
         if (!wino_pool_b) grow_value(c, buf_b, dnnl_memory_desc_get_size(&b_dst));
-        grow_value(c, buf_p, dnnl_memory_desc_get_size(&p_dst));
         size_t p_at = rows_view(&p_full, pa, pe, &p_rows); /* rows [pa, pe) of the pool's output, in place */
-        if (ok(c)) c->status = fusenet__op_reorder(c->net->eng, &p_dst, &p_rows, np->name, &r_out, c->err);
+        if (!own_s) grow_value(c, buf_p, dnnl_memory_desc_get_size(&p_dst));
+        if (ok(c) && !own_s) c->status = fusenet__op_reorder(c->net->eng, &p_dst, &p_rows, np->name, &r_out, c->err);
         /* the steps: the input band, ca, cb, the pool, the pooled rows into place */
         band_step(c, ca->src, lo_a, hi_a, band, &a_src, na->name);
         double new_a = hi_b - (done_a > lo_b ? done_a : lo_b); /* ca's rows no earlier strip computed */
@@ -987,6 +1040,10 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
             else
                 conv_step(c, cb, flops_b, pdb, (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md},
                           (fn_arg_ref){bb_value, bb_md}, (fn_arg_ref){buf_b, b_dst});
+            if (own_s) { /* the pooled rows go straight into place: no reorder */
+                own_pool_step(c, cp->head, &ks, buf_b, &b_dst, p_value, &p_full, 0);
+                continue;
+            }
             fn_step *s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
             step_arg(s, DNNL_ARG_SRC, buf_b, &b_dst);
             step_arg(s, DNNL_ARG_DST, buf_p, &p_dst);
@@ -1185,6 +1242,16 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
      * quantized values is the quantized max); the global pools read float32 */
     if (global || !is_max) to_f32(c, ch->src);
     const node_state *x = &c->ns[ch->src];
+    fn_pool2 k;
+    dnnl_format_tag_t own = pool_2x2(c, ch) && ok(c) ? own_pool_shape(&x->md, &k) : dnnl_format_tag_undef;
+    if (own != dnnl_format_tag_undef) {
+        dnnl_memory_desc_t own_md;
+        fusenet__md4(&own_md, x->md.dims[0], in->c, out->h, out->w, own);
+        int own_dst = arena_value(c, &own_md);
+        own_pool_step(c, ch->head, &k, x->value, &x->md, own_dst, &own_md, 0);
+        set_node_q(c, ch->head, own_dst, &own_md, x->scale);
+        return;
+    }
     dnnl_dims_t kernel = {global ? in->h : n->kh, global ? in->w : n->kw};
     dnnl_dims_t strides = {global ? 1 : n->stride, global ? 1 : n->stride};
     dnnl_dims_t pad_l = {ch->pad_l[0], ch->pad_l[1]}, pad_r = {ch->pad_r[0], ch->pad_r[1]};

@@ -89,6 +89,9 @@ static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, i
             fusenet__wino_run(&step->wino, arg_ptr(net, step, DNNL_ARG_SRC, input),
                               arg_ptr(net, step, DNNL_ARG_WEIGHTS, input), arg_ptr(net, step, DNNL_ARG_BIAS, input),
                               arg_ptr(net, step, DNNL_ARG_DST, input), arg_ptr(net, step, DNNL_ARG_SCRATCHPAD, input));
+        } else if (step->own_pool) {
+            fusenet__max_pool2(&step->pool, arg_ptr(net, step, DNNL_ARG_SRC, input),
+                               arg_ptr(net, step, DNNL_ARG_DST, input));
         } else {
             dnnl_status_t st = dnnl_primitive_execute(step->prim, net->stream, step->nargs, step->exec);
             if (st != dnnl_success) return fusenet__dnnl_error(err, st, step->layer, "execution");
