@@ -162,6 +162,7 @@ static const wcase cases[] = {
     {1, 14, 14, 64, 64, 1, 0, 1}, /* without ReLU */
     {3, 13, 12, 24, 48, 0, 1, 1}, /* 'valid' 11x10 outputs: 5x5 pooled */
     {1, 3, 3, 8, 16, 1, 1, 1},    /* one pooled pixel */
+    {1, 7, 5, 264, 32, 1, 1, 0},  /* more input channels than a pass of the micro-kernel: 256 + 8 */
 };
 
 static void check_cases(int threads, size_t block_bytes, int shift) {
@@ -206,6 +207,20 @@ static void test_small_blocks(void **state) {
     (void)state;
     NEEDS_KERNEL();
     check_cases(2, 1, 0);
+}
+
+/* The input channels in passes of 8 and of 16 (many passes adding to the first one's sums; 16
+ * leaves a last pass of 8 where the channels are 24): every case still holds. */
+static void test_channel_passes(void **state) {
+    (void)state;
+    NEEDS_KERNEL();
+    size_t saved = fusenet__wino_kc;
+    for (size_t kc = 8; kc <= 16; kc += 8) {
+        fusenet__wino_kc = kc;
+        check_cases(2, fusenet__wino_block_bytes, 0);
+        check_cases(1, 1, 0);
+    }
+    fusenet__wino_kc = saved;
 }
 
 /* Source and destination off 32-byte alignment (a micro-batch's slice of a value may be). */
@@ -418,6 +433,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fits),
         cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_channel_passes),
         cmocka_unit_test(test_against_naive_conv),
         cmocka_unit_test(test_large_blocks),
         cmocka_unit_test(test_small_blocks),

@@ -36,6 +36,11 @@ typedef struct fn_wino {
 /* V and M of one block, per thread, at most this many bytes (4 MiB; tests may change it). */
 extern size_t fusenet__wino_block_bytes;
 
+/* Input channels per pass of the micro-kernel over a weights panel (256; rounded down to a
+ * multiple of 8; below 8: all of them; tests may change it). Each tile's sums are the same
+ * whatever the blocks and threads, but they depend on this. */
+extern size_t fusenet__wino_kc;
+
 /* Tiles per block at most where the transformed weights are small (36; tests may change it, 0: no cap). */
 extern size_t fusenet__wino_small_tiles;
 
