@@ -778,11 +778,12 @@ static int pool_2x2(const ctx *c, const fn_chain *cp) {
 
 int fusenet__own_pool = 1;
 
-/* Our max pool (pool.h) over md, an image batch's float32 values: where md is a dense
- * nChw8c, nChw16c or nhwc, its layout tag, and *k its planes and lanes with an output of
- * md's rows and columns halved written into rows [0, oh) of planes as tall; 0 otherwise
- * (oneDNN's pool runs it). */
-static dnnl_format_tag_t own_pool_shape(const dnnl_memory_desc_t *md, fn_pool2 *k) {
+/* Our max pool (pool.h) of a kh x kw window at `stride`, pad_t rows above and pad_l columns
+ * left, giving oh x ow, over md, an image batch's float32 values: where md is a dense nChw8c,
+ * nChw16c or nhwc, its layout tag, and *k the pool (the output written into rows [0, oh) of
+ * planes as tall); 0 otherwise (oneDNN's pool runs it). */
+static dnnl_format_tag_t own_pool_shape(const dnnl_memory_desc_t *md, int kh, int kw, int stride, int pad_t,
+                                        int pad_l, int oh, int ow, fn_pool *k) {
     static const struct {
         dnnl_format_tag_t tag;
         int block; /* lanes a plane, 0: every channel */
@@ -793,23 +794,29 @@ static dnnl_format_tag_t own_pool_shape(const dnnl_memory_desc_t *md, fn_pool2 *
         fusenet__md4(&t, md->dims[0], md->dims[1], md->dims[2], md->dims[3], layouts[i].tag);
         if (!dnnl_memory_desc_equal(md, &t)) continue;
         int lanes = layouts[i].block ? layouts[i].block : (int)md->dims[1];
-        *k = (fn_pool2){.planes = (int)(md->dims[0] * (md->padded_dims[1] / lanes)), .ih = (int)md->dims[2],
-                        .iw = (int)md->dims[3], .lanes = lanes, .oh = (int)md->dims[2] / 2,
-                        .ow = (int)md->dims[3] / 2, .dst_h = (int)md->dims[2] / 2, .threads = omp_get_max_threads()};
+        *k = (fn_pool){.planes = (int)(md->dims[0] * (md->padded_dims[1] / lanes)), .ih = (int)md->dims[2],
+                       .iw = (int)md->dims[3], .lanes = lanes, .kh = kh, .kw = kw, .stride = stride,
+                       .pad_t = pad_t, .pad_l = pad_l, .oh = oh, .ow = ow, .dst_h = oh,
+                       .threads = omp_get_max_threads()};
         return layouts[i].tag;
     }
     return dnnl_format_tag_undef;
 }
 
+/* own_pool_shape for a 2x2 stride-2 unpadded pool over md. */
+static dnnl_format_tag_t own_pool_2x2(const dnnl_memory_desc_t *md, fn_pool *k) {
+    return own_pool_shape(md, 2, 2, 2, 0, 0, (int)md->dims[2] / 2, (int)md->dims[3] / 2, k);
+}
+
 /* The step running our max pool k from src (its md) into dst at byte offset dst_at; it
  * produces node's value. */
-static void own_pool_step(ctx *c, int node, const fn_pool2 *k, int src, const dnnl_memory_desc_t *src_md, int dst,
+static void own_pool_step(ctx *c, int node, const fn_pool *k, int src, const dnnl_memory_desc_t *src_md, int dst,
                           const dnnl_memory_desc_t *dst_md, size_t dst_at) {
     fn_step *s = add_step(c, FN_STEP_COMPUTE, node, 2);
     if (s) {
         s->own_pool = 1;
         s->pool = *k;
-        snprintf(s->impl, sizeof s->impl, "fusenet_max_pool_2x2");
+        snprintf(s->impl, sizeof s->impl, "fusenet_max_pool");
     }
     step_arg(s, DNNL_ARG_SRC, src, src_md);
     step_arg_at(s, DNNL_ARG_DST, dst, dst_md, dst_at);
@@ -944,8 +951,8 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
     int wino_b = own_wino(c, cb); /* fast mode on our kernel: cb's strips run on it, with the pool */
     int wino_pool_b = wino_b && fusenet__wino_fuse_pool;
     /* else the pool on our kernel (own_pool_shape), each strip's pooled rows straight into p_full */
-    fn_pool2 kp;
-    dnnl_format_tag_t own_p = !wino_pool_b && ok(c) ? own_pool_shape(&b_full, &kp) : dnnl_format_tag_undef;
+    fn_pool kp;
+    dnnl_format_tag_t own_p = !wino_pool_b && ok(c) ? own_pool_2x2(&b_full, &kp) : dnnl_format_tag_undef;
     if (own_p != dnnl_format_tag_undef) {
         fusenet__md4(&p_full, 1, sp->c, sp->h, sp->w, own_p);
     } else {
@@ -1006,8 +1013,8 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
         sda.pad_r[0] = abot;
         if (ok(c)) c->status = fusenet__op_conv(c->net->eng, &sda, na->name, &pda, c->err);
         dnnl_memory_desc_t a_src = pd_md(c, pda, dnnl_query_src_md, 0);
-        fn_pool2 ks; /* our pool: this strip's rows of ca into their rows of p_full */
-        int own_s = !wino_pool_b && own_p != dnnl_format_tag_undef && own_pool_shape(&b_dst, &ks) == own_p;
+        fn_pool ks; /* our pool: this strip's rows of ca into their rows of p_full */
+        int own_s = !wino_pool_b && own_p != dnnl_format_tag_undef && own_pool_2x2(&b_dst, &ks) == own_p;
         ks.dst_h = sp->h;
         ks.dst_row = pa;
         if (ok(c) && !wino_pool_b && !own_s)
@@ -1242,8 +1249,13 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
      * quantized values is the quantized max); the global pools read float32 */
     if (global || !is_max) to_f32(c, ch->src);
     const node_state *x = &c->ns[ch->src];
-    fn_pool2 k;
-    dnnl_format_tag_t own = pool_2x2(c, ch) && ok(c) ? own_pool_shape(&x->md, &k) : dnnl_format_tag_undef;
+    /* a max pool whose every window holds a cell of its input: on our pool where the layout allows */
+    fn_pool k;
+    int fits = !global && is_max && ch->end == ch->head && ch->pad_l[0] < n->kh && ch->pad_r[0] < n->kh &&
+               ch->pad_l[1] < n->kw && ch->pad_r[1] < n->kw && ok(c);
+    dnnl_format_tag_t own = fits ? own_pool_shape(&x->md, n->kh, n->kw, n->stride, (int)ch->pad_l[0],
+                                                  (int)ch->pad_l[1], out->h, out->w, &k)
+                                 : dnnl_format_tag_undef;
     if (own != dnnl_format_tag_undef) {
         dnnl_memory_desc_t own_md;
         fusenet__md4(&own_md, x->md.dims[0], in->c, out->h, out->w, own);

@@ -3,7 +3,7 @@
  * A net is a list of steps run in order. Each step is one oneDNN primitive
  * (or a plain-C resize where oneDNN would pick other pixels than TensorFlow,
  * or our own Winograd convolution in fast mode where oneDNN has none, or our
- * own 2x2 max pool where oneDNN's is slow)
+ * own max pool where oneDNN's is slow)
  * whose arguments name values: activation buffers placed in one arena by the
  * memory plan, buffers the net owns (weights, tap outputs, the fused map), or
  * the caller's input.
@@ -81,9 +81,9 @@ typedef struct fn_step {
      * (transformed), BIAS, DST and SCRATCHPAD */
     int own_wino;
     fn_wino wino;
-    /* our own 2x2 max pool (pool.h): its arguments are SRC and DST */
+    /* our own max pool (pool.h): its arguments are SRC and DST */
     int own_pool;
-    fn_pool2 pool;
+    fn_pool pool;
 } fn_step;
 
 typedef struct fn_tap_out {
@@ -167,7 +167,7 @@ extern int fusenet__row_strips;
  * and measurements (which compare the two paths). */
 extern int fusenet__wino_fuse_pool;
 
-/* 1 (the default): float32 2x2 stride-2 max pools over nChw8c, nChw16c or nhwc run on our
+/* 1 (the default): float32 max pools over nChw8c, nChw16c or nhwc run on our
  * kernel (pool.h; compile.c, own_pool_shape); 0: on oneDNN's. Set only by tests and
  * measurements (which compare the two paths). */
 extern int fusenet__own_pool;

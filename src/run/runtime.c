@@ -90,7 +90,7 @@ static fusenet_status run_steps(fusenet_net *net, const fusenet_tensor *input, i
                               arg_ptr(net, step, DNNL_ARG_WEIGHTS, input), arg_ptr(net, step, DNNL_ARG_BIAS, input),
                               arg_ptr(net, step, DNNL_ARG_DST, input), arg_ptr(net, step, DNNL_ARG_SCRATCHPAD, input));
         } else if (step->own_pool) {
-            fusenet__max_pool2(&step->pool, arg_ptr(net, step, DNNL_ARG_SRC, input),
+            fusenet__max_pool_run(&step->pool, arg_ptr(net, step, DNNL_ARG_SRC, input),
                                arg_ptr(net, step, DNNL_ARG_DST, input));
         } else {
             dnnl_status_t st = dnnl_primitive_execute(step->prim, net->stream, step->nargs, step->exec);
