@@ -120,8 +120,8 @@ static void check_pool(int planes, int ih, int iw, int lanes, int kh, int kw, in
                     if (got != (float)want)
                         fail_msg("%d planes %dx%dx%d, %dx%d/%d pad %d %d, %d threads: plane %d (%d, %d) lane %d is %g, "
                                  "expected %g",
-                                 planes, ih, iw, lanes, kh, kw, stride, pad_t, pad_l, threads, q, r - dst_row, c, l, got,
-                                 want);
+                                 planes, ih, iw, lanes, kh, kw, stride, pad_t, pad_l, threads, q, r - dst_row, c, l,
+                                 got, want);
                 }
     for (size_t i = nd; i < nd + GUARD; i++)
         if (!is_nan_bits(dst[i])) fail_msg("%d planes %dx%dx%d: written past the destination", planes, ih, iw, lanes);

@@ -808,10 +808,9 @@ static dnnl_format_tag_t own_pool_2x2(const dnnl_memory_desc_t *md, fn_pool *k) 
     return own_pool_shape(md, 2, 2, 2, 0, 0, (int)md->dims[2] / 2, (int)md->dims[3] / 2, k);
 }
 
-/* The step running our max pool k from src (its md) into dst at byte offset dst_at; it
- * produces node's value. */
+/* The step running our max pool k from src into dst (their mds); it produces node's value. */
 static void own_pool_step(ctx *c, int node, const fn_pool *k, int src, const dnnl_memory_desc_t *src_md, int dst,
-                          const dnnl_memory_desc_t *dst_md, size_t dst_at) {
+                          const dnnl_memory_desc_t *dst_md) {
     fn_step *s = add_step(c, FN_STEP_COMPUTE, node, 2);
     if (s) {
         s->own_pool = 1;
@@ -819,7 +818,7 @@ static void own_pool_step(ctx *c, int node, const fn_pool *k, int src, const dnn
         snprintf(s->impl, sizeof s->impl, "fusenet_max_pool");
     }
     step_arg(s, DNNL_ARG_SRC, src, src_md);
-    step_arg_at(s, DNNL_ARG_DST, dst, dst_md, dst_at);
+    step_arg(s, DNNL_ARG_DST, dst, dst_md);
     check_args(c, s);
 }
 
@@ -1048,7 +1047,7 @@ static void compile_block_strips(ctx *c, const fn_chain *ca, const fn_conv_desc 
                 conv_step(c, cb, flops_b, pdb, (fn_arg_ref){buf_a, b_src}, (fn_arg_ref){wb_value, wb_md},
                           (fn_arg_ref){bb_value, bb_md}, (fn_arg_ref){buf_b, b_dst});
             if (own_s) { /* the pooled rows go straight into place: no reorder */
-                own_pool_step(c, cp->head, &ks, buf_b, &b_dst, p_value, &p_full, 0);
+                own_pool_step(c, cp->head, &ks, buf_b, &b_dst, p_value, &p_full);
                 continue;
             }
             fn_step *s = add_step(c, FN_STEP_COMPUTE, cp->head, 2);
@@ -1260,7 +1259,7 @@ static void compile_pool(ctx *c, const fn_chain *ch) {
         dnnl_memory_desc_t own_md;
         fusenet__md4(&own_md, x->md.dims[0], in->c, out->h, out->w, own);
         int own_dst = arena_value(c, &own_md);
-        own_pool_step(c, ch->head, &k, x->value, &x->md, own_dst, &own_md, 0);
+        own_pool_step(c, ch->head, &k, x->value, &x->md, own_dst, &own_md);
         set_node_q(c, ch->head, own_dst, &own_md, x->scale);
         return;
     }

@@ -274,17 +274,19 @@ FN_AVX2 static void run_block(const fn_wino *w, const float *src, const float *u
     for (int x = 0; x < 16; x++)
         for (int kb = k0; kb < k1; kb++)
             for (int c0 = 0; c0 < C; c0 += KC) {
-                int cc = C - c0 < KC ? C - c0 : KC, lines = (cc + GN - 1) / GN; /* of the next chunk, per group's call */
+                int cc = C - c0 < KC ? C - c0 : KC, lines = (cc + GN - 1) / GN; /* of the next chunk, a call */
                 const float *B = u + ((size_t)x * KB16 + kb) * C * 16 + (size_t)c0 * 16;
-                /* the next chunk (the next panel's first after the last) may be another part's: prefetched all the same */
+                /* the next chunk (after the last, the next panel's first; it may be another part's:
+                 * prefetched all the same) */
                 int last = x == 15 && kb == KB16 - 1 && c0 + cc == C, next = C - c0 - cc < KC ? C - c0 - cc : KC;
                 if (next == 0) next = KC;
                 for (int g = 0; g < GN; g++) {
-                    int first = g * lines, npf = last || first >= next ? 0 : next - first < lines ? next - first : lines;
+                    int first = g * lines;
+                    int npf = last || first >= next ? 0 : next - first < lines ? next - first : lines;
                     const char *pf = npf ? (const char *)(B + (size_t)cc * 16 + (size_t)first * 16) : NULL;
                     micro_kernel(cc, V + ((size_t)x * G + g) * C * 6 + (size_t)c0 * 6, B,
-                                 M + (((size_t)(2 * kb) * TB + g * 6) * 16 + x) * 8, 16 * 8, (size_t)TB * 16 * 8, pf, npf,
-                                 c0 > 0);
+                                 M + (((size_t)(2 * kb) * TB + g * 6) * 16 + x) * 8, 16 * 8, (size_t)TB * 16 * 8, pf,
+                                 npf, c0 > 0);
                 }
             }
     for (int kb = 2 * k0; kb < 2 * k1; kb++) {
