@@ -34,16 +34,36 @@
 #define VGG_KERAS_PATH FN_BUILD_DIR "/perf_random_vgg16.keras"         /* VGG_PATH as a stored .keras entry */
 #define VGG_DEFLATED_PATH FN_BUILD_DIR "/perf_random_vgg16_deflated.keras" /* and as a deflated one */
 
+typedef fusenet_status (*measure_fn)(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
+
+/* What every peak call (`name`, measure) must give: one thread and the default team, the
+ * same kernel for both, a real rate (above 0.1 and below max_rate a thread: miscounted
+ * iterations or a loop the compiler removed land outside), and one-line errors for a NULL
+ * out and thread counts out of range. Sets *info and *one (the one-thread measurement). */
+static void check_peak_call(measure_fn measure, const char *name, double max_rate, fusenet_system_info *info,
+                            fusenet_fma_peak *one) {
+    fusenet_error err;
+    expect_ok(fusenet_get_system_info(info, &err), &err);
+    fusenet_fma_peak all;
+    expect_ok(measure(1, one, &err), &err);
+    expect_ok(measure(0, &all, &err), &err);
+    assert_int_equal(one->threads, 1);
+    assert_int_equal(all.threads, info->default_threads);
+    assert_string_equal(all.isa, one->isa);
+    assert_true(isfinite(one->gflops) && one->gflops > 0.1 && one->gflops < max_rate);
+    assert_true(isfinite(all.gflops) && all.gflops > 0.1 && all.gflops < max_rate * all.threads);
+    char out_msg[64];
+    snprintf(out_msg, sizeof out_msg, "%s: out", name);
+    expect_error(measure(1, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, out_msg);
+    expect_error(measure(-1, &all, &err), FUSENET_ERR_INVALID_ARG, &err, "threads -1");
+    expect_error(measure(1025, &all, &err), FUSENET_ERR_INVALID_ARG, &err, "threads 1025");
+}
+
 static void test_fma_peak(void **state) {
     (void)state;
     fusenet_system_info info;
-    fusenet_error err;
-    expect_ok(fusenet_get_system_info(&info, &err), &err);
-    fusenet_fma_peak one, all;
-    expect_ok(fusenet_measure_fma_peak(1, &one, &err), &err);
-    expect_ok(fusenet_measure_fma_peak(0, &all, &err), &err);
-    assert_int_equal(one.threads, 1);
-    assert_int_equal(all.threads, info.default_threads);
+    fusenet_fma_peak one;
+    check_peak_call(fusenet_measure_fma_peak, "fusenet_measure_fma_peak", 1e4, &info, &one);
     /* the widest kernel oneDNN's own level uses: AVX-512 only where oneDNN dispatches it */
     int avx512 = strncmp(info.isa, "avx512", 6) == 0, avx2 = strncmp(info.isa, "avx2", 4) == 0;
     if (strcmp(one.isa, "avx512") == 0)
@@ -52,14 +72,6 @@ static void test_fma_peak(void **state) {
         assert_true(avx2 || avx512);
     else
         assert_string_equal(one.isa, "c");
-    assert_string_equal(all.isa, one.isa);
-    /* a real rate: above 0.1 GFLOP/s and below 10 TFLOP/s for one core (miscounted
-     * iterations or a loop the compiler removed land outside) */
-    assert_true(isfinite(one.gflops) && one.gflops > 0.1 && one.gflops < 1e4);
-    assert_true(isfinite(all.gflops) && all.gflops > 0.1 && all.gflops < 1e4 * all.threads);
-    expect_error(fusenet_measure_fma_peak(1, NULL, &err), FUSENET_ERR_INVALID_ARG, &err, "out");
-    expect_error(fusenet_measure_fma_peak(-1, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads -1");
-    expect_error(fusenet_measure_fma_peak(1025, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads 1025");
 }
 
 static double now_s(void) {
@@ -95,7 +107,6 @@ static double sgemm_gflops(int rounds) {
  * bound holds whatever this test is built with: CI runs it at -O3 and,
  * under the sanitizers, at -O0.) Best of alternated rounds on both sides,
  * so a busy moment on a shared machine lowers neither alone. */
-typedef fusenet_status (*measure_fn)(int32_t threads, fusenet_fma_peak *out, fusenet_error *err);
 
 /* Alternated rounds on one thread: *peak the best of `measure`, *gemm the best of `gemm`. */
 static void peak_and_gemm(measure_fn measure, double (*gemm_rate)(int rounds), double *peak, double *gemm) {
@@ -155,14 +166,8 @@ static double igemm_gops(int rounds) {
 static void test_int8_peak(void **state) {
     (void)state;
     fusenet_system_info info;
-    fusenet_error err;
-    expect_ok(fusenet_get_system_info(&info, &err), &err);
-    fusenet_fma_peak one, all;
-    expect_ok(fusenet_measure_int8_peak(1, &one, &err), &err);
-    expect_ok(fusenet_measure_int8_peak(0, &all, &err), &err);
-    assert_int_equal(one.threads, 1);
-    assert_int_equal(all.threads, info.default_threads);
-    assert_string_equal(all.isa, one.isa);
+    fusenet_fma_peak one;
+    check_peak_call(fusenet_measure_int8_peak, "fusenet_measure_int8_peak", 4e4, &info, &one);
     int avx512 = strncmp(info.isa, "avx512", 6) == 0, avx2 = strncmp(info.isa, "avx2", 4) == 0;
     if (strcmp(one.isa, "avx512_vnni") == 0)
         assert_true(avx512 && info.int8_vnni);
@@ -174,8 +179,6 @@ static void test_int8_peak(void **state) {
         assert_true(strcmp(info.isa, "sse41") == 0 || strcmp(info.isa, "avx") == 0 || avx2 || avx512);
     else
         assert_string_equal(one.isa, "c");
-    assert_true(isfinite(one.gflops) && one.gflops > 0.1 && one.gflops < 4e4);
-    assert_true(isfinite(all.gflops) && all.gflops > 0.1 && all.gflops < 4e4 * all.threads);
     if (strcmp(one.isa, "c") != 0) {
         double peak, gemm;
         peak_and_gemm(fusenet_measure_int8_peak, igemm_gops, &peak, &gemm);
@@ -183,10 +186,6 @@ static void test_int8_peak(void **state) {
                       one.isa, gemm, gemm / peak);
         assert_true(peak >= 0.6 * gemm);
     }
-    expect_error(fusenet_measure_int8_peak(1, NULL, &err), FUSENET_ERR_INVALID_ARG, &err,
-                 "fusenet_measure_int8_peak: out");
-    expect_error(fusenet_measure_int8_peak(-1, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads -1");
-    expect_error(fusenet_measure_int8_peak(1025, &one, &err), FUSENET_ERR_INVALID_ARG, &err, "threads 1025");
 }
 
 /* Sum of the flops of model m's steps (m -1: the fuse head's). */
